@@ -1,0 +1,436 @@
+"""The `safevine` command. User mistakes end in one clear line and a non-zero exit code."""
+
+import getpass
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from safevine.config import ConfigError, Settings
+from safevine.domain.a_number import format_a_number, normalise_a_number
+from safevine.domain.errors import FieldError
+from safevine.ingest.events import ingest_events
+from safevine.ingest.facilities import ingest_facilities
+from safevine.ingest.fields import timestamp
+from safevine.ingest.protections import ingest_protections
+from safevine.ingest.roster import ingest_roster
+from safevine.ingest.source import UnreadableSourceError, file_lines
+from safevine.ingest.summary import IngestSummary
+from safevine.store import migrate
+from safevine.store.engine import make_engine
+from safevine.store.public.lookup import public_count
+from safevine.store.records.person_view import StaffPersonView, staff_view
+from safevine.store.records.persons import person_ids_by_a_number
+from safevine.store.records.protection import ProtectionError, clear, protect
+from safevine.store.schema import custody_events, facilities, persons
+
+app = typer.Typer(
+    help="safevine: custody records and notifications, confidential by construction.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+ingest_app = typer.Typer(
+    help="Load feeds: facilities, custody events, rosters, protection lists.", no_args_is_help=True
+)
+person_app = typer.Typer(help="Staff view of persons.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(person_app, name="person")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, exit code 2."""
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+
+
+def _engine(settings: Settings, must_exist: bool = True) -> Engine:
+    url = make_url(settings.database_url)
+    sqlite_file = url.database if url.get_backend_name() == "sqlite" else None
+    if must_exist and sqlite_file and not Path(sqlite_file).exists():
+        raise UserError(f"no database at {sqlite_file}; run `safevine db upgrade` first")
+    try:
+        return make_engine(settings.database_url)
+    except (ValueError, ImportError) as error:
+        raise UserError(f"SAFEVINE_DATABASE_URL: {error}") from None
+
+
+@contextmanager
+def _store() -> Iterator[Engine]:
+    """An engine on an up-to-date database, with the policy values synced from the environment."""
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        if not migrate.is_current(engine):
+            raise UserError("the database schema is not up to date; run `safevine db upgrade`")
+        with engine.begin() as connection:
+            migrate.sync_policy(connection, settings.retention_days)
+        yield engine
+    except OperationalError as error:
+        raise UserError(f"cannot use the database: {error.orig}") from None
+    finally:
+        engine.dispose()
+
+
+def _run(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except UserError as error:
+        _fail(str(error))
+    except UnreadableSourceError as error:
+        _fail(str(error))
+    except FieldError as error:
+        _fail(f"{error.field} {error.reason}")
+    except ProtectionError as error:
+        _fail(str(error))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the database schema to the newest version."""
+
+    def action() -> None:
+        settings = _settings()
+        engine = _engine(settings, must_exist=False)
+        try:
+            migrate.upgrade(engine, settings.retention_days)
+        except OperationalError as error:
+            raise UserError(f"cannot use the database: {error.orig}") from None
+        finally:
+            engine.dispose()
+        out.print(f"database is up to date ({make_url(settings.database_url).render_as_string()})")
+
+    _run(action)
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")]
+FileArg = Annotated[Path, typer.Argument(help="The file to load.", show_default=False)]
+
+
+class EventFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class RosterScope(StrEnum):
+    listed = "listed"
+    all = "all"
+
+
+def _report(summary: IngestSummary, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(summary.to_dict()))
+    else:
+        table = Table(title=f"{summary.kind}: {summary.source}", show_header=False)
+        for key in ("status", "total", "applied", "duplicates", "rejected", "derived_events"):
+            table.add_row(key, str(getattr(summary, key)))
+        out.print(table)
+        for reject in summary.rejects:
+            out.print(f"  line {reject.line}: {reject.field} {reject.reason}", highlight=False)
+        if summary.rejected > len(summary.rejects):
+            out.print(
+                f"  ... and {summary.rejected - len(summary.rejects)} more, kept in the database"
+            )
+        for note in summary.notes:
+            out.print(f"  note: {note}", highlight=False)
+    if summary.status == "refused":
+        raise typer.Exit(1)
+    if summary.rejected:
+        raise typer.Exit(3)
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    return file_lines(path, progress=err.is_terminal)
+
+
+@ingest_app.command("facilities")
+def ingest_facilities_cmd(path: FileArg, as_json: JsonFlag = False) -> None:
+    """Load a facility list (safevine's CSV columns, or ICE's FOIA list as published)."""
+
+    def action() -> None:
+        with _store() as engine:
+            _report(ingest_facilities(engine, _lines(path), source=path.name), as_json)
+
+    _run(action)
+
+
+@ingest_app.command("events")
+def ingest_events_cmd(
+    path: FileArg,
+    fmt: Annotated[
+        EventFormat | None, typer.Option("--format", help="Default: from the file name.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load custody events (JSON Lines or CSV); re-running a file is a no-op."""
+
+    def action() -> None:
+        chosen = fmt or (EventFormat.csv if path.suffix.lower() == ".csv" else EventFormat.jsonl)
+        with _store() as engine:
+            summary = ingest_events(engine, _lines(path), source=path.name, fmt=chosen.value)
+            _report(summary, as_json)
+
+    _run(action)
+
+
+@ingest_app.command("roster")
+def ingest_roster_cmd(
+    path: FileArg,
+    scope: Annotated[
+        RosterScope,
+        typer.Option(help="Facilities the snapshot covers: those listed in it, or all facilities."),
+    ] = RosterScope.listed,
+    facility: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--facility", help="Also covers this facility (repeatable), e.g. one now empty."
+        ),
+    ] = None,
+    snapshot_at: Annotated[
+        str | None, typer.Option(help="When the snapshot was taken, for a file that lists nobody.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Apply a roster snapshot: bookings, transfers and departures are derived from it."""
+
+    def action() -> None:
+        when = None
+        if snapshot_at:
+            when = timestamp(snapshot_at, "--snapshot-at")
+        with _store() as engine:
+            summary = ingest_roster(
+                engine,
+                _lines(path),
+                source=path.name,
+                scope=scope.value,
+                declared=facility or [],
+                snapshot_at=when,
+            )
+            _report(summary, as_json)
+
+    _run(action)
+
+
+@ingest_app.command("protections")
+def ingest_protections_cmd(path: FileArg, as_json: JsonFlag = False) -> None:
+    """Apply a protection list; `protected` takes effect at once, feeds never unprotect."""
+
+    def action() -> None:
+        with _store() as engine:
+            _report(ingest_protections(engine, _lines(path), source=path.name), as_json)
+
+    _run(action)
+
+
+def _person_id(engine: Engine, raw: str) -> tuple[int, str]:
+    a_number = normalise_a_number(raw, "A-NUMBER")
+    with engine.connect() as connection:
+        found = person_ids_by_a_number(connection, [a_number])
+    if a_number not in found:
+        raise UserError(f"no person with A-number {format_a_number(a_number)}")
+    return found[a_number], a_number
+
+
+Reason = Annotated[str, typer.Option("--reason", help="Why; kept with the change.")]
+Actor = Annotated[str | None, typer.Option("--actor", help="Who; default: the login name.")]
+
+
+@app.command("protect")
+def protect_cmd(a_number: str, reason: Reason, actor: Actor = None) -> None:
+    """Protect a person at once: they disappear from every public surface."""
+
+    def action() -> None:
+        if not reason.strip():
+            raise UserError("--reason must not be empty")
+        with _store() as engine:
+            person_id, canonical = _person_id(engine, a_number)
+            with engine.begin() as connection:
+                changed = protect(
+                    connection,
+                    person_id,
+                    actor=actor or getpass.getuser(),
+                    source="staff",
+                    reason=reason.strip(),
+                    now=datetime.now(UTC),
+                )
+        label = format_a_number(canonical)
+        out.print(f"{label} is now protected" if changed else f"{label} was already protected")
+
+    _run(action)
+
+
+@app.command("clear")
+def clear_cmd(a_number: str, reason: Reason, actor: Actor = None) -> None:
+    """Clear a person's protection (a staff decision with a reason): they may become public."""
+
+    def action() -> None:
+        with _store() as engine:
+            person_id, canonical = _person_id(engine, a_number)
+            with engine.begin() as connection:
+                changed = clear(
+                    connection,
+                    person_id,
+                    actor=actor or getpass.getuser(),
+                    reason=reason,
+                    now=datetime.now(UTC),
+                )
+        label = format_a_number(canonical)
+        out.print(f"{label} is now cleared" if changed else f"{label} was already cleared")
+
+    _run(action)
+
+
+def _view_json(view: StaffPersonView) -> dict[str, Any]:
+    def iso(value: Any) -> Any:
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
+    return {
+        "id": view.id,
+        "a_number": format_a_number(view.a_number),
+        "given_name": view.given_name,
+        "family_name": view.family_name,
+        "aliases": [{"given_name": g, "family_name": f} for g, f in view.aliases],
+        "date_of_birth": iso(view.date_of_birth),
+        "country_of_birth": view.country_of_birth,
+        "protection": view.protection,
+        "screened_at": iso(view.screened_at),
+        "custody_state": view.state,
+        "status_since": iso(view.status_since),
+        "facility_code": view.facility_code,
+        "facility_name": view.facility_name,
+        "history": [{k: iso(v) for k, v in vars(e).items()} for e in view.history],
+        "protection_history": [
+            {k: iso(v) for k, v in vars(c).items()} for c in view.protection_history
+        ],
+    }
+
+
+@person_app.command("show")
+def person_show(a_number: str, as_json: JsonFlag = False) -> None:
+    """Everything about a person, protection and history included (staff only)."""
+
+    def action() -> None:
+        canonical = normalise_a_number(a_number, "A-NUMBER")
+        with _store() as engine, engine.connect() as connection:
+            view = staff_view(connection, canonical)
+        if view is None:
+            raise UserError(f"no person with A-number {format_a_number(canonical)}")
+        if as_json:
+            out.print_json(json.dumps(_view_json(view)))
+            return
+        _print_view(view)
+
+    _run(action)
+
+
+def _print_view(view: StaffPersonView) -> None:
+    name = " ".join(p for p in (view.given_name, view.family_name) if p) or "(no name on record)"
+    out.print(f"[bold]{name}[/bold]  {format_a_number(view.a_number)}  (internal id {view.id})")
+    if view.aliases:
+        out.print(
+            "also known as: " + "; ".join(f"{g} {f}" for g, f in view.aliases), highlight=False
+        )
+    out.print(
+        f"born {view.date_of_birth or 'unknown'} in {view.country_of_birth or 'unknown'}",
+        highlight=False,
+    )
+    out.print(
+        f"protection: [bold]{view.protection}[/bold]"
+        + (f" (screened {view.screened_at:%Y-%m-%d %H:%M} UTC)" if view.screened_at else "")
+    )
+    if view.state:
+        out.print(
+            f"status: {view.state} since {view.status_since:%Y-%m-%d %H:%M} UTC"
+            + (f" at {view.facility_name} ({view.facility_code})" if view.facility_code else ""),
+            highlight=False,
+        )
+    else:
+        out.print("status: no custody events")
+    history = Table("occurred (UTC)", "event", "facility", "details", "origin", title="history")
+    for e in view.history:
+        history.add_row(
+            f"{e.occurred_at:%Y-%m-%d %H:%M}",
+            e.kind,
+            e.facility_code or "",
+            json.dumps(e.details) if e.details else "",
+            e.origin,
+        )
+    out.print(history)
+    if view.protection_history:
+        changes = Table("recorded (UTC)", "change", "by", "source", "reason", title="protection")
+        for c in view.protection_history:
+            changes.add_row(
+                f"{c.recorded_at:%Y-%m-%d %H:%M}",
+                f"{c.from_status} -> {c.to_status}",
+                c.actor,
+                c.source,
+                c.reason or "",
+            )
+        out.print(changes)
+
+
+@app.command("demo")
+def demo_cmd(
+    people: Annotated[int, typer.Option(help="Synthetic people to create.")] = 400,
+    seed: Annotated[int, typer.Option(help="Seed for the synthetic data.")] = 2017,
+) -> None:
+    """Set up a demo database: the real ICE facility list and a synthetic population."""
+    from safevine.demo.population import load_demo
+
+    def action() -> None:
+        settings = _settings()
+        engine = _engine(settings, must_exist=False)
+        migrate.upgrade(engine, settings.retention_days)
+        loaded = load_demo(engine, people, seed)
+        with engine.connect() as connection:
+            counts = {
+                "facilities": connection.execute(
+                    select(func.count()).select_from(facilities)
+                ).scalar(),
+                "persons": connection.execute(select(func.count()).select_from(persons)).scalar(),
+                "custody events": connection.execute(
+                    select(func.count()).select_from(custody_events)
+                ).scalar(),
+                "public (searchable)": public_count(connection),
+            }
+            by_protection: dict[str, int] = dict(
+                connection.execute(
+                    select(persons.c.protection, func.count()).group_by(persons.c.protection)
+                ).all()
+            )
+        engine.dispose()
+        table = Table("what", "how many", title="safevine demo database")
+        for key, value in counts.items():
+            table.add_row(key, str(value))
+        for key in ("cleared", "unscreened", "protected"):
+            table.add_row(f"persons {key}", str(by_protection.get(key, 0)))
+        out.print(table)
+        out.print(
+            f"{len(loaded.population)} synthetic people, {loaded.events} events fed through ingest"
+        )
+
+    _run(action)

@@ -1,0 +1,1 @@
+"""Feeds in: parsers and validators per format, the roster diff, and the reject log."""

@@ -1,0 +1,159 @@
+"""Turning one feed record (already shaped as a mapping) into a validated custody event.
+
+Both event formats, JSON Lines and CSV, produce the same nested mapping and come here,
+so they accept exactly the same things and reject with the same reasons.
+"""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from safevine.domain.a_number import normalise_a_number
+from safevine.domain.country import resolve_country
+from safevine.domain.custody_event import CustodyEventInput, PersonFacts
+from safevine.domain.errors import FieldError
+from safevine.domain.event_kinds import KINDS_NEEDING_FACILITY, EventKind, ReleaseReason
+from safevine.domain.names import PersonName
+from safevine.domain.protection import Protection
+from safevine.ingest.fields import birth_date, text, timestamp, whole_number
+
+# Detail fields each kind accepts; anything else is a mistake worth reporting.
+_DETAILS: dict[EventKind, frozenset[str]] = {
+    EventKind.RELEASED: frozenset({"reason"}),
+    EventKind.REMOVED: frozenset({"destination_country"}),
+    EventKind.HEARING_SCHEDULED: frozenset({"court", "hearing_at"}),
+    EventKind.TRANSFERRED: frozenset({"from_facility_code"}),
+}
+
+
+def parse_protection(value: str | None, field: str) -> Protection | None:
+    """`protected` or `cleared`; None when absent. Raises FieldError for anything else."""
+    if value is None:
+        return None
+    folded = value.strip().lower()
+    if folded in (Protection.PROTECTED, Protection.CLEARED):
+        return Protection(folded)
+    raise FieldError(field, f"{value!r} is not 'protected' or 'cleared'")
+
+
+def parse_person(record: Mapping[str, Any], prefix: str = "person.") -> PersonFacts:
+    """Person facts from a mapping with a_number, names, aliases, birth facts, protection."""
+    a_number = normalise_a_number(
+        text(record, "a_number", f"{prefix}a_number", required=True) or "", f"{prefix}a_number"
+    )
+    given = text(record, "given_name", f"{prefix}given_name", required=False, limit=100)
+    family = text(record, "family_name", f"{prefix}family_name", required=False, limit=100)
+    if (given is None) != (family is None):
+        missing = "given_name" if given is None else "family_name"
+        raise FieldError(f"{prefix}{missing}", "is required when the other name is given")
+    name = PersonName.parse(given, family, prefix.rstrip(".")) if given and family else None
+    aliases = tuple(_aliases(record.get("aliases"), f"{prefix}aliases"))
+    dob_text = text(record, "date_of_birth", f"{prefix}date_of_birth", required=False)
+    today = datetime.now(UTC).date()
+    dob = birth_date(dob_text, f"{prefix}date_of_birth", today) if dob_text else None
+    country_text = text(record, "country_of_birth", f"{prefix}country_of_birth", required=False)
+    country = resolve_country(country_text, f"{prefix}country_of_birth") if country_text else None
+    protection = parse_protection(
+        text(record, "protection", f"{prefix}protection", required=False), f"{prefix}protection"
+    )
+    return PersonFacts(a_number, name, aliases, dob, country, protection)
+
+
+def _aliases(value: Any, field: str) -> list[PersonName]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        raise FieldError(field, "must be a list of {given_name, family_name} objects")
+    names = []
+    for position, item in enumerate(value):
+        where = f"{field}[{position}]"
+        if not isinstance(item, Mapping):
+            raise FieldError(where, "must be an object with given_name and family_name")
+        given = text(item, "given_name", f"{where}.given_name", required=True, limit=100)
+        family = text(item, "family_name", f"{where}.family_name", required=True, limit=100)
+        names.append(PersonName.parse(given or "", family or "", where))
+    return names
+
+
+def parse_event(record: Mapping[str, Any]) -> CustodyEventInput:
+    """A CustodyEventInput from one nested feed record. Raises FieldError naming the field."""
+    event_id = text(record, "event_id", "event_id", required=True) or ""
+    kind_text = text(record, "kind", "kind", required=True) or ""
+    try:
+        kind = EventKind(kind_text.lower())
+    except ValueError:
+        allowed = ", ".join(k.value for k in EventKind)
+        raise FieldError("kind", f"{kind_text!r} is not one of {allowed}") from None
+    occurred_at = timestamp(
+        text(record, "occurred_at", "occurred_at", required=True) or "", "occurred_at"
+    )
+    facility = text(
+        record, "facility_code", "facility_code", required=kind in KINDS_NEEDING_FACILITY, limit=40
+    )
+    sequence = record.get("sequence")
+    sequence_number = 0 if sequence in (None, "") else whole_number(sequence, "sequence")
+    person = record.get("person")
+    if not isinstance(person, Mapping):
+        raise FieldError("person", "is required: an object with at least a_number")
+    details = _details(kind, record.get("details") or {})
+    return CustodyEventInput(
+        event_id=event_id,
+        kind=kind,
+        occurred_at=occurred_at,
+        person=parse_person(person),
+        facility_code=facility.upper() if facility else None,
+        sequence=sequence_number,
+        details=details,
+    )
+
+
+def _details(kind: EventKind, details: Any) -> dict[str, Any]:
+    if not isinstance(details, Mapping):
+        raise FieldError("details", "must be an object")
+    allowed = _DETAILS.get(kind, frozenset())
+    for key in details:
+        if key not in allowed and details[key] not in (None, ""):
+            raise FieldError(f"details.{key}", f"is not a field of a {kind.value} event")
+    if kind == EventKind.RELEASED:
+        reason = text(details, "reason", "details.reason", required=False) or ReleaseReason.UNKNOWN
+        try:
+            return {"reason": ReleaseReason(reason.lower()).value}
+        except ValueError:
+            allowed_reasons = ", ".join(r.value for r in ReleaseReason)
+            raise FieldError(
+                "details.reason", f"{reason!r} is not one of {allowed_reasons}"
+            ) from None
+    if kind == EventKind.REMOVED:
+        raw = text(details, "destination_country", "details.destination_country", required=True)
+        return {"destination_country": resolve_country(raw or "", "details.destination_country")}
+    if kind == EventKind.HEARING_SCHEDULED:
+        court = text(details, "court", "details.court", required=True)
+        when = timestamp(
+            text(details, "hearing_at", "details.hearing_at", required=True) or "",
+            "details.hearing_at",
+        )
+        return {"court": court, "hearing_at": when.isoformat()}
+    if kind == EventKind.TRANSFERRED:
+        origin = text(
+            details, "from_facility_code", "details.from_facility_code", required=False, limit=40
+        )
+        return {"from_facility_code": origin.upper()} if origin else {}
+    return {}
+
+
+def asserted_protection(record: Mapping[str, Any]) -> tuple[str, Protection] | None:
+    """From a record that failed validation: (A-number, protected) if it asks for protection.
+
+    Fail closed: a rejected record that says `protected`, or whose protection value cannot
+    be read, still protects the person when its A-number can be read.
+    """
+    person = record.get("person") if "person" in record else record
+    if not isinstance(person, Mapping):
+        return None
+    value = person.get("protection")
+    if value in (None, "") or (isinstance(value, str) and value.strip().lower() == "cleared"):
+        return None
+    try:
+        return normalise_a_number(str(person.get("a_number") or "")), Protection.PROTECTED
+    except FieldError:
+        return None

@@ -1,0 +1,318 @@
+"""Applying a roster snapshot: stage it, check it is not stale, derive events, record them.
+
+A rejected row never causes a false release: if its A-number can be read, that person
+counts as listed; if not, departures are withheld for its facility (or for every facility
+in the snapshot when the facility cannot be read either), and the summary says so.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Connection, Engine, select
+
+from safevine.domain.a_number import normalise_a_number
+from safevine.domain.custody_event import CustodyEventInput, PersonFacts
+from safevine.domain.errors import FieldError
+from safevine.domain.names import PersonName
+from safevine.ingest.batch_run import CHUNK, begin, chunks, finish, keep_rejects, now
+from safevine.ingest.parsed import Parsed
+from safevine.ingest.roster_csv import RosterEntry, parse_roster_csv
+from safevine.ingest.roster_diff import arrival, departure
+from safevine.ingest.summary import IngestSummary
+from safevine.store.records import rosters
+from safevine.store.records.batches import Reject
+from safevine.store.records.events import record_events
+from safevine.store.records.facilities import facility_ids
+from safevine.store.schema import facilities
+
+Scope = Literal["listed", "all"]
+
+
+class StaleSnapshotError(Exception):
+    """The snapshot is older than one already applied, or contradicts one of the same time."""
+
+
+@dataclass
+class _Staging:
+    taken_at: datetime | None = None
+    withheld: set[int] = field(default_factory=set)
+    withhold_all: bool = False
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+def ingest_roster(
+    engine: Engine,
+    lines: Iterable[bytes],
+    *,
+    source: str,
+    scope: Scope = "listed",
+    declared: Sequence[str] = (),
+    snapshot_at: datetime | None = None,
+) -> IngestSummary:
+    """Apply a snapshot of who is in custody where.
+
+    `scope="listed"` covers the facilities named in the file plus `declared` ones (so an
+    emptied facility can be stated); `"all"` covers every facility. Raises
+    UnreadableSourceError before any change for an unusable file; a stale snapshot is refused
+    with status `refused` and changes nothing.
+    """
+    parsed = parse_roster_csv(lines, source)
+    summary = begin(engine, "roster", source)
+    staging = _Staging(taken_at=snapshot_at)
+    assert summary.batch_id is not None
+    batch_id = summary.batch_id
+    try:
+        for chunk in chunks(parsed):
+            with engine.begin() as connection:
+                _stage_chunk(connection, summary, staging, chunk)
+        with engine.begin() as connection:
+            repeats = rosters.drop_repeats(connection, batch_id)
+            keep_rejects(
+                connection,
+                summary,
+                [
+                    Reject(
+                        line,
+                        "a_number",
+                        f"is listed twice in this snapshot (first on line {first})",
+                        "",
+                    )
+                    for line, first in repeats
+                ],
+            )
+            summary.applied -= len(repeats)
+            in_scope = _scope(connection, batch_id, scope, declared)
+            to_apply = _fresh(connection, summary, staging, batch_id, in_scope)
+        if staging.taken_at is not None and to_apply:
+            _derive(engine, summary, staging, batch_id, to_apply)
+    except StaleSnapshotError as error:
+        summary.status = "refused"
+        summary.applied = 0
+        summary.notes.append(str(error))
+    finally:
+        with engine.begin() as connection:
+            rosters.clear_staging(connection, batch_id)
+    return finish(engine, summary)
+
+
+def _stage_chunk(
+    connection: Connection,
+    summary: IngestSummary,
+    staging: _Staging,
+    chunk: list[Parsed[RosterEntry]],
+) -> None:
+    summary.total += len(chunk)
+    assert summary.batch_id is not None
+    known = facility_ids(connection, (code for p in chunk if (code := _code(p))))
+    rows, rejects = [], []
+    for p in chunk:
+        entry = p.value
+        if entry is not None and staging.taken_at is None:
+            staging.taken_at = entry.taken_at
+        error: FieldError | None = None
+        if entry is None:
+            error = FieldError(p.field, p.reason)
+        elif entry.taken_at != staging.taken_at:
+            error = FieldError(
+                "snapshot_at", "differs from the rest of this snapshot; one file holds one snapshot"
+            )
+        elif entry.facility_code not in known:
+            error = FieldError(
+                "facility_code",
+                f"{entry.facility_code!r} is not a known facility; "
+                "load it with `safevine ingest facilities` first",
+            )
+        if error is None and entry is not None:
+            rows.append(_row(summary.batch_id, p.line, known[entry.facility_code], entry.person, 0))
+            summary.applied += 1
+            continue
+        rejects.append(
+            Reject(p.line, error.field if error else "", error.reason if error else "", p.raw)
+        )
+        facility_id = known.get(_code(p) or "")
+        a_number = _a_number(p)
+        if a_number is not None:
+            rows.append(_row(summary.batch_id, p.line, facility_id, PersonFacts(a_number), 1))
+        elif facility_id is not None:
+            staging.withheld.add(facility_id)
+        else:
+            staging.withhold_all = True
+    rosters.stage(connection, rows)
+    keep_rejects(connection, summary, rejects)
+
+
+def _code(p: Parsed[RosterEntry]) -> str | None:
+    if p.value is not None:
+        return p.value.facility_code
+    code = p.record.get("facility_code")
+    return code.strip().upper() if isinstance(code, str) and code.strip() else None
+
+
+def _a_number(p: Parsed[RosterEntry]) -> str | None:
+    if p.value is not None:
+        return p.value.person.a_number
+    try:
+        return normalise_a_number(str(p.record.get("a_number") or ""))
+    except FieldError:
+        return None
+
+
+def _row(
+    batch_id: int, line: int, facility_id: int | None, person: PersonFacts, rejected: int
+) -> dict[str, object]:
+    return {
+        "batch_id": batch_id,
+        "line": line,
+        "facility_id": facility_id,
+        "a_number": person.a_number,
+        "rejected": rejected,
+        "given_name": person.name.given if person.name else None,
+        "family_name": person.name.family if person.name else None,
+        "date_of_birth": person.date_of_birth,
+        "country_of_birth": person.country_of_birth,
+    }
+
+
+def _scope(
+    connection: Connection, batch_id: int, scope: Scope, declared: Sequence[str]
+) -> dict[int, str]:
+    if scope == "all":
+        return {
+            int(i): c for i, c in connection.execute(select(facilities.c.id, facilities.c.code))
+        }
+    found = rosters.staged_facilities(connection, batch_id)
+    named = facility_ids(connection, (c.upper() for c in declared))
+    unknown = sorted({c.upper() for c in declared} - set(named))
+    if unknown:
+        raise StaleSnapshotError(f"declared facility code(s) {', '.join(unknown)} are not known")
+    found.update({i: c for c, i in named.items()})
+    return found
+
+
+def _fresh(
+    connection: Connection,
+    summary: IngestSummary,
+    staging: _Staging,
+    batch_id: int,
+    in_scope: dict[int, str],
+) -> dict[int, tuple[str, str]]:
+    """Facilities to apply, with their fingerprints; raises StaleSnapshot for a stale one."""
+    if staging.taken_at is None:
+        if in_scope:
+            raise StaleSnapshotError(
+                "the snapshot has no valid rows and no --snapshot-at to date it"
+            )
+        return {}
+    last = rosters.last_snapshots(connection, list(in_scope))
+    apply: dict[int, tuple[str, str]] = {}
+    for facility_id, code in sorted(in_scope.items(), key=lambda item: item[1]):
+        digest = rosters.staged_hash(connection, batch_id, facility_id)
+        previous = last.get(facility_id)
+        if previous is not None and staging.taken_at < previous[0]:
+            raise StaleSnapshotError(
+                f"snapshot of {code} at {staging.taken_at.isoformat()} is older than the one "
+                f"applied for {previous[0].isoformat()}; nothing was changed"
+            )
+        if previous is not None and staging.taken_at == previous[0]:
+            if previous[1] != digest:
+                raise StaleSnapshotError(
+                    f"a different snapshot of {code} for {staging.taken_at.isoformat()} was "
+                    "already applied; nothing was changed"
+                )
+            summary.notes.append(f"{code}: this snapshot was already applied")
+            continue
+        apply[facility_id] = (code, digest)
+    already = rosters.staged_count(connection, batch_id, sorted(set(in_scope) - set(apply)))
+    summary.duplicates += already
+    summary.applied -= already
+    return apply
+
+
+def _derive(
+    engine: Engine,
+    summary: IngestSummary,
+    staging: _Staging,
+    batch_id: int,
+    apply: dict[int, tuple[str, str]],
+) -> None:
+    taken_at = staging.taken_at
+    assert taken_at is not None
+    codes = {code for code, _ in apply.values()}
+    after = 0
+    while True:
+        with engine.begin() as connection:
+            entries = rosters.staged_entries(connection, batch_id, after, CHUNK)
+            if not entries:
+                break
+            after = entries[-1].id
+            events, lines = [], []
+            for e in entries:
+                if e.facility_code not in codes:
+                    continue
+                name = (
+                    PersonName(e.given_name, e.family_name)
+                    if e.given_name and e.family_name
+                    else None
+                )
+                person = PersonFacts(e.a_number, name, (), e.date_of_birth, e.country_of_birth)
+                event = arrival(person, e.facility_code, taken_at, e.placement)
+                if event is not None:
+                    events.append(event)
+                    lines.append(e.line)
+            rejected = _record(connection, summary, events, lines, batch_id)
+            summary.applied -= rejected
+    for facility_id, (code, digest) in sorted(apply.items(), key=lambda item: item[1][0]):
+        if staging.withhold_all or facility_id in staging.withheld:
+            summary.notes.append(
+                f"{code}: departures withheld: rows without a readable A-number were rejected"
+            )
+        else:
+            _departures(engine, summary, batch_id, facility_id, code, taken_at)
+        with engine.begin() as connection:
+            rosters.record_snapshot(connection, facility_id, taken_at, digest, batch_id, now())
+
+
+def _departures(
+    engine: Engine,
+    summary: IngestSummary,
+    batch_id: int,
+    facility_id: int,
+    code: str,
+    taken_at: datetime,
+) -> None:
+    after = ""
+    while True:
+        with engine.begin() as connection:
+            gone = rosters.absentees(connection, batch_id, facility_id, after, CHUNK)
+            if not gone:
+                return
+            after = gone[-1][0]
+            events = [e for a, since in gone if (e := departure(a, code, taken_at, since))]
+            _record(connection, summary, events, [0] * len(events), batch_id)
+
+
+def _record(
+    connection: Connection,
+    summary: IngestSummary,
+    events: list[CustodyEventInput],
+    lines: list[int],
+    batch_id: int,
+) -> int:
+    """Record derived events; returns how many were rejected (kept as rejects)."""
+    if not events:
+        return 0
+    outcome = record_events(
+        connection, events, origin="roster", now=now(), source=summary.source, batch_id=batch_id
+    )
+    summary.derived_events += len(outcome.stored)
+    keep_rejects(
+        connection,
+        summary,
+        [
+            Reject(lines[i], error.field.removeprefix("person."), error.reason, "")
+            for i, error in outcome.errors
+        ],
+    )
+    return len(outcome.errors)

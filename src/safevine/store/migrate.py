@@ -1,0 +1,42 @@
+"""Schema upgrades through Alembic, and the policy values the public views read."""
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, select, update
+
+from safevine.store.schema import publication_policy
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, retention_days: int) -> None:
+    """Bring the schema to the newest revision and store the current policy values."""
+    with engine.begin() as connection:
+        command.upgrade(_config(connection), "head")
+        sync_policy(connection, retention_days)
+
+
+def is_current(engine: Engine) -> bool:
+    """True when the database is at the newest revision."""
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+        heads = ScriptDirectory.from_config(_config(connection)).get_heads()
+    return set(current) == set(heads)
+
+
+def sync_policy(connection: Connection, retention_days: int) -> None:
+    """Write the retention window the public views apply (SAFEVINE_RETENTION_DAYS)."""
+    stored = connection.execute(select(publication_policy.c.retention_days)).scalar()
+    if stored != retention_days:
+        connection.execute(update(publication_policy).values(retention_days=retention_days))

@@ -1,0 +1,242 @@
+"""Recording custody events: stored once by event id, with the derived status kept current.
+
+`record_events` is the one way custody changes enter the store, for feeds, rosters and
+staff alike, so every side effect of an event happens in the caller's transaction.
+"""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from safevine.domain.custody_event import CustodyEventInput
+from safevine.domain.custody_status import CustodyStatus, StatusEvent, advance
+from safevine.domain.errors import FieldError
+from safevine.domain.event_kinds import CustodyState, EventKind
+from safevine.store.records.facilities import facility_ids
+from safevine.store.records.persons import chunked, resolve_persons
+from safevine.store.records.protection import apply_feed_protection
+from safevine.store.schema import custody_events, custody_status, facilities
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    pk: int
+    person_id: int
+    event: CustodyEventInput
+
+
+@dataclass
+class RecordedEvents:
+    """What happened to each event handed to `record_events`."""
+
+    stored: list[StoredEvent] = field(default_factory=list)
+    duplicates: int = 0
+    # (index into the events given, why it was not stored)
+    errors: list[tuple[int, FieldError]] = field(default_factory=list)
+    status_changes: int = 0
+
+
+def content_hash(event: CustodyEventInput) -> str:
+    """Fingerprint of what an event says, to tell a resend from a reused event id."""
+    canonical = json.dumps(
+        [
+            event.event_id,
+            event.kind.value,
+            event.occurred_at.isoformat(),
+            event.sequence,
+            event.facility_code,
+            event.person.a_number,
+            event.details,
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_REUSED = "was already used by a different event; event ids must be unique per event"
+
+
+def record_events(
+    connection: Connection,
+    events: Sequence[CustodyEventInput],
+    *,
+    origin: str,
+    now: datetime,
+    source: str,
+    batch_id: int | None = None,
+) -> RecordedEvents:
+    """Store new events, skip exact resends, and update each person's current status.
+
+    An event whose id was seen with other content, whose facility is unknown or whose
+    person facts contradict the record is returned in `errors` and changes nothing.
+    """
+    result = RecordedEvents()
+    hashes = [content_hash(e) for e in events]
+    facility_map = facility_ids(connection, (e.facility_code for e in events if e.facility_code))
+    seen = _stored_hashes(connection, [e.event_id for e in events])
+
+    candidates: list[int] = []
+    for index, event in enumerate(events):
+        known = seen.get(event.event_id)
+        if known is not None:
+            if known == hashes[index]:
+                result.duplicates += 1
+            else:
+                result.errors.append((index, FieldError("event_id", _REUSED)))
+            continue
+        if event.facility_code and event.facility_code not in facility_map:
+            result.errors.append(
+                (
+                    index,
+                    FieldError(
+                        "facility_code",
+                        f"{event.facility_code!r} is not a known facility; "
+                        "load it with `safevine ingest facilities` first",
+                    ),
+                )
+            )
+            continue
+        seen[event.event_id] = hashes[index]
+        candidates.append(index)
+
+    resolved = resolve_persons(connection, [events[i].person for i in candidates], now)
+    accepted: list[tuple[int, int]] = []
+    for index, person in zip(candidates, resolved, strict=True):
+        if isinstance(person, FieldError):
+            result.errors.append((index, person))
+        else:
+            accepted.append((index, person))
+    if not accepted:
+        return result
+
+    rows = [
+        {
+            "event_id": events[i].event_id,
+            "person_id": person_id,
+            "kind": events[i].kind.value,
+            "facility_id": facility_map.get(events[i].facility_code or ""),
+            "occurred_at": events[i].occurred_at,
+            "sequence": events[i].sequence,
+            "received_at": now,
+            "details": events[i].details,
+            "content_hash": hashes[i],
+            "origin": origin,
+            "batch_id": batch_id,
+        }
+        for i, person_id in accepted
+    ]
+    inserted = connection.execute(
+        insert(custody_events).returning(custody_events.c.id, sort_by_parameter_order=True), rows
+    )
+    pks = [int(pk) for (pk,) in inserted]
+    result.stored = [
+        StoredEvent(pk, person_id, events[i])
+        for pk, (i, person_id) in zip(pks, accepted, strict=True)
+    ]
+    result.status_changes = _update_status(connection, result.stored, facility_map, now)
+    for stored in result.stored:
+        asserted = stored.event.person.protection
+        if asserted is not None:
+            apply_feed_protection(
+                connection,
+                stored.person_id,
+                asserted,
+                source=source,
+                as_of=stored.event.occurred_at,
+                now=now,
+                batch_id=batch_id,
+            )
+    result.errors.sort(key=lambda item: item[0])
+    return result
+
+
+def _stored_hashes(connection: Connection, event_ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for part in chunked(sorted(set(event_ids))):
+        rows = connection.execute(
+            select(custody_events.c.event_id, custody_events.c.content_hash).where(
+                custody_events.c.event_id.in_(part)
+            )
+        )
+        found.update((event_id, digest) for event_id, digest in rows)
+    return found
+
+
+def _update_status(
+    connection: Connection,
+    stored: Sequence[StoredEvent],
+    facility_map: dict[str, int],
+    now: datetime,
+) -> int:
+    """Advance each person's status by their new events; returns how many changed."""
+    moving = [s for s in stored if s.event.kind != EventKind.HEARING_SCHEDULED]
+    person_ids = sorted({s.person_id for s in moving})
+    current: dict[int, CustodyStatus] = {}
+    for part in chunked(person_ids):
+        rows = connection.execute(
+            select(
+                custody_status.c.person_id,
+                custody_status.c.state,
+                facilities.c.code,
+                custody_status.c.occurred_at,
+                custody_status.c.sequence,
+                custody_status.c.event_id,
+            )
+            .outerjoin(facilities, facilities.c.id == custody_status.c.facility_id)
+            .where(custody_status.c.person_id.in_(part))
+        )
+        for r in rows:
+            current[r.person_id] = CustodyStatus(
+                CustodyState(r.state),
+                r.code,
+                r.occurred_at,
+                r.event_id,
+                (r.occurred_at, r.sequence, r.event_id),
+            )
+    existed = set(current)
+    pk_of: dict[str, int] = {}
+    changed: set[int] = set()
+    for s in moving:
+        e = s.event
+        before = current.get(s.person_id)
+        after = advance(
+            before, StatusEvent(e.event_id, e.kind, e.occurred_at, e.sequence, e.facility_code)
+        )
+        if after is not before and after is not None:
+            current[s.person_id] = after
+            pk_of[e.event_id] = s.pk
+            changed.add(s.person_id)
+
+    def values(person_id: int) -> dict[str, object]:
+        status = current[person_id]
+        return {
+            "person_id": person_id,
+            "state": status.state.value,
+            "facility_id": facility_map.get(status.facility_code or ""),
+            "event_pk": pk_of[status.event_id],
+            "event_id": status.event_id,
+            "occurred_at": status.since,
+            "sequence": status.order_key[1],
+            "left_custody_at": status.left_custody_at,
+            "updated_at": now,
+        }
+
+    updates = [values(p) for p in sorted(changed & existed)]
+    inserts = [values(p) for p in sorted(changed - existed)]
+    if updates:
+        # executemany UPDATE needs bind names that differ from the column names.
+        connection.execute(
+            update(custody_status)
+            .where(custody_status.c.person_id == bindparam("b_person_id"))
+            .values({k: bindparam(f"b_{k}") for k in updates[0] if k != "person_id"}),
+            [{f"b_{k}": v for k, v in row.items()} for row in updates],
+        )
+    if inserts:
+        connection.execute(insert(custody_status), inserts)
+    return len(changed)

@@ -1,0 +1,67 @@
+"""Facilities: loaded by code, updated in place when a list is loaded again."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from safevine.store.schema import facilities
+
+
+@dataclass(frozen=True)
+class FacilityInput:
+    code: str
+    name: str
+    address: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    phone: str | None = None
+    facility_type: str | None = None
+    area_of_responsibility: str | None = None
+    time_zone: str | None = None
+    average_population: int | None = None
+    max_population: int | None = None
+
+
+@dataclass(frozen=True)
+class FacilityUpsert:
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def upsert_facilities(connection: Connection, items: Sequence[FacilityInput]) -> FacilityUpsert:
+    """Insert new facilities and update changed ones; loading a list twice changes nothing."""
+    existing = {
+        row.code: row
+        for row in connection.execute(
+            select(facilities).where(facilities.c.code.in_([f.code for f in items]))
+        )
+    }
+    now = datetime.now(UTC)
+    new_rows, changed = [], []
+    for item in items:
+        values = asdict(item)
+        row = existing.get(item.code)
+        if row is None:
+            new_rows.append({**values, "updated_at": now})
+        elif any(getattr(row, key) != value for key, value in values.items()):
+            changed.append((row.id, {**values, "updated_at": now}))
+    if new_rows:
+        connection.execute(insert(facilities), new_rows)
+    for facility_id, values in changed:
+        connection.execute(update(facilities).where(facilities.c.id == facility_id).values(values))
+    return FacilityUpsert(len(new_rows), len(changed), len(items) - len(new_rows) - len(changed))
+
+
+def facility_ids(connection: Connection, codes: Iterable[str]) -> dict[str, int]:
+    """Ids of the facilities among `codes` that exist."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = connection.execute(
+        select(facilities.c.code, facilities.c.id).where(facilities.c.code.in_(wanted))
+    )
+    return {code: int(facility_id) for code, facility_id in rows}

@@ -1,0 +1,178 @@
+"""Persons by A-number: created on first sight, facts filled in, names and aliases kept."""
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from safevine.domain.custody_event import PersonFacts
+from safevine.domain.errors import FieldError
+from safevine.domain.names import PersonName
+from safevine.store.schema import person_names, persons
+
+# Stays well under SQLite's bound-parameter limit for IN (...) lists.
+IN_CHUNK = 500
+
+
+def chunked(values: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def new_public_ref() -> str:
+    """128 random bits: unguessable, and unrelated to any id or identifier."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass
+class _Person:
+    id: int | None
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: date | None
+    country_of_birth: str | None
+    is_new: bool = False
+    dirty: bool = False
+    names: list[tuple[PersonName, bool]] = field(default_factory=list)
+
+
+def _merge(person: _Person, facts: PersonFacts) -> FieldError | None:
+    """Fill in what the record lacks; a fact that contradicts it is an error, not an overwrite."""
+    if facts.date_of_birth is not None:
+        if person.date_of_birth is None:
+            person.date_of_birth, person.dirty = facts.date_of_birth, True
+        elif person.date_of_birth != facts.date_of_birth:
+            return FieldError(
+                "person.date_of_birth",
+                "differs from the date of birth on record for this A-number; "
+                "correct the feed, or the record with staff tools",
+            )
+    if facts.country_of_birth is not None:
+        if person.country_of_birth is None:
+            person.country_of_birth, person.dirty = facts.country_of_birth, True
+        elif person.country_of_birth != facts.country_of_birth:
+            return FieldError(
+                "person.country_of_birth",
+                "differs from the country of birth on record for this A-number; "
+                "correct the feed, or the record with staff tools",
+            )
+    if facts.name is not None:
+        primary = person.given_name is None
+        if primary:
+            person.given_name, person.family_name = facts.name.given, facts.name.family
+            person.dirty = True
+        person.names.append((facts.name, primary))
+    person.names.extend((alias, False) for alias in facts.aliases)
+    return None
+
+
+def resolve_persons(
+    connection: Connection, facts: Sequence[PersonFacts], now: datetime
+) -> list[int | FieldError]:
+    """The person id for each of `facts`, in order, or the FieldError that stopped it.
+
+    Unknown A-numbers become new `unscreened` persons. Known ones get missing facts filled
+    in; another spelling of the name becomes an alias. A date or country of birth that
+    contradicts the record rejects that one record and changes nothing for it.
+    """
+    wanted = sorted({f.a_number for f in facts})
+    known: dict[str, _Person] = {}
+    for part in chunked(wanted):
+        for row in connection.execute(select(persons).where(persons.c.a_number.in_(part))):
+            known[row.a_number] = _Person(
+                row.id, row.given_name, row.family_name, row.date_of_birth, row.country_of_birth
+            )
+    outcome: list[str | FieldError] = []
+    for item in facts:
+        person = known.get(item.a_number)
+        if person is None:
+            person = known[item.a_number] = _Person(None, None, None, None, None, is_new=True)
+        # A record that conflicts must leave no trace: merge into a copy first.
+        trial = _Person(**{**person.__dict__, "names": list(person.names)})
+        error = _merge(trial, item)
+        if error is None:
+            known[item.a_number] = trial
+        outcome.append(error if error is not None else item.a_number)
+    ids = _write(connection, known, now)
+    return [o if isinstance(o, FieldError) else ids[o] for o in outcome]
+
+
+def _write(connection: Connection, known: dict[str, _Person], now: datetime) -> dict[str, int]:
+    def values(p: _Person) -> dict[str, Any]:
+        return {
+            "given_name": p.given_name,
+            "family_name": p.family_name,
+            "date_of_birth": p.date_of_birth,
+            "country_of_birth": p.country_of_birth,
+            "updated_at": now,
+        }
+
+    new = [(a, p) for a, p in known.items() if p.is_new]
+    if new:
+        rows = [
+            {**values(p), "a_number": a, "public_ref": new_public_ref(), "created_at": now}
+            for a, p in new
+        ]
+        result = connection.execute(
+            insert(persons).returning(
+                persons.c.id, persons.c.a_number, sort_by_parameter_order=True
+            ),
+            rows,
+        )
+        for person_id, a_number in result:
+            known[a_number].id = person_id
+    for person in known.values():
+        if person.dirty and not person.is_new:
+            connection.execute(
+                update(persons).where(persons.c.id == person.id).values(values(person))
+            )
+    _add_names(connection, known)
+    return {a: int(p.id) for a, p in known.items() if p.id is not None}
+
+
+def _add_names(connection: Connection, known: dict[str, _Person]) -> None:
+    with_names = [p for p in known.values() if p.names]
+    if not with_names:
+        return
+    have: set[tuple[int, str, str]] = set()
+    for part in chunked([p.id for p in with_names]):
+        rows = connection.execute(
+            select(
+                person_names.c.person_id, person_names.c.given_key, person_names.c.family_key
+            ).where(person_names.c.person_id.in_(part))
+        )
+        have.update((r.person_id, r.given_key, r.family_key) for r in rows)
+    rows_to_add = []
+    for person in with_names:
+        assert person.id is not None
+        for name, primary in person.names:
+            key = (person.id, *name.key)
+            if key in have:
+                continue
+            have.add(key)
+            rows_to_add.append(
+                {
+                    "person_id": person.id,
+                    "given_name": name.given,
+                    "family_name": name.family,
+                    "given_key": key[1],
+                    "family_key": key[2],
+                    "is_primary": int(primary),
+                }
+            )
+    if rows_to_add:
+        connection.execute(insert(person_names), rows_to_add)
+
+
+def person_ids_by_a_number(connection: Connection, a_numbers: Iterable[str]) -> dict[str, int]:
+    wanted = sorted(set(a_numbers))
+    found: dict[str, int] = {}
+    for part in chunked(wanted):
+        rows = connection.execute(
+            select(persons.c.a_number, persons.c.id).where(persons.c.a_number.in_(part))
+        )
+        found.update((a, int(i)) for a, i in rows)
+    return found

@@ -1,0 +1,200 @@
+"""The tables. Migrations under `migrations/` create exactly these; tests check they agree."""
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from safevine.store.types import BigId, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+facilities = Table(
+    "facilities",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("address", String(200)),
+    Column("city", String(100)),
+    Column("state", String(2)),
+    Column("postal_code", String(10)),
+    Column("phone", String(40)),
+    Column("facility_type", String(20)),
+    Column("area_of_responsibility", String(10)),
+    Column("time_zone", String(64)),
+    Column("average_population", Integer),
+    Column("max_population", Integer),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("a_number", String(9), nullable=False, unique=True),
+    # Random and unguessable: the only handle on a person that ever leaves the system.
+    Column("public_ref", String(32), nullable=False, unique=True),
+    Column("given_name", String(100)),
+    Column("family_name", String(100)),
+    Column("date_of_birth", Date),
+    Column("country_of_birth", String(2)),
+    Column("protection", String(12), nullable=False, server_default="unscreened"),
+    Column("screened_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every name a person is known by, the display name included, with folded matching keys.
+person_names = Table(
+    "person_names",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("person_id", BigId, ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("given_name", String(100), nullable=False),
+    Column("family_name", String(100), nullable=False),
+    Column("given_key", String(100), nullable=False),
+    Column("family_key", String(100), nullable=False),
+    Column("is_primary", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("person_id", "given_key", "family_key", name="uq_person_names_key"),
+    Index("ix_person_names_match", "family_key", "given_key"),
+)
+
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(12), nullable=False),
+    Column("total", Integer, nullable=False, server_default="0"),
+    Column("applied", Integer, nullable=False, server_default="0"),
+    Column("duplicates", Integer, nullable=False, server_default="0"),
+    Column("rejected", Integer, nullable=False, server_default="0"),
+    Column("derived_events", Integer, nullable=False, server_default="0"),
+    Column("message", Text),
+)
+
+ingest_rejects = Table(
+    "ingest_rejects",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("batch_id", BigId, ForeignKey("ingest_batches.id"), nullable=False, index=True),
+    Column("source", String(300), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("field", String(60), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+custody_events = Table(
+    "custody_events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("event_id", String(200), nullable=False, unique=True),
+    Column("person_id", BigId, ForeignKey("persons.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("facility_id", BigId, ForeignKey("facilities.id")),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("sequence", Integer, nullable=False, server_default="0"),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("details", JSON, nullable=False),
+    # Tells a true duplicate (no-op) from a different event reusing an id (a reject).
+    Column("content_hash", String(64), nullable=False),
+    Column("origin", String(10), nullable=False),
+    Column("batch_id", BigId, ForeignKey("ingest_batches.id")),
+    Index("ix_custody_events_person", "person_id", "occurred_at"),
+)
+
+# Derived from custody_events by the one writer in records.events; never edited elsewhere.
+custody_status = Table(
+    "custody_status",
+    metadata,
+    Column("person_id", BigId, ForeignKey("persons.id"), primary_key=True),
+    Column("state", String(12), nullable=False),
+    Column("facility_id", BigId, ForeignKey("facilities.id")),
+    Column("event_pk", BigId, ForeignKey("custody_events.id"), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("left_custody_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_custody_status_facility", "facility_id", "state"),
+)
+
+protection_changes = Table(
+    "protection_changes",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("person_id", BigId, ForeignKey("persons.id"), nullable=False, index=True),
+    Column("from_status", String(12), nullable=False),
+    Column("to_status", String(12), nullable=False),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("reason", Text),
+    Column("actor", String(100), nullable=False),
+    Column("batch_id", BigId, ForeignKey("ingest_batches.id")),
+    Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+roster_snapshots = Table(
+    "roster_snapshots",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("facility_id", BigId, ForeignKey("facilities.id"), nullable=False),
+    Column("taken_at", UTCDateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("batch_id", BigId, ForeignKey("ingest_batches.id"), nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+    UniqueConstraint("facility_id", "taken_at", name="uq_roster_snapshots_facility_time"),
+)
+
+# Staging for a roster being applied: the diff runs in the database, so a national
+# snapshot of millions of people needs no more memory than a small one. Emptied after use.
+roster_entries = Table(
+    "roster_entries",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("batch_id", BigId, ForeignKey("ingest_batches.id"), nullable=False),
+    Column("line", Integer, nullable=False),
+    # Unknown for a rejected row whose facility could not be read.
+    Column("facility_id", BigId, ForeignKey("facilities.id")),
+    Column("a_number", String(9), nullable=False),
+    # 1: the row was rejected, but its A-number still marks the person as listed, so a
+    # bad row can never turn into a false "left custody".
+    Column("rejected", Integer, nullable=False, server_default="0"),
+    Column("given_name", String(100)),
+    Column("family_name", String(100)),
+    Column("date_of_birth", Date),
+    Column("country_of_birth", String(2)),
+    Index("ix_roster_entries_batch_person", "batch_id", "a_number"),
+)
+
+# One row: policy values the public views need, kept in the database so the views and
+# the application can never disagree about them.
+publication_policy = Table(
+    "publication_policy",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("retention_days", Integer, nullable=False),
+)
