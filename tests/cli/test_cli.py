@@ -1,0 +1,79 @@
+"""The `safevine` command as a user runs it: a real process, a real database file."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.builders import days_ago, event, person
+
+SAFEVINE = Path(sys.executable).parent / "safevine"
+
+
+def run(database: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SAFEVINE_DATABASE_URL": database, "COLUMNS": "200"}
+    return subprocess.run([str(SAFEVINE), *args], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert run(url, "db", "upgrade").returncode == 0
+    return url
+
+
+def test_ingest_show_protect_and_clear(database: str, tmp_path: Path) -> None:
+    facilities = tmp_path / "facilities.csv"
+    facilities.write_text("code,name,city,state\nF1,Eloy Detention Center,Eloy,AZ\n")
+    result = run(database, "ingest", "facilities", str(facilities), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["applied"] == 1
+
+    feed = tmp_path / "events.jsonl"
+    who = person("A-123-456-789", "José", "López")
+    feed.write_text("\n".join(json.dumps(r) for r in [
+        event("e1", "booked", days_ago(3), who), event("e2", "bogus", days_ago(1), who)]) + "\n")
+    result = run(database, "ingest", "events", str(feed), "--json")
+    assert result.returncode == 3  # applied, with a rejected record
+    summary = json.loads(result.stdout)
+    assert {k: summary[k] for k in ("applied", "duplicates", "rejected", "derived_events")} == {
+        "applied": 1, "duplicates": 0, "rejected": 1, "derived_events": 0}
+    assert summary["rejects"][0]["line"] == 2 and summary["rejects"][0]["field"] == "kind"
+
+    shown = json.loads(run(database, "person", "show", "123456789", "--json").stdout)
+    assert (shown["a_number"], shown["protection"], shown["custody_state"]) == (
+        "A-123-456-789", "unscreened", "in_custody")
+
+    assert "now protected" in run(database, "protect", "A123456789", "--reason", "1367").stdout
+    assert "now cleared" in run(database, "clear", "A123456789", "--reason", "screened").stdout
+    history = json.loads(run(database, "person", "show", "A123456789", "--json").stdout)
+    assert [c["reason"] for c in history["protection_history"]] == ["1367", "screened"]
+
+    text = run(database, "person", "show", "A-123-456-789").stdout
+    assert "José López" in text and "cleared" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["person", "show", "12"], "A-NUMBER has 2 digits"),
+        (["person", "show", "987654321"], "no person with A-number A-987-654-321"),
+        (["clear", "987654321", "--reason", " "], "no person"),
+        (["ingest", "events", "/no/such/file.jsonl"], "no such file"),
+    ],
+)
+def test_mistakes_are_one_line_and_exit_2(database: str, args: list[str], message: str) -> None:
+    result = run(database, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_commands_on_a_missing_database_say_what_to_do(tmp_path: Path) -> None:
+    result = run(f"sqlite:///{tmp_path / 'none.db'}", "person", "show", "123456789")
+    assert result.returncode == 2 and "run `safevine db upgrade`" in result.stderr
+    assert not (tmp_path / "none.db").exists()
