@@ -37,8 +37,13 @@ def lines(count: int) -> list[bytes]:
             "kind": kind,
             "occurred_at": (start + timedelta(minutes=i)).isoformat(),
             "facility_code": f"B{rng.randrange(50):03d}",
-            "person": {"a_number": f"3{who:08d}", "given_name": "Ana", "family_name": f"P{who}",
-                       "date_of_birth": "1990-01-01", "country_of_birth": "MX"},
+            "person": {
+                "a_number": f"3{who:08d}",
+                "given_name": "Ana",
+                "family_name": f"P{who}",
+                "date_of_birth": "1990-01-01",
+                "country_of_birth": "MX",
+            },
         }
         if kind == "released":
             record["details"] = {"reason": "bond"}
@@ -53,8 +58,11 @@ def main(count: int) -> None:
         engine = make_engine(f"sqlite:///{Path(folder) / 'bench.db'}")
         migrate.upgrade(engine, 60)
         header = b"code,name,city,state\n"
-        ingest_facilities(engine, [header] + [f"B{i:03d},Bench {i},Eloy,AZ\n".encode()
-                                              for i in range(50)], source="bench")
+        ingest_facilities(
+            engine,
+            [header] + [f"B{i:03d},Bench {i},Eloy,AZ\n".encode() for i in range(50)],
+            source="bench",
+        )
         feed = lines(count)
         began = time.perf_counter()
         summary = ingest_events(engine, feed, source="bench.jsonl", fmt="jsonl")
@@ -69,8 +77,10 @@ def main(count: int) -> None:
         engine.dispose()
     rate, ceiling = count / ingest_s, count / ceiling_s
     print(f"events: {count}, applied {summary.applied}, rejected {summary.rejected}")
-    print(f"ingest: {rate:,.0f} events/s; ceiling (bare executemany): {ceiling:,.0f} rows/s; "
-          f"ratio {rate / ceiling:.2f}")
+    print(
+        f"ingest: {rate:,.0f} events/s; ceiling (bare executemany): {ceiling:,.0f} rows/s; "
+        f"ratio {rate / ceiling:.2f}"
+    )
 
 
 if __name__ == "__main__":

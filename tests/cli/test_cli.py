@@ -15,8 +15,9 @@ SAFEVINE = Path(sys.executable).parent / "safevine"
 
 def run(database: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SAFEVINE_DATABASE_URL": database, "COLUMNS": "200"}
-    return subprocess.run([str(SAFEVINE), *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [str(SAFEVINE), *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
 
 
 @pytest.fixture
@@ -35,18 +36,33 @@ def test_ingest_show_protect_and_clear(database: str, tmp_path: Path) -> None:
 
     feed = tmp_path / "events.jsonl"
     who = person("A-123-456-789", "José", "López")
-    feed.write_text("\n".join(json.dumps(r) for r in [
-        event("e1", "booked", days_ago(3), who), event("e2", "bogus", days_ago(1), who)]) + "\n")
+    feed.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                event("e1", "booked", days_ago(3), who),
+                event("e2", "bogus", days_ago(1), who),
+            ]
+        )
+        + "\n"
+    )
     result = run(database, "ingest", "events", str(feed), "--json")
     assert result.returncode == 3  # applied, with a rejected record
     summary = json.loads(result.stdout)
     assert {k: summary[k] for k in ("applied", "duplicates", "rejected", "derived_events")} == {
-        "applied": 1, "duplicates": 0, "rejected": 1, "derived_events": 0}
+        "applied": 1,
+        "duplicates": 0,
+        "rejected": 1,
+        "derived_events": 0,
+    }
     assert summary["rejects"][0]["line"] == 2 and summary["rejects"][0]["field"] == "kind"
 
     shown = json.loads(run(database, "person", "show", "123456789", "--json").stdout)
     assert (shown["a_number"], shown["protection"], shown["custody_state"]) == (
-        "A-123-456-789", "unscreened", "in_custody")
+        "A-123-456-789",
+        "unscreened",
+        "in_custody",
+    )
 
     assert "now protected" in run(database, "protect", "A123456789", "--reason", "1367").stdout
     assert "now cleared" in run(database, "clear", "A123456789", "--reason", "screened").stdout

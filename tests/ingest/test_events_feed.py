@@ -33,8 +33,12 @@ def mixed_feed() -> list[bytes]:
         event("e9", "removed", days_ago(2), LUIS),  # 13 removal needs a destination
         {**event("e10", "escaped", days_ago(2), LUIS), "occurred_at": "2026-11-01T10:00:00"},  # 14
         event("e11", "paroled", days_ago(2), LUIS),  # 15 unknown kind
-        event("e12", "booked", days_ago(2), person("100000002", "Luis", "García", born=None,
-                                                    country="Honduras")),  # 16 contradicts record
+        event(
+            "e12",
+            "booked",
+            days_ago(2),
+            person("100000002", "Luis", "García", born=None, country="Honduras"),
+        ),  # 16 contradicts record
     )
 
 
@@ -60,16 +64,24 @@ def test_mixed_feed_applies_the_good_and_keeps_the_bad(engine: Engine) -> None:
     load_facilities(engine, "F1", "F2")
     summary = ingest_events(engine, mixed_feed(), source="mixed.jsonl", fmt="jsonl").to_dict()
     assert (summary["total"], summary["applied"], summary["duplicates"], summary["rejected"]) == (
-        16, 5, 1, 10)
+        16,
+        5,
+        1,
+        10,
+    )
     got = _rejects(summary["rejects"])
-    assert [(line, field) for line, field, _ in got] == [(l, f) for l, f, _ in EXPECTED_REJECTS]
+    assert [(line, field) for line, field, _ in got] == [(n, f) for n, f, _ in EXPECTED_REJECTS]
     for (_, _, reason), (_, _, fragment) in zip(got, EXPECTED_REJECTS, strict=True):
         assert fragment in reason
     with engine.connect() as connection:
         ana = staff_view(connection, "100000001")
         luis = staff_view(connection, "100000002")
-        stored_rejects = connection.execute(select(func.count()).select_from(ingest_rejects)).scalar()
-        raw = connection.execute(select(ingest_rejects.c.raw).where(ingest_rejects.c.line == 7)).scalar()
+        stored_rejects = connection.execute(
+            select(func.count()).select_from(ingest_rejects)
+        ).scalar()
+        raw = connection.execute(
+            select(ingest_rejects.c.raw).where(ingest_rejects.c.line == 7)
+        ).scalar()
     assert ana is not None and luis is not None
     # The late booking is in the history but does not undo the newer transfer.
     assert (ana.state, ana.facility_code) == ("in_custody", "F2")
@@ -90,18 +102,73 @@ def test_running_the_same_file_again_changes_nothing(engine: Engine) -> None:
 
 def test_csv_feed_accepts_the_same_events_and_names_columns(engine: Engine) -> None:
     load_facilities(engine, "F1", "F2")
-    header = ["event_id", "kind", "occurred_at", "facility_code", "a_number", "given_name",
-              "family_name", "date_of_birth", "country_of_birth", "aliases", "release_reason",
-              "destination_country", "court", "hearing_at"]
+    header = [
+        "event_id",
+        "kind",
+        "occurred_at",
+        "facility_code",
+        "a_number",
+        "given_name",
+        "family_name",
+        "date_of_birth",
+        "country_of_birth",
+        "aliases",
+        "release_reason",
+        "destination_country",
+        "court",
+        "hearing_at",
+    ]
     when = days_ago(3).isoformat()
     lines = csv_lines(
         header,
-        ["c1", "booked", when, "F1", "A100000001", "Ana", "Pérez", "1990-05-01", "MX",
-         "Anita/Pérez López; A./Pérez", "", "", "", ""],
-        ["c2", "removed", days_ago(1).isoformat(), "F1", "100000001", "", "", "", "", "", "",
-         "Mexico", "", ""],
-        ["c3", "hearing_scheduled", when, "F1", "100000001", "", "", "", "", "", "", "",
-         "Eloy Immigration Court", "2026-12-01T09:00:00-07:00"],
+        [
+            "c1",
+            "booked",
+            when,
+            "F1",
+            "A100000001",
+            "Ana",
+            "Pérez",
+            "1990-05-01",
+            "MX",
+            "Anita/Pérez López; A./Pérez",
+            "",
+            "",
+            "",
+            "",
+        ],
+        [
+            "c2",
+            "removed",
+            days_ago(1).isoformat(),
+            "F1",
+            "100000001",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "Mexico",
+            "",
+            "",
+        ],
+        [
+            "c3",
+            "hearing_scheduled",
+            when,
+            "F1",
+            "100000001",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "Eloy Immigration Court",
+            "2026-12-01T09:00:00-07:00",
+        ],
         ["c4", "released", when, "F1", "100000001", "", "", "", "", "", "dunno", "", "", ""],
         ["c5", "booked", when, "F1", "100000003", "Solo", "", "", "", "", "", "", "", ""],
         ["c6", "booked", when],
@@ -109,7 +176,10 @@ def test_csv_feed_accepts_the_same_events_and_names_columns(engine: Engine) -> N
     summary = ingest_events(engine, lines, source="feed.csv", fmt="csv")
     assert (summary.applied, summary.rejected) == (3, 3)
     assert [(r.line, r.field) for r in summary.rejects] == [
-        (5, "release_reason"), (6, "family_name"), (7, "line")]
+        (5, "release_reason"),
+        (6, "family_name"),
+        (7, "line"),
+    ]
     with engine.connect() as connection:
         ana = staff_view(connection, "100000001")
     assert ana is not None and ana.state == "removed"
@@ -165,4 +235,6 @@ def test_large_feeds_are_applied_in_committed_chunks(engine: Engine) -> None:
         ingest_events(engine, feed(), source="stream", fmt="jsonl")
     assert pulled == 4_500
     with engine.connect() as connection:
-        assert connection.execute(select(func.count()).select_from(custody_events)).scalar() == 4_000
+        assert (
+            connection.execute(select(func.count()).select_from(custody_events)).scalar() == 4_000
+        )

@@ -25,7 +25,11 @@ def test_the_ice_list_loads_as_is_with_stable_distinct_codes(engine: Engine) -> 
     eloy = next(r for r in rows if r.name == "ELOY FEDERAL CONTRACT FAC")
     assert eloy.code == ice_facility_code("ELOY FEDERAL CONTRACT FAC", "ELOY", "AZ")
     assert (eloy.city, eloy.state, eloy.time_zone, eloy.average_population) == (
-        "ELOY", "AZ", "America/Phoenix", 1484)
+        "ELOY",
+        "AZ",
+        "America/Phoenix",
+        1484,
+    )
     polk = [r for r in rows if r.name == "POLK COUNTY JAIL"]
     assert len(polk) >= 2 and len({r.code for r in polk}) == len(polk)
     again = ingest_facilities(engine, file_lines(ICE_LIST), source=ICE_LIST.name)
@@ -34,16 +38,22 @@ def test_the_ice_list_loads_as_is_with_stable_distinct_codes(engine: Engine) -> 
 
 def test_safevines_own_format_updates_in_place(engine: Engine) -> None:
     header = ["code", "name", "city", "state", "phone", "time_zone"]
-    ingest_facilities(engine, csv_lines(header, ["tx-1", "Port Isabel SPC", "Los Fresnos", "TX",
-                                                 "", ""]), source="a.csv")
+    ingest_facilities(
+        engine,
+        csv_lines(header, ["tx-1", "Port Isabel SPC", "Los Fresnos", "TX", "", ""]),
+        source="a.csv",
+    )
     summary = ingest_facilities(
         engine,
-        csv_lines(header, ["TX-1", "Port Isabel SPC", "Los Fresnos", "TX", "956-555-0100",
-                           "America/Chicago"],
-                  ["TX-2", "Bad state", "X", "ZZ", "", ""],
-                  ["TX-3", "Bad zone", "X", "TX", "", "Mars/Olympus"],
-                  ["TX 4", "Bad code", "X", "TX", "", ""]),
-        source="b.csv")
+        csv_lines(
+            header,
+            ["TX-1", "Port Isabel SPC", "Los Fresnos", "TX", "956-555-0100", "America/Chicago"],
+            ["TX-2", "Bad state", "X", "ZZ", "", ""],
+            ["TX-3", "Bad zone", "X", "TX", "", "Mars/Olympus"],
+            ["TX 4", "Bad code", "X", "TX", "", ""],
+        ),
+        source="b.csv",
+    )
     assert (summary.applied, summary.rejected) == (1, 3)
     assert [r.field for r in summary.rejects] == ["state", "time_zone", "code"]
     with engine.connect() as connection:

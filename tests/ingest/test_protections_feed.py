@@ -25,31 +25,40 @@ def public(engine: Engine) -> set[str]:
 
 
 def book(engine: Engine, a_number: str, event_id: str) -> None:
-    ingest_events(engine, jsonl(event(event_id, "booked", days_ago(2), person(a_number))),
-                  source="feed", fmt="jsonl")
+    ingest_events(
+        engine,
+        jsonl(event(event_id, "booked", days_ago(2), person(a_number))),
+        source="feed",
+        fmt="jsonl",
+    )
 
 
 def test_a_list_after_the_events_hides_the_person_at_once(engine: Engine) -> None:
     load_facilities(engine, "F1")
     book(engine, "100000001", "e1")
-    ingest_protections(engine, csv_lines(HEADER, ["100000001", "cleared", TODAY, "screening"]),
-                       source="screen.csv")
+    ingest_protections(
+        engine, csv_lines(HEADER, ["100000001", "cleared", TODAY, "screening"]), source="screen.csv"
+    )
     assert public(engine) == {"100000001"}
-    summary = ingest_protections(engine, csv_lines(HEADER, ["A-100-000-001", "protected",
-                                                            TODAY, "USCIS"]), source="p.csv")
+    summary = ingest_protections(
+        engine, csv_lines(HEADER, ["A-100-000-001", "protected", TODAY, "USCIS"]), source="p.csv"
+    )
     assert summary.applied == 1
     assert public(engine) == set()
     with engine.connect() as connection:
         view = staff_view(connection, "100000001")
     assert view is not None
     assert [(c.from_status, c.to_status, c.source) for c in view.protection_history] == [
-        ("unscreened", "cleared", "screening"), ("cleared", "protected", "USCIS")]
+        ("unscreened", "cleared", "screening"),
+        ("cleared", "protected", "USCIS"),
+    ]
 
 
 def test_a_list_before_the_events_protects_the_person_when_they_arrive(engine: Engine) -> None:
     load_facilities(engine, "F1")
-    summary = ingest_protections(engine, csv_lines(HEADER, ["100000001", "protected", TODAY, ""]),
-                                 source="p.csv")
+    summary = ingest_protections(
+        engine, csv_lines(HEADER, ["100000001", "protected", TODAY, ""]), source="p.csv"
+    )
     assert summary.applied == 1
     book(engine, "100000001", "e1")
     assert protection_of(engine, "100000001") == "protected"
@@ -62,40 +71,56 @@ def test_a_list_before_the_events_protects_the_person_when_they_arrive(engine: E
 def test_a_feed_never_clears_a_protected_person(engine: Engine) -> None:
     load_facilities(engine, "F1")
     book(engine, "100000001", "e1")
-    ingest_protections(engine, csv_lines(HEADER, ["100000001", "protected", TODAY, ""]),
-                       source="p.csv")
-    summary = ingest_protections(engine, csv_lines(HEADER, ["100000001", "cleared", TODAY, ""]),
-                                 source="c.csv")
+    ingest_protections(
+        engine, csv_lines(HEADER, ["100000001", "protected", TODAY, ""]), source="p.csv"
+    )
+    summary = ingest_protections(
+        engine, csv_lines(HEADER, ["100000001", "cleared", TODAY, ""]), source="c.csv"
+    )
     assert (summary.applied, summary.rejected) == (0, 1)
     assert summary.rejects[0].field == "status"
     assert "safevine clear" in summary.rejects[0].reason
     assert protection_of(engine, "100000001") == "protected"
     # Nor does an event that says the person is cleared.
     who = person("100000001", protection="cleared")
-    ingest_events(engine, jsonl(event("e2", "transferred", days_ago(1), who)), source="f",
-                  fmt="jsonl")
+    ingest_events(
+        engine, jsonl(event("e2", "transferred", days_ago(1), who)), source="f", fmt="jsonl"
+    )
     assert protection_of(engine, "100000001") == "protected"
 
 
 def test_an_unreadable_status_fails_closed(engine: Engine) -> None:
     load_facilities(engine, "F1")
     book(engine, "100000001", "e1")
-    ingest_protections(engine, csv_lines(HEADER, ["100000001", "cleared", TODAY, ""]),
-                       source="c.csv")
+    ingest_protections(
+        engine, csv_lines(HEADER, ["100000001", "cleared", TODAY, ""]), source="c.csv"
+    )
     summary = ingest_protections(
-        engine, csv_lines(HEADER, ["100000001", "protect", TODAY, ""],
-                          ["1", "protected", TODAY, ""], ["100000002", "protected", "soon", ""]),
-        source="typo.csv")
+        engine,
+        csv_lines(
+            HEADER,
+            ["100000001", "protect", TODAY, ""],
+            ["1", "protected", TODAY, ""],
+            ["100000002", "protected", "soon", ""],
+        ),
+        source="typo.csv",
+    )
     assert summary.rejected == 3
-    assert [(r.line, r.field) for r in summary.rejects] == [(2, "status"), (3, "a_number"),
-                                                            (4, "as_of")]
+    assert [(r.line, r.field) for r in summary.rejects] == [
+        (2, "status"),
+        (3, "a_number"),
+        (4, "as_of"),
+    ]
     assert protection_of(engine, "100000001") == "protected"
     assert protection_of(engine, "100000002") == "protected"
 
 
 def test_the_same_list_twice_changes_nothing(engine: Engine) -> None:
-    rows = csv_lines(HEADER, ["100000001", "protected", TODAY, ""],
-                     ["100000002", "cleared", "2026-11-01T09:00:00-05:00", ""])
+    rows = csv_lines(
+        HEADER,
+        ["100000001", "protected", TODAY, ""],
+        ["100000002", "cleared", "2026-11-01T09:00:00-05:00", ""],
+    )
     first = ingest_protections(engine, rows, source="p.csv")
     again = ingest_protections(engine, rows, source="p.csv")
     assert (first.applied, first.duplicates) == (2, 0)

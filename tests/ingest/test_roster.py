@@ -9,16 +9,30 @@ from safevine.ingest.roster import ingest_roster
 from safevine.store.records.person_view import staff_view
 from tests.builders import NOW, csv_lines, event, jsonl, load_facilities, person
 
-HEADER = ["snapshot_at", "facility_code", "a_number", "given_name", "family_name",
-          "date_of_birth", "country_of_birth"]
-NAMES = {"1": ("Ana", "Pérez"), "2": ("Luis", "García"), "3": ("Rosa", "Díaz"),
-         "4": ("Omar", "Cruz"), "5": ("Iris", "Vega")}
+HEADER = [
+    "snapshot_at",
+    "facility_code",
+    "a_number",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "country_of_birth",
+]
+NAMES = {
+    "1": ("Ana", "Pérez"),
+    "2": ("Luis", "García"),
+    "3": ("Rosa", "Díaz"),
+    "4": ("Omar", "Cruz"),
+    "5": ("Iris", "Vega"),
+}
 
 
 def snapshot(at: datetime, *placements: tuple[str, str]) -> list[bytes]:
     """Rows of (facility, person number); person n has A-number 10000000n."""
-    rows = [[at.isoformat(), facility, f"10000000{n}", *NAMES[n], "1990-05-01", "MX"]
-            for facility, n in placements]
+    rows = [
+        [at.isoformat(), facility, f"10000000{n}", *NAMES[n], "1990-05-01", "MX"]
+        for facility, n in placements
+    ]
     return csv_lines(HEADER, *rows)
 
 
@@ -34,12 +48,16 @@ T1, T2, T3 = NOW - timedelta(days=3), NOW - timedelta(days=2), NOW - timedelta(d
 
 def test_a_series_of_snapshots_derives_bookings_transfers_and_departures(engine: Engine) -> None:
     load_facilities(engine, "F1", "F2")
-    s1 = ingest_roster(engine, snapshot(T1, ("F1", "1"), ("F1", "2"), ("F1", "3"), ("F2", "4")),
-                       source="s1.csv")
+    s1 = ingest_roster(
+        engine, snapshot(T1, ("F1", "1"), ("F1", "2"), ("F1", "3"), ("F2", "4")), source="s1.csv"
+    )
     assert (s1.applied, s1.derived_events, s1.rejected, s1.status) == (4, 4, 0, "completed")
 
-    s2 = ingest_roster(engine, snapshot(T2, ("F1", "1"), ("F1", "2"), ("F2", "3"), ("F2", "4"),
-                                        ("F2", "5")), source="s2.csv")
+    s2 = ingest_roster(
+        engine,
+        snapshot(T2, ("F1", "1"), ("F1", "2"), ("F2", "3"), ("F2", "4"), ("F2", "5")),
+        source="s2.csv",
+    )
     assert s2.derived_events == 2  # 3 transferred to F2, 5 booked
     assert place(engine, "3") == ("in_custody", "F2", ["transferred", "booked"])
     assert place(engine, "5") == ("in_custody", "F2", ["booked"])
@@ -70,7 +88,11 @@ def test_the_same_snapshot_twice_is_a_no_op(engine: Engine) -> None:
     ingest_roster(engine, rows, source="s.csv")
     again = ingest_roster(engine, rows, source="s.csv")
     assert (again.status, again.applied, again.duplicates, again.derived_events) == (
-        "completed", 0, 2, 0)
+        "completed",
+        0,
+        2,
+        0,
+    )
     different = ingest_roster(engine, snapshot(T1, ("F1", "1")), source="s-edited.csv")
     assert different.status == "refused"
     assert place(engine, "2")[0] == "in_custody"
@@ -78,8 +100,9 @@ def test_the_same_snapshot_twice_is_a_no_op(engine: Engine) -> None:
 
 def test_a_bad_row_never_releases_anyone(engine: Engine) -> None:
     load_facilities(engine, "F1", "F2")
-    ingest_roster(engine, snapshot(T1, ("F1", "1"), ("F1", "2"), ("F2", "3"), ("F2", "4")),
-                  source="s1.csv")
+    ingest_roster(
+        engine, snapshot(T1, ("F1", "1"), ("F1", "2"), ("F2", "3"), ("F2", "4")), source="s1.csv"
+    )
     rows = csv_lines(
         HEADER,
         [T2.isoformat(), "F1", "100000001", "Ana", "Pérez", "1990-05-01", "MX"],
@@ -91,7 +114,10 @@ def test_a_bad_row_never_releases_anyone(engine: Engine) -> None:
     summary = ingest_roster(engine, rows, source="s2.csv")
     assert summary.rejected == 3
     assert [(r.line, r.field) for r in summary.rejects] == [
-        (3, "date_of_birth"), (5, "a_number"), (6, "a_number")]
+        (3, "date_of_birth"),
+        (5, "a_number"),
+        (6, "a_number"),
+    ]
     # 2's row was bad but readable: 2 is still listed. 4's row had no readable A-number,
     # so nobody leaves F2 on this snapshot's word.
     assert [place(engine, n)[0] for n in "1234"] == ["in_custody"] * 4
@@ -101,8 +127,9 @@ def test_a_bad_row_never_releases_anyone(engine: Engine) -> None:
 def test_an_emptied_facility_can_be_declared(engine: Engine) -> None:
     load_facilities(engine, "F1")
     ingest_roster(engine, snapshot(T1, ("F1", "1"), ("F1", "2")), source="s1.csv")
-    empty = ingest_roster(engine, csv_lines(HEADER), source="empty.csv", declared=["f1"],
-                          snapshot_at=T2)
+    empty = ingest_roster(
+        engine, csv_lines(HEADER), source="empty.csv", declared=["f1"], snapshot_at=T2
+    )
     assert empty.derived_events == 2
     assert [place(engine, n)[0] for n in "12"] == ["released", "released"]
 
@@ -118,9 +145,12 @@ def test_scope_all_covers_facilities_missing_from_the_file(engine: Engine) -> No
 def test_a_snapshot_does_not_override_newer_events(engine: Engine) -> None:
     load_facilities(engine, "F1")
     who = person("100000001", "Ana", "Pérez")
-    ingest_events(engine, jsonl(event("x1", "booked", T1, who),
-                                event("x2", "released", T3, who, reason="bond")),
-                  source="feed", fmt="jsonl")
+    ingest_events(
+        engine,
+        jsonl(event("x1", "booked", T1, who), event("x2", "released", T3, who, reason="bond")),
+        source="feed",
+        fmt="jsonl",
+    )
     summary = ingest_roster(engine, snapshot(T2, ("F1", "1")), source="s.csv")
     assert summary.derived_events == 0
     assert place(engine, "1") == ("released", "F1", ["released", "booked"])
