@@ -75,20 +75,41 @@ def postgres() -> Iterator[_Postgres]:
     server.admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(
+class Databases:
+    """Fresh migrated databases of either kind, dropped when the test ends."""
+
+    def __init__(self, request: pytest.FixtureRequest, folder: Path, template: Path) -> None:
+        self._request, self._folder, self._template = request, folder, template
+        self._dropped: list[tuple[_Postgres, str]] = []
+
+    def create(self, kind: str) -> str:
+        if kind == "sqlite":
+            path = self._folder / f"safevine-{uuid.uuid4().hex[:8]}.db"
+            shutil.copy(self._template, path)
+            return f"sqlite:///{path}"
+        server: _Postgres = self._request.getfixturevalue("postgres")
+        name = server.create()
+        self._dropped.append((server, name))
+        return server.url(name)
+
+    def close(self) -> None:
+        for server, name in self._dropped:
+            server.drop(name)
+
+
+@pytest.fixture
+def databases(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[str]:
+) -> Iterator[Databases]:
+    factory = Databases(request, tmp_path, sqlite_template)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, databases: Databases) -> str:
     """A fresh, migrated database of each kind."""
-    if request.param == "sqlite":
-        path = tmp_path / "safevine.db"
-        shutil.copy(sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
-    server: _Postgres = request.getfixturevalue("postgres")
-    name = server.create()
-    yield server.url(name)
-    server.drop(name)
+    return databases.create(request.param)
 
 
 @pytest.fixture
@@ -99,18 +120,14 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def sqlite_engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
-    path = tmp_path / "safevine.db"
-    shutil.copy(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
+def sqlite_engine(databases: Databases) -> Iterator[Engine]:
+    engine = make_engine(databases.create("sqlite"))
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def postgres_engine(postgres: _Postgres) -> Iterator[Engine]:
-    name = postgres.create()
-    engine = make_engine(postgres.url(name))
+def postgres_engine(databases: Databases) -> Iterator[Engine]:
+    engine = make_engine(databases.create("postgresql"))
     yield engine
     engine.dispose()
-    postgres.drop(name)

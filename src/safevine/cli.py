@@ -44,7 +44,9 @@ ingest_app = typer.Typer(
     help="Load feeds: facilities, custody events, rosters, protection lists.", no_args_is_help=True
 )
 person_app = typer.Typer(help="Staff view of persons.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audits: prove nothing non-public leaks.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(person_app, name="person")
 
@@ -432,5 +434,63 @@ def demo_cmd(
         out.print(
             f"{len(loaded.population)} synthetic people, {loaded.events} events fed through ingest"
         )
+
+    _run(action)
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the public search pages and API."""
+    import uvicorn
+
+    from safevine.web.app import create_app
+
+    def action() -> None:
+        with _store():
+            pass
+        settings = _settings()
+        out.print(f"safevine is serving on http://{host}:{port}/ (Ctrl-C stops it)")
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+        )
+
+    _run(action)
+
+
+@audit_app.command("exposure")
+def audit_exposure_cmd(as_json: JsonFlag = False) -> None:
+    """Search for every non-public person through the real app; exit 1 if any appears."""
+    from safevine.exposure_audit import audit_exposure
+
+    def action() -> None:
+        with _store() as engine:
+            report = audit_exposure(_settings(), engine)
+        if as_json:
+            out.print_json(json.dumps({**report.__dict__, "passed": report.passed}))
+        else:
+            out.print(
+                f"checked {report.persons_checked} non-public persons with "
+                f"{report.searches} searches ({report.unreachable} have no country of "
+                "birth, so no public search can reach them)"
+            )
+            if report.exposed:
+                out.print(f"[red]EXPOSED[/red] internal ids: {', '.join(map(str, report.exposed))}")
+            if report.unverified:
+                out.print(
+                    f"[red]NOT VERIFIED[/red] (search failed) internal ids: "
+                    f"{', '.join(map(str, report.unverified))}"
+                )
+            if report.passed:
+                out.print("[green]no non-public person appears on any public surface[/green]")
+        if not report.passed:
+            raise typer.Exit(1)
 
     _run(action)

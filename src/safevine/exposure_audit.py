@@ -1,0 +1,108 @@
+"""The exposure audit: every non-public person, searched for through the real HTTP app.
+
+It plants nothing. It takes the people the public must never see, searches for each of
+them by every identifier combination on the page and the API, and reports (by internal
+id only) anyone who shows up.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import Engine, select
+
+from safevine.config import Settings
+from safevine.store.public.views import public_persons
+from safevine.store.schema import person_names, persons
+from safevine.web import csrf
+from safevine.web.app import create_app
+from safevine.web.server import background_server
+
+RESULT_MARKER = 'class="result"'
+
+
+@dataclass(frozen=True)
+class Probe:
+    person_id: int
+    body: dict[str, str]
+
+
+@dataclass
+class ExposureReport:
+    persons_checked: int = 0
+    searches: int = 0
+    exposed: list[int] = field(default_factory=list)
+    # Searches that did not get a clean 200 answer: not proven safe, so they fail the audit.
+    unverified: list[int] = field(default_factory=list)
+    # Persons with no country of birth: every public search needs one, so none reaches them.
+    unreachable: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return not self.exposed and not self.unverified
+
+
+def non_public_probes(engine: Engine) -> Iterator[Probe]:
+    """Every identifier combination a public search accepts, for every non-public person."""
+    with engine.connect() as connection:
+        visible = set(connection.execute(select(public_persons.c.public_ref)).scalars())
+        people = connection.execute(
+            select(
+                persons.c.id,
+                persons.c.public_ref,
+                persons.c.a_number,
+                persons.c.country_of_birth,
+                persons.c.date_of_birth,
+            ).order_by(persons.c.id)
+        ).all()
+        names: dict[int, list[tuple[str, str]]] = {}
+        for row in connection.execute(
+            select(person_names.c.person_id, person_names.c.given_name, person_names.c.family_name)
+        ):
+            names.setdefault(row.person_id, []).append((row.given_name, row.family_name))
+    for person in people:
+        if person.public_ref in visible:
+            continue
+        country = person.country_of_birth
+        if country is None:
+            yield Probe(person.id, {})
+            continue
+        yield Probe(person.id, {"a_number": person.a_number, "country_of_birth": country})
+        for given, family in names.get(person.id, []):
+            by_name = {"given_name": given, "family_name": family, "country_of_birth": country}
+            yield Probe(person.id, by_name)
+            if person.date_of_birth:
+                yield Probe(
+                    person.id, {**by_name, "date_of_birth": person.date_of_birth.isoformat()}
+                )
+
+
+def audit_exposure(settings: Settings, records: Engine) -> ExposureReport:
+    """Search for every non-public person through a live app; rate limits are off for it."""
+    audit_settings = Settings(**{**settings.__dict__, "rate_limits_enabled": False})
+    app = create_app(audit_settings)
+    report = ExposureReport()
+    seen: set[int] = set()
+    with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        client.get("/")
+        token = client.cookies.get(csrf.COOKIE) or ""
+        for probe in non_public_probes(records):
+            seen.add(probe.person_id)
+            if not probe.body:
+                report.unreachable += 1
+                continue
+            api = client.post("/api/v1/search", json=probe.body)
+            page = client.post("/", data={**probe.body, csrf.FIELD: token})
+            report.searches += 2
+            if api.status_code != 200 or page.status_code != 200:
+                _note(report.unverified, probe.person_id)
+            elif api.json().get("results") != [] or RESULT_MARKER in page.text:
+                _note(report.exposed, probe.person_id)
+    app.state.safevine.public_engine.dispose()
+    report.persons_checked = len(seen)
+    return report
+
+
+def _note(found: list[int], person_id: int) -> None:
+    if person_id not in found:
+        found.append(person_id)

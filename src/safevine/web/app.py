@@ -1,0 +1,97 @@
+"""The FastAPI application: public pages and API, first-party static files, safe errors."""
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
+
+from safevine.config import Settings
+from safevine.store.public.connection import make_public_engine
+from safevine.web.i18n import N_, negotiate, translations
+from safevine.web.public import api, pages
+from safevine.web.rate_limits import SearchLimiter
+from safevine.web.security_headers import security_headers
+from safevine.web.state import AppState
+
+STATIC = Path(__file__).parent / "static"
+_INVALID = N_("This value is not valid.")
+_NOT_FOUND = N_("Not found.")
+_FAILED = N_("Something went wrong on our side. Nothing you entered was kept.")
+
+
+def create_app(settings: Settings, public_engine: Engine | None = None) -> FastAPI:
+    """The app. `public_engine` defaults to one that can read only the public views."""
+    app = FastAPI(
+        title="safevine public API",
+        version="1",
+        # Swagger UI and ReDoc load scripts from third parties; the schema is enough.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    limiter = (
+        SearchLimiter(
+            settings.secret_key,
+            settings.rate_limit_client,
+            settings.rate_limit_identifier,
+            settings.redis_url,
+        )
+        if settings.rate_limits_enabled
+        else None
+    )
+    engine = public_engine or make_public_engine(
+        settings.database_url, settings.public_database_url
+    )
+    app.state.safevine = AppState(settings, engine, limiter)
+    app.middleware("http")(security_headers)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _server_error)
+    return app
+
+
+def _language(request: Request) -> str:
+    return negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def _invalid_request(request: Request, error: RequestValidationError) -> Response:
+    gettext = translations(_language(request)).gettext
+    fields = []
+    for problem in error.errors():
+        location = [str(part) for part in problem.get("loc", ()) if part not in ("body",)]
+        fields.append({"field": ".".join(location) or "body", "message": gettext(_INVALID)})
+    return JSONResponse({"errors": fields}, status_code=422)
+
+
+async def _http_error(request: Request, error: HTTPException) -> Response:
+    language = _language(request)
+    if _is_api(request):
+        message = translations(language).gettext(
+            _NOT_FOUND if error.status_code == 404 else _INVALID
+        )
+        return JSONResponse({"error": message}, status_code=error.status_code)
+    return pages.page(
+        request,
+        "message.html",
+        language,
+        status=error.status_code,
+        kind="not_found" if error.status_code == 404 else "bad_request",
+    )
+
+
+async def _server_error(request: Request, error: Exception) -> Response:
+    language = _language(request)
+    if _is_api(request):
+        return JSONResponse({"error": translations(language).gettext(_FAILED)}, status_code=500)
+    return pages.page(request, "message.html", language, status=500, kind="server_error")

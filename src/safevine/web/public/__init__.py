@@ -1,0 +1,1 @@
+"""Public surfaces: search pages and API. They read only `store.public`."""

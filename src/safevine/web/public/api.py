@@ -1,0 +1,96 @@
+"""The public JSON API: exact search, answered the same way whether or not anyone matches."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from safevine.web.i18n import negotiate, translations
+from safevine.web.public.results import present
+from safevine.web.public.search import run_search
+from safevine.web.state import AppState, client_address
+
+router = APIRouter(prefix="/api/v1", tags=["search"])
+
+_Text = Field(default=None, max_length=200)
+
+
+class SearchRequest(BaseModel):
+    """A-number + country of birth, or given name + family name + country of birth
+    (date of birth optional). Matching is exact, after case and accents are folded."""
+
+    model_config = ConfigDict(extra="forbid")
+    a_number: str | None = Field(default=None, max_length=200, examples=["A-012-345-678"])
+    country_of_birth: str | None = Field(default=None, max_length=200, examples=["MX", "México"])
+    given_name: str | None = _Text
+    family_name: str | None = _Text
+    date_of_birth: str | None = Field(default=None, max_length=200, examples=["1990-05-31"])
+
+
+class Facility(BaseModel):
+    name: str | None
+    address: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    phone: str | None
+
+
+class SearchResult(BaseModel):
+    reference: str = Field(description="Opaque reference, for registering to be notified.")
+    name: str
+    given_name: str | None
+    family_name: str | None
+    country_of_birth: str | None
+    country_of_birth_name: str
+    custody_status: str
+    custody_status_text: str
+    status_since: str
+    status_since_text: str
+    facility: Facility
+    last_updated: str
+    last_updated_text: str
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+
+
+class FieldMessage(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    errors: list[FieldMessage]
+
+
+class LimitedResponse(BaseModel):
+    error: str
+
+
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    responses={422: {"model": ErrorResponse}, 429: {"model": LimitedResponse}},
+    summary="Find a person in custody by exact identifiers",
+)
+def search(body: SearchRequest, request: Request, lang: str | None = None) -> JSONResponse:
+    language = negotiate(lang, request.headers.get("accept-language"))
+    gettext = translations(language).gettext
+    state = AppState.of(request)
+    outcome = run_search(
+        state.public_engine.connect, state.limiter, client_address(request), body.model_dump()
+    )
+    headers = {"Content-Language": language}
+    if outcome.retry_after is not None:
+        message = gettext("Too many searches. Please wait and try again.")
+        return JSONResponse(
+            {"error": message},
+            status_code=429,
+            headers={**headers, "Retry-After": str(outcome.retry_after)},
+        )
+    if outcome.problems:
+        errors = [{"field": p.field, "message": gettext(p.message)} for p in outcome.problems]
+        return JSONResponse({"errors": errors}, status_code=422, headers=headers)
+    results = [present(p, language, gettext) for p in outcome.people]
+    return JSONResponse({"results": results}, headers=headers)

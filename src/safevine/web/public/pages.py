@@ -1,0 +1,119 @@
+"""The search page, the quick-exit endpoint and the safety page. HTML, no JavaScript needed."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from safevine.web import csrf
+from safevine.web.i18n import negotiate, translations
+from safevine.web.public.results import present
+from safevine.web.public.search import run_search
+from safevine.web.public.search_query import FIELDS
+from safevine.web.rendering import render
+from safevine.web.state import AppState, client_address
+
+router = APIRouter(include_in_schema=False)
+
+
+def page(
+    request: Request, template: str, language: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page with the CSRF token every form carries; the cookie is set only when missing."""
+    state = AppState.of(request)
+    token = request.cookies.get(csrf.COOKIE)
+    fresh = not csrf.is_valid(state.settings.secret_key, token)
+    if fresh or token is None:
+        token = csrf.issue(state.settings.secret_key)
+    context.setdefault("expired", False)
+    problems = context.get("problems") or []
+    errors: dict[str, str] = {}
+    for problem in problems:
+        errors.setdefault(problem.field, problem.message)
+    html = render(
+        template,
+        language,
+        csrf_token=token,
+        csrf_field=csrf.FIELD,
+        path=request.url.path,
+        errors=errors,
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status, headers={"Content-Language": language})
+    if fresh:
+        response.headers.append(
+            "Set-Cookie", csrf.cookie_header(token, request.url.scheme == "https")
+        )
+    return response
+
+
+def _language(request: Request, explicit: object = None) -> str:
+    chosen = explicit if isinstance(explicit, str) else request.query_params.get("lang")
+    return negotiate(chosen, request.headers.get("accept-language"))
+
+
+@router.get("/", response_class=HTMLResponse)
+def search_form(request: Request) -> Response:
+    return page(request, "search.html", _language(request), form={}, problems=[], results=None)
+
+
+@router.post("/", response_class=HTMLResponse)
+async def search_submit(request: Request) -> Response:
+    form = await request.form()
+    language = _language(request, form.get("lang"))
+    state = AppState.of(request)
+    values = {f: str(form.get(f) or "") for f in FIELDS}
+    if not csrf.is_valid(state.settings.secret_key, str(form.get(csrf.FIELD) or "")) or (
+        form.get(csrf.FIELD) != request.cookies.get(csrf.COOKIE)
+    ):
+        return page(
+            request,
+            "search.html",
+            language,
+            status=400,
+            form=values,
+            problems=[],
+            results=None,
+            expired=True,
+        )
+    outcome = await run_in_threadpool(
+        run_search, state.public_engine.connect, state.limiter, client_address(request), values
+    )
+    if outcome.retry_after is not None:
+        response = page(
+            request,
+            "message.html",
+            language,
+            status=429,
+            kind="rate_limited",
+            retry_minutes=max(1, -(-outcome.retry_after // 60)),
+        )
+        response.headers["Retry-After"] = str(outcome.retry_after)
+        return response
+    if outcome.problems:
+        return page(
+            request,
+            "search.html",
+            language,
+            status=422,
+            form=values,
+            problems=outcome.problems,
+            results=None,
+        )
+    gettext = translations(language).gettext
+    results = [present(p, language, gettext) for p in outcome.people]
+    return page(request, "search.html", language, form=values, problems=[], results=results)
+
+
+@router.get("/exit")
+def quick_exit(request: Request) -> Response:
+    """Leave for a neutral site, asking the browser to drop what it kept of this one."""
+    response = RedirectResponse(AppState.of(request).settings.exit_url, status_code=303)
+    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response
+
+
+@router.get("/browse-safely", response_class=HTMLResponse)
+def browse_safely(request: Request) -> Response:
+    return page(request, "browse_safely.html", _language(request))

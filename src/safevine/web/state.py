@@ -1,0 +1,26 @@
+"""What the app holds for its lifetime: settings, the public engine, the rate limiter."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from starlette.requests import Request
+
+from safevine.config import Settings
+from safevine.web.rate_limits import SearchLimiter
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    public_engine: Engine
+    limiter: SearchLimiter | None
+
+    @classmethod
+    def of(cls, request: Request) -> "AppState":
+        state = request.app.state.safevine
+        assert isinstance(state, cls)
+        return state
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
