@@ -7,13 +7,16 @@ id only) anyone who shows up.
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import Engine, select
 
 from safevine.config import Settings
-from safevine.store.public.views import public_persons
-from safevine.store.schema import person_names, persons
+from safevine.domain.event_kinds import CustodyState
+from safevine.domain.protection import Protection
+from safevine.domain.publication import is_public
+from safevine.store.schema import custody_status, person_names, persons
 from safevine.web import csrf
 from safevine.web.app import create_app
 from safevine.web.server import background_server
@@ -42,18 +45,26 @@ class ExposureReport:
         return not self.exposed and not self.unverified
 
 
-def non_public_probes(engine: Engine) -> Iterator[Probe]:
-    """Every identifier combination a public search accepts, for every non-public person."""
+def non_public_probes(engine: Engine, retention_days: int) -> Iterator[Probe]:
+    """Every identifier combination a public search accepts, for every non-public person.
+
+    Who is non-public is decided here by the domain rule over the records, not by the
+    public views: the audit must catch a view that has gone wrong, so it cannot trust it.
+    """
+    now = datetime.now(UTC)
     with engine.connect() as connection:
-        visible = set(connection.execute(select(public_persons.c.public_ref)).scalars())
         people = connection.execute(
             select(
                 persons.c.id,
-                persons.c.public_ref,
                 persons.c.a_number,
+                persons.c.protection,
                 persons.c.country_of_birth,
                 persons.c.date_of_birth,
-            ).order_by(persons.c.id)
+                custody_status.c.state,
+                custody_status.c.left_custody_at,
+            )
+            .outerjoin(custody_status, custody_status.c.person_id == persons.c.id)
+            .order_by(persons.c.id)
         ).all()
         names: dict[int, list[tuple[str, str]]] = {}
         for row in connection.execute(
@@ -61,7 +72,15 @@ def non_public_probes(engine: Engine) -> Iterator[Probe]:
         ):
             names.setdefault(row.person_id, []).append((row.given_name, row.family_name))
     for person in people:
-        if person.public_ref in visible:
+        public = is_public(
+            protection=Protection(person.protection),
+            date_of_birth=person.date_of_birth,
+            state=CustodyState(person.state) if person.state else None,
+            left_custody_at=person.left_custody_at,
+            now=now,
+            retention_days=retention_days,
+        )
+        if public:
             continue
         country = person.country_of_birth
         if country is None:
@@ -86,7 +105,7 @@ def audit_exposure(settings: Settings, records: Engine) -> ExposureReport:
     with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         client.get("/")
         token = client.cookies.get(csrf.COOKIE) or ""
-        for probe in non_public_probes(records):
+        for probe in non_public_probes(records, settings.retention_days):
             seen.add(probe.person_id)
             if not probe.body:
                 report.unreachable += 1

@@ -1,5 +1,6 @@
 """Serving the app with uvicorn, in the foreground or on a loopback port in a thread."""
 
+import logging
 import socket
 import threading
 import time
@@ -22,9 +23,20 @@ def background_server(
 ) -> Iterator[str]:
     """Run `app` on a loopback port until the block ends; yields its base URL."""
     chosen = port or free_port(host)
+    # log_config=None leaves logging to the host program, whose handlers see every record.
     config = uvicorn.Config(
-        app, host=host, port=chosen, log_level="warning", access_log=access_log, lifespan="off"
+        app,
+        host=host,
+        port=chosen,
+        log_config=None,
+        access_log=access_log,
+        lifespan="off",
+        log_level="info" if access_log else "warning",
+        server_header=False,
     )
+    if access_log:
+        # An earlier server without an access log stops this logger propagating.
+        logging.getLogger("uvicorn.access").propagate = True
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"safevine-web-{chosen}", daemon=True)
     thread.start()

@@ -1,0 +1,87 @@
+"""Rate limits per client and per identifier: 429 with Retry-After, in memory or in Redis."""
+
+import uuid
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import Engine
+
+from safevine.web.app import create_app
+from safevine.web.server import background_server
+from tests.canaries import NEVER_EXISTED, PUBLIC, plant
+from tests.web.conftest import settings_for
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def test_a_client_over_its_limit_gets_429_with_retry_after(sqlite_engine: Engine) -> None:
+    plant(sqlite_engine)
+    app = create_app(
+        settings_for(
+            sqlite_engine,
+            rate_limits_enabled=True,
+            rate_limit_client="3/minute",
+            rate_limit_identifier="100/hour",
+        )
+    )
+    with background_server(app) as base, httpx.Client(base_url=base) as client:
+        answers = [client.post("/api/v1/search", json=PUBLIC.by_a_number()) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        limited = client.post("/api/v1/search", json=NEVER_EXISTED.by_a_number())
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert limited.json() == {"error": "Too many searches. Please wait and try again."}
+        client.get("/")
+        page = client.post(
+            "/", data={**PUBLIC.by_a_number(), "csrf_token": client.cookies.get("sv_csrf") or ""}
+        )
+        assert page.status_code == 429 and "Please wait a moment" in page.text
+        assert "Please try again in 1 minute." in page.text
+        assert int(page.headers["retry-after"]) >= 1
+    app.state.safevine.public_engine.dispose()
+
+
+def test_the_same_identifiers_are_limited_whoever_searches(sqlite_engine: Engine) -> None:
+    plant(sqlite_engine)
+    app = create_app(
+        settings_for(
+            sqlite_engine,
+            rate_limits_enabled=True,
+            rate_limit_client="100/minute",
+            rate_limit_identifier="2/hour",
+        )
+    )
+    with background_server(app) as base, httpx.Client(base_url=base) as client:
+        for body in (PUBLIC.by_a_number(), NEVER_EXISTED.by_a_number()):
+            statuses = [client.post("/api/v1/search", json=body).status_code for _ in range(3)]
+            # A person who exists and one who does not are limited alike.
+            assert statuses == [200, 200, 429]
+        assert client.post("/api/v1/search", json=PUBLIC.by_name()).status_code == 200
+    app.state.safevine.public_engine.dispose()
+
+
+def test_redis_shares_the_counters_between_web_processes(sqlite_engine: Engine) -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.RedisError as error:
+        pytest.skip(f"no Redis at {REDIS_URL}: {error}")
+    plant(sqlite_engine)
+    # A fresh secret gives fresh keys, so earlier runs' counters do not interfere.
+    secret = uuid.uuid4().hex.encode() * 2
+    settings = settings_for(
+        sqlite_engine,
+        rate_limits_enabled=True,
+        secret_key=secret,
+        rate_limit_client="2/minute",
+        redis_url=REDIS_URL,
+    )
+    first, second = create_app(settings), create_app(settings)
+    with background_server(first) as a, background_server(second) as b:
+        assert httpx.post(f"{a}/api/v1/search", json=PUBLIC.by_a_number()).status_code == 200
+        assert httpx.post(f"{b}/api/v1/search", json=PUBLIC.by_a_number()).status_code == 200
+        assert httpx.post(f"{a}/api/v1/search", json=PUBLIC.by_a_number()).status_code == 429
+    keys = redis.Redis.from_url(REDIS_URL).keys("*")
+    assert keys and not any(PUBLIC.a_number.encode() in k or b"127.0.0.1" in k for k in keys)
+    for app in (first, second):
+        app.state.safevine.public_engine.dispose()
