@@ -4,19 +4,22 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 DEMO_DB ?= sqlite:///demo.db
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench messages clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pybabel compile --use-fuzzy -d src/safevine/web/locales -D messages >/dev/null
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 install: $(STAMP)
 
 run: install
-	SAFEVINE_DATABASE_URL=$${SAFEVINE_DATABASE_URL:-$(DEMO_DB)} $(VENV)/bin/safevine demo
+	export SAFEVINE_DATABASE_URL=$${SAFEVINE_DATABASE_URL:-$(DEMO_DB)} SAFEVINE_DEMO=true; \
+	$(VENV)/bin/safevine demo && \
+	$(VENV)/bin/safevine serve --host 127.0.0.1 --port $${PORT:-8000}
 
 test: install
 	$(PY) -m pytest
@@ -28,6 +31,13 @@ lint: install
 
 bench: install
 	$(PY) bench/ingest_events.py
+
+# After changing messages in code or templates: refresh the catalog, then translate.
+messages: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
+		-o src/safevine/web/locales/messages.pot .
+	$(VENV)/bin/pybabel update -i src/safevine/web/locales/messages.pot \
+		-d src/safevine/web/locales -D messages --no-location --width 100
 
 clean:
 	rm -rf $(VENV) demo.db demo.db-* .pytest_cache .mypy_cache .ruff_cache

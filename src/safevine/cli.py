@@ -401,7 +401,7 @@ def demo_cmd(
     seed: Annotated[int, typer.Option(help="Seed for the synthetic data.")] = 2017,
 ) -> None:
     """Set up a demo database: the real ICE facility list and a synthetic population."""
-    from safevine.demo.population import load_demo
+    from safevine.demo.population import examples, load_demo
 
     def action() -> None:
         settings = _settings()
@@ -424,7 +424,6 @@ def demo_cmd(
                     select(persons.c.protection, func.count()).group_by(persons.c.protection)
                 ).all()
             )
-        engine.dispose()
         table = Table("what", "how many", title="safevine demo database")
         for key, value in counts.items():
             table.add_row(key, str(value))
@@ -434,6 +433,13 @@ def demo_cmd(
         out.print(
             f"{len(loaded.population)} synthetic people, {loaded.events} events fed through ingest"
         )
+        samples = Table(
+            "A-number", "name", "country of birth", title="try searching for these (public) people"
+        )
+        for a_number, name, country in examples(engine):
+            samples.add_row(a_number, name, country)
+        engine.dispose()
+        out.print(samples)
 
     _run(action)
 

@@ -17,10 +17,12 @@ from pathlib import Path
 from faker import Faker
 from sqlalchemy import Engine, select
 
+from safevine.domain.a_number import format_a_number
 from safevine.ingest.events import ingest_events
 from safevine.ingest.facilities import ingest_facilities
 from safevine.ingest.protections import ingest_protections
 from safevine.ingest.source import file_lines
+from safevine.store.public.views import public_persons
 from safevine.store.schema import facilities
 
 FACILITY_LIST = Path(str(files("safevine.demo") / "data" / "ice-facilities-fy2007.csv"))
@@ -154,6 +156,26 @@ def _event(
         "person": block,
         "details": details or {},
     }
+
+
+def examples(engine: Engine, count: int = 5) -> list[tuple[str, str, str]]:
+    """(A-number, name, country) of a few public people, for a newcomer to search for."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                public_persons.c.a_number,
+                public_persons.c.given_name,
+                public_persons.c.family_name,
+                public_persons.c.country_of_birth,
+            )
+            .where(public_persons.c.custody_state == "in_custody")
+            .order_by(public_persons.c.a_number)
+            .limit(count)
+        ).all()
+    return [
+        (format_a_number(r.a_number), f"{r.given_name} {r.family_name}", r.country_of_birth)
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)

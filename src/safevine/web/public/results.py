@@ -32,7 +32,7 @@ def present(person: PublicPerson, language: str, gettext: Callable[[str], str]) 
     zone = _zone(person.facility_time_zone)
 
     def when(moment: datetime) -> str:
-        return format_datetime(moment.astimezone(zone), "medium", locale=language)
+        return format_datetime(moment.astimezone(zone), "long", locale=language)
 
     name = " ".join(p for p in (person.given_name, person.family_name) if p)
     return {

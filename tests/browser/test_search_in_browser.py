@@ -1,0 +1,139 @@
+"""What a victim or advocate does in a real browser: search, leave quickly, come back safely."""
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import SCREENSHOTS, Site
+from tests.canaries import PROTECTED, PUBLIC
+
+
+def search(page: Page, site: Site, a_number: str, country: str) -> None:
+    page.goto(f"{site.base}/")
+    page.get_by_label("A-number").fill(a_number)
+    page.get_by_label("Country of birth", exact=True).fill(country)
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_load_state()
+
+
+def test_search_and_see_a_result(page: Page, site: Site) -> None:
+    search(page, site, PUBLIC.a_number, "Mexico")
+    result = page.locator(".result")
+    expect(result).to_have_count(1)
+    expect(result).to_contain_text("Marisol Quintanilla")
+    expect(result).to_contain_text("In custody")
+    expect(result).to_contain_text("Facility F1")
+    assert page.url == f"{site.base}/"  # no identifiers in the address
+
+
+def test_a_protected_person_is_not_found(page: Page, site: Site) -> None:
+    search(page, site, PROTECTED.a_number, PROTECTED.country)
+    expect(page.locator(".result")).to_have_count(0)
+    expect(page.locator(".no-match")).to_be_visible()
+    assert PROTECTED.given not in page.content()
+
+
+def test_every_request_goes_to_safevine_only(page: Page, site: Site) -> None:
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    search(page, site, PUBLIC.a_number, "MX")
+    page.get_by_role("link", name="How to browse safely").click()
+    page.get_by_role("link", name="Español").click()
+    page.wait_for_load_state()
+    assert requests
+    outside = [url for url in requests if not url.startswith(site.base)]
+    assert outside == []
+
+
+def test_the_quick_exit_button_leaves_at_once(page: Page, site: Site) -> None:
+    search(page, site, PUBLIC.a_number, "MX")
+    page.get_by_role("link", name="Leave this site now").click()
+    page.wait_for_url(site.neutral)
+    expect(page.get_by_role("heading", name="Neutral site")).to_be_visible()
+
+
+def test_shift_three_times_leaves(page: Page, site: Site) -> None:
+    search(page, site, PUBLIC.a_number, "MX")
+    for _ in range(3):
+        page.keyboard.press("Shift")
+    page.wait_for_url(site.neutral)
+
+
+def test_other_keys_reset_the_shift_count(page: Page, site: Site) -> None:
+    page.goto(f"{site.base}/")
+    page.keyboard.press("Shift")
+    page.keyboard.press("Shift")
+    page.keyboard.press("a")
+    page.keyboard.press("Shift")
+    page.wait_for_timeout(500)
+    assert page.url.startswith(site.base)
+
+
+def test_back_after_leaving_shows_no_results(page: Page, site: Site) -> None:
+    search(page, site, PUBLIC.a_number, "MX")
+    expect(page.locator(".result")).to_have_count(1)
+    page.get_by_role("link", name="Leave this site now").click()
+    page.wait_for_url(site.neutral)
+    page.go_back()
+    page.wait_for_load_state()
+    assert page.url.startswith(site.base)
+    expect(page.locator(".result")).to_have_count(0)
+    assert "Marisol" not in page.content()
+    assert page.get_by_label("A-number").input_value() == ""
+
+
+def test_the_quick_exit_works_without_javascript(browser: Browser, site: Site) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{site.base}/")
+    page.get_by_role("link", name="Leave this site now").click()
+    page.wait_for_url(site.neutral)
+    context.close()
+
+
+def test_search_works_without_javascript(browser: Browser, site: Site) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    search(page, site, PUBLIC.a_number, "MX")
+    expect(page.locator(".result")).to_contain_text("Marisol Quintanilla")
+    context.close()
+
+
+def test_keyboard_alone_reaches_the_exit_first(page: Page, site: Site) -> None:
+    page.goto(f"{site.base}/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "quick-exit"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
+
+
+def test_errors_are_announced_and_linked(page: Page, site: Site) -> None:
+    page.goto(f"{site.base}/?lang=es")
+    page.get_by_role("button", name="Buscar").click()
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_visible()
+    summary.get_by_role("link").first.click()
+    assert page.evaluate("document.activeElement.tagName") == "INPUT"
+
+
+def test_usable_at_320_pixels(browser: Browser, site: Site) -> None:
+    context = browser.new_context(viewport={"width": 320, "height": 640})
+    page = context.new_page()
+    search(page, site, PUBLIC.a_number, "MX")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    context.close()
+
+
+def test_screenshots_for_the_readme(browser: Browser, site: Site) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for width in (375, 1280):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        page.goto(f"{site.base}/")
+        path = SCREENSHOTS / f"search-{width}.png"
+        page.screenshot(path=str(path), full_page=True)
+        search(page, site, PUBLIC.a_number, "MX")
+        result = SCREENSHOTS / f"result-{width}.png"
+        page.screenshot(path=str(result), full_page=True)
+        context.close()
+        assert path.stat().st_size > 5_000 and result.stat().st_size > 5_000
