@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(VENV)/bin/pybabel compile --use-fuzzy -d src/safevine/web/locales -D messages >/dev/null
+	$(VENV)/bin/pybabel compile --use-fuzzy -d src/safevine/locales -D messages >/dev/null
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -35,9 +35,9 @@ bench: install
 # After changing messages in code or templates: refresh the catalog, then translate.
 messages: install
 	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
-		-o src/safevine/web/locales/messages.pot .
-	$(VENV)/bin/pybabel update -i src/safevine/web/locales/messages.pot \
-		-d src/safevine/web/locales -D messages --no-location --width 100
+		-o src/safevine/locales/messages.pot .
+	$(VENV)/bin/pybabel update -i src/safevine/locales/messages.pot \
+		-d src/safevine/locales -D messages --no-location --width 100
 
 clean:
 	rm -rf $(VENV) demo.db demo.db-* .pytest_cache .mypy_cache .ruff_cache

@@ -36,6 +36,13 @@ def _bool_env(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
+def _choice_env(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 def _secret_key() -> bytes:
     """SAFEVINE_SECRET_KEY, or the contents of SAFEVINE_SECRET_KEY_FILE.
 
@@ -58,6 +65,12 @@ def _secret_key() -> bytes:
     return value.encode()
 
 
+def _old_secret_keys() -> tuple[bytes, ...]:
+    """SAFEVINE_OLD_SECRET_KEYS: earlier keys, comma-separated, kept only to decrypt."""
+    raw = os.environ.get("SAFEVINE_OLD_SECRET_KEYS", "")
+    return tuple(part.strip().encode() for part in raw.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///safevine.db"
@@ -72,6 +85,34 @@ class Settings:
     rate_limit_identifier: str = "10/hour"
     exit_url: str = "https://www.google.com/"
     demo: bool = False
+    # True when SAFEVINE_SECRET_KEY (or its file) was set; serve and worker insist on it
+    # outside the demo, since encrypted contacts must outlive the process.
+    secret_key_configured: bool = False
+    old_secret_keys: tuple[bytes, ...] = ()
+    # Where people reach the site; links in messages point here.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # A number registrants can call, named in discreet messages.
+    help_phone: str = ""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_security: str = "none"  # none, starttls or tls
+    mail_from: str = "Notifications <notifications@localhost>"
+    sms_api_base: str = "https://api.twilio.com"
+    sms_account_sid: str = ""
+    sms_auth_token: str = field(default="", repr=False)
+    sms_from: str = ""
+    voice_from: str = ""
+    # Webhooks to loopback or private addresses are refused unless this is on (tests, demo).
+    webhook_allow_private: bool = False
+    registration_limit_address: str = "3/hour;10/day"
+    registration_limit_client: str = "10/hour;30/day"
+    worker_batch: int = 100
+    worker_concurrency: int = 20
+    # A claim not finished within this long is taken again (a worker that died mid-batch).
+    worker_lease_seconds: int = 300
+    retry_base_seconds: float = 30.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -87,4 +128,31 @@ class Settings:
             or cls.rate_limit_identifier,
             exit_url=os.environ.get("SAFEVINE_EXIT_URL") or cls.exit_url,
             demo=_bool_env("SAFEVINE_DEMO", False),
+            secret_key_configured=bool(
+                os.environ.get("SAFEVINE_SECRET_KEY") or os.environ.get("SAFEVINE_SECRET_KEY_FILE")
+            ),
+            old_secret_keys=_old_secret_keys(),
+            public_base_url=(
+                os.environ.get("SAFEVINE_PUBLIC_BASE_URL") or cls.public_base_url
+            ).rstrip("/"),
+            help_phone=os.environ.get("SAFEVINE_HELP_PHONE", ""),
+            smtp_host=os.environ.get("SAFEVINE_SMTP_HOST") or cls.smtp_host,
+            smtp_port=_int_env("SAFEVINE_SMTP_PORT", cls.smtp_port, 1),
+            smtp_username=os.environ.get("SAFEVINE_SMTP_USERNAME") or None,
+            smtp_password=os.environ.get("SAFEVINE_SMTP_PASSWORD") or None,
+            smtp_security=_choice_env(
+                "SAFEVINE_SMTP_SECURITY", "none", ("none", "starttls", "tls")
+            ),
+            mail_from=os.environ.get("SAFEVINE_MAIL_FROM") or cls.mail_from,
+            sms_api_base=(os.environ.get("SAFEVINE_SMS_API_BASE") or cls.sms_api_base).rstrip("/"),
+            sms_account_sid=os.environ.get("SAFEVINE_SMS_ACCOUNT_SID", ""),
+            sms_auth_token=os.environ.get("SAFEVINE_SMS_AUTH_TOKEN", ""),
+            sms_from=os.environ.get("SAFEVINE_SMS_FROM", ""),
+            voice_from=os.environ.get("SAFEVINE_VOICE_FROM")
+            or os.environ.get("SAFEVINE_SMS_FROM", ""),
+            webhook_allow_private=_bool_env("SAFEVINE_WEBHOOK_ALLOW_PRIVATE", False),
+            worker_batch=_int_env("SAFEVINE_WORKER_BATCH", cls.worker_batch, 1),
+            worker_concurrency=_int_env("SAFEVINE_WORKER_CONCURRENCY", cls.worker_concurrency, 1),
+            worker_lease_seconds=_int_env("SAFEVINE_WORKER_LEASE_SECONDS", 300, 1),
+            retry_base_seconds=float(_int_env("SAFEVINE_RETRY_BASE_SECONDS", 30, 1)),
         )

@@ -2,8 +2,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from safevine.store import migrate
-from safevine.store.schema import metadata
+from safevine.store import (
+    migrate,
+    schema,  # noqa: F401
+)
+from safevine.store.metadata import metadata
 
 
 def test_migrations_build_exactly_the_declared_schema(engine: Engine) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-from safevine.web.i18n import LOCALES, negotiate
+from safevine.i18n import LOCALES, negotiate
 from tests.canaries import PUBLIC
 from tests.web.conftest import Live
 

@@ -33,13 +33,26 @@ def test_the_public_role_cannot_read_base_tables(postgres_engine: Engine, table:
         public.dispose()
 
 
-def test_the_public_path_on_sqlite_cannot_write(sqlite_engine: Engine) -> None:
+@pytest.mark.parametrize(
+    "statement",
+    [
+        *(f"SELECT * FROM {table}" for table in BASE_TABLES),
+        "SELECT a_number FROM persons WHERE a_number = '300000002'",
+        "UPDATE persons SET protection = 'cleared'",
+        "DELETE FROM registrations",
+        "DROP VIEW public_persons",
+    ],
+)
+def test_the_public_path_on_sqlite_has_the_same_walls(
+    sqlite_engine: Engine, statement: str
+) -> None:
     plant(sqlite_engine)
     public = make_public_engine(sqlite_engine.url.render_as_string(hide_password=False))
     try:
         with public.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM public_persons")).scalar() == 1
-            with pytest.raises(DBAPIError, match=r"readonly|read-only|query_only"):
-                connection.execute(text("UPDATE persons SET protection = 'cleared'"))
+            assert connection.execute(text("SELECT count(*) FROM registrations")).scalar() == 0
+            with pytest.raises(DBAPIError, match=r"not authorized|prohibited"):
+                connection.execute(text(statement))
     finally:
         public.dispose()

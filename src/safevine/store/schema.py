@@ -7,24 +7,18 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 
-from safevine.store.types import BigId, UTCDateTime
+from safevine.store.metadata import metadata
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+# The registration and notification tables belong to the public path and live there;
+# importing them here puts every table in one metadata for migrations and tests.
+from safevine.store.public.tables import notifications, registrations  # noqa: F401
+from safevine.store.types import BigId, UTCDateTime
 
 facilities = Table(
     "facilities",

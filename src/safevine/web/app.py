@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
 from safevine.config import Settings
+from safevine.i18n import N_, negotiate, translations
 from safevine.store.public.connection import make_public_engine
-from safevine.web.i18n import N_, negotiate, translations
 from safevine.web.public import api, pages
 from safevine.web.rate_limits import SearchLimiter
 from safevine.web.security_headers import security_headers

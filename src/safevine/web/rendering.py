@@ -5,7 +5,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from safevine.web.i18n import LANGUAGES, translations
+from safevine.i18n import LANGUAGES, translations
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,8 @@
 
 from alembic import context
 
-from safevine.store.schema import metadata
+from safevine.store import schema  # noqa: F401 - registers every table
+from safevine.store.metadata import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)

@@ -1,10 +1,11 @@
 """Connections for the public path, which can read the public views and nothing else.
 
-On PostgreSQL they belong to the `safevine_public` role (migration 0002), either through
-their own login (SAFEVINE_PUBLIC_DATABASE_URL) or by switching to it on connect. On
-SQLite, which has no roles, they are opened query-only.
+On PostgreSQL they belong to the `safevine_public` role (migrations 0002 and 0003), either
+through their own login (SAFEVINE_PUBLIC_DATABASE_URL) or by switching to it on connect.
+SQLite has no roles, so an authorizer callback enforces the same grants on each connection.
 """
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -13,6 +14,8 @@ from sqlalchemy.engine import make_url
 from safevine.store.engine import make_engine
 
 PUBLIC_ROLE = "safevine_public"
+PUBLIC_VIEWS = frozenset({"public_persons", "public_person_names"})
+PUBLIC_TABLES = frozenset({"registrations", "notifications"})
 
 
 def make_public_engine(database_url: str, public_database_url: str | None = None) -> Engine:
@@ -31,6 +34,38 @@ def _set_role(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _query_only(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA query_only = ON")
-    cursor.close()
+    dbapi_connection.set_authorizer(_authorize)
+
+
+def _authorize(
+    action: int, first: str | None, second: str | None, _db: str | None, through: str | None
+) -> int:
+    """The PostgreSQL grants, for SQLite: base tables only through the public views;
+    insert and update only on registrations and notifications; never delete."""
+    if action == sqlite3.SQLITE_READ:
+        # An empty column name is a join inside a view touching a table for its rows
+        # alone; SQLite does not always say which view, and no value is read.
+        if first in PUBLIC_VIEWS or first in PUBLIC_TABLES or through in PUBLIC_VIEWS:
+            return sqlite3.SQLITE_OK
+        return sqlite3.SQLITE_OK if second == "" else sqlite3.SQLITE_DENY
+    if action in (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE):
+        return sqlite3.SQLITE_OK if first in PUBLIC_TABLES else sqlite3.SQLITE_DENY
+    if action in _DENIED:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+_DENIED = {
+    sqlite3.SQLITE_DELETE,
+    sqlite3.SQLITE_DROP_TABLE,
+    sqlite3.SQLITE_DROP_VIEW,
+    sqlite3.SQLITE_CREATE_TABLE,
+    sqlite3.SQLITE_CREATE_VIEW,
+    sqlite3.SQLITE_ALTER_TABLE,
+    sqlite3.SQLITE_ATTACH,
+    sqlite3.SQLITE_DETACH,
+    sqlite3.SQLITE_PRAGMA,
+    sqlite3.SQLITE_CREATE_INDEX,
+    sqlite3.SQLITE_DROP_INDEX,
+    sqlite3.SQLITE_CREATE_TRIGGER,
+}

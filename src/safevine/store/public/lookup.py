@@ -66,5 +66,13 @@ def by_name(
     return [PublicPerson(**row._mapping) for row in rows]
 
 
+def by_reference(connection: Connection, refs: list[str]) -> list[PublicPerson]:
+    """Public persons among these opaque references (for registrations and messages)."""
+    if not refs:
+        return []
+    rows = connection.execute(select(*_SHOWN).where(public_persons.c.public_ref.in_(refs)))
+    return [PublicPerson(**row._mapping) for row in rows]
+
+
 def public_count(connection: Connection) -> int:
     return int(connection.execute(select(func.count()).select_from(public_persons)).scalar_one())

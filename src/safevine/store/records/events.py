@@ -17,6 +17,7 @@ from safevine.domain.custody_status import CustodyStatus, StatusEvent, advance
 from safevine.domain.errors import FieldError
 from safevine.domain.event_kinds import CustodyState, EventKind
 from safevine.store.records.facilities import facility_ids
+from safevine.store.records.outbox import write_event_notifications
 from safevine.store.records.persons import chunked, resolve_persons
 from safevine.store.records.protection import apply_feed_protection
 from safevine.store.schema import custody_events, custody_status, facilities
@@ -38,6 +39,7 @@ class RecordedEvents:
     # (index into the events given, why it was not stored)
     errors: list[tuple[int, FieldError]] = field(default_factory=list)
     status_changes: int = 0
+    notifications: int = 0
 
 
 def content_hash(event: CustodyEventInput) -> str:
@@ -139,7 +141,27 @@ def record_events(
         StoredEvent(pk, person_id, events[i])
         for pk, (i, person_id) in zip(pks, accepted, strict=True)
     ]
-    result.status_changes = _update_status(connection, result.stored, facility_map, now)
+    advanced = _update_status(connection, result.stored, facility_map, now)
+    result.status_changes = len(
+        {s.person_id for s in result.stored if s.event.event_id in advanced}
+    )
+    # Victims hear about changes that are now the person's status, and about hearings; a
+    # late event only fills in history.
+    news = [
+        (
+            s.pk,
+            s.person_id,
+            {
+                "kind": s.event.kind.value,
+                "occurred_at": s.event.occurred_at,
+                "facility_id": facility_map.get(s.event.facility_code or ""),
+                "details": s.event.details,
+            },
+        )
+        for s in result.stored
+        if s.event.event_id in advanced or s.event.kind == EventKind.HEARING_SCHEDULED
+    ]
+    result.notifications = write_event_notifications(connection, news, now)
     for stored in result.stored:
         asserted = stored.event.person.protection
         if asserted is not None:
@@ -173,8 +195,9 @@ def _update_status(
     stored: Sequence[StoredEvent],
     facility_map: dict[str, int],
     now: datetime,
-) -> int:
-    """Advance each person's status by their new events; returns how many changed."""
+) -> set[str]:
+    """Advance each person's status by their new events; returns the ids of the events
+    that advanced a status when they arrived."""
     moving = [s for s in stored if s.event.kind != EventKind.HEARING_SCHEDULED]
     person_ids = sorted({s.person_id for s in moving})
     current: dict[int, CustodyStatus] = {}
@@ -202,6 +225,7 @@ def _update_status(
     existed = set(current)
     pk_of: dict[str, int] = {}
     changed: set[int] = set()
+    advanced: set[str] = set()
     for s in moving:
         e = s.event
         before = current.get(s.person_id)
@@ -212,6 +236,7 @@ def _update_status(
             current[s.person_id] = after
             pk_of[e.event_id] = s.pk
             changed.add(s.person_id)
+            advanced.add(e.event_id)
 
     def values(person_id: int) -> dict[str, object]:
         status = current[person_id]
@@ -239,4 +264,4 @@ def _update_status(
         )
     if inserts:
         connection.execute(insert(custody_status), inserts)
-    return len(changed)
+    return advanced

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 
 from safevine.domain.protection import Protection, feed_protection_change
+from safevine.store.records.outbox import stop_everything_about
 from safevine.store.schema import persons, protection_changes
 
 
@@ -69,8 +70,13 @@ def protect(
     as_of: datetime | None = None,
     batch_id: int | None = None,
 ) -> bool:
-    """Make the person protected in the caller's transaction; False if they already were."""
+    """Make the person protected in the caller's transaction; False if they already were.
+
+    In the same transaction every queued notification about them is cancelled and every
+    registration for them ended, so the protection and its effects commit as one.
+    """
     before = current_protection(connection, person_id)
+    stop_everything_about(connection, person_id, now)
     if before == Protection.PROTECTED:
         return False
     _change(

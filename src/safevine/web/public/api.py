@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from safevine.web.i18n import negotiate, translations
+from safevine.i18n import negotiate, translations
 from safevine.web.public.results import present
 from safevine.web.public.search import run_search
 from safevine.web.state import AppState, client_address

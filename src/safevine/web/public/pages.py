@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from safevine.i18n import negotiate, translations
 from safevine.web import csrf
-from safevine.web.i18n import negotiate, translations
 from safevine.web.public.results import present
 from safevine.web.public.search import run_search
 from safevine.web.public.search_query import FIELDS

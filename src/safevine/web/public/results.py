@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.dates import format_date, format_datetime
 
 from safevine.domain.country import country_name
+from safevine.i18n import N_
 from safevine.store.public.lookup import PublicPerson
-from safevine.web.i18n import N_
 
 STATUS_TEXT = {
     "in_custody": N_("In custody"),

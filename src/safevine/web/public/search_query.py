@@ -12,7 +12,7 @@ from safevine.domain.a_number import normalise_a_number
 from safevine.domain.country import resolve_country
 from safevine.domain.errors import FieldError
 from safevine.domain.names import clean_name, fold_name
-from safevine.web.i18n import N_
+from safevine.i18n import N_
 
 FIELDS = ("a_number", "country_of_birth", "given_name", "family_name", "date_of_birth")
 MAX_LENGTH = 100

@@ -1,4 +1,4 @@
-"""Languages: English and Spanish from gettext catalogs, chosen per request without a cookie.
+"""Languages: English and Spanish from gettext catalogs, for pages, API errors and messages.
 
 An explicit `lang` (query string or form field) wins; otherwise Accept-Language decides.
 Catalogs are compiled to .mo at install (`make install`); a checkout that has only the

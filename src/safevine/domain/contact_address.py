@@ -1,0 +1,82 @@
+"""Contact addresses per channel: validated and put in one canonical form.
+
+The canonical form is what gets encrypted and what the blind index is computed over, so
+`Ana@Example.org ` and `ana@example.org` are the same registrant.
+"""
+
+import ipaddress
+import re
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from safevine.domain.errors import FieldError
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    VOICE = "voice"
+    WEBHOOK = "webhook"
+
+
+_EMAIL = re.compile(
+    r"[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
+)
+_PHONE_NOISE = re.compile(r"[\s().-]")
+
+
+def normalise_address(channel: Channel, raw: str) -> str:
+    """The canonical address, or FieldError("address", why).
+
+    Email: trimmed, domain lower-cased. Phone (SMS, voice): E.164; ten digits are taken as
+    a US number. Webhook: an http(s) URL without credentials.
+    """
+    text = raw.strip()
+    if not text:
+        raise FieldError("address", "is required")
+    if len(text) > 320:
+        raise FieldError("address", "is too long")
+    if channel == Channel.EMAIL:
+        if not _EMAIL.fullmatch(text):
+            raise FieldError("address", "is not an email address")
+        local, _, domain = text.rpartition("@")
+        return f"{local}@{domain.lower()}"
+    if channel in (Channel.SMS, Channel.VOICE):
+        digits = _PHONE_NOISE.sub("", text)
+        if digits.startswith("+"):
+            number = digits[1:]
+        elif len(digits) == 10:
+            number = "1" + digits
+        elif len(digits) == 11 and digits.startswith("1"):
+            number = digits
+        else:
+            raise FieldError("address", "is not a phone number; use +1 555 010 0100 or 10 digits")
+        if not number.isdigit() or not 8 <= len(number) <= 15 or number.startswith("0"):
+            raise FieldError("address", "is not a phone number; use +1 555 010 0100 or 10 digits")
+        return "+" + number
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise FieldError("address", "is not an http(s) URL")
+    if parts.username or parts.password:
+        raise FieldError("address", "must not contain a user name or password")
+    return text
+
+
+def mask_address(channel: Channel, canonical: str) -> str:
+    """Enough of the address for its owner to recognise it, and little for anyone else."""
+    if channel == Channel.EMAIL:
+        local, _, domain = canonical.rpartition("@")
+        return f"{local[:1]}***@{domain}"
+    if channel in (Channel.SMS, Channel.VOICE):
+        return f"***-***-{canonical[-4:]}"
+    host = urlsplit(canonical).hostname or ""
+    return f"{urlsplit(canonical).scheme}://{host}/..."
+
+
+def is_private_host(host: str) -> bool:
+    """True for loopback, private, link-local and reserved addresses (webhook SSRF guard)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host in ("localhost",) or host.endswith(".localhost") or host.endswith(".internal")
+    return address.is_private or address.is_loopback or address.is_link_local or address.is_reserved

@@ -1,0 +1,1 @@
+"""Notifications: contact encryption, message rendering, channels and the dispatcher."""

@@ -1,0 +1,6 @@
+"""Delivery channels, one small module each behind the `Transport` interface."""
+
+from safevine.notify.channels import email, sms, voice, webhook  # noqa: F401 - registers them
+from safevine.notify.channels.base import TRANSPORTS, DeliveryResult, Transport
+
+__all__ = ["TRANSPORTS", "DeliveryResult", "Transport"]

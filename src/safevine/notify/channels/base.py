@@ -1,0 +1,80 @@
+"""The one interface every channel implements, and the registry that names them.
+
+A result says whether a failure is permanent (an unknown number, a rejected address: stop
+and mark the notification failed) or transient (a timeout, a 5xx, a refused connection:
+try again later). Nothing is ever dropped silently.
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import httpx
+
+from safevine.config import Settings
+from safevine.notify.messages import Rendered
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    idempotency_key: str
+    address: str
+    rendered: Rendered
+    language: str
+    allow_voicemail: bool = True
+    webhook_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    ok: bool
+    provider_id: str | None = None
+    error: str = ""
+    permanent: bool = False
+
+    @classmethod
+    def sent(cls, provider_id: str | None = None) -> "DeliveryResult":
+        return cls(True, provider_id)
+
+    @classmethod
+    def transient(cls, error: str) -> "DeliveryResult":
+        return cls(False, error=error)
+
+    @classmethod
+    def permanent_failure(cls, error: str) -> "DeliveryResult":
+        return cls(False, error=error, permanent=True)
+
+
+class Transport:
+    """Sends one message on one channel. Subclasses set `name` and implement `send`."""
+
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.http = http
+
+    async def send(self, message: OutgoingMessage) -> DeliveryResult:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release connections; the dispatcher calls it when it stops."""
+
+
+TRANSPORTS: dict[str, type[Transport]] = {}
+
+
+def register(transport: type[Transport]) -> type[Transport]:
+    TRANSPORTS[transport.name] = transport
+    return transport
+
+
+def http_failure(response: httpx.Response, provider: str) -> DeliveryResult:
+    """Map a provider's HTTP answer: 408, 429 and 5xx may pass, other 4xx will not."""
+    detail = f"{provider} answered {response.status_code}: {response.text[:300]}"
+    if response.status_code in (408, 429) or response.status_code >= 500:
+        return DeliveryResult.transient(detail)
+    # 401/403 mean our credentials are wrong: an operator can fix that, so keep retrying
+    # (until the retry cap) rather than failing every message at once.
+    if response.status_code in (401, 403):
+        return DeliveryResult.transient(detail)
+    return DeliveryResult.permanent_failure(detail)

@@ -1,0 +1,224 @@
+"""The dispatcher: claims due notifications, checks each one right before sending (the last
+gate), renders it, sends it, and records the result. Any number of workers may run on
+PostgreSQL; on SQLite claims are still exclusive, one batch at a time.
+
+Delivery is at least once: a worker that dies mid-batch leaves its claims to expire, and
+they are sent again with the same idempotency key.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, Engine
+
+from safevine.config import Settings
+from safevine.contact_vault import ContactVault
+from safevine.domain.contact_address import Channel
+from safevine.domain.quiet_hours import QuietHours, parse_clock
+from safevine.domain.retry_policy import next_delay
+from safevine.notify.channels import TRANSPORTS, DeliveryResult, Transport
+from safevine.notify.channels.base import OutgoingMessage
+from safevine.notify.messages import MessageContext, Rendered, render_code, render_event
+from safevine.store.public import delivery
+from safevine.store.public.delivery import Outgoing
+from safevine.store.public.registrations import ACTIVE, ENDED, RECORD_UNAVAILABLE, end_registration
+
+log = logging.getLogger("safevine.worker")
+QUIET_CHANNELS = (Channel.SMS.value, Channel.VOICE.value)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class BatchReport:
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    deferred: int = 0
+    ids_sent: list[int] = field(default_factory=list)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        name: str | None = None,
+        transports: dict[str, Transport] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.name = name or worker_name()
+        self.vault = ContactVault(settings.secret_key, settings.old_secret_keys)
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
+        self.transports = transports or {
+            name: cls(settings, self._http) for name, cls in TRANSPORTS.items()
+        }
+        self._rng = random.Random()
+
+    async def close(self) -> None:
+        for transport in self.transports.values():
+            await transport.close()
+        await self._http.aclose()
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:
+        """Work batches until `stop` is set; sleeps briefly whenever nothing is due."""
+        while not stop.is_set():
+            report = await self.run_once()
+            if report.claimed == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+
+    async def run_once(self) -> BatchReport:
+        report = BatchReport()
+        now = datetime.now(UTC)
+        lease = timedelta(seconds=self.settings.worker_lease_seconds)
+        with self.engine.begin() as connection:
+            ids = delivery.claim(connection, self.name, self.settings.worker_batch, now, lease)
+        report.claimed = len(ids)
+        if not ids:
+            return report
+        # The send happens inside this transaction, which holds the claimed rows: a
+        # protection committing meanwhile waits for these sends and cancels the rest.
+        with self.engine.begin() as connection:
+            batch = delivery.hold(connection, self.name, ids)
+            ready = self._gate(connection, batch, report)
+            semaphore = asyncio.Semaphore(self.settings.worker_concurrency)
+
+            async def send(item: tuple[Outgoing, OutgoingMessage]) -> DeliveryResult:
+                async with semaphore:
+                    try:
+                        return await self.transports[item[0].channel].send(item[1])
+                    except Exception as error:
+                        log.exception(
+                            "channel %s failed on notification %s", item[0].channel, item[0].id
+                        )
+                        return DeliveryResult.transient(f"internal error: {type(error).__name__}")
+
+            results = await asyncio.gather(*(send(item) for item in ready))
+            finished = datetime.now(UTC)
+            for (outgoing, _), result in zip(ready, results, strict=True):
+                self._record(connection, outgoing, result, finished, report)
+        log.info(
+            "batch: claimed=%d sent=%d retrying=%d failed=%d cancelled=%d deferred=%d",
+            report.claimed,
+            report.sent,
+            report.retrying,
+            report.failed,
+            report.cancelled,
+            report.deferred,
+        )
+        return report
+
+    def _gate(
+        self, connection: Connection, batch: list[Outgoing], report: BatchReport
+    ) -> list[tuple[Outgoing, OutgoingMessage]]:
+        """Cancel what must not go, defer what must wait, render the rest."""
+        now = datetime.now(UTC)
+        refs = [o.person_ref for o in batch if o.purpose == "event"]
+        public = delivery.people(connection, refs)
+        ready = []
+        for o in batch:
+            if o.registration_state == ENDED:
+                delivery.mark_cancelled(connection, o.id, "registration_ended", now)
+                report.cancelled += 1
+                continue
+            if o.purpose == "event":
+                if o.registration_state != ACTIVE:
+                    delivery.mark_cancelled(connection, o.id, "registration_not_active", now)
+                    report.cancelled += 1
+                    continue
+                if o.person_ref not in public:
+                    delivery.mark_cancelled(connection, o.id, RECORD_UNAVAILABLE, now)
+                    end_registration(connection, o.registration_id, RECORD_UNAVAILABLE, now)
+                    report.cancelled += 1
+                    continue
+            wait = self._quiet_until(o, now)
+            if wait is not None:
+                delivery.defer(connection, o.id, wait, "quiet_hours", now)
+                report.deferred += 1
+                continue
+            ready.append((o, self._message(o, public)))
+        return ready
+
+    @staticmethod
+    def _quiet_until(o: Outgoing, now: datetime) -> datetime | None:
+        if o.channel not in QUIET_CHANNELS or not (o.quiet_start and o.quiet_end and o.time_zone):
+            return None
+        window = QuietHours(
+            parse_clock(o.quiet_start, "quiet_start"),
+            parse_clock(o.quiet_end, "quiet_end"),
+            o.time_zone,
+        )
+        return window.next_allowed(now)
+
+    def _message(self, o: Outgoing, public: dict[str, Any]) -> OutgoingMessage:
+        address = self.vault.decrypt(o.address_key_id, o.address_ciphertext, "address")
+        rendered: Rendered
+        if o.purpose == "confirmation":
+            assert o.secret_key_id and o.secret_ciphertext
+            rendered = render_code(
+                self.vault.decrypt(o.secret_key_id, o.secret_ciphertext, "code"), o.language
+            )
+        else:
+            assert o.manage_token_key_id and o.manage_token_ciphertext
+            token = self.vault.decrypt(o.manage_token_key_id, o.manage_token_ciphertext, "manage")
+            person = public[o.person_ref]
+            name = " ".join(p for p in (person.given_name, person.family_name) if p)
+            context = MessageContext(
+                o.language,
+                o.wording,
+                o.number,
+                f"{self.settings.public_base_url}/m/{token}",
+                self.settings.help_phone,
+            )
+            rendered = render_event(o.content, name, o.person_ref, context)
+        secret = (
+            self.vault.decrypt(o.webhook_secret_key_id, o.webhook_secret_ciphertext, "webhook")
+            if o.webhook_secret_key_id and o.webhook_secret_ciphertext
+            else None
+        )
+        return OutgoingMessage(
+            o.idempotency_key, address, rendered, o.language, o.allow_voicemail, secret
+        )
+
+    def _record(
+        self,
+        connection: Connection,
+        o: Outgoing,
+        result: DeliveryResult,
+        now: datetime,
+        report: BatchReport,
+    ) -> None:
+        attempts = o.attempts + 1
+        if result.ok:
+            delivery.mark_sent(connection, o.id, attempts, result.provider_id, now)
+            report.sent += 1
+            report.ids_sent.append(o.id)
+            return
+        delay = (
+            None
+            if result.permanent
+            else next_delay(
+                attempts, self._rng, timedelta(seconds=self.settings.retry_base_seconds)
+            )
+        )
+        if delay is None:
+            delivery.mark_failed(connection, o.id, attempts, result.error, now)
+            report.failed += 1
+        else:
+            delivery.mark_retry(connection, o.id, attempts, now + delay, result.error, now)
+            report.retrying += 1

@@ -1,0 +1,214 @@
+"""Messages for every event kind, in English and Spanish, in two wordings.
+
+`standard` names the person, the event, the facility and the time. `discreet` names
+nothing: a lock screen or a shared phone shows only that registration 482193 has an
+update. Confirmation codes name nobody either way. Texts come from the gettext catalogs.
+"""
+
+import html
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.dates import format_datetime
+
+from safevine.domain.country import country_name
+from safevine.domain.sms_text import SINGLE_GSM7, gsm7_length, to_gsm7
+from safevine.i18n import N_, translations
+
+SUBJECT = N_("Notification update")
+
+EVENT_TEXT = {
+    "booked": N_("%(name)s was booked into %(facility)s on %(when)s."),
+    "transferred": N_("%(name)s was transferred to %(facility)s on %(when)s."),
+    "released": N_("%(name)s was released from %(facility)s on %(when)s (%(reason)s)."),
+    "removed": N_("%(name)s was removed from the United States to %(country)s on %(when)s."),
+    "escaped": N_("%(name)s escaped from %(facility)s on %(when)s."),
+    "returned": N_("%(name)s was returned to custody at %(facility)s on %(when)s."),
+    "died": N_("%(name)s died in custody at %(facility)s on %(when)s."),
+    "hearing_scheduled": N_("A hearing for %(name)s is set at %(court)s on %(hearing)s."),
+}
+
+RELEASE_REASON = {
+    "bond": N_("on bond"),
+    "parole": N_("on parole"),
+    "supervision": N_("under supervision"),
+    "recognizance": N_("on recognizance"),
+    "sentence_completed": N_("sentence completed"),
+    "case_terminated": N_("case closed"),
+    "relief_granted": N_("relief granted"),
+    "other": N_("other reason"),
+    "unknown": N_("reason not given"),
+}
+
+DISCREET = N_("There is an update for registration %(number)s. Visit %(url)s to learn more.")
+DISCREET_WITH_PHONE = N_(
+    "There is an update for registration %(number)s. Call %(phone)s or visit %(url)s to learn more."
+)
+MANAGE = N_("To see or stop these messages: %(url)s")
+CODE = N_(
+    "Your confirmation code is %(code)s. It expires in 30 minutes. "
+    "If you did not ask for it, ignore this message."
+)
+CODE_SMS = N_("Your code is %(code)s. It expires in 30 min. Reply STOP to end messages.")
+VOICE_INTRO = N_("This is an automated message.")
+VOICE_CODE = N_("Your confirmation code is %(code)s. Again, your code is %(code)s.")
+VOICE_DISCREET = N_(
+    "There is an update for registration %(number)s. Please visit the website to learn more."
+)
+VOICE_STOP = N_("To stop these calls, use the link in your confirmation message.")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    sms: str
+    voice: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    language: str
+    wording: str
+    number: int
+    manage_url: str
+    help_phone: str = ""
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _when(iso: str, zone_name: str | None, language: str, short: bool) -> str:
+    moment = datetime.fromisoformat(iso).astimezone(_zone(zone_name))
+    return format_datetime(moment, "short" if short else "long", locale=language)
+
+
+def _facility(content: dict[str, Any], short: bool) -> str:
+    name = content.get("facility_name") or "?"
+    if short or not content.get("facility_city"):
+        return str(name)
+    return f"{name} ({content['facility_city']}, {content.get('facility_state') or ''})".replace(
+        ", )", ")"
+    )
+
+
+def _event_text(content: dict[str, Any], name: str, language: str, short: bool) -> str:
+    gettext = translations(language).gettext
+    kind = content["kind"]
+    details = content.get("details") or {}
+    values = {
+        "name": name,
+        "facility": _facility(content, short),
+        "when": _when(content["occurred_at"], content.get("facility_time_zone"), language, short),
+        "reason": gettext(
+            RELEASE_REASON.get(details.get("reason", "unknown"), RELEASE_REASON["unknown"])
+        ),
+        "country": country_name(details.get("destination_country", ""), language),
+        "court": details.get("court", ""),
+        "hearing": _when(details["hearing_at"], content.get("facility_time_zone"), language, short)
+        if details.get("hearing_at")
+        else "",
+    }
+    return gettext(EVENT_TEXT[kind]) % values
+
+
+def _discreet(context: MessageContext) -> str:
+    gettext = translations(context.language).gettext
+    values = {"number": context.number, "url": context.manage_url, "phone": context.help_phone}
+    return gettext(DISCREET_WITH_PHONE if context.help_phone else DISCREET) % values
+
+
+def _fit_sms(text: str, tail: str) -> str:
+    """GSM-7, and within one segment when it can be: the event text is shortened, the link
+    (the way to stop messages) never is."""
+    sms_tail = to_gsm7(tail)
+    body = to_gsm7(text)
+    room = SINGLE_GSM7 - gsm7_length(sms_tail) - 1
+    if gsm7_length(body) > room > 10:
+        body = body[: room - 3].rstrip() + "..."
+    return f"{body} {sms_tail}"
+
+
+def _html(paragraphs: list[str], url: str | None) -> str:
+    parts = [f"<p>{html.escape(p)}</p>" for p in paragraphs]
+    if url:
+        escaped = html.escape(url, quote=True)
+        parts[-1] = parts[-1].replace(
+            html.escape(url), f'<a href="{escaped}">{html.escape(url)}</a>'
+        )
+    return "<!doctype html><html><body>" + "".join(parts) + "</body></html>"
+
+
+def render_event(
+    content: dict[str, Any], person_name: str, person_ref: str, context: MessageContext
+) -> Rendered:
+    gettext = translations(context.language).gettext
+    subject = gettext(SUBJECT)
+    manage = gettext(MANAGE) % {"url": context.manage_url}
+    if context.wording == "discreet":
+        text = _discreet(context)
+        spoken = gettext(VOICE_DISCREET) % {"number": " ".join(str(context.number))}
+        data: dict[str, Any] = {
+            "type": "update",
+            "registration": context.number,
+            "text": text,
+            "manage_url": context.manage_url,
+        }
+        return Rendered(
+            subject,
+            f"{text}\n",
+            _html([text], context.manage_url),
+            to_gsm7(text),
+            f"{gettext(VOICE_INTRO)} {spoken} {gettext(VOICE_STOP)}",
+            data,
+        )
+    long_text = _event_text(content, person_name, context.language, short=False)
+    short_text = _event_text(content, person_name, context.language, short=True)
+    data = {
+        "type": "custody_event",
+        "registration": context.number,
+        "person": {"name": person_name, "reference": person_ref},
+        "event": {
+            k: content.get(k)
+            for k in (
+                "kind",
+                "occurred_at",
+                "facility_name",
+                "facility_city",
+                "facility_state",
+                "details",
+            )
+        },
+        "text": long_text,
+        "manage_url": context.manage_url,
+    }
+    return Rendered(
+        subject,
+        f"{long_text}\n\n{manage}\n",
+        _html([long_text, manage], context.manage_url),
+        _fit_sms(short_text, context.manage_url),
+        f"{gettext(VOICE_INTRO)} {long_text} {long_text} {gettext(VOICE_STOP)}",
+        data,
+    )
+
+
+def render_code(code: str, language: str) -> Rendered:
+    gettext = translations(language).gettext
+    text = gettext(CODE) % {"code": code}
+    spoken = ", ".join(code)
+    return Rendered(
+        gettext(SUBJECT),
+        f"{text}\n",
+        _html([text], None),
+        to_gsm7(gettext(CODE_SMS) % {"code": code}),
+        f"{gettext(VOICE_INTRO)} {gettext(VOICE_CODE) % {'code': spoken}}",
+        {"type": "confirmation", "code": code, "text": text},
+    )

@@ -1,0 +1,244 @@
+"""Working the outbox, on the public path: claim due notifications, hold them while they are
+sent, and record what happened. The dispatcher reads people only through the public view.
+
+Claiming commits at once (so a crashed worker's claims expire and are taken again: at
+least once). Sending happens inside a second transaction that holds the claimed rows, so a
+protection committing meanwhile waits for the sends in flight and cancels everything else.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select, update
+
+from safevine.store.public.lookup import PublicPerson, by_reference
+from safevine.store.public.tables import notifications, registrations
+
+DUE_STATES = ("queued", "retrying")
+LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed notification with what its registration says about delivery."""
+
+    id: int
+    purpose: str
+    content: dict[str, Any]
+    secret_key_id: str | None
+    secret_ciphertext: bytes | None
+    attempts: int
+    idempotency_key: str
+    registration_id: int
+    registration_state: str
+    person_ref: str
+    number: int
+    channel: str
+    address_key_id: str
+    address_ciphertext: bytes
+    language: str
+    wording: str
+    quiet_start: str | None
+    quiet_end: str | None
+    time_zone: str | None
+    allow_voicemail: bool
+    manage_token_key_id: str | None
+    manage_token_ciphertext: bytes | None
+    webhook_secret_key_id: str | None
+    webhook_secret_ciphertext: bytes | None
+
+
+def claim(
+    connection: Connection, worker: str, limit: int, now: datetime, lease: timedelta = LEASE
+) -> list[int]:
+    """Mark up to `limit` due notifications as being sent by `worker`; returns their ids.
+
+    Due: queued or retrying with their time come, or claimed by a worker whose lease ran
+    out. On PostgreSQL, SKIP LOCKED lets any number of workers claim side by side.
+    """
+    due = (
+        select(notifications.c.id)
+        .where(
+            or_(
+                and_(notifications.c.state.in_(DUE_STATES), notifications.c.next_attempt_at <= now),
+                and_(notifications.c.state == "sending", notifications.c.claimed_at < now - lease),
+            )
+        )
+        .order_by(notifications.c.next_attempt_at, notifications.c.id)
+        .limit(limit)
+    )
+    claiming = dict(state="sending", claimed_by=worker, claimed_at=now, updated_at=now)
+    if connection.dialect.name == "sqlite":
+        # One UPDATE takes SQLite's write lock before choosing, so two workers can never
+        # choose the same rows; the SELECT then reads back what this worker took.
+        connection.execute(
+            update(notifications)
+            .where(notifications.c.id.in_(due.scalar_subquery()))
+            .values(**claiming)
+        )
+        return [
+            int(i)
+            for i in connection.execute(
+                select(notifications.c.id).where(
+                    notifications.c.claimed_by == worker,
+                    notifications.c.claimed_at == now,
+                    notifications.c.state == "sending",
+                )
+            ).scalars()
+        ]
+    ids = [int(i) for i in connection.execute(due.with_for_update(skip_locked=True)).scalars()]
+    if ids:
+        connection.execute(
+            update(notifications).where(notifications.c.id.in_(ids)).values(**claiming)
+        )
+    return ids
+
+
+def hold(connection: Connection, worker: str, ids: list[int]) -> list[Outgoing]:
+    """Lock the claimed rows still ours and still being sent, with their registrations."""
+    if not ids:
+        return []
+    locked = (
+        connection.execute(
+            select(notifications.c.id)
+            .where(
+                notifications.c.id.in_(ids),
+                notifications.c.state == "sending",
+                notifications.c.claimed_by == worker,
+            )
+            .with_for_update()
+        )
+        .scalars()
+        .all()
+    )
+    if not locked:
+        return []
+    # Writing the rows takes SQLite's write lock for the whole send, as FOR UPDATE does
+    # on PostgreSQL: a protection has to wait until these sends are recorded.
+    connection.execute(
+        update(notifications).where(notifications.c.id.in_(locked)).values(claimed_by=worker)
+    )
+    rows = connection.execute(
+        select(
+            notifications.c.id,
+            notifications.c.purpose,
+            notifications.c.content,
+            notifications.c.secret_key_id,
+            notifications.c.secret_ciphertext,
+            notifications.c.attempts,
+            notifications.c.idempotency_key,
+            notifications.c.registration_id,
+            registrations.c.state.label("registration_state"),
+            registrations.c.person_ref,
+            registrations.c.number,
+            registrations.c.channel,
+            registrations.c.address_key_id,
+            registrations.c.address_ciphertext,
+            registrations.c.language,
+            registrations.c.wording,
+            registrations.c.quiet_start,
+            registrations.c.quiet_end,
+            registrations.c.time_zone,
+            registrations.c.allow_voicemail,
+            registrations.c.manage_token_key_id,
+            registrations.c.manage_token_ciphertext,
+            registrations.c.webhook_secret_key_id,
+            registrations.c.webhook_secret_ciphertext,
+        )
+        .join(registrations, registrations.c.id == notifications.c.registration_id)
+        .where(notifications.c.id.in_(locked))
+        .order_by(notifications.c.id)
+    )
+    return [_outgoing(row) for row in rows]
+
+
+def _outgoing(row: Any) -> Outgoing:
+    values = dict(row._mapping)
+    values["allow_voicemail"] = bool(values["allow_voicemail"])
+    return Outgoing(**values)
+
+
+def people(connection: Connection, refs: list[str]) -> dict[str, PublicPerson]:
+    """The public record of each reference that is public right now; others are absent."""
+    return {p.public_ref: p for p in by_reference(connection, refs)}
+
+
+def _set(connection: Connection, notification_id: int, **values: Any) -> None:
+    connection.execute(
+        update(notifications).where(notifications.c.id == notification_id).values(**values)
+    )
+
+
+def mark_sent(
+    connection: Connection,
+    notification_id: int,
+    attempts: int,
+    provider_id: str | None,
+    now: datetime,
+) -> None:
+    _set(
+        connection,
+        notification_id,
+        state="sent",
+        attempts=attempts,
+        sent_at=now,
+        provider_message_id=provider_id,
+        last_error=None,
+        deferred_reason=None,
+        updated_at=now,
+    )
+
+
+def mark_retry(
+    connection: Connection,
+    notification_id: int,
+    attempts: int,
+    at: datetime,
+    error: str,
+    now: datetime,
+) -> None:
+    _set(
+        connection,
+        notification_id,
+        state="retrying",
+        attempts=attempts,
+        next_attempt_at=at,
+        last_error=error[:2000],
+        claimed_by=None,
+        updated_at=now,
+    )
+
+
+def mark_failed(
+    connection: Connection, notification_id: int, attempts: int, error: str, now: datetime
+) -> None:
+    _set(
+        connection,
+        notification_id,
+        state="failed",
+        attempts=attempts,
+        last_error=error[:2000],
+        updated_at=now,
+    )
+
+
+def mark_cancelled(
+    connection: Connection, notification_id: int, reason: str, now: datetime
+) -> None:
+    _set(connection, notification_id, state="cancelled", cancel_reason=reason, updated_at=now)
+
+
+def defer(
+    connection: Connection, notification_id: int, until: datetime, reason: str, now: datetime
+) -> None:
+    """Back to the queue until `until`, with the reason visible in the delivery record."""
+    _set(
+        connection,
+        notification_id,
+        state="queued",
+        next_attempt_at=until,
+        deferred_reason=reason,
+        claimed_by=None,
+        updated_at=now,
+    )

@@ -1,0 +1,91 @@
+"""Tables the public path owns: registrations people make, and the outbox of their messages.
+
+Contact addresses are only ever stored encrypted (with the id of the key), beside a keyed
+hash (blind index) to find duplicates and a masked hint to show their owner.
+"""
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from safevine.store.metadata import metadata
+from safevine.store.types import BigId, UTCDateTime
+
+registrations = Table(
+    "registrations",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    # The person's public reference as the registrant had it; it may match nobody.
+    Column("person_ref", String(32), nullable=False, index=True),
+    # Shown in discreet messages ("update for registration 482193"); not an internal id.
+    Column("number", Integer, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("address_key_id", String(16), nullable=False),
+    Column("address_ciphertext", LargeBinary, nullable=False),
+    Column("address_index", String(64), nullable=False, index=True),
+    Column("address_hint", String(60), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("wording", String(10), nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("quiet_start", String(5)),
+    Column("quiet_end", String(5)),
+    Column("time_zone", String(64)),
+    Column("allow_voicemail", Integer, nullable=False, server_default="1"),
+    Column("state", String(24), nullable=False),
+    Column("end_reason", String(30)),
+    Column("pending_token_hash", String(64), nullable=False, unique=True),
+    Column("manage_token_hash", String(64), nullable=False, unique=True),
+    # The token itself, encrypted, because every message carries the manage link.
+    Column("manage_token_key_id", String(16)),
+    Column("manage_token_ciphertext", LargeBinary),
+    Column("code_hash", String(200)),
+    Column("code_expires_at", UTCDateTime),
+    Column("code_attempts", Integer, nullable=False, server_default="0"),
+    Column("webhook_secret_key_id", String(16)),
+    Column("webhook_secret_ciphertext", LargeBinary),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("registration_id", BigId, ForeignKey("registrations.id"), nullable=False),
+    # `event` (a custody change) or `confirmation` (a double opt-in code).
+    Column("purpose", String(12), nullable=False),
+    Column("event_pk", BigId, ForeignKey("custody_events.id")),
+    # What the message says about the event, copied when the event is stored: kind, time,
+    # facility and details, never a name (names come from the public view at send time).
+    Column("content", JSON, nullable=False),
+    # The confirmation code, encrypted like addresses; empty for event messages.
+    Column("secret_key_id", String(16)),
+    Column("secret_ciphertext", LargeBinary),
+    Column("state", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("deferred_reason", String(30)),
+    Column("claimed_by", String(80)),
+    Column("claimed_at", UTCDateTime),
+    # Stable across retries and crashes: the email Message-ID, the webhook Idempotency-Key.
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("provider_message_id", String(200)),
+    Column("last_error", Text),
+    Column("cancel_reason", String(30)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("registration_id", "event_pk", name="uq_notifications_registration_event"),
+    Index("ix_notifications_due", "state", "next_attempt_at"),
+)
