@@ -444,6 +444,57 @@ def demo_cmd(
     _run(action)
 
 
+def _serving_settings() -> Settings:
+    """Settings for a long-running process: it must have a lasting secret key, because
+    contacts are encrypted with it, unless this is the demo."""
+    settings = _settings()
+    if not settings.secret_key_configured and not settings.demo:
+        raise UserError(
+            "set SAFEVINE_SECRET_KEY (or SAFEVINE_SECRET_KEY_FILE) to a secret of at "
+            "least 32 characters: contact addresses are encrypted with it"
+        )
+    return settings
+
+
+@app.command("worker")
+def worker_cmd(
+    once: Annotated[bool, typer.Option("--once", help="Work what is due now, then stop.")] = False,
+) -> None:
+    """Send due notifications: claim, check, render, send, record, retry."""
+    import asyncio
+    import signal
+
+    from safevine.notify.dispatcher import Dispatcher
+    from safevine.store.public.connection import make_public_engine
+
+    def action() -> None:
+        with _store():
+            pass
+        settings = _serving_settings()
+        engine = make_public_engine(settings.database_url, settings.public_database_url)
+
+        async def work() -> None:
+            dispatcher = Dispatcher(settings, engine)
+            try:
+                if once:
+                    while (await dispatcher.run_once()).claimed:
+                        pass
+                    return
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                out.print(f"worker {dispatcher.name} is sending (Ctrl-C stops it)")
+                await dispatcher.run(stop)
+            finally:
+                await dispatcher.close()
+                engine.dispose()
+
+        asyncio.run(work())
+
+    _run(action)
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -457,7 +508,7 @@ def serve_cmd(
     def action() -> None:
         with _store():
             pass
-        settings = _settings()
+        settings = _serving_settings()
         out.print(f"safevine is serving on http://{host}:{port}/ (Ctrl-C stops it)")
         uvicorn.run(
             create_app(settings),

@@ -156,7 +156,10 @@ class Dispatcher:
 
     @staticmethod
     def _quiet_until(o: Outgoing, now: datetime) -> datetime | None:
-        if o.channel not in QUIET_CHANNELS or not (o.quiet_start and o.quiet_end and o.time_zone):
+        # A code the registrant just asked for is not held back; updates are.
+        if o.purpose != "event" or o.channel not in QUIET_CHANNELS:
+            return None
+        if not (o.quiet_start and o.quiet_end and o.time_zone):
             return None
         window = QuietHours(
             parse_clock(o.quiet_start, "quiet_start"),

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime, format_time
 
 from safevine.domain.country import country_name
 from safevine.domain.sms_text import SINGLE_GSM7, gsm7_length, to_gsm7
@@ -87,8 +87,12 @@ def _zone(name: str | None) -> ZoneInfo:
 
 
 def _when(iso: str, zone_name: str | None, language: str, short: bool) -> str:
+    """The facility's local time with its zone: "November 24, 2026, 6:15 PM MST"."""
     moment = datetime.fromisoformat(iso).astimezone(_zone(zone_name))
-    return format_datetime(moment, "short" if short else "long", locale=language)
+    if short:
+        return format_datetime(moment, "short", locale=language)
+    day = format_date(moment, "long", locale=language)
+    return f"{day}, {format_time(moment, 'short', locale=language)} {moment.tzname()}"
 
 
 def _facility(content: dict[str, Any], short: bool) -> str:

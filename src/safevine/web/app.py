@@ -10,10 +10,11 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
 from safevine.config import Settings
+from safevine.contact_vault import ContactVault
 from safevine.i18n import N_, negotiate, translations
 from safevine.store.public.connection import make_public_engine
-from safevine.web.public import api, pages
-from safevine.web.rate_limits import SearchLimiter
+from safevine.web.public import api, pages, registration_api, registration_pages, sms_inbound
+from safevine.web.rate_limits import RateLimiter
 from safevine.web.security_headers import security_headers
 from safevine.web.state import AppState
 
@@ -33,24 +34,19 @@ def create_app(settings: Settings, public_engine: Engine | None = None) -> FastA
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    limiter = (
-        SearchLimiter(
-            settings.secret_key,
-            settings.rate_limit_client,
-            settings.rate_limit_identifier,
-            settings.redis_url,
-        )
-        if settings.rate_limits_enabled
-        else None
-    )
+    limiter = RateLimiter.from_settings(settings) if settings.rate_limits_enabled else None
     engine = public_engine or make_public_engine(
         settings.database_url, settings.public_database_url
     )
-    app.state.safevine = AppState(settings, engine, limiter)
+    vault = ContactVault(settings.secret_key, settings.old_secret_keys)
+    app.state.safevine = AppState(settings, engine, limiter, vault)
     app.middleware("http")(security_headers)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
+    app.include_router(registration_api.router)
+    app.include_router(sms_inbound.router)
     app.include_router(pages.router)
+    app.include_router(registration_pages.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _server_error)

@@ -1,8 +1,9 @@
-"""Rate limits on search: per client and per identifier, with the `limits` library.
+"""Rate limits with the `limits` library: searches per client and per identifier, and
+confirmation codes per client and per address, so nobody can flood a phone with codes.
 
 Counters live in memory for one process, or in Redis (SAFEVINE_REDIS_URL) when several
 web processes must share them. Keys are keyed hashes, so neither client addresses nor
-searched identifiers are ever stored in the clear.
+searched identifiers nor contact addresses are ever stored in the clear.
 """
 
 import hashlib
@@ -10,38 +11,39 @@ import hmac
 import math
 import time
 
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from safevine.config import Settings
 
-class SearchLimiter:
+
+class RateLimiter:
     def __init__(
-        self,
-        secret: bytes,
-        client_limits: str,
-        identifier_limits: str,
-        storage_url: str | None = None,
+        self, secret: bytes, rules: dict[str, str], storage_url: str | None = None
     ) -> None:
         self._secret = secret
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_url or "memory://"))
-        self._client = parse_many(client_limits)
-        self._identifier = parse_many(identifier_limits)
+        self._rules: dict[str, list[RateLimitItem]] = {k: parse_many(v) for k, v in rules.items()}
 
-    def _key(self, kind: str, value: str) -> str:
-        return hmac.new(self._secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RateLimiter":
+        return cls(
+            settings.secret_key,
+            {
+                "search_client": settings.rate_limit_client,
+                "search_identifier": settings.rate_limit_identifier,
+                "register_client": settings.registration_limit_client,
+                "register_address": settings.registration_limit_address,
+            },
+            settings.redis_url,
+        )
 
-    def _hit(self, limits: list, key: str) -> int | None:  # type: ignore[type-arg]
-        for item in limits:
-            if not self._limiter.hit(item, "search", key):
-                reset = self._limiter.get_window_stats(item, "search", key).reset_time
+    def check(self, rule: str, value: str) -> int | None:
+        """Count one use of `value` under `rule`: None if allowed, else seconds to wait."""
+        key = hmac.new(self._secret, f"{rule}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+        for item in self._rules[rule]:
+            if not self._limiter.hit(item, rule, key):
+                reset = self._limiter.get_window_stats(item, rule, key).reset_time
                 return max(1, math.ceil(reset - time.time()))
         return None
-
-    def client(self, address: str) -> int | None:
-        """None if this client may search now, else seconds until it may."""
-        return self._hit(self._client, self._key("client", address))
-
-    def identifier(self, canonical: str) -> int | None:
-        """None if these identifiers may be searched now, else seconds until they may."""
-        return self._hit(self._identifier, self._key("identifier", canonical))

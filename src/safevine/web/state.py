@@ -6,14 +6,16 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 
 from safevine.config import Settings
-from safevine.web.rate_limits import SearchLimiter
+from safevine.contact_vault import ContactVault
+from safevine.web.rate_limits import RateLimiter
 
 
 @dataclass
 class AppState:
     settings: Settings
     public_engine: Engine
-    limiter: SearchLimiter | None
+    limiter: RateLimiter | None
+    vault: ContactVault
 
     @classmethod
     def of(cls, request: Request) -> "AppState":

@@ -191,7 +191,8 @@ def confirm(
         raise ConfirmationError(
             "too_many" if attempts >= MAX_CODE_ATTEMPTS else "invalid"
         ) from None
-    manage_token = secrets.token_urlsafe(32)
+    # 128 bits, and short enough that the manage link fits in one SMS segment.
+    manage_token = secrets.token_urlsafe(16)
     manage_key, manage_ciphertext = vault.encrypt(manage_token, "manage")
     webhook_secret = secrets.token_urlsafe(32) if row.channel == Channel.WEBHOOK else None
     secret_values: dict[str, Any] = {}
@@ -263,6 +264,16 @@ def by_manage_token(connection: Connection, token: str, now: datetime) -> Regist
         created_at=row.created_at,
         confirmed_at=row.confirmed_at,
         ended_at=row.ended_at,
+    )
+
+
+def person_ref_of(connection: Connection, manage_token: str) -> str:
+    return str(
+        connection.execute(
+            select(registrations.c.person_ref).where(
+                registrations.c.manage_token_hash == token_hash(manage_token)
+            )
+        ).scalar_one()
     )
 
 

@@ -48,20 +48,20 @@ def page(
     return response
 
 
-def _language(request: Request, explicit: object = None) -> str:
+def language_of(request: Request, explicit: object = None) -> str:
     chosen = explicit if isinstance(explicit, str) else request.query_params.get("lang")
     return negotiate(chosen, request.headers.get("accept-language"))
 
 
 @router.get("/", response_class=HTMLResponse)
 def search_form(request: Request) -> Response:
-    return page(request, "search.html", _language(request), form={}, problems=[], results=None)
+    return page(request, "search.html", language_of(request), form={}, problems=[], results=None)
 
 
 @router.post("/", response_class=HTMLResponse)
 async def search_submit(request: Request) -> Response:
     form = await request.form()
-    language = _language(request, form.get("lang"))
+    language = language_of(request, form.get("lang"))
     state = AppState.of(request)
     values = {f: str(form.get(f) or "") for f in FIELDS}
     if not csrf.is_valid(state.settings.secret_key, str(form.get(csrf.FIELD) or "")) or (
@@ -116,4 +116,4 @@ def quick_exit(request: Request) -> Response:
 
 @router.get("/browse-safely", response_class=HTMLResponse)
 def browse_safely(request: Request) -> Response:
-    return page(request, "browse_safely.html", _language(request))
+    return page(request, "browse_safely.html", language_of(request))

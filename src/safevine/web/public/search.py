@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 from safevine.store.public import lookup
 from safevine.store.public.lookup import PublicPerson
 from safevine.web.public.search_query import Problem, SearchQuery, parse_query
-from safevine.web.rate_limits import SearchLimiter
+from safevine.web.rate_limits import RateLimiter
 
 
 def find(connection: Connection, query: SearchQuery) -> list[PublicPerson]:
@@ -31,17 +31,17 @@ class SearchOutcome:
 
 def run_search(
     connection_factory: Any,
-    limiter: SearchLimiter | None,
+    limiter: RateLimiter | None,
     client: str,
     raw: Mapping[str, object],
 ) -> SearchOutcome:
     """Rate-limit the client, validate, rate-limit the identifiers, then look up."""
-    if limiter is not None and (wait := limiter.client(client)) is not None:
+    if limiter is not None and (wait := limiter.check("search_client", client)) is not None:
         return SearchOutcome(retry_after=wait)
     parsed = parse_query(raw)
     if isinstance(parsed, list):
         return SearchOutcome(problems=parsed)
-    if limiter is not None and (wait := limiter.identifier(parsed.canonical)) is not None:
+    if limiter is not None and (wait := limiter.check("search_identifier", parsed.canonical)):
         return SearchOutcome(retry_after=wait)
     with connection_factory() as connection:
         return SearchOutcome(people=find(connection, parsed))

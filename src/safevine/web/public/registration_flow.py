@@ -1,0 +1,67 @@
+"""The registration steps shared by the pages and the API, so both answer the same way.
+
+Nothing is sent from here: starting a registration queues its code in the outbox, and the
+dispatcher sends it. Every answer is the same for a public, non-public or unknown person.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from safevine.i18n import N_
+from safevine.store.public import registrations
+from safevine.store.public.registrations import ConfirmationError, Confirmed, Started
+from safevine.web.public.registration_form import parse_registration
+from safevine.web.public.search_query import Problem
+from safevine.web.state import AppState
+
+CONFIRM_PROBLEM = {
+    "invalid": N_("That code is not right. Check the latest message and try again."),
+    "expired": N_("That code has expired. Please register again to get a new one."),
+    "too_many": N_("Too many wrong codes. Please register again to get a new one."),
+}
+
+
+@dataclass
+class StartOutcome:
+    started: Started | None = None
+    problems: list[Problem] = field(default_factory=list)
+    retry_after: int | None = None
+
+
+def start(state: AppState, client: str, raw: Mapping[str, Any]) -> StartOutcome:
+    if state.limiter and (wait := state.limiter.check("register_client", client)):
+        return StartOutcome(retry_after=wait)
+    parsed = parse_registration(raw)
+    if isinstance(parsed, list):
+        return StartOutcome(problems=parsed)
+    address_key = state.vault.blind_index(parsed.channel.value, parsed.address)
+    if state.limiter and (wait := state.limiter.check("register_address", address_key)):
+        return StartOutcome(retry_after=wait)
+    with state.public_engine.begin() as connection:
+        return StartOutcome(
+            started=registrations.start(connection, state.vault, parsed, datetime.now(UTC))
+        )
+
+
+def confirm(state: AppState, pending_token: str, code: str) -> Confirmed | Problem:
+    try:
+        with state.public_engine.begin() as connection:
+            return registrations.confirm(
+                connection, state.vault, pending_token, code, datetime.now(UTC)
+            )
+    except ConfirmationError as error:
+        return Problem("code", CONFIRM_PROBLEM[error.reason])
+
+
+STATUS_TEXT = {
+    registrations.PENDING: N_("Waiting for the confirmation code"),
+    registrations.ACTIVE: N_("Active: you will be told about changes"),
+    registrations.ENDED: N_("Ended"),
+}
+END_REASON_TEXT = {
+    registrations.RECORD_UNAVAILABLE: N_("This record is no longer available."),
+    registrations.BY_REGISTRANT: N_("You ended this registration."),
+    registrations.BY_SMS_STOP: N_("Ended by a STOP reply."),
+}

@@ -1,0 +1,194 @@
+"""Registration pages: from a search result to a confirmed registration, and the manage page.
+
+Every step is a POST, so no reference, address or code ever lands in a URL; only the
+manage link carries its token, since every message must offer it.
+"""
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from safevine.i18n import translations
+from safevine.store.public import registrations
+from safevine.store.public.lookup import by_reference
+from safevine.web import csrf
+from safevine.web.public import registration_flow
+from safevine.web.public.pages import language_of, page
+from safevine.web.public.registration_api import describe
+from safevine.web.public.registration_form import ALL_EVENTS, EVENT_LABELS, TIME_ZONES
+from safevine.web.public.results import present
+from safevine.web.public.search_query import Problem
+from safevine.web.state import AppState, client_address
+
+router = APIRouter(include_in_schema=False)
+FORM_FIELDS = (
+    "person",
+    "channel",
+    "address",
+    "language",
+    "wording",
+    "quiet_start",
+    "quiet_end",
+    "time_zone",
+    "allow_voicemail",
+)
+
+
+async def _form(request: Request) -> tuple[dict[str, str], list[str], bool]:
+    """The form's fields, its chosen event kinds, and whether its CSRF token holds."""
+    form = await request.form()
+    values = {f: str(form.get(f) or "") for f in FORM_FIELDS}
+    events = [str(e) for e in form.getlist("events")]
+    state = AppState.of(request)
+    token = str(form.get(csrf.FIELD) or "")
+    valid = csrf.is_valid(state.settings.secret_key, token) and token == request.cookies.get(
+        csrf.COOKIE
+    )
+    values["lang"] = str(form.get("lang") or "")
+    return values, events, valid
+
+
+def _register_page(
+    request: Request,
+    language: str,
+    values: dict[str, str],
+    chosen: list[str],
+    problems: list[Problem],
+    status: int = 200,
+) -> Response:
+    gettext = translations(language).gettext
+    zones = [(zone, gettext(label)) for zone, label in TIME_ZONES]
+    return page(
+        request,
+        "register.html",
+        language,
+        status=status,
+        form=values,
+        events=list(ALL_EVENTS),
+        chosen=chosen,
+        problems=problems,
+        event_labels=EVENT_LABELS,
+        time_zones=zones,
+    )
+
+
+@router.post("/register", response_class=HTMLResponse)
+async def register_form(request: Request) -> Response:
+    """The form, opened from a search result with the person's reference."""
+    values, _, valid = await _form(request)
+    language = language_of(request, values["lang"])
+    if not valid:
+        return page(request, "message.html", language, status=400, kind="bad_request")
+    values.setdefault("language", language)
+    values["language"] = values["language"] or language
+    return _register_page(request, language, values, list(ALL_EVENTS), [])
+
+
+@router.post("/register/start", response_class=HTMLResponse)
+async def register_start(request: Request) -> Response:
+    values, events, valid = await _form(request)
+    language = language_of(request, values["lang"])
+    if not valid:
+        return page(request, "message.html", language, status=400, kind="bad_request")
+    state = AppState.of(request)
+    raw = {**values, "events": events or None, "allow_voicemail": values["allow_voicemail"] != "no"}
+    outcome = await run_in_threadpool(registration_flow.start, state, client_address(request), raw)
+    if outcome.retry_after is not None:
+        response = page(
+            request,
+            "message.html",
+            language,
+            status=429,
+            kind="rate_limited",
+            retry_minutes=max(1, -(-outcome.retry_after // 60)),
+        )
+        response.headers["Retry-After"] = str(outcome.retry_after)
+        return response
+    if outcome.problems:
+        return _register_page(request, language, values, events, outcome.problems, status=422)
+    assert outcome.started is not None
+    return page(
+        request,
+        "register_confirm.html",
+        language,
+        pending=outcome.started.pending_token,
+        problems=[],
+    )
+
+
+@router.post("/register/confirm", response_class=HTMLResponse)
+async def register_confirm(request: Request) -> Response:
+    form = await request.form()
+    language = language_of(request, form.get("lang"))
+    state = AppState.of(request)
+    token = str(form.get(csrf.FIELD) or "")
+    if not csrf.is_valid(state.settings.secret_key, token) or token != request.cookies.get(
+        csrf.COOKIE
+    ):
+        return page(request, "message.html", language, status=400, kind="bad_request")
+    pending = str(form.get("registration") or "")
+    result = await run_in_threadpool(
+        registration_flow.confirm, state, pending, str(form.get("code") or "")
+    )
+    if isinstance(result, Problem):
+        return page(
+            request,
+            "register_confirm.html",
+            language,
+            status=422,
+            pending=pending,
+            problems=[result],
+        )
+    manage_url = f"{state.settings.public_base_url}/m/{result.manage_token}"
+    return page(
+        request,
+        "register_done.html",
+        language,
+        manage_url=manage_url,
+        webhook_secret=result.webhook_secret,
+    )
+
+
+@router.get("/m/{token}", response_class=HTMLResponse)
+async def manage(token: str, request: Request) -> Response:
+    state = AppState.of(request)
+    language = language_of(request)
+
+    def read() -> tuple[registrations.RegistrationView | None, list[dict[str, object]]]:
+        with state.public_engine.begin() as connection:
+            view = registrations.by_manage_token(connection, token, datetime.now(UTC))
+            if view is None or view.state != registrations.ACTIVE:
+                return view, []
+            ref = registrations.person_ref_of(connection, token)
+            gettext = translations(language).gettext
+            return view, [present(p, language, gettext) for p in by_reference(connection, [ref])]
+
+    view, results = await run_in_threadpool(read)
+    if view is None:
+        return page(request, "message.html", language, status=404, kind="not_found")
+    details = describe(view, translations(language).gettext)
+    return page(
+        request, "manage.html", language, token=token, registration=details, results=results
+    )
+
+
+@router.post("/m/{token}/end", response_class=HTMLResponse)
+async def manage_end(token: str, request: Request) -> Response:
+    form = await request.form()
+    language = language_of(request, form.get("lang"))
+    state = AppState.of(request)
+    csrf_token = str(form.get(csrf.FIELD) or "")
+    if not csrf.is_valid(state.settings.secret_key, csrf_token) or (
+        csrf_token != request.cookies.get(csrf.COOKIE)
+    ):
+        return page(request, "message.html", language, status=400, kind="bad_request")
+
+    def end() -> bool:
+        with state.public_engine.begin() as connection:
+            return registrations.end_by_manage_token(connection, token, datetime.now(UTC))
+
+    if not await run_in_threadpool(end):
+        return page(request, "message.html", language, status=404, kind="not_found")
+    return page(request, "message.html", language, kind="registration_ended")

@@ -1,0 +1,130 @@
+"""Real peers on loopback for delivery tests: an SMTP server (aiosmtpd) that records what it
+accepts and when, and an HTTP server standing in for the SMS/voice provider and for a
+webhook receiver. Both stop when their block ends."""
+
+import asyncio
+import email
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import Message
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from safevine.web.server import background_server, free_port
+
+
+@dataclass
+class Received:
+    at: float
+    recipients: list[str]
+    message: Message
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+    @property
+    def text(self) -> str:
+        parts = [p for p in self.message.walk() if p.get_content_type() == "text/plain"]
+        return str(parts[0].get_payload(decode=True).decode()) if parts else ""
+
+
+@dataclass
+class SmtpSink:
+    """Accepts every message; `delay` slows each one, to hold a batch in flight."""
+
+    port: int
+    received: list[Received] = field(default_factory=list)
+    delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        parsed = email.message_from_bytes(envelope.content)
+        with self.lock:
+            self.received.append(Received(time.time(), list(envelope.rcpt_tos), parsed))
+        return "250 OK accepted"
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.05)
+        raise AssertionError(f"SMTP got {len(self.received)} messages, expected {count}")
+
+
+@contextmanager
+def smtp_sink(port: int | None = None, delay: float = 0.0) -> Iterator[SmtpSink]:
+    sink = SmtpSink(port or free_port(), delay=delay)
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@dataclass
+class Provider:
+    """A Twilio-compatible API and a webhook receiver, recording every request."""
+
+    base: str
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    # Numbers the provider refuses as invalid (a permanent failure).
+    invalid_numbers: set[str] = field(default_factory=set)
+    # Answer 503 to this many requests first (a transient failure).
+    fail_next: int = 0
+
+
+def _provider_app(provider: Provider) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/2010-04-01/Accounts/{account}/{resource}.json")
+    async def twilio(account: str, resource: str, request: Request) -> JSONResponse:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        provider.requests.append(
+            {
+                "kind": resource,
+                "account": account,
+                "form": form,
+                "headers": dict(request.headers),
+                "at": time.time(),
+            }
+        )
+        if provider.fail_next > 0:
+            provider.fail_next -= 1
+            return JSONResponse({"message": "try later"}, status_code=503)
+        if form.get("To") in provider.invalid_numbers:
+            return JSONResponse({"code": 21211, "message": "invalid To number"}, status_code=400)
+        return JSONResponse({"sid": f"SM{len(provider.requests):06d}"}, status_code=201)
+
+    @app.post("/hook")
+    async def hook(request: Request) -> JSONResponse:
+        provider.requests.append(
+            {
+                "kind": "webhook",
+                "body": await request.body(),
+                "headers": dict(request.headers),
+                "at": time.time(),
+            }
+        )
+        return JSONResponse({"ok": True})
+
+    return app
+
+
+@contextmanager
+def provider_stub() -> Iterator[Provider]:
+    port = free_port()
+    provider = Provider(f"http://127.0.0.1:{port}")
+    with background_server(_provider_app(provider), port=port):
+        yield provider
