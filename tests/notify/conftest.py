@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from safevine.store.public import registrations
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.tables import notifications
 from safevine.store.schema import persons
+from tests.canaries import plant
 from tests.notify.servers import Provider, SmtpSink, provider_stub, smtp_sink
 from tests.web.conftest import settings_for
 
@@ -96,7 +98,11 @@ class Delivery:
         with self.public.begin() as connection:
             started = registrations.start(connection, self.vault, request, now)
             code = self.latest_code(connection)
-            return registrations.confirm(connection, self.vault, started.pending_token, code, now)
+            confirmed = registrations.confirm(
+                connection, self.vault, started.pending_token, code, now
+            )
+        assert isinstance(confirmed, registrations.Confirmed)
+        return confirmed
 
     def latest_code(self, connection: object) -> str:
         row = connection.execute(  # type: ignore[attr-defined]
@@ -130,13 +136,23 @@ class Delivery:
             return pool.submit(asyncio.run, work()).result()
 
 
-@pytest.fixture
-def delivery(engine: Engine) -> Iterator[Delivery]:
-    from tests.canaries import plant
-
+@contextmanager
+def _delivery(engine: Engine) -> Iterator[Delivery]:
     plant(engine)
     with smtp_sink() as sink, provider_stub() as provider:
         settings = notify_settings(engine, sink, provider)
         public = make_public_engine(settings.database_url)
         yield Delivery(engine, public, settings, sink, provider)
         public.dispose()
+
+
+@pytest.fixture
+def delivery(engine: Engine) -> Iterator[Delivery]:
+    with _delivery(engine) as ready:
+        yield ready
+
+
+@pytest.fixture
+def postgres_delivery(postgres_engine: Engine) -> Iterator[Delivery]:
+    with _delivery(postgres_engine) as ready:
+        yield ready

@@ -28,7 +28,7 @@ _PHONE_NOISE = re.compile(r"[\s().-]")
 def normalise_address(channel: Channel, raw: str) -> str:
     """The canonical address, or FieldError("address", why).
 
-    Email: trimmed, domain lower-cased. Phone (SMS, voice): E.164; ten digits are taken as
+    Email: trimmed and lower-cased. Phone (SMS, voice): E.164; ten digits are taken as
     a US number. Webhook: an http(s) URL without credentials.
     """
     text = raw.strip()
@@ -39,8 +39,9 @@ def normalise_address(channel: Channel, raw: str) -> str:
     if channel == Channel.EMAIL:
         if not _EMAIL.fullmatch(text):
             raise FieldError("address", "is not an email address")
-        local, _, domain = text.rpartition("@")
-        return f"{local}@{domain.lower()}"
+        # Mail systems in practice ignore case in the local part too; folding it makes
+        # "Ana@Example.org" and "ana@example.org" the same registrant.
+        return text.lower()
     if channel in (Channel.SMS, Channel.VOICE):
         digits = _PHONE_NOISE.sub("", text)
         if digits.startswith("+"):

@@ -31,6 +31,7 @@ from safevine.notify.messages import MessageContext, Rendered, render_code, rend
 from safevine.store.public import delivery
 from safevine.store.public.delivery import Outgoing
 from safevine.store.public.registrations import ACTIVE, ENDED, RECORD_UNAVAILABLE, end_registration
+from safevine.store.write_priority import yield_to_priority
 
 log = logging.getLogger("safevine.worker")
 QUIET_CHANNELS = (Channel.SMS.value, Channel.VOICE.value)
@@ -86,6 +87,7 @@ class Dispatcher:
         report = BatchReport()
         now = datetime.now(UTC)
         lease = timedelta(seconds=self.settings.worker_lease_seconds)
+        yield_to_priority(self.engine)
         with self.engine.begin() as connection:
             ids = delivery.claim(connection, self.name, self.settings.worker_batch, now, lease)
         report.claimed = len(ids)

@@ -154,18 +154,20 @@ class Confirmed:
     webhook_secret: str | None
 
 
-class ConfirmationError(Exception):
-    """`invalid`, `expired` or `too_many`; the message never says whether a person exists."""
+@dataclass(frozen=True)
+class ConfirmationRefused:
+    """`invalid`, `expired` or `too_many`; never whether a person exists."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    reason: str
 
 
 def confirm(
     connection: Connection, vault: ContactVault, pending_token: str, code: str, now: datetime
-) -> Confirmed:
-    """Activate the registration whose code this is. Raises ConfirmationError."""
+) -> Confirmed | ConfirmationRefused:
+    """Activate the registration whose code this is, or say why not.
+
+    The error is returned, not raised, so the caller commits the counted attempt.
+    """
     row = connection.execute(
         select(registrations)
         .where(registrations.c.pending_token_hash == token_hash(pending_token))
@@ -174,11 +176,11 @@ def confirm(
     if row is None or row.state != PENDING or row.code_hash is None:
         # Still hash, so a wrong token costs what a wrong code costs.
         _hasher.hash(code or "0")
-        raise ConfirmationError("invalid")
+        return ConfirmationRefused("invalid")
     if row.code_expires_at is None or row.code_expires_at < now:
-        raise ConfirmationError("expired")
+        return ConfirmationRefused("expired")
     if row.code_attempts >= MAX_CODE_ATTEMPTS:
-        raise ConfirmationError("too_many")
+        return ConfirmationRefused("too_many")
     try:
         _hasher.verify(row.code_hash, code.strip())
     except VerificationError:
@@ -188,9 +190,7 @@ def confirm(
             .where(registrations.c.id == row.id)
             .values(code_attempts=attempts, updated_at=now)
         )
-        raise ConfirmationError(
-            "too_many" if attempts >= MAX_CODE_ATTEMPTS else "invalid"
-        ) from None
+        return ConfirmationRefused("too_many" if attempts >= MAX_CODE_ATTEMPTS else "invalid")
     # 128 bits, and short enough that the manage link fits in one SMS segment.
     manage_token = secrets.token_urlsafe(16)
     manage_key, manage_ciphertext = vault.encrypt(manage_token, "manage")

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, insert, select, update
 from safevine.domain.protection import Protection, feed_protection_change
 from safevine.store.records.outbox import stop_everything_about
 from safevine.store.schema import persons, protection_changes
+from safevine.store.write_priority import claim_priority
 
 
 class ProtectionError(ValueError):
@@ -75,6 +76,7 @@ def protect(
     In the same transaction every queued notification about them is cancelled and every
     registration for them ended, so the protection and its effects commit as one.
     """
+    claim_priority(connection)
     before = current_protection(connection, person_id)
     stop_everything_about(connection, person_id, now)
     if before == Protection.PROTECTED:

@@ -11,7 +11,7 @@ from typing import Any
 
 from safevine.i18n import N_
 from safevine.store.public import registrations
-from safevine.store.public.registrations import ConfirmationError, Confirmed, Started
+from safevine.store.public.registrations import ConfirmationRefused, Confirmed, Started
 from safevine.web.public.registration_form import parse_registration
 from safevine.web.public.search_query import Problem
 from safevine.web.state import AppState
@@ -46,13 +46,13 @@ def start(state: AppState, client: str, raw: Mapping[str, Any]) -> StartOutcome:
 
 
 def confirm(state: AppState, pending_token: str, code: str) -> Confirmed | Problem:
-    try:
-        with state.public_engine.begin() as connection:
-            return registrations.confirm(
-                connection, state.vault, pending_token, code, datetime.now(UTC)
-            )
-    except ConfirmationError as error:
-        return Problem("code", CONFIRM_PROBLEM[error.reason])
+    with state.public_engine.begin() as connection:
+        result = registrations.confirm(
+            connection, state.vault, pending_token, code, datetime.now(UTC)
+        )
+    if isinstance(result, ConfirmationRefused):
+        return Problem("code", CONFIRM_PROBLEM[result.reason])
+    return result
 
 
 STATUS_TEXT = {

@@ -1,0 +1,263 @@
+"""Registration through the live app: double opt-in, idempotence, bounded tries, ending,
+and the same answers whoever the person is."""
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+
+from safevine.store.public.tables import notifications, registrations
+from safevine.web.app import create_app
+from safevine.web.server import background_server
+from tests.canaries import NON_PUBLIC, PUBLIC
+from tests.notify.conftest import Delivery
+
+
+@pytest.fixture
+def api(delivery: Delivery) -> Iterator[httpx.Client]:
+    app = create_app(delivery.settings)
+    with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client
+    app.state.safevine.public_engine.dispose()
+
+
+def body(
+    delivery: Delivery, a_number: str = PUBLIC.a_number, **changes: object
+) -> dict[str, object]:
+    values: dict[str, object] = {
+        "person": delivery.ref(a_number),
+        "channel": "email",
+        "address": "Ana@Example.org",
+        "language": "en",
+    }
+    values.update(changes)
+    return values
+
+
+def code_from_inbox(delivery: Delivery) -> str:
+    delivery.dispatch()
+    message = delivery.sink.received[-1].text
+    return message.split("code is ")[1][:6]
+
+
+def test_double_opt_in_then_see_and_end(delivery: Delivery, api: httpx.Client) -> None:
+    started = api.post("/api/v1/registrations", json=body(delivery))
+    assert started.status_code == 202
+    assert started.json()["status"] == "pending_confirmation"
+    code = code_from_inbox(delivery)
+    assert PUBLIC.given not in delivery.sink.received[-1].text
+    confirmed = api.post(
+        "/api/v1/registrations/confirm",
+        json={"registration": started.json()["registration"], "code": code},
+    )
+    assert confirmed.status_code == 200
+    token = confirmed.json()["manage_token"]
+    assert confirmed.json()["manage_url"] == f"http://127.0.0.1:8000/m/{token}"
+    shown = api.get(f"/api/v1/registrations/{token}").json()
+    assert (shown["status"], shown["address"], shown["channel"]) == (
+        "active",
+        "a***@example.org",
+        "email",
+    )
+    assert len(shown["events"]) == 8 and shown["wording"] == "standard"
+    assert api.delete(f"/api/v1/registrations/{token}").status_code == 204
+    ended = api.get(f"/api/v1/registrations/{token}").json()
+    assert (ended["status"], ended["ended_reason"]) == ("ended", "You ended this registration.")
+    assert api.get("/api/v1/registrations/not-a-token").status_code == 404
+
+
+def test_the_address_is_stored_only_encrypted(delivery: Delivery, api: httpx.Client) -> None:
+    api.post("/api/v1/registrations", json=body(delivery, address="secret.person@example.org"))
+    with delivery.engine.connect() as connection:
+        row = connection.execute(select(registrations)).one()
+    stored = " ".join(str(v) for v in row._mapping.values())
+    assert "secret.person" not in stored
+    assert b"secret.person" not in row.address_ciphertext
+
+
+def test_registering_twice_is_one_registration(delivery: Delivery, api: httpx.Client) -> None:
+    first = api.post("/api/v1/registrations", json=body(delivery))
+    second = api.post("/api/v1/registrations", json=body(delivery, address="ana@example.org"))
+    assert first.status_code == second.status_code == 202
+    with delivery.engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(registrations)).scalar() == 1
+    code = code_from_inbox(delivery)
+    # The newest code is the one that works.
+    confirmed = api.post(
+        "/api/v1/registrations/confirm",
+        json={"registration": second.json()["registration"], "code": code},
+    )
+    assert confirmed.status_code == 200
+    again = api.post("/api/v1/registrations", json=body(delivery))
+    assert again.status_code == 202
+    delivery.dispatch()
+    with delivery.engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(registrations)).scalar() == 1
+        # An active registration asked for again sends nothing new.
+        assert connection.execute(select(func.count()).select_from(notifications)).scalar() == 2
+
+
+def test_wrong_codes_are_bounded_and_codes_expire(delivery: Delivery, api: httpx.Client) -> None:
+    started = api.post("/api/v1/registrations", json=body(delivery)).json()
+    code = code_from_inbox(delivery)
+    wrong = "000000" if code != "000000" else "111111"
+    answers = [
+        api.post(
+            "/api/v1/registrations/confirm",
+            json={"registration": started["registration"], "code": wrong},
+        )
+        for _ in range(5)
+    ]
+    assert [a.status_code for a in answers] == [422] * 5
+    assert "Too many wrong codes" in answers[-1].json()["errors"][0]["message"]
+    late = api.post(
+        "/api/v1/registrations/confirm",
+        json={"registration": started["registration"], "code": code},
+    )
+    assert late.status_code == 422  # even the right code, after too many tries
+
+    other = api.post("/api/v1/registrations", json=body(delivery, address="b@example.org")).json()
+    code = code_from_inbox(delivery)
+    with delivery.engine.begin() as connection:
+        connection.execute(
+            update(registrations).values(code_expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    expired = api.post(
+        "/api/v1/registrations/confirm", json={"registration": other["registration"], "code": code}
+    )
+    assert "expired" in expired.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "fields"),
+    [
+        ({"channel": "fax"}, ["channel"]),
+        ({"address": "not an email"}, ["address"]),
+        ({"channel": "sms", "address": "12"}, ["address"]),
+        ({"channel": "webhook", "address": "ftp://x"}, ["address"]),
+        ({"language": "fr"}, ["language"]),
+        ({"wording": "loud"}, ["wording"]),
+        ({"events": ["released", "partied"]}, ["events"]),
+        ({"person": "x"}, ["person"]),
+        ({"quiet_hours": {"start": "25:00", "end": "07:00"}}, ["quiet_hours"]),
+    ],
+)
+def test_malformed_registrations_get_field_messages(
+    delivery: Delivery, api: httpx.Client, changes: dict[str, object], fields: list[str]
+) -> None:
+    response = api.post(
+        "/api/v1/registrations", json=body(delivery, **changes), headers={"Accept-Language": "es"}
+    )
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == fields
+    assert all(e["message"] for e in response.json()["errors"])
+
+
+@pytest.mark.parametrize("canary", NON_PUBLIC, ids=lambda c: c.kind)
+def test_a_non_public_person_is_registered_for_exactly_like_a_public_one(
+    delivery: Delivery, api: httpx.Client, canary: object
+) -> None:
+    def flow(a_number: str, address: str) -> tuple[list[object], str]:
+        started = api.post("/api/v1/registrations", json=body(delivery, a_number, address=address))
+        code = code_from_inbox(delivery)
+        message = delivery.sink.received[-1]
+        confirmed = api.post(
+            "/api/v1/registrations/confirm",
+            json={"registration": started.json()["registration"], "code": code},
+        )
+        shape = [
+            started.status_code,
+            sorted(started.json()),
+            confirmed.status_code,
+            sorted(confirmed.json()),
+            message.message["Subject"],
+            message.message["From"],
+            message.text.replace(code, "CODE"),
+        ]
+        return shape, confirmed.json()["manage_token"]
+
+    public_shape, _ = flow(PUBLIC.a_number, "one@example.org")
+    hidden_shape, token = flow(canary.a_number, "two@example.org")  # type: ignore[attr-defined]
+    assert hidden_shape == public_shape
+    shown = api.get(f"/api/v1/registrations/{token}").json()
+    assert (shown["status"], shown["ended_reason"]) == (
+        "ended",
+        "This record is no longer available.",
+    )
+    everything = "".join(r.text for r in delivery.sink.received) + str(shown)
+    for identifier in canary.identifiers:  # type: ignore[attr-defined]
+        assert identifier not in everything
+
+
+def test_an_unknown_reference_answers_the_same_too(delivery: Delivery, api: httpx.Client) -> None:
+    known = api.post("/api/v1/registrations", json=body(delivery))
+    unknown = api.post(
+        "/api/v1/registrations",
+        json=body(delivery, person="AAAAAAAAAAAAAAAAAAAAAA", address="x@example.org"),
+    )
+    assert (unknown.status_code, sorted(unknown.json())) == (
+        known.status_code,
+        sorted(known.json()),
+    )
+
+
+def test_codes_cannot_flood_one_address(delivery: Delivery) -> None:
+    from safevine.config import Settings
+
+    settings = Settings(
+        **{
+            **delivery.settings.__dict__,
+            "rate_limits_enabled": True,
+            "registration_limit_address": "2/hour",
+            "registration_limit_client": "50/hour",
+        }
+    )
+    app = create_app(settings)
+    with background_server(app) as base, httpx.Client(base_url=base) as client:
+        statuses = [
+            client.post("/api/v1/registrations", json=body(delivery)).status_code for _ in range(3)
+        ]
+        assert statuses == [202, 202, 429]
+        other = client.post("/api/v1/registrations", json=body(delivery, address="z@example.org"))
+        assert other.status_code == 202
+    app.state.safevine.public_engine.dispose()
+
+
+def _signed(token: str, url: str, form: dict[str, str]) -> str:
+    payload = url + "".join(f"{k}{form[k]}" for k in sorted(form))
+    return base64.b64encode(
+        hmac.new(token.encode(), payload.encode(), hashlib.sha1).digest()
+    ).decode()
+
+
+@pytest.mark.parametrize("word", ["STOP", "parar", "Stop please"])
+def test_an_sms_stop_reply_ends_the_registration_at_once(delivery: Delivery, word: str) -> None:
+    from safevine.config import Settings
+
+    delivery.register(
+        delivery.ref(PUBLIC.a_number),
+        "+1 555 010 0100",
+        channel=__import__("safevine.domain.contact_address", fromlist=["Channel"]).Channel.SMS,
+    )
+    settings = Settings(**{**delivery.settings.__dict__, "sms_auth_token": "tok"})
+    app = create_app(settings)
+    form = {"From": "+15550100100", "Body": word, "MessageSid": "SM1"}
+    with background_server(app) as base, httpx.Client(base_url=base) as client:
+        forged = client.post("/api/v1/sms/inbound", data=form, headers={"X-Twilio-Signature": "x"})
+        assert forged.status_code == 403
+        url = "http://127.0.0.1:8000/api/v1/sms/inbound"
+        answer = client.post(
+            "/api/v1/sms/inbound",
+            data=form,
+            headers={"X-Twilio-Signature": _signed("tok", url, form)},
+        )
+    app.state.safevine.public_engine.dispose()
+    assert answer.status_code == 200 and "<Message>" not in answer.text
+    with delivery.engine.connect() as connection:
+        row = connection.execute(select(registrations.c.state, registrations.c.end_reason)).one()
+    assert tuple(row) == ("ended", "sms_stop")
