@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	export SAFEVINE_DATABASE_URL=$${SAFEVINE_DATABASE_URL:-$(DEMO_DB)} SAFEVINE_DEMO=true; \
-	$(VENV)/bin/safevine demo && \
-	$(VENV)/bin/safevine serve --host 127.0.0.1 --port $${PORT:-8000}
+	test -f demo.key || $(PY) -c 'import secrets; print(secrets.token_urlsafe(48))' > demo.key
+	SAFEVINE_DATABASE_URL=$${SAFEVINE_DATABASE_URL:-$(DEMO_DB)} SAFEVINE_DEMO=true \
+	SAFEVINE_SECRET_KEY_FILE=demo.key \
+	$(VENV)/bin/safevine demo --serve --port $${PORT:-8000}
 
 test: install
 	$(PY) -m pytest
@@ -40,4 +41,4 @@ messages: install
 		-d src/safevine/locales -D messages --no-location --width 100
 
 clean:
-	rm -rf $(VENV) demo.db demo.db-* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo.db demo.db-* demo.db.priority demo.key .pytest_cache .mypy_cache .ruff_cache

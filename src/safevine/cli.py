@@ -399,6 +399,16 @@ def _print_view(view: StaffPersonView) -> None:
 def demo_cmd(
     people: Annotated[int, typer.Option(help="Synthetic people to create.")] = 400,
     seed: Annotated[int, typer.Option(help="Seed for the synthetic data.")] = 2017,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            help="Then serve it all on 127.0.0.1: the site, a "
+            "worker, a local mail inbox and an event simulator."
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
+    every: Annotated[float, typer.Option(help="Seconds between simulated events.")] = 20.0,
+    mail_port: Annotated[int, typer.Option(help="Port of the demo's mail server.")] = 8025,
 ) -> None:
     """Set up a demo database: the real ICE facility list and a synthetic population."""
     from safevine.demo.population import examples, load_demo
@@ -440,6 +450,17 @@ def demo_cmd(
             samples.add_row(a_number, name, country)
         engine.dispose()
         out.print(samples)
+        if serve:
+            import asyncio
+
+            from safevine.demo.run import run_demo
+
+            out.print(
+                f"\nsafevine demo: http://127.0.0.1:{port}/   "
+                f"mail inbox: http://127.0.0.1:{port}/demo/inbox   "
+                f"(mail server 127.0.0.1:{mail_port}; Ctrl-C stops everything)"
+            )
+            asyncio.run(run_demo(settings, port, every, mail_port))
 
     _run(action)
 
