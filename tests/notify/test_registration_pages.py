@@ -1,0 +1,79 @@
+"""The registration pages, as a person uses them without JavaScript: from a search result to
+a confirmed registration, then the manage page and ending it. Every step is a POST."""
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from safevine.web.app import create_app
+from safevine.web.server import background_server
+from tests.canaries import PROTECTED, PUBLIC
+from tests.notify.conftest import Delivery
+
+
+@pytest.fixture
+def site(delivery: Delivery) -> Iterator[httpx.Client]:
+    app = create_app(delivery.settings)
+    with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        client.get("/")
+        yield client
+    app.state.safevine.public_engine.dispose()
+
+
+def hidden(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, name
+    return found.group(1)
+
+
+def test_from_a_result_to_a_registration_and_back_out(delivery: Delivery, site: httpx.Client) -> None:
+    token = site.cookies.get("sv_csrf") or ""
+    results = site.post("/", data={**PUBLIC.by_a_number(), "csrf_token": token}).text
+    reference = hidden(results, "person")
+    form = site.post("/register", data={"csrf_token": token, "person": reference, "lang": "es"})
+    assert form.status_code == 200 and "Recibir avisos sobre esta persona" in form.text
+    bad = site.post("/register/start", data={"csrf_token": token, "person": reference,
+                                             "channel": "sms", "address": "12", "language": "es"})
+    assert bad.status_code == 422 and 'href="#address"' in bad.text
+    started = site.post("/register/start", data={
+        "csrf_token": token, "person": reference, "channel": "email",
+        "address": "ana@example.org", "language": "en", "wording": "discreet",
+        "events": ["released", "removed"], "lang": "en"})
+    assert started.status_code == 200 and "Enter your code" in started.text
+    delivery.dispatch()
+    code = re.search(r"code is (\d{6})", delivery.sink.received[-1].text).group(1)  # type: ignore[union-attr]
+    wrong = site.post("/register/confirm", data={"csrf_token": token, "code": "999999x",
+                                                 "registration": hidden(started.text, "registration")})
+    assert wrong.status_code == 422
+    done = site.post("/register/confirm", data={"csrf_token": token, "code": code,
+                                                "registration": hidden(started.text, "registration")})
+    assert done.status_code == 200 and "You are registered" in done.text
+    manage_url = re.search(r'href="(http://127\.0\.0\.1:8000/m/[^"]+)"', done.text).group(1)  # type: ignore[union-attr]
+    path = manage_url.removeprefix("http://127.0.0.1:8000")
+    manage = site.get(path)
+    assert manage.status_code == 200 and "Active" in manage.text and "Marisol Quintanilla" in manage.text
+    assert manage.headers["cache-control"] == "no-store"
+    ended = site.post(f"{path}/end", data={"csrf_token": token})
+    assert ended.status_code == 200 and "Your registration has ended" in ended.text
+    assert "Ended" in site.get(path).text
+
+
+def test_the_manage_page_of_a_protected_person_shows_only_the_generic_status(
+    delivery: Delivery, site: httpx.Client
+) -> None:
+    confirmed = delivery.register(delivery.ref(PROTECTED.a_number), "ana@example.org")
+    page = site.get(f"/m/{confirmed.manage_token}").text
+    assert "This record is no longer available." in page
+    for identifier in PROTECTED.identifiers:
+        assert identifier not in page
+
+
+def test_forms_without_the_csrf_token_change_nothing(delivery: Delivery, site: httpx.Client) -> None:
+    answer = site.post("/register/start", data={"person": delivery.ref(PUBLIC.a_number),
+                                                "channel": "email", "address": "a@example.org",
+                                                "language": "en"})
+    assert answer.status_code == 400
+    delivery.dispatch()
+    assert delivery.sink.received == []
