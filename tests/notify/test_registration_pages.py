@@ -28,32 +28,67 @@ def hidden(page: str, name: str) -> str:
     return found.group(1)
 
 
-def test_from_a_result_to_a_registration_and_back_out(delivery: Delivery, site: httpx.Client) -> None:
+def test_from_a_result_to_a_registration_and_back_out(
+    delivery: Delivery, site: httpx.Client
+) -> None:
     token = site.cookies.get("sv_csrf") or ""
     results = site.post("/", data={**PUBLIC.by_a_number(), "csrf_token": token}).text
     reference = hidden(results, "person")
     form = site.post("/register", data={"csrf_token": token, "person": reference, "lang": "es"})
     assert form.status_code == 200 and "Recibir avisos sobre esta persona" in form.text
-    bad = site.post("/register/start", data={"csrf_token": token, "person": reference,
-                                             "channel": "sms", "address": "12", "language": "es"})
+    bad = site.post(
+        "/register/start",
+        data={
+            "csrf_token": token,
+            "person": reference,
+            "channel": "sms",
+            "address": "12",
+            "language": "es",
+        },
+    )
     assert bad.status_code == 422 and 'href="#address"' in bad.text
-    started = site.post("/register/start", data={
-        "csrf_token": token, "person": reference, "channel": "email",
-        "address": "ana@example.org", "language": "en", "wording": "discreet",
-        "events": ["released", "removed"], "lang": "en"})
+    started = site.post(
+        "/register/start",
+        data={
+            "csrf_token": token,
+            "person": reference,
+            "channel": "email",
+            "address": "ana@example.org",
+            "language": "en",
+            "wording": "discreet",
+            "events": ["released", "removed"],
+            "lang": "en",
+        },
+    )
     assert started.status_code == 200 and "Enter your code" in started.text
     delivery.dispatch()
     code = re.search(r"code is (\d{6})", delivery.sink.received[-1].text).group(1)  # type: ignore[union-attr]
-    wrong = site.post("/register/confirm", data={"csrf_token": token, "code": "999999x",
-                                                 "registration": hidden(started.text, "registration")})
+    wrong = site.post(
+        "/register/confirm",
+        data={
+            "csrf_token": token,
+            "code": "999999x",
+            "registration": hidden(started.text, "registration"),
+        },
+    )
     assert wrong.status_code == 422
-    done = site.post("/register/confirm", data={"csrf_token": token, "code": code,
-                                                "registration": hidden(started.text, "registration")})
+    done = site.post(
+        "/register/confirm",
+        data={
+            "csrf_token": token,
+            "code": code,
+            "registration": hidden(started.text, "registration"),
+        },
+    )
     assert done.status_code == 200 and "You are registered" in done.text
     manage_url = re.search(r'href="(http://127\.0\.0\.1:8000/m/[^"]+)"', done.text).group(1)  # type: ignore[union-attr]
     path = manage_url.removeprefix("http://127.0.0.1:8000")
     manage = site.get(path)
-    assert manage.status_code == 200 and "Active" in manage.text and "Marisol Quintanilla" in manage.text
+    assert (
+        manage.status_code == 200
+        and "Active" in manage.text
+        and "Marisol Quintanilla" in manage.text
+    )
     assert manage.headers["cache-control"] == "no-store"
     ended = site.post(f"{path}/end", data={"csrf_token": token})
     assert ended.status_code == 200 and "Your registration has ended" in ended.text
@@ -70,10 +105,18 @@ def test_the_manage_page_of_a_protected_person_shows_only_the_generic_status(
         assert identifier not in page
 
 
-def test_forms_without_the_csrf_token_change_nothing(delivery: Delivery, site: httpx.Client) -> None:
-    answer = site.post("/register/start", data={"person": delivery.ref(PUBLIC.a_number),
-                                                "channel": "email", "address": "a@example.org",
-                                                "language": "en"})
+def test_forms_without_the_csrf_token_change_nothing(
+    delivery: Delivery, site: httpx.Client
+) -> None:
+    answer = site.post(
+        "/register/start",
+        data={
+            "person": delivery.ref(PUBLIC.a_number),
+            "channel": "email",
+            "address": "a@example.org",
+            "language": "en",
+        },
+    )
     assert answer.status_code == 400
     delivery.dispatch()
     assert delivery.sink.received == []
