@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -29,7 +29,7 @@ from safevine.ingest.summary import IngestSummary
 from safevine.store import migrate
 from safevine.store.engine import make_engine
 from safevine.store.public.lookup import public_count
-from safevine.store.records.person_view import StaffPersonView, staff_view
+from safevine.store.records.person_view import StaffPersonView, staff_view, view_json
 from safevine.store.records.persons import person_ids_by_a_number
 from safevine.store.records.protection import ProtectionError, clear, protect
 from safevine.store.schema import custody_events, facilities, persons
@@ -306,31 +306,6 @@ def clear_cmd(a_number: str, reason: Reason, actor: Actor = None) -> None:
     _run(action)
 
 
-def _view_json(view: StaffPersonView) -> dict[str, Any]:
-    def iso(value: Any) -> Any:
-        return value.isoformat() if hasattr(value, "isoformat") else value
-
-    return {
-        "id": view.id,
-        "a_number": format_a_number(view.a_number),
-        "given_name": view.given_name,
-        "family_name": view.family_name,
-        "aliases": [{"given_name": g, "family_name": f} for g, f in view.aliases],
-        "date_of_birth": iso(view.date_of_birth),
-        "country_of_birth": view.country_of_birth,
-        "protection": view.protection,
-        "screened_at": iso(view.screened_at),
-        "custody_state": view.state,
-        "status_since": iso(view.status_since),
-        "facility_code": view.facility_code,
-        "facility_name": view.facility_name,
-        "history": [{k: iso(v) for k, v in vars(e).items()} for e in view.history],
-        "protection_history": [
-            {k: iso(v) for k, v in vars(c).items()} for c in view.protection_history
-        ],
-    }
-
-
 @person_app.command("show")
 def person_show(a_number: str, as_json: JsonFlag = False) -> None:
     """Everything about a person, protection and history included (staff only)."""
@@ -342,7 +317,7 @@ def person_show(a_number: str, as_json: JsonFlag = False) -> None:
         if view is None:
             raise UserError(f"no person with A-number {format_a_number(canonical)}")
         if as_json:
-            out.print_json(json.dumps(_view_json(view)))
+            out.print_json(json.dumps(view_json(view)))
             return
         _print_view(view)
 

@@ -82,11 +82,18 @@ def test_the_address_is_stored_only_encrypted(delivery: Delivery, api: httpx.Cli
 
 def test_registering_twice_is_one_registration(delivery: Delivery, api: httpx.Client) -> None:
     first = api.post("/api/v1/registrations", json=body(delivery))
+    old_code = code_from_inbox(delivery)
     second = api.post("/api/v1/registrations", json=body(delivery, address="ana@example.org"))
     assert first.status_code == second.status_code == 202
     with delivery.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(registrations)).scalar() == 1
     code = code_from_inbox(delivery)
+    if old_code != code:
+        stale = api.post(
+            "/api/v1/registrations/confirm",
+            json={"registration": first.json()["registration"], "code": old_code},
+        )
+        assert stale.status_code == 422
     # The newest code is the one that works.
     confirmed = api.post(
         "/api/v1/registrations/confirm",

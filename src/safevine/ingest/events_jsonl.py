@@ -2,17 +2,49 @@
 
 import json
 from collections.abc import Iterable, Iterator
+from itertools import chain
 
 from safevine.domain.custody_event import CustodyEventInput
 from safevine.domain.errors import FieldError
 from safevine.ingest.event_record import parse_event
 from safevine.ingest.parsed import Parsed
-from safevine.ingest.source import UNDECODABLE, text_lines
+from safevine.ingest.source import UNDECODABLE, UnreadableSourceError, text_lines
+
+SNIFF_LINES = 5
 
 
 def parse_events_jsonl(lines: Iterable[bytes], source: str) -> Iterator[Parsed[CustodyEventInput]]:
-    """Yield one Parsed per non-blank line; blank lines are skipped."""
-    for number, line in enumerate(text_lines(lines), start=1):
+    """One Parsed per non-blank line, lazily; blank lines are skipped.
+
+    The first few records are read at once: if none of them is a JSON object, the input
+    is not JSON Lines at all, and UnreadableSourceError is raised before anything changes.
+    """
+    numbered = enumerate(text_lines(lines), start=1)
+    head: list[tuple[int, str]] = []
+    for number, line in numbered:
+        if line.strip():
+            head.append((number, line))
+            if len(head) == SNIFF_LINES:
+                break
+    if not head:
+        raise UnreadableSourceError(f"{source}: is empty; expected JSON Lines")
+    if not any(isinstance(_json_or_none(line), dict) for _, line in head):
+        raise UnreadableSourceError(
+            f"{source}: the first {len(head)} line(s) hold no JSON object, "
+            "so this is not JSON Lines"
+        )
+    return _parse(chain(head, numbered))
+
+
+def _json_or_none(line: str) -> object:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
+
+
+def _parse(numbered: Iterable[tuple[int, str]]) -> Iterator[Parsed[CustodyEventInput]]:
+    for number, line in numbered:
         raw = line.rstrip("\r\n")
         if not raw.strip():
             continue

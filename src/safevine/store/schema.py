@@ -192,3 +192,48 @@ publication_policy = Table(
     Column("id", Integer, primary_key=True),
     Column("retention_days", Integer, nullable=False),
 )
+
+
+# Bearer tokens for the staff API; only a hash of each token is kept.
+staff_tokens = Table(
+    "staff_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+)
+
+# Append only: a trigger refuses UPDATE and DELETE, and each entry carries the hash of the
+# one before it, so `safevine audit verify` finds any change, deletion or reordering.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("reason", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Clearing a protection with two people: one asks, another confirms within 24 hours.
+clear_requests = Table(
+    "clear_requests",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("person_id", BigId, ForeignKey("persons.id"), nullable=False, index=True),
+    Column("requested_by", String(100), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("decided_by", String(100)),
+    Column("decided_at", UTCDateTime),
+)

@@ -12,10 +12,13 @@ from starlette.exceptions import HTTPException
 from safevine.config import Settings
 from safevine.contact_vault import ContactVault
 from safevine.i18n import N_, negotiate, translations
+from safevine.store.engine import make_engine
 from safevine.store.public.connection import make_public_engine
+from safevine.web.observability import Metrics, observe
 from safevine.web.public import api, pages, registration_api, registration_pages, sms_inbound
 from safevine.web.rate_limits import RateLimiter
 from safevine.web.security_headers import security_headers
+from safevine.web.staff import feeds, persons, report, tokens
 from safevine.web.state import AppState
 
 STATIC = Path(__file__).parent / "static"
@@ -25,9 +28,10 @@ _FAILED = N_("Something went wrong on our side. Nothing you entered was kept.")
 
 
 def create_app(settings: Settings, public_engine: Engine | None = None) -> FastAPI:
-    """The app. `public_engine` defaults to one that can read only the public views."""
+    """The app. Public routes use `public_engine` (by default one that can read only the
+    public views); the staff API alone uses an engine on the full records."""
     app = FastAPI(
-        title="safevine public API",
+        title="safevine API",
         version="1",
         # Swagger UI and ReDoc load scripts from third parties; the schema is enough.
         docs_url=None,
@@ -39,7 +43,10 @@ def create_app(settings: Settings, public_engine: Engine | None = None) -> FastA
         settings.database_url, settings.public_database_url
     )
     vault = ContactVault(settings.secret_key, settings.old_secret_keys)
-    app.state.safevine = AppState(settings, engine, limiter, vault)
+    records = make_engine(settings.database_url)
+    metrics = Metrics(engine)
+    app.state.safevine = AppState(settings, engine, limiter, vault, records, metrics)
+    app.middleware("http")(observe(metrics))
     app.middleware("http")(security_headers)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
@@ -47,6 +54,8 @@ def create_app(settings: Settings, public_engine: Engine | None = None) -> FastA
     app.include_router(sms_inbound.router)
     app.include_router(pages.router)
     app.include_router(registration_pages.router)
+    for staff_router in (feeds.router, persons.router, tokens.router, report.router):
+        app.include_router(staff_router)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _server_error)
@@ -72,6 +81,13 @@ async def _invalid_request(request: Request, error: RequestValidationError) -> R
 
 async def _http_error(request: Request, error: HTTPException) -> Response:
     language = _language(request)
+    if request.url.path.startswith(("/api/v1/staff/", "/staff/", "/metrics")):
+        # Staff get the reason; the public get only a generic word.
+        return JSONResponse(
+            {"error": str(error.detail)},
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )
     if _is_api(request):
         message = translations(language).gettext(
             _NOT_FOUND if error.status_code == 404 else _INVALID

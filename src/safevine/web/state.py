@@ -1,6 +1,7 @@
 """What the app holds for its lifetime: settings, the public engine, the rate limiter."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from starlette.requests import Request
@@ -9,6 +10,9 @@ from safevine.config import Settings
 from safevine.contact_vault import ContactVault
 from safevine.web.rate_limits import RateLimiter
 
+if TYPE_CHECKING:
+    from safevine.web.observability import Metrics
+
 
 @dataclass
 class AppState:
@@ -16,6 +20,9 @@ class AppState:
     public_engine: Engine
     limiter: RateLimiter | None
     vault: ContactVault
+    # The full records, for the staff API only; public routes never touch it.
+    records_engine: Engine
+    metrics: "Metrics"
 
     @classmethod
     def of(cls, request: Request) -> "AppState":

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from safevine.domain.a_number import format_a_number
 from safevine.store.schema import (
     custody_events,
     custody_status,
@@ -132,3 +133,30 @@ def staff_view(connection: Connection, a_number: str) -> StaffPersonView | None:
         history=history,
         protection_history=changes,
     )
+
+
+def view_json(view: StaffPersonView) -> dict[str, Any]:
+    """The staff view as JSON, for `person show --json` and the staff API."""
+
+    def iso(value: Any) -> Any:
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
+    return {
+        "id": view.id,
+        "a_number": format_a_number(view.a_number),
+        "given_name": view.given_name,
+        "family_name": view.family_name,
+        "aliases": [{"given_name": g, "family_name": f} for g, f in view.aliases],
+        "date_of_birth": iso(view.date_of_birth),
+        "country_of_birth": view.country_of_birth,
+        "protection": view.protection,
+        "screened_at": iso(view.screened_at),
+        "custody_state": view.state,
+        "status_since": iso(view.status_since),
+        "facility_code": view.facility_code,
+        "facility_name": view.facility_name,
+        "history": [{k: iso(v) for k, v in vars(e).items()} for e in view.history],
+        "protection_history": [
+            {k: iso(v) for k, v in vars(c).items()} for c in view.protection_history
+        ],
+    }

@@ -4,13 +4,15 @@ Protecting is immediate and always allowed. Clearing a protected person is only 
 staff action with a reason; feeds can clear nobody who is protected.
 """
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 
 from safevine.domain.protection import Protection, feed_protection_change
+from safevine.store.records.audit import append
 from safevine.store.records.outbox import stop_everything_about
-from safevine.store.schema import persons, protection_changes
+from safevine.store.schema import clear_requests, persons, protection_changes
 from safevine.store.write_priority import claim_priority
 
 
@@ -81,6 +83,14 @@ def protect(
     stop_everything_about(connection, person_id, now)
     if before == Protection.PROTECTED:
         return False
+    append(
+        connection,
+        actor=actor,
+        action="protect",
+        target=f"person:{person_id}",
+        reason=reason or f"protection from {source}",
+        at=now,
+    )
     _change(
         connection,
         person_id,
@@ -108,6 +118,14 @@ def clear(
     before = current_protection(connection, person_id)
     if before == Protection.CLEARED:
         return False
+    append(
+        connection,
+        actor=actor,
+        action="clear",
+        target=f"person:{person_id}",
+        reason=reason.strip(),
+        at=now,
+    )
     _change(
         connection,
         person_id,
@@ -166,3 +184,90 @@ def apply_feed_protection(
             batch_id=batch_id,
         )
     return after
+
+
+CLEAR_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class ClearRequest:
+    id: int
+    person_id: int
+    requested_by: str
+    reason: str
+    requested_at: datetime
+    expires_at: datetime
+    state: str
+
+
+def request_clear(
+    connection: Connection, person_id: int, *, actor: str, reason: str, now: datetime
+) -> ClearRequest:
+    """First half of a two-person clear. The person stays protected until a different
+    person confirms within 24 hours. Raises ProtectionError."""
+    if not reason.strip():
+        raise ProtectionError("clearing a protection needs a reason")
+    if current_protection(connection, person_id) == Protection.CLEARED:
+        raise ProtectionError("this person is already cleared")
+    request_id = connection.execute(
+        insert(clear_requests)
+        .values(
+            person_id=person_id,
+            requested_by=actor[:100],
+            reason=reason.strip(),
+            requested_at=now,
+            expires_at=now + CLEAR_WINDOW,
+            state="pending",
+        )
+        .returning(clear_requests.c.id)
+    ).scalar_one()
+    append(
+        connection,
+        actor=actor,
+        action="clear_requested",
+        target=f"person:{person_id} request:{request_id}",
+        reason=reason.strip(),
+        at=now,
+    )
+    return ClearRequest(
+        int(request_id), person_id, actor, reason.strip(), now, now + CLEAR_WINDOW, "pending"
+    )
+
+
+def confirm_clear(connection: Connection, request_id: int, *, actor: str, now: datetime) -> int:
+    """Second half: a different person confirms, and the person is cleared. Returns the
+    person id. Raises ProtectionError for an unknown, decided or expired request, or when
+    the one who asked tries to confirm."""
+    row = connection.execute(
+        select(clear_requests).where(clear_requests.c.id == request_id).with_for_update()
+    ).first()
+    if row is None or row.state != "pending":
+        raise ProtectionError("no pending clear request with that id")
+    if row.expires_at <= now:
+        connection.execute(
+            update(clear_requests).where(clear_requests.c.id == request_id).values(state="expired")
+        )
+        raise ProtectionError("this clear request expired; the person stays protected")
+    if row.requested_by == actor:
+        raise ProtectionError("a clear must be confirmed by a different person than asked for it")
+    connection.execute(
+        update(clear_requests)
+        .where(clear_requests.c.id == request_id)
+        .values(state="confirmed", decided_by=actor[:100], decided_at=now)
+    )
+    append(
+        connection,
+        actor=actor,
+        action="clear_confirmed",
+        target=f"person:{row.person_id} request:{request_id}",
+        reason=row.reason,
+        at=now,
+    )
+    clear(
+        connection,
+        int(row.person_id),
+        actor=f"{row.requested_by}+{actor}",
+        reason=row.reason,
+        now=now,
+    )
+    return int(row.person_id)

@@ -1,0 +1,114 @@
+"""The staff delivery report: is anything stuck, failing or being cancelled, and did the
+feeds arrive whole. Counts only; no person is named."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from safevine.store.public.tables import notifications, registrations
+from safevine.store.schema import ingest_batches
+
+WAITING = ("queued", "retrying", "sending")
+
+
+@dataclass
+class DeliveryReport:
+    generated_at: datetime
+    by_state: dict[str, int] = field(default_factory=dict)
+    by_channel_state: list[dict[str, Any]] = field(default_factory=list)
+    by_day: list[dict[str, Any]] = field(default_factory=list)
+    oldest_waiting_seconds: float | None = None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    cancellations: dict[str, int] = field(default_factory=dict)
+    registrations: dict[str, int] = field(default_factory=dict)
+    batches: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "generated_at": self.generated_at.isoformat(),
+            "notifications": {
+                "by_state": self.by_state,
+                "by_channel_state": self.by_channel_state,
+                "by_day": self.by_day,
+                "oldest_waiting_seconds": self.oldest_waiting_seconds,
+            },
+            "failures": self.failures,
+            "cancellations": self.cancellations,
+            "registrations": self.registrations,
+            "ingest_batches": self.batches,
+        }
+
+
+def build(connection: Connection, days: int = 30) -> DeliveryReport:
+    now = datetime.now(UTC)
+    report = DeliveryReport(now)
+    n, r = notifications, registrations
+    report.by_state = dict(
+        connection.execute(select(n.c.state, func.count()).group_by(n.c.state)).tuples().all()
+    )
+    report.by_channel_state = [
+        {"channel": channel, "state": state, "count": count}
+        for channel, state, count in connection.execute(
+            select(r.c.channel, n.c.state, func.count())
+            .join(r, r.c.id == n.c.registration_id)
+            .group_by(r.c.channel, n.c.state)
+            .order_by(r.c.channel, n.c.state)
+        )
+    ]
+    since = now - timedelta(days=days)
+    per_day: dict[tuple[str, str], int] = {}
+    for created, state in connection.execute(
+        select(n.c.created_at, n.c.state).where(n.c.created_at >= since)
+    ):
+        key = (created.date().isoformat(), state)
+        per_day[key] = per_day.get(key, 0) + 1
+    report.by_day = [
+        {"day": day, "state": state, "count": count}
+        for (day, state), count in sorted(per_day.items())
+    ]
+    oldest = connection.execute(
+        select(func.min(n.c.created_at)).where(n.c.state.in_(WAITING))
+    ).scalar()
+    if oldest is not None:
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        report.oldest_waiting_seconds = round((now - oldest).total_seconds(), 1)
+    report.failures = [
+        {"reason": reason, "count": count}
+        for reason, count in connection.execute(
+            select(func.substr(n.c.last_error, 1, 120).label("reason"), func.count())
+            .where(n.c.state == "failed")
+            .group_by("reason")
+            .order_by(func.count().desc())
+        )
+    ]
+    report.cancellations = dict(
+        connection.execute(
+            select(n.c.cancel_reason, func.count())
+            .where(n.c.state == "cancelled")
+            .group_by(n.c.cancel_reason)
+        )
+        .tuples()
+        .all()
+    )
+    report.registrations = dict(
+        connection.execute(select(r.c.state, func.count()).group_by(r.c.state)).tuples().all()
+    )
+    b = ingest_batches
+    report.batches = [
+        {
+            "batch": row.id,
+            "kind": row.kind,
+            "source": row.source,
+            "status": row.status,
+            "started_at": row.started_at.isoformat(),
+            "total": row.total,
+            "applied": row.applied,
+            "duplicates": row.duplicates,
+            "rejected": row.rejected,
+            "derived_events": row.derived_events,
+        }
+        for row in connection.execute(select(b).order_by(b.c.id.desc()).limit(50))
+    ]
+    return report

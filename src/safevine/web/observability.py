@@ -1,0 +1,131 @@
+"""Per-app metrics (Prometheus) and the request log. Labels carry routes, statuses, channels
+and states: never a name, A-number, address or search term."""
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
+
+from safevine.store.public.tables import notifications, registrations
+
+log = logging.getLogger("safevine.web")
+
+
+class Metrics:
+    def __init__(self, engine: Engine) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "safevine_http_requests",
+            "HTTP requests by route and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.search_seconds = Histogram(
+            "safevine_search_seconds",
+            "Time to answer a public search",
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.ingest_records = Counter(
+            "safevine_ingest_records",
+            "Ingested records by outcome",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.registry.register(OutboxCollector(engine))
+
+
+class OutboxCollector(Collector):
+    """Notification and registration counts read from the database at scrape time."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        by_state = GaugeMetricFamily(
+            "safevine_notifications",
+            "Notifications by state and channel",
+            labels=["state", "channel"],
+        )
+        depth = GaugeMetricFamily("safevine_queue_depth", "Notifications waiting to be sent")
+        oldest = GaugeMetricFamily(
+            "safevine_queue_oldest_seconds", "Age of the oldest notification waiting to be sent"
+        )
+        regs = GaugeMetricFamily(
+            "safevine_registrations", "Registrations by state", labels=["state"]
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(notifications.c.state, registrations.c.channel, func.count())
+                .join(registrations, registrations.c.id == notifications.c.registration_id)
+                .group_by(notifications.c.state, registrations.c.channel)
+            ).all()
+            first = connection.execute(
+                select(func.min(notifications.c.created_at)).where(
+                    notifications.c.state.in_(("queued", "retrying", "sending"))
+                )
+            ).scalar()
+            reg_rows = connection.execute(
+                select(registrations.c.state, func.count()).group_by(registrations.c.state)
+            ).all()
+        waiting = 0
+        for state, channel, count in rows:
+            by_state.add_metric([state, channel], count)
+            if state in ("queued", "retrying", "sending"):
+                waiting += count
+        depth.add_metric([], waiting)
+        oldest.add_metric([], (time.time() - first.timestamp()) if first else 0.0)
+        for state, count in reg_rows:
+            regs.add_metric([state], count)
+        yield from (by_state, depth, oldest, regs)
+
+
+def route_of(request: Request) -> str:
+    """The route template (`/m/{token}`), so no token, reference or term reaches a log."""
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "other"))
+    return "unmatched"
+
+
+def observe(
+    metrics: Metrics,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    async def middleware(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = uuid.uuid4().hex[:16]
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            # The request id goes to the log only: a header that differs per response
+            # would tell two otherwise identical answers apart.
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            route = route_of(request)
+            metrics.requests.labels(route, request.method, str(status)).inc()
+            if route == "/api/v1/search" or (route == "/" and request.method == "POST"):
+                metrics.search_seconds.observe(elapsed)
+            extra: dict[str, Any] = {
+                "request_id": request_id,
+                "route": route,
+                "method": request.method,
+                "status": status,
+                "ms": round(elapsed * 1000, 1),
+            }
+            log.info("request", extra=extra)
+
+    return middleware

@@ -1,0 +1,1 @@
+"""The staff API: authenticated, scoped, audited. Never linked from public pages."""

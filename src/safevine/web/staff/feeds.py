@@ -1,0 +1,156 @@
+"""Feed endpoints: the CLI's ingest formats as request bodies, streamed to a spool file
+(so a 100 MB body never sits in memory), applied, and answered with the CLI's summary."""
+
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from safevine.domain.errors import FieldError
+from safevine.ingest.events import EventFormat, ingest_events
+from safevine.ingest.facilities import ingest_facilities
+from safevine.ingest.fields import timestamp
+from safevine.ingest.protections import ingest_protections
+from safevine.ingest.roster import Scope, ingest_roster
+from safevine.ingest.source import UnreadableSourceError, file_lines
+from safevine.ingest.summary import IngestSummary
+from safevine.store.records.audit import append
+from safevine.store.records.staff_tokens import StaffToken
+from safevine.web.staff.auth import require
+from safevine.web.state import AppState
+
+router = APIRouter(prefix="/api/v1/staff/feeds", tags=["staff: feeds"])
+Ingester = Annotated[StaffToken, Depends(require("ingest"))]
+
+JSONL_TYPES = {
+    "application/x-ndjson",
+    "application/jsonl",
+    "application/json-lines",
+    "application/x-jsonlines",
+}
+CSV_TYPES = {"text/csv", "application/csv"}
+SPOOL_LIMIT = 1024 * 1024 * 1024  # refuse bodies over 1 GiB outright
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _spool(request: Request, folder: Path) -> Path:
+    """Write the body to disk chunk by chunk; memory stays flat whatever its size."""
+    path = folder / "body"
+    size = 0
+    with path.open("wb") as handle:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > SPOOL_LIMIT:
+                raise HTTPException(413, "the body is over 1 GiB; split the feed")
+            handle.write(chunk)
+    if size == 0:
+        raise HTTPException(400, "the body is empty")
+    return path
+
+
+async def _ingest(
+    request: Request,
+    token: StaffToken,
+    kind: str,
+    allowed: set[str],
+    run: Callable[[Path, str], IngestSummary],
+) -> JSONResponse:
+    media = _media_type(request)
+    if media not in allowed:
+        raise HTTPException(
+            415,
+            f"send this feed as {' or '.join(sorted(allowed))}, not {media or 'no content type'}",
+        )
+    state = AppState.of(request)
+    with tempfile.TemporaryDirectory(prefix="safevine-feed-") as folder:
+        body = await _spool(request, Path(folder))
+        try:
+            summary = await run_in_threadpool(run, body, media)
+        except UnreadableSourceError as error:
+            message = str(error).replace(str(body), "body")
+            raise HTTPException(422, message) from None
+    with state.records_engine.begin() as connection:
+        append(
+            connection,
+            actor=token.name,
+            action=f"ingest_{kind}",
+            target=f"batch:{summary.batch_id}",
+            reason=f"applied {summary.applied}, duplicates {summary.duplicates}, "
+            f"rejected {summary.rejected}, derived {summary.derived_events}",
+            at=datetime.now(UTC),
+        )
+    counter = state.metrics.ingest_records
+    for outcome in ("applied", "duplicates", "rejected", "derived_events"):
+        counter.labels(kind, outcome).inc(getattr(summary, outcome))
+    status = 409 if summary.status == "refused" else 200
+    return JSONResponse(summary.to_dict(), status_code=status)
+
+
+def _source(request: Request, kind: str) -> str:
+    return request.headers.get("x-feed-name") or f"http-{kind}"
+
+
+@router.post("/events", summary="Custody events (JSON Lines or CSV)")
+async def events(request: Request, token: Ingester) -> JSONResponse:
+    engine = AppState.of(request).records_engine
+
+    def run(path: Path, media: str) -> IngestSummary:
+        fmt: EventFormat = "csv" if media in CSV_TYPES else "jsonl"
+        return ingest_events(engine, file_lines(path), source=_source(request, "events"), fmt=fmt)
+
+    return await _ingest(request, token, "events", JSONL_TYPES | CSV_TYPES, run)
+
+
+@router.post("/roster", summary="A roster snapshot (CSV)")
+async def roster(
+    request: Request,
+    token: Ingester,
+    scope: Annotated[Scope, Query()] = "listed",
+    facility: Annotated[list[str] | None, Query()] = None,
+    snapshot_at: Annotated[str | None, Query(max_length=40)] = None,
+) -> JSONResponse:
+    engine = AppState.of(request).records_engine
+    try:
+        when = timestamp(snapshot_at, "snapshot_at") if snapshot_at else None
+    except FieldError as error:
+        raise HTTPException(422, f"{error.field} {error.reason}") from None
+
+    def run(path: Path, _media: str) -> IngestSummary:
+        return ingest_roster(
+            engine,
+            file_lines(path),
+            source=_source(request, "roster"),
+            scope=scope,
+            declared=facility or [],
+            snapshot_at=when,
+        )
+
+    return await _ingest(request, token, "roster", CSV_TYPES, run)
+
+
+@router.post("/protections", summary="A protection list (CSV)")
+async def protections(request: Request, token: Ingester) -> JSONResponse:
+    engine = AppState.of(request).records_engine
+
+    def run(path: Path, _media: str) -> IngestSummary:
+        return ingest_protections(engine, file_lines(path), source=_source(request, "protections"))
+
+    return await _ingest(request, token, "protections", CSV_TYPES, run)
+
+
+@router.post("/facilities", summary="A facility list (CSV)")
+async def facilities(request: Request, token: Ingester) -> JSONResponse:
+    engine = AppState.of(request).records_engine
+
+    def run(path: Path, _media: str) -> IngestSummary:
+        return ingest_facilities(engine, file_lines(path), source=_source(request, "facilities"))
+
+    return await _ingest(request, token, "facilities", CSV_TYPES, run)

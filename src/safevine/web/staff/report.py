@@ -1,0 +1,83 @@
+"""The delivery report (JSON and a server-rendered page), the audit export, and /metrics."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from safevine.store.records import audit, delivery_report
+from safevine.store.records.staff_tokens import StaffToken
+from safevine.web.rendering import render
+from safevine.web.staff.auth import require
+from safevine.web.staff.charts import bars
+from safevine.web.state import AppState
+
+router = APIRouter(tags=["staff: reports"])
+Reporter = Annotated[StaffToken, Depends(require("report"))]
+
+
+@router.get("/api/v1/staff/report", summary="Delivery report")
+def report_json(request: Request, token: Reporter) -> JSONResponse:
+    with AppState.of(request).records_engine.connect() as connection:
+        return JSONResponse(delivery_report.build(connection).as_json())
+
+
+@router.get("/staff/report", response_class=HTMLResponse, summary="Delivery report page")
+def report_page(request: Request, token: Reporter) -> HTMLResponse:
+    with AppState.of(request).records_engine.connect() as connection:
+        report = delivery_report.build(connection)
+    channel_rows = [
+        (f"{row['channel']} {row['state']}", row["count"]) for row in report.by_channel_state
+    ]
+    day_totals: dict[str, int] = {}
+    for row in report.by_day:
+        day_totals[row["day"]] = day_totals.get(row["day"], 0) + row["count"]
+    charts = {
+        "state": bars("Notifications by state", sorted(report.by_state.items())),
+        "channel": bars("Notifications by channel and state", channel_rows),
+        "day": bars("Notifications created per day", sorted(day_totals.items())),
+        "failures": bars(
+            "Failures by reason", [(f["reason"][:40], f["count"]) for f in report.failures]
+        ),
+        "cancellations": bars(
+            "Cancellations by cause",
+            sorted((k or "unknown", v) for k, v in report.cancellations.items()),
+        ),
+        "registrations": bars("Registrations by state", sorted(report.registrations.items())),
+    }
+    html = render(
+        "staff_report.html",
+        "en",
+        report=report,
+        charts=charts,
+        path="/staff/report",
+        csrf_token="",
+        csrf_field="",
+        errors={},
+    )
+    return HTMLResponse(html)
+
+
+@router.get("/api/v1/staff/audit", summary="The audit log, with its chain head")
+def audit_export(
+    request: Request,
+    token: Reporter,
+    since: Annotated[str | None, Query(description="ISO date or date and time")] = None,
+) -> JSONResponse:
+    try:
+        start = datetime.fromisoformat(since) if since else None
+    except ValueError:
+        raise HTTPException(422, "since must be an ISO date or date and time") from None
+    with AppState.of(request).records_engine.connect() as connection:
+        entries = [e.as_json() for e in audit.entries(connection, start)]
+        head = audit.verify(connection).head
+    return JSONResponse({"entries": entries, "head": head})
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+def metrics(request: Request, token: Reporter) -> Response:
+    return Response(
+        generate_latest(AppState.of(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
