@@ -26,12 +26,21 @@ from safevine.ingest.protections import ingest_protections
 from safevine.ingest.roster import ingest_roster
 from safevine.ingest.source import UnreadableSourceError, file_lines
 from safevine.ingest.summary import IngestSummary
+from safevine.logs import configure as configure_logging
 from safevine.store import migrate
 from safevine.store.engine import make_engine
 from safevine.store.public.lookup import public_count
+from safevine.store.records.audit import append
 from safevine.store.records.person_view import StaffPersonView, staff_view, view_json
 from safevine.store.records.persons import person_ids_by_a_number
-from safevine.store.records.protection import ProtectionError, clear, protect
+from safevine.store.records.protection import (
+    ProtectionError,
+    clear,
+    confirm_clear,
+    protect,
+    request_clear,
+)
+from safevine.store.records.staff_tokens import TokenError
 from safevine.store.schema import custody_events, facilities, persons
 
 app = typer.Typer(
@@ -52,6 +61,11 @@ app.add_typer(person_app, name="person")
 
 out = Console()
 err = Console(stderr=True)
+
+
+def _actor() -> str:
+    """Who is at the keyboard, for the audit trail: the CLI's login name."""
+    return f"cli:{getpass.getuser()}"
 
 
 class UserError(Exception):
@@ -109,6 +123,8 @@ def _run(action: Callable[[], None]) -> None:
         _fail(f"{error.field} {error.reason}")
     except ProtectionError as error:
         _fail(str(error))
+    except TokenError as error:
+        _fail(str(error))
 
 
 @db_app.command("upgrade")
@@ -143,7 +159,17 @@ class RosterScope(StrEnum):
     all = "all"
 
 
-def _report(summary: IngestSummary, as_json: bool) -> None:
+def _report(summary: IngestSummary, as_json: bool, engine: Engine) -> None:
+    with engine.begin() as connection:
+        append(
+            connection,
+            actor=_actor(),
+            action=f"ingest_{summary.kind}",
+            target=f"batch:{summary.batch_id}",
+            reason=f"applied {summary.applied}, duplicates {summary.duplicates}, "
+            f"rejected {summary.rejected}, derived {summary.derived_events}",
+            at=datetime.now(UTC),
+        )
     if as_json:
         out.print_json(json.dumps(summary.to_dict()))
     else:
@@ -175,7 +201,7 @@ def ingest_facilities_cmd(path: FileArg, as_json: JsonFlag = False) -> None:
 
     def action() -> None:
         with _store() as engine:
-            _report(ingest_facilities(engine, _lines(path), source=path.name), as_json)
+            _report(ingest_facilities(engine, _lines(path), source=path.name), as_json, engine)
 
     _run(action)
 
@@ -194,7 +220,7 @@ def ingest_events_cmd(
         chosen = fmt or (EventFormat.csv if path.suffix.lower() == ".csv" else EventFormat.jsonl)
         with _store() as engine:
             summary = ingest_events(engine, _lines(path), source=path.name, fmt=chosen.value)
-            _report(summary, as_json)
+            _report(summary, as_json, engine)
 
     _run(action)
 
@@ -232,7 +258,7 @@ def ingest_roster_cmd(
                 declared=facility or [],
                 snapshot_at=when,
             )
-            _report(summary, as_json)
+            _report(summary, as_json, engine)
 
     _run(action)
 
@@ -243,7 +269,7 @@ def ingest_protections_cmd(path: FileArg, as_json: JsonFlag = False) -> None:
 
     def action() -> None:
         with _store() as engine:
-            _report(ingest_protections(engine, _lines(path), source=path.name), as_json)
+            _report(ingest_protections(engine, _lines(path), source=path.name), as_json, engine)
 
     _run(action)
 
@@ -274,7 +300,7 @@ def protect_cmd(a_number: str, reason: Reason, actor: Actor = None) -> None:
                 changed = protect(
                     connection,
                     person_id,
-                    actor=actor or getpass.getuser(),
+                    actor=actor or _actor(),
                     source="staff",
                     reason=reason.strip(),
                     now=datetime.now(UTC),
@@ -287,21 +313,56 @@ def protect_cmd(a_number: str, reason: Reason, actor: Actor = None) -> None:
 
 @app.command("clear")
 def clear_cmd(a_number: str, reason: Reason, actor: Actor = None) -> None:
-    """Clear a person's protection (a staff decision with a reason): they may become public."""
+    """Clear a person's protection (a staff decision with a reason): they may become public.
+
+    With SAFEVINE_TWO_PERSON_CLEAR (the default) this only asks; a different person
+    confirms with `safevine clear-confirm REQUEST` within 24 hours.
+    """
 
     def action() -> None:
+        settings = _settings()
         with _store() as engine:
             person_id, canonical = _person_id(engine, a_number)
             with engine.begin() as connection:
-                changed = clear(
-                    connection,
-                    person_id,
-                    actor=actor or getpass.getuser(),
-                    reason=reason,
-                    now=datetime.now(UTC),
-                )
+                if settings.two_person_clear:
+                    asked = request_clear(
+                        connection,
+                        person_id,
+                        actor=actor or _actor(),
+                        reason=reason,
+                        now=datetime.now(UTC),
+                    )
+                else:
+                    changed = clear(
+                        connection,
+                        person_id,
+                        actor=actor or _actor(),
+                        reason=reason,
+                        now=datetime.now(UTC),
+                    )
         label = format_a_number(canonical)
-        out.print(f"{label} is now cleared" if changed else f"{label} was already cleared")
+        if settings.two_person_clear:
+            out.print(
+                f"clear request {asked.id} for {label} is waiting for a second person: "
+                f"`safevine clear-confirm {asked.id}` before "
+                f"{asked.expires_at:%Y-%m-%d %H:%M} UTC; until then {label} stays protected"
+            )
+        else:
+            out.print(f"{label} is now cleared" if changed else f"{label} was already cleared")
+
+    _run(action)
+
+
+@app.command("clear-confirm")
+def clear_confirm_cmd(request_id: int, actor: Actor = None) -> None:
+    """Confirm someone else's clear request: the person is cleared."""
+
+    def action() -> None:
+        with _store() as engine, engine.begin() as connection:
+            person_id = confirm_clear(
+                connection, request_id, actor=actor or _actor(), now=datetime.now(UTC)
+            )
+        out.print(f"clear request {request_id} confirmed: person {person_id} is now cleared")
 
     _run(action)
 
@@ -312,8 +373,17 @@ def person_show(a_number: str, as_json: JsonFlag = False) -> None:
 
     def action() -> None:
         canonical = normalise_a_number(a_number, "A-NUMBER")
-        with _store() as engine, engine.connect() as connection:
+        with _store() as engine, engine.begin() as connection:
             view = staff_view(connection, canonical)
+            if view is not None:
+                append(
+                    connection,
+                    actor=_actor(),
+                    action="view_person",
+                    target=f"person:{view.id}",
+                    reason=None,
+                    at=datetime.now(UTC),
+                )
         if view is None:
             raise UserError(f"no person with A-number {format_a_number(canonical)}")
         if as_json:
@@ -455,6 +525,9 @@ def _serving_settings() -> Settings:
 @app.command("worker")
 def worker_cmd(
     once: Annotated[bool, typer.Option("--once", help="Work what is due now, then stop.")] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1 at this port.")
+    ] = None,
 ) -> None:
     """Send due notifications: claim, check, render, send, record, retry."""
     import asyncio
@@ -469,8 +542,14 @@ def worker_cmd(
         settings = _serving_settings()
         engine = make_public_engine(settings.database_url, settings.public_database_url)
 
+        configure_logging(settings.log_level)
+
         async def work() -> None:
             dispatcher = Dispatcher(settings, engine)
+            if metrics_port:
+                from prometheus_client import start_http_server
+
+                start_http_server(metrics_port, addr="127.0.0.1", registry=dispatcher.registry)
             try:
                 if once:
                     while (await dispatcher.run_once()).claimed:
@@ -506,6 +585,7 @@ def serve_cmd(
             pass
         settings = _serving_settings()
         out.print(f"safevine is serving on http://{host}:{port}/ (Ctrl-C stops it)")
+        configure_logging(settings.log_level)
         uvicorn.run(
             create_app(settings),
             host=host,
@@ -545,5 +625,136 @@ def audit_exposure_cmd(as_json: JsonFlag = False) -> None:
                 out.print("[green]no non-public person appears on any public surface[/green]")
         if not report.passed:
             raise typer.Exit(1)
+
+    _run(action)
+
+
+token_app = typer.Typer(help="Staff API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what holds it.")],
+    scope: Annotated[
+        list[str],
+        typer.Option("--scope", help="ingest, protect, read, report or admin (repeatable)."),
+    ],
+) -> None:
+    """Make a token; it is printed once and only its hash is kept."""
+    from safevine.store.records import staff_tokens
+
+    def action() -> None:
+        now = datetime.now(UTC)
+        with _store() as engine, engine.begin() as connection:
+            secret = staff_tokens.create(connection, name, scope, now)
+            append(
+                connection,
+                actor=_actor(),
+                action="token_create",
+                target=f"token:{name}",
+                reason=",".join(sorted(scope)),
+                at=now,
+            )
+        out.print(secret, highlight=False, soft_wrap=True)
+        err.print("store it now: it is not shown again")
+
+    _run(action)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Tokens, their scopes and whether they are revoked (never the secrets)."""
+    from safevine.store.records import staff_tokens
+
+    def action() -> None:
+        with _store() as engine, engine.connect() as connection:
+            rows = staff_tokens.listing(connection)
+        table = Table("name", "scopes", "created (UTC)", "last used (UTC)", "revoked")
+        for t in rows:
+            table.add_row(
+                t.name,
+                ", ".join(t.scopes),
+                f"{t.created_at:%Y-%m-%d %H:%M}",
+                f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "",
+                "yes" if t.revoked_at else "",
+            )
+        out.print(table)
+
+    _run(action)
+
+
+@token_app.command("revoke")
+def token_revoke(name: str) -> None:
+    """Revoke a token at once."""
+    from safevine.store.records import staff_tokens
+
+    def action() -> None:
+        now = datetime.now(UTC)
+        with _store() as engine, engine.begin() as connection:
+            staff_tokens.revoke(connection, name, now)
+            append(
+                connection,
+                actor=_actor(),
+                action="token_revoke",
+                target=f"token:{name}",
+                reason=None,
+                at=now,
+            )
+        out.print(f"token {name!r} is revoked")
+
+    _run(action)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    expect_head: Annotated[
+        str | None,
+        typer.Option(help="A chain head exported earlier: it must still be in the chain."),
+    ] = None,
+) -> None:
+    """Recompute the audit chain; exit 1 at the first broken link."""
+    from safevine.store.records import audit
+
+    def action() -> None:
+        with _store() as engine, engine.connect() as connection:
+            result = audit.verify(connection)
+            known = {e.hash for e in audit.entries(connection)} if expect_head else set()
+        if not result.ok:
+            err.print(
+                f"[red]audit chain broken[/red] at entry {result.broken_at}: {result.problem}"
+            )
+            raise typer.Exit(1)
+        if expect_head and expect_head not in known:
+            err.print(
+                "[red]audit chain broken[/red]: the expected head is no longer in the "
+                "chain (entries at the end were removed or replaced)"
+            )
+            raise typer.Exit(1)
+        out.print(f"audit chain intact: {result.entries} entries, head {result.head}")
+
+    _run(action)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[str | None, typer.Option(help="ISO date or date and time.")] = None,
+) -> None:
+    """Entries as JSON Lines, then the chain head, to keep outside the database."""
+    from safevine.store.records import audit
+
+    def action() -> None:
+        start = None
+        if since:
+            try:
+                start = datetime.fromisoformat(since)
+            except ValueError:
+                raise UserError("--since must be an ISO date or date and time") from None
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=UTC)
+        with _store() as engine, engine.connect() as connection:
+            for entry in audit.entries(connection, start):
+                print(json.dumps(entry.as_json(), ensure_ascii=False))
+            print(json.dumps({"head": audit.verify(connection).head}))
 
     _run(action)

@@ -65,7 +65,15 @@ def test_ingest_show_protect_and_clear(database: str, tmp_path: Path) -> None:
     )
 
     assert "now protected" in run(database, "protect", "A123456789", "--reason", "1367").stdout
-    assert "now cleared" in run(database, "clear", "A123456789", "--reason", "screened").stdout
+    asked = run(database, "clear", "A123456789", "--reason", "screened", "--actor", "ana").stdout
+    assert "clear request 1" in asked and "stays protected" in asked
+    assert (
+        json.loads(run(database, "person", "show", "A123456789", "--json").stdout)["protection"]
+        == "protected"
+    )
+    same = run(database, "clear-confirm", "1", "--actor", "ana")
+    assert same.returncode == 2 and "different person" in same.stderr
+    assert "now cleared" in run(database, "clear-confirm", "1", "--actor", "luis").stdout
     history = json.loads(run(database, "person", "show", "A123456789", "--json").stdout)
     assert [c["reason"] for c in history["protection_history"]] == ["1367", "screened"]
 
@@ -79,6 +87,8 @@ def test_ingest_show_protect_and_clear(database: str, tmp_path: Path) -> None:
         (["person", "show", "12"], "A-NUMBER has 2 digits"),
         (["person", "show", "987654321"], "no person with A-number A-987-654-321"),
         (["clear", "987654321", "--reason", " "], "no person"),
+        (["clear-confirm", "99"], "no pending clear request"),
+        (["token", "create", "--name", "x", "--scope", "root"], "scopes must be among"),
         (["ingest", "events", "/no/such/file.jsonl"], "no such file"),
     ],
 )

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Connection, Engine
 
 from safevine.config import Settings
@@ -59,6 +60,7 @@ class Dispatcher:
         engine: Engine,
         name: str | None = None,
         transports: dict[str, Transport] | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -69,6 +71,20 @@ class Dispatcher:
             name: cls(settings, self._http) for name, cls in TRANSPORTS.items()
         }
         self._rng = random.Random()
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.latency = Histogram(
+            "safevine_delivery_seconds",
+            "From a notification's creation to its delivery",
+            ["channel", "purpose"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300, 3600),
+            registry=self.registry,
+        )
+        self.outcomes = Counter(
+            "safevine_deliveries",
+            "Delivery attempts by channel and outcome",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
 
     async def close(self) -> None:
         for transport in self.transports.values():
@@ -209,7 +225,10 @@ class Dispatcher:
         report: BatchReport,
     ) -> None:
         attempts = o.attempts + 1
+        outcome = "sent" if result.ok else "permanent" if result.permanent else "transient"
+        self.outcomes.labels(o.channel, outcome).inc()
         if result.ok:
+            self.latency.labels(o.channel, o.purpose).observe((now - o.created_at).total_seconds())
             delivery.mark_sent(connection, o.id, attempts, result.provider_id, now)
             report.sent += 1
             report.ids_sent.append(o.id)

@@ -13,7 +13,6 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 
 from safevine.store.public.tables import notifications, registrations
 
@@ -90,12 +89,12 @@ class OutboxCollector(Collector):
 
 
 def route_of(request: Request) -> str:
-    """The route template (`/m/{token}`), so no token, reference or term reaches a log."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "unmatched"
+    """The route template (`/m/{token}`), so no token, reference or term reaches a log.
+
+    The router records the matched route in the scope, which the middleware shares.
+    """
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
 
 
 def observe(

@@ -30,6 +30,7 @@ class Outgoing:
     secret_ciphertext: bytes | None
     attempts: int
     idempotency_key: str
+    created_at: datetime
     registration_id: int
     registration_state: str
     person_ref: str
@@ -128,6 +129,7 @@ def hold(connection: Connection, worker: str, ids: list[int]) -> list[Outgoing]:
             notifications.c.secret_ciphertext,
             notifications.c.attempts,
             notifications.c.idempotency_key,
+            notifications.c.created_at,
             notifications.c.registration_id,
             registrations.c.state.label("registration_state"),
             registrations.c.person_ref,

@@ -46,7 +46,7 @@ def build(connection: Connection, days: int = 30) -> DeliveryReport:
     report = DeliveryReport(now)
     n, r = notifications, registrations
     report.by_state = dict(
-        connection.execute(select(n.c.state, func.count()).group_by(n.c.state)).tuples().all()
+        connection.execute(select(n.c.state, func.count()).group_by(n.c.state)).all()
     )
     report.by_channel_state = [
         {"channel": channel, "state": state, "count": count}
@@ -88,12 +88,10 @@ def build(connection: Connection, days: int = 30) -> DeliveryReport:
             select(n.c.cancel_reason, func.count())
             .where(n.c.state == "cancelled")
             .group_by(n.c.cancel_reason)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     report.registrations = dict(
-        connection.execute(select(r.c.state, func.count()).group_by(r.c.state)).tuples().all()
+        connection.execute(select(r.c.state, func.count()).group_by(r.c.state)).all()
     )
     b = ingest_batches
     report.batches = [

@@ -28,7 +28,12 @@ Reader = Annotated[StaffToken, Depends(require("read"))]
 Protector = Annotated[StaffToken, Depends(require("protect"))]
 
 
-class Reason(BaseModel):
+# A-numbers travel in request bodies, never in URLs, so no proxy or access log keeps them.
+class Person(BaseModel):
+    a_number: str = Field(min_length=1, max_length=40)
+
+
+class PersonReason(Person):
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -46,9 +51,9 @@ def _person_id(connection: Any, a_number: str) -> int:
     return found[a_number]
 
 
-@router.get("/persons/{a_number}", summary="Everything about a person (audited)")
-def show(a_number: str, request: Request, token: Reader) -> JSONResponse:
-    canonical = _canonical(a_number)
+@router.post("/persons/lookup", summary="Everything about a person (audited)")
+def show(body: Person, request: Request, token: Reader) -> JSONResponse:
+    canonical = _canonical(body.a_number)
     with AppState.of(request).records_engine.begin() as connection:
         view = staff_view(connection, canonical)
         if view is None:
@@ -64,9 +69,9 @@ def show(a_number: str, request: Request, token: Reader) -> JSONResponse:
     return JSONResponse(view_json(view))
 
 
-@router.post("/persons/{a_number}/protect", summary="Protect a person at once")
-def protect_person(a_number: str, body: Reason, request: Request, token: Protector) -> JSONResponse:
-    canonical = _canonical(a_number)
+@router.post("/persons/protect", summary="Protect a person at once")
+def protect_person(body: PersonReason, request: Request, token: Protector) -> JSONResponse:
+    canonical = _canonical(body.a_number)
     with AppState.of(request).records_engine.begin() as connection:
         person_id = _person_id(connection, canonical)
         changed = protect(
@@ -81,11 +86,11 @@ def protect_person(a_number: str, body: Reason, request: Request, token: Protect
 
 
 @router.post(
-    "/persons/{a_number}/clear",
+    "/persons/clear",
     summary="Clear a protection (with two-person clear, this only asks)",
 )
-def clear_person(a_number: str, body: Reason, request: Request, token: Protector) -> JSONResponse:
-    canonical = _canonical(a_number)
+def clear_person(body: PersonReason, request: Request, token: Protector) -> JSONResponse:
+    canonical = _canonical(body.a_number)
     state = AppState.of(request)
     now = datetime.now(UTC)
     try:
