@@ -1,10 +1,12 @@
 """Ingesting a custody event feed (JSON Lines or CSV) in chunked transactions."""
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import Connection, Engine
 
+from safevine.domain.batch_thresholds import EventStats, Thresholds, judge_events
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.protection import Protection
 from safevine.ingest.batch_run import begin, chunks, finish, keep_rejects, now
@@ -15,6 +17,7 @@ from safevine.ingest.parsed import Parsed
 from safevine.ingest.summary import IngestSummary
 from safevine.store.records.batches import Reject
 from safevine.store.records.events import record_events
+from safevine.store.records.holds import confirm_batch, facility_context, hold_batch
 from safevine.store.records.persons import resolve_persons
 from safevine.store.records.protection import protect
 
@@ -22,23 +25,93 @@ EventFormat = Literal["jsonl", "csv"]
 
 
 def ingest_events(
-    engine: Engine, lines: Iterable[bytes], *, source: str, fmt: EventFormat
+    engine: Engine,
+    lines: Iterable[bytes],
+    *,
+    source: str,
+    fmt: EventFormat,
+    thresholds: Thresholds | None = None,
 ) -> IngestSummary:
     """Store every valid event once; keep every invalid one as a reject with its reason.
 
-    Raises UnreadableSourceError before changing anything when the input cannot be used at all.
+    The batch is judged when it ends (see `records.holds`): an ordinary one is confirmed
+    and its notifications go out; one that looks like a data accident is held. A batch
+    of one chunk is judged in the transaction that applies it, so it waits for nothing.
+    Raises UnreadableSourceError before changing anything when the input cannot be used.
     """
     parse = parse_events_csv if fmt == "csv" else parse_events_jsonl
     parsed = parse(lines, source)
     summary = begin(engine, "events", source)
-    for chunk in chunks(parsed):
+    judge = _Judge(thresholds or Thresholds.from_env())
+    pending = chunks(parsed)
+    chunk = next(pending, None)
+    try:
+        while chunk is not None:
+            following = next(pending, None)
+            with engine.begin() as connection:
+                _apply_chunk(connection, summary, chunk, judge)
+                if following is None:
+                    judge.decide(connection, summary)
+            chunk = following
+    except BaseException:
+        # Whatever was applied is judged too, so nothing waits in `held` forever.
         with engine.begin() as connection:
-            _apply_chunk(connection, summary, chunk)
-    return finish(engine, summary)
+            judge.decide(connection, summary)
+        raise
+    finally:
+        finish(engine, summary)
+    return summary
+
+
+class _Judge:
+    """Gathers what the thresholds need while the feed is read, and decides at the end."""
+
+    def __init__(self, thresholds: Thresholds) -> None:
+        self.thresholds = thresholds
+        self.stats = EventStats.empty()
+        self.populations: dict[str, int] = {}
+        self.newest: dict[str, datetime | None] = {}
+        self.decided = False
+
+    def observe(
+        self, connection: Connection, batch_id: int, events: list[CustodyEventInput], at: datetime
+    ) -> None:
+        codes = {e.facility_code for e in events if e.facility_code} - set(self.populations)
+        if codes:
+            context = facility_context(connection, sorted(codes), batch_id)
+            for code in codes:
+                self.populations[code], self.newest[code] = context.get(code, (0, None))
+        for e in events:
+            self.stats.add(
+                e.facility_code,
+                e.kind.value,
+                e.occurred_at,
+                at,
+                self.newest.get(e.facility_code or ""),
+                self.thresholds,
+            )
+
+    def decide(self, connection: Connection, summary: IngestSummary) -> None:
+        if self.decided or summary.batch_id is None:
+            return
+        self.decided = True
+        rule = judge_events(self.stats, self.populations, self.thresholds)
+        if rule is None:
+            confirm_batch(connection, summary.batch_id, now())
+            return
+        summary.hold_id = hold_batch(connection, summary.batch_id, rule, now())
+        summary.status = "held"
+        summary.notes.append(
+            f"held for review (hold {summary.hold_id}): {rule}; "
+            "no notification goes out until it is released"
+        )
 
 
 def _apply_chunk(
-    connection: Connection, summary: IngestSummary, chunk: list[Parsed[CustodyEventInput]]
+    connection: Connection,
+    summary: IngestSummary,
+    chunk: list[Parsed[CustodyEventInput]],
+    judge: _Judge,
 ) -> None:
     at = now()
     summary.total += len(chunk)
@@ -54,7 +127,10 @@ def _apply_chunk(
         now=at,
         source=summary.source,
         batch_id=summary.batch_id,
+        provisional=True,
     )
+    assert summary.batch_id is not None
+    judge.observe(connection, summary.batch_id, [s.event for s in outcome.stored], at)
     for index, error in outcome.errors:
         record = valid[index]
         rejects.append(Reject(record.line, error.field, error.reason, record.raw))

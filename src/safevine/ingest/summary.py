@@ -22,6 +22,7 @@ class IngestSummary:
     derived_events: int = 0
     rejects: list[Reject] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    hold_id: int | None = None
 
     def add_rejects(self, rejects: list[Reject]) -> None:
         self.rejected += len(rejects)
@@ -44,5 +45,6 @@ class IngestSummary:
                 {"line": r.line, "field": r.field, "reason": r.reason} for r in self.rejects
             ],
             "rejects_shown": len(self.rejects),
+            "hold": self.hold_id,
             "notes": self.notes,
         }

@@ -117,7 +117,11 @@ custody_events = Table(
     Column("content_hash", String(64), nullable=False),
     Column("origin", String(10), nullable=False),
     Column("batch_id", BigId, ForeignKey("ingest_batches.id")),
+    # Set when a held batch is discarded: the event stays in history, marked, and counts
+    # for nothing.
+    Column("discarded_at", UTCDateTime),
     Index("ix_custody_events_person", "person_id", "occurred_at"),
+    Index("ix_custody_events_batch", "batch_id"),
 )
 
 # Derived from custody_events by the one writer in records.events; never edited elsewhere.
@@ -160,6 +164,8 @@ roster_snapshots = Table(
     Column("content_hash", String(64), nullable=False),
     Column("batch_id", BigId, ForeignKey("ingest_batches.id"), nullable=False),
     Column("applied_at", UTCDateTime, nullable=False),
+    # How many people it listed at the facility, to notice a snapshot that shrank.
+    Column("listed", Integer),
     UniqueConstraint("facility_id", "taken_at", name="uq_roster_snapshots_facility_time"),
 )
 
@@ -236,4 +242,40 @@ clear_requests = Table(
     Column("state", String(12), nullable=False),
     Column("decided_by", String(100)),
     Column("decided_at", UTCDateTime),
+)
+
+
+# A batch under judgement or held for review. While one exists for a batch, its
+# notifications wait (state `held`) and the public keeps seeing the status from before it.
+batch_holds = Table(
+    "batch_holds",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("batch_id", BigId, ForeignKey("ingest_batches.id"), nullable=False, unique=True),
+    Column("state", String(12), nullable=False),  # held, released, discarded, resolved
+    Column("rule", Text, nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime),
+    Column("decided_by", String(100)),
+    Column("note", Text),
+)
+
+# Each person's status from just before a batch under judgement first changed it. Rows
+# exist only while the batch is unconfirmed; the public views show these instead.
+held_status = Table(
+    "held_status",
+    metadata,
+    Column("batch_id", BigId, ForeignKey("ingest_batches.id"), primary_key=True),
+    Column("person_id", BigId, ForeignKey("persons.id"), primary_key=True),
+    Column("had_status", Integer, nullable=False),
+    Column("state", String(12)),
+    Column("facility_id", BigId),
+    Column("event_pk", BigId),
+    Column("event_id", String(200)),
+    Column("occurred_at", UTCDateTime),
+    Column("sequence", Integer),
+    Column("left_custody_at", UTCDateTime),
+    Column("updated_at", UTCDateTime),
+    Index("ix_held_status_person", "person_id", "batch_id"),
 )

@@ -83,6 +83,8 @@ notifications = Table(
     Column("provider_message_id", String(200)),
     Column("last_error", Text),
     Column("cancel_reason", String(30)),
+    # The batch whose judgement this waits for (state `held`), if any.
+    Column("hold_batch_id", BigId, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),

@@ -17,6 +17,7 @@ from safevine.domain.custody_status import CustodyStatus, StatusEvent, advance
 from safevine.domain.errors import FieldError
 from safevine.domain.event_kinds import CustodyState, EventKind
 from safevine.store.records.facilities import facility_ids
+from safevine.store.records.holds import keep_prior_status
 from safevine.store.records.outbox import write_event_notifications
 from safevine.store.records.persons import chunked, resolve_persons
 from safevine.store.records.protection import apply_feed_protection
@@ -72,8 +73,13 @@ def record_events(
     now: datetime,
     source: str,
     batch_id: int | None = None,
+    provisional: bool = False,
 ) -> RecordedEvents:
     """Store new events, skip exact resends, and update each person's current status.
+
+    `provisional` (a batch under judgement): notifications are written `held`, and each
+    person's status from before the batch is kept so the public keeps seeing it until
+    the batch is confirmed (see `records.holds`).
 
     An event whose id was seen with other content, whose facility is unknown or whose
     person facts contradict the record is returned in `errors` and changes nothing.
@@ -141,7 +147,9 @@ def record_events(
         StoredEvent(pk, person_id, events[i])
         for pk, (i, person_id) in zip(pks, accepted, strict=True)
     ]
-    advanced = _update_status(connection, result.stored, facility_map, now)
+    advanced = _update_status(
+        connection, result.stored, facility_map, now, batch_id if provisional else None
+    )
     result.status_changes = len(
         {s.person_id for s in result.stored if s.event.event_id in advanced}
     )
@@ -161,7 +169,9 @@ def record_events(
         for s in result.stored
         if s.event.event_id in advanced or s.event.kind == EventKind.HEARING_SCHEDULED
     ]
-    result.notifications = write_event_notifications(connection, news, now)
+    result.notifications = write_event_notifications(
+        connection, news, now, batch_id if provisional else None
+    )
     for stored in result.stored:
         asserted = stored.event.person.protection
         if asserted is not None:
@@ -195,6 +205,7 @@ def _update_status(
     stored: Sequence[StoredEvent],
     facility_map: dict[str, int],
     now: datetime,
+    snapshot_batch: int | None = None,
 ) -> set[str]:
     """Advance each person's status by their new events; returns the ids of the events
     that advanced a status when they arrived."""
@@ -252,6 +263,8 @@ def _update_status(
             "updated_at": now,
         }
 
+    if snapshot_batch is not None and changed:
+        keep_prior_status(connection, snapshot_batch, sorted(changed))
     updates = [values(p) for p in sorted(changed & existed)]
     inserts = [values(p) for p in sorted(changed - existed)]
     if updates:

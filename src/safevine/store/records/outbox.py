@@ -20,8 +20,10 @@ def write_event_notifications(
     connection: Connection,
     events: Sequence[tuple[int, int, dict[str, Any]]],
     now: datetime,
+    hold_batch_id: int | None = None,
 ) -> int:
-    """One queued notification per (active registration wanting the kind, event).
+    """One queued notification per (active registration wanting the kind, event); `held`
+    instead, tied to `hold_batch_id`, while that batch is under judgement.
 
     `events` holds (event pk, person id, event fields: kind, occurred_at, facility_id,
     details). The content copied into each row names no one: the name is read from the
@@ -80,7 +82,8 @@ def write_event_notifications(
                         "purpose": "event",
                         "event_pk": event_pk,
                         "content": content,
-                        "state": "queued",
+                        "state": "held" if hold_batch_id else "queued",
+                        "hold_batch_id": hold_batch_id,
                         "next_attempt_at": now,
                         "idempotency_key": secrets.token_hex(16),
                         "created_at": now,
