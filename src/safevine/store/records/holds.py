@@ -36,7 +36,7 @@ class HoldError(ValueError):
 
 def keep_prior_status(connection: Connection, batch_id: int, person_ids: Sequence[int]) -> None:
     """Remember each person's status from before `batch_id` first changed it."""
-    already = set()
+    already: set[int] = set()
     for part in chunked(list(person_ids)):
         already.update(
             connection.execute(
@@ -50,10 +50,10 @@ def keep_prior_status(connection: Connection, batch_id: int, person_ids: Sequenc
         return
     current: dict[int, Any] = {}
     for part in chunked(wanted):
-        for row in connection.execute(
+        for found in connection.execute(
             select(custody_status).where(custody_status.c.person_id.in_(part))
         ):
-            current[int(row.person_id)] = row
+            current[int(found.person_id)] = found
     rows = []
     for person_id in wanted:
         row = current.get(person_id)
