@@ -4,10 +4,11 @@ import getpass
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,6 +32,7 @@ from safevine.store import migrate
 from safevine.store.engine import make_engine
 from safevine.store.public.lookup import public_count
 from safevine.store.records.audit import append
+from safevine.store.records.holds import Hold, HoldError
 from safevine.store.records.person_view import StaffPersonView, staff_view, view_json
 from safevine.store.records.persons import person_ids_by_a_number
 from safevine.store.records.protection import (
@@ -124,6 +126,8 @@ def _run(action: Callable[[], None]) -> None:
     except ProtectionError as error:
         _fail(str(error))
     except TokenError as error:
+        _fail(str(error))
+    except HoldError as error:
         _fail(str(error))
 
 
@@ -756,5 +760,104 @@ def audit_export(
             for entry in audit.entries(connection, start):
                 print(json.dumps(entry.as_json(), ensure_ascii=False))
             print(json.dumps({"head": audit.verify(connection).head}))
+
+    _run(action)
+
+
+holds_app = typer.Typer(
+    help="Batches held for review because they looked like data accidents.", no_args_is_help=True
+)
+app.add_typer(holds_app, name="holds")
+
+
+def _hold_json(hold: Hold) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "batch": hold.batch_id,
+        "batch_kind": hold.batch_kind,
+        "source": hold.source,
+        "state": hold.state,
+        "rule": hold.rule,
+        "created_at": hold.created_at.isoformat(),
+        "age_seconds": round((datetime.now(UTC) - hold.created_at).total_seconds()),
+        "decided_at": hold.decided_at.isoformat() if hold.decided_at else None,
+        "decided_by": hold.decided_by,
+        "note": hold.note,
+        **hold.detail,
+    }
+
+
+@holds_app.command("list")
+def holds_list(
+    all_holds: Annotated[bool, typer.Option("--all", help="Decided ones too.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Held batches, oldest first, with the rule each tripped."""
+    from safevine.store.records import holds
+
+    def action() -> None:
+        with _store() as engine, engine.connect() as connection:
+            rows = holds.listing(connection, only_open=not all_holds)
+        if as_json:
+            out.print_json(json.dumps([_hold_json(h) for h in rows]))
+            return
+        table = Table("hold", "batch", "kind", "state", "held since (UTC)", "rule")
+        for h in rows:
+            table.add_row(
+                str(h.id),
+                str(h.batch_id),
+                h.batch_kind,
+                h.state,
+                f"{h.created_at:%Y-%m-%d %H:%M}",
+                h.rule,
+            )
+        out.print(table)
+
+    _run(action)
+
+
+@holds_app.command("show")
+def holds_show(hold_id: int) -> None:
+    """One hold: counts by kind and facility, a sample of its changes (internal ids)."""
+    from safevine.store.records import holds
+
+    def action() -> None:
+        with _store() as engine, engine.connect() as connection:
+            hold = holds.get(connection, hold_id)
+            if hold is not None and hold.state == "held":
+                hold = replace(hold, detail=holds.batch_detail(connection, hold.batch_id))
+        if hold is None:
+            raise UserError(f"no hold {hold_id}")
+        out.print_json(json.dumps(_hold_json(hold)))
+
+    _run(action)
+
+
+@holds_app.command("release")
+def holds_release(hold_id: int, actor: Actor = None) -> None:
+    """The batch was real: its notifications go out, each once."""
+    from safevine.store.records import holds
+
+    def action() -> None:
+        with _store() as engine, engine.begin() as connection:
+            queued = holds.release(
+                connection, hold_id, actor=actor or _actor(), now=datetime.now(UTC)
+            )
+        out.print(f"hold {hold_id} released: {queued} notifications queued")
+
+    _run(action)
+
+
+@holds_app.command("discard")
+def holds_discard(hold_id: int, actor: Actor = None) -> None:
+    """The batch was an accident: its changes are reverted and no alert is ever sent."""
+    from safevine.store.records import holds
+
+    def action() -> None:
+        with _store() as engine, engine.begin() as connection:
+            restored = holds.discard(
+                connection, hold_id, actor=actor or _actor(), now=datetime.now(UTC)
+            )
+        out.print(f"hold {hold_id} discarded: {restored} statuses restored, no alert sent")
 
     _run(action)

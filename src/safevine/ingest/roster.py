@@ -13,6 +13,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, select
 
 from safevine.domain.a_number import normalise_a_number
+from safevine.domain.batch_thresholds import Thresholds, shrank, too_many_leaving
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.errors import FieldError
 from safevine.domain.names import PersonName
@@ -25,6 +26,7 @@ from safevine.store.records import rosters
 from safevine.store.records.batches import Reject
 from safevine.store.records.events import record_events
 from safevine.store.records.facilities import facility_ids
+from safevine.store.records.holds import discard, hold_batch, open_holds_for_facilities
 from safevine.store.schema import facilities
 
 Scope = Literal["listed", "all"]
@@ -40,6 +42,8 @@ class _Staging:
     withheld: set[int] = field(default_factory=set)
     withhold_all: bool = False
     lines: dict[str, int] = field(default_factory=dict)
+    # Derive as a batch under judgement: notifications held, prior statuses kept public.
+    provisional: bool = False
 
 
 def ingest_roster(
@@ -50,6 +54,7 @@ def ingest_roster(
     scope: Scope = "listed",
     declared: Sequence[str] = (),
     snapshot_at: datetime | None = None,
+    thresholds: Thresholds | None = None,
 ) -> IngestSummary:
     """Apply a snapshot of who is in custody where.
 
@@ -85,8 +90,21 @@ def ingest_roster(
             summary.applied -= len(repeats)
             in_scope = _scope(connection, batch_id, scope, declared)
             to_apply = _fresh(connection, summary, staging, batch_id, in_scope)
+            _resolve_earlier_holds(connection, summary, to_apply)
+            rule = _judge(
+                connection, staging, batch_id, to_apply, thresholds or Thresholds.from_env()
+            )
+        staging.provisional = rule is not None
         if staging.taken_at is not None and to_apply:
             _derive(engine, summary, staging, batch_id, to_apply)
+        if rule is not None:
+            with engine.begin() as connection:
+                summary.hold_id = hold_batch(connection, batch_id, rule, now())
+            summary.status = "held"
+            summary.notes.append(
+                f"held for review (hold {summary.hold_id}): {rule}; "
+                "no notification goes out until it is released"
+            )
     except StaleSnapshotError as error:
         summary.status = "refused"
         summary.applied = 0
@@ -230,6 +248,56 @@ def _fresh(
     return apply
 
 
+def _resolve_earlier_holds(
+    connection: Connection, summary: IngestSummary, apply: dict[int, tuple[str, str]]
+) -> None:
+    """A newer snapshot of a facility settles an older one held for review: the held one's
+    changes are reverted (no alert about them ever goes out), and this one is judged
+    against the state from before it."""
+    for hold_id in open_holds_for_facilities(connection, sorted(apply)):
+        discard(
+            connection,
+            hold_id,
+            actor="safevine",
+            now=now(),
+            state="resolved",
+            note=f"resolved by roster batch {summary.batch_id}",
+        )
+        summary.notes.append(
+            f"hold {hold_id} resolved by this snapshot: its changes were "
+            "reverted and no alert about them was sent"
+        )
+
+
+def _judge(
+    connection: Connection,
+    staging: _Staging,
+    batch_id: int,
+    apply: dict[int, tuple[str, str]],
+    thresholds: Thresholds,
+) -> str | None:
+    """The rule this snapshot trips before anything is derived from it, or None."""
+    last = rosters.last_snapshots(connection, list(apply))
+    for facility_id, (code, _) in sorted(apply.items(), key=lambda item: item[1][0]):
+        listed = rosters.staged_count(connection, batch_id, [facility_id])
+        previous = last.get(facility_id)
+        if previous is not None and shrank(listed, previous[2], thresholds):
+            return (
+                f"the snapshot of {code} lists {listed} people, under "
+                f"{thresholds.shrink_share:.0%} of the {previous[2]} listed last time"
+            )
+        if staging.withhold_all or facility_id in staging.withheld:
+            continue
+        population = rosters.in_custody_count(connection, facility_id)
+        leaving = rosters.absentee_count(connection, batch_id, facility_id)
+        if too_many_leaving(leaving, population, thresholds):
+            return (
+                f"{leaving} of the {population} people in custody at {code} would leave "
+                "custody or move in one snapshot"
+            )
+    return None
+
+
 def _derive(
     engine: Engine,
     summary: IngestSummary,
@@ -261,7 +329,7 @@ def _derive(
                 if event is not None:
                     events.append(event)
                     lines.append(e.line)
-            rejected = _record(connection, summary, events, lines, batch_id)
+            rejected = _record(connection, summary, events, lines, batch_id, staging.provisional)
             summary.applied -= rejected
     for facility_id, (code, digest) in sorted(apply.items(), key=lambda item: item[1][0]):
         if staging.withhold_all or facility_id in staging.withheld:
@@ -269,19 +337,24 @@ def _derive(
                 f"{code}: departures withheld: rows without a readable A-number were rejected"
             )
         else:
-            _departures(engine, summary, batch_id, facility_id, code, taken_at)
+            _departures(engine, summary, staging, batch_id, facility_id, code)
         with engine.begin() as connection:
-            rosters.record_snapshot(connection, facility_id, taken_at, digest, batch_id, now())
+            listed = rosters.staged_count(connection, batch_id, [facility_id])
+            rosters.record_snapshot(
+                connection, facility_id, taken_at, digest, batch_id, now(), listed
+            )
 
 
 def _departures(
     engine: Engine,
     summary: IngestSummary,
+    staging: _Staging,
     batch_id: int,
     facility_id: int,
     code: str,
-    taken_at: datetime,
 ) -> None:
+    taken_at = staging.taken_at
+    assert taken_at is not None
     after = ""
     while True:
         with engine.begin() as connection:
@@ -290,7 +363,7 @@ def _departures(
                 return
             after = gone[-1][0]
             events = [e for a, since in gone if (e := departure(a, code, taken_at, since))]
-            _record(connection, summary, events, [0] * len(events), batch_id)
+            _record(connection, summary, events, [0] * len(events), batch_id, staging.provisional)
 
 
 def _record(
@@ -299,12 +372,19 @@ def _record(
     events: list[CustodyEventInput],
     lines: list[int],
     batch_id: int,
+    provisional: bool,
 ) -> int:
     """Record derived events; returns how many were rejected (kept as rejects)."""
     if not events:
         return 0
     outcome = record_events(
-        connection, events, origin="roster", now=now(), source=summary.source, batch_id=batch_id
+        connection,
+        events,
+        origin="roster",
+        now=now(),
+        source=summary.source,
+        batch_id=batch_id,
+        provisional=provisional,
     )
     summary.derived_events += len(outcome.stored)
     keep_rejects(

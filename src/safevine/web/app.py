@@ -18,7 +18,7 @@ from safevine.web.observability import Metrics, observe
 from safevine.web.public import api, pages, registration_api, registration_pages, sms_inbound
 from safevine.web.rate_limits import RateLimiter
 from safevine.web.security_headers import security_headers
-from safevine.web.staff import feeds, persons, report, tokens
+from safevine.web.staff import feeds, holds, persons, report, tokens
 from safevine.web.state import AppState
 
 STATIC = Path(__file__).parent / "static"
@@ -54,7 +54,7 @@ def create_app(settings: Settings, public_engine: Engine | None = None) -> FastA
     app.include_router(sms_inbound.router)
     app.include_router(pages.router)
     app.include_router(registration_pages.router)
-    for staff_router in (feeds.router, persons.router, tokens.router, report.router):
+    for staff_router in (feeds.router, holds.router, persons.router, tokens.router, report.router):
         app.include_router(staff_router)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]

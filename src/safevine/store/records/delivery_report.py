@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from safevine.store.public.tables import notifications, registrations
-from safevine.store.schema import ingest_batches
+from safevine.store.schema import batch_holds, ingest_batches
 
 WAITING = ("queued", "retrying", "sending")
 
@@ -24,6 +24,7 @@ class DeliveryReport:
     cancellations: dict[str, int] = field(default_factory=dict)
     registrations: dict[str, int] = field(default_factory=dict)
     batches: list[dict[str, Any]] = field(default_factory=list)
+    holds: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -38,6 +39,7 @@ class DeliveryReport:
             "cancellations": self.cancellations,
             "registrations": self.registrations,
             "ingest_batches": self.batches,
+            "holds": self.holds,
         }
 
 
@@ -93,6 +95,17 @@ def build(connection: Connection, days: int = 30) -> DeliveryReport:
     report.registrations = dict(
         connection.execute(select(r.c.state, func.count()).group_by(r.c.state)).all()
     )
+    h = batch_holds
+    report.holds = [
+        {
+            "hold": row.id,
+            "batch": row.batch_id,
+            "rule": row.rule,
+            "age_seconds": round((now - row.created_at).total_seconds()),
+            "held_since": row.created_at.isoformat(),
+        }
+        for row in connection.execute(select(h).where(h.c.state == "held").order_by(h.c.id))
+    ]
     b = ingest_batches
     report.batches = [
         {

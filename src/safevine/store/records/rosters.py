@@ -111,8 +111,8 @@ def staged_hash(connection: Connection, batch_id: int, facility_id: int) -> str:
 
 def last_snapshots(
     connection: Connection, facility_ids: Sequence[int]
-) -> dict[int, tuple[datetime, str]]:
-    """Per facility, the newest applied snapshot's time and fingerprint."""
+) -> dict[int, tuple[datetime, str, int | None]]:
+    """Per facility, the newest applied snapshot's time, fingerprint and head count."""
     newest = (
         select(roster_snapshots.c.facility_id, func.max(roster_snapshots.c.taken_at).label("t"))
         .where(roster_snapshots.c.facility_id.in_(facility_ids))
@@ -124,6 +124,7 @@ def last_snapshots(
             roster_snapshots.c.facility_id,
             roster_snapshots.c.taken_at,
             roster_snapshots.c.content_hash,
+            roster_snapshots.c.listed,
         ).join(
             newest,
             and_(
@@ -132,7 +133,7 @@ def last_snapshots(
             ),
         )
     )
-    return {int(r.facility_id): (r.taken_at, r.content_hash) for r in rows}
+    return {int(r.facility_id): (r.taken_at, r.content_hash, r.listed) for r in rows}
 
 
 def staged_entries(
@@ -206,6 +207,7 @@ def record_snapshot(
     digest: str,
     batch_id: int,
     now: datetime,
+    listed: int | None = None,
 ) -> None:
     connection.execute(
         insert(roster_snapshots).values(
@@ -214,9 +216,43 @@ def record_snapshot(
             content_hash=digest,
             batch_id=batch_id,
             applied_at=now,
+            listed=listed,
         )
     )
 
 
 def clear_staging(connection: Connection, batch_id: int) -> None:
     connection.execute(delete(roster_entries).where(roster_entries.c.batch_id == batch_id))
+
+
+def in_custody_count(connection: Connection, facility_id: int) -> int:
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(custody_status)
+            .where(
+                custody_status.c.facility_id == facility_id,
+                custody_status.c.state == CustodyState.IN_CUSTODY.value,
+            )
+        ).scalar_one()
+    )
+
+
+def absentee_count(connection: Connection, batch_id: int, facility_id: int) -> int:
+    """People in custody at the facility whom the staged snapshot does not list there."""
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(custody_status)
+            .join(persons, persons.c.id == custody_status.c.person_id)
+            .where(
+                custody_status.c.facility_id == facility_id,
+                custody_status.c.state == CustodyState.IN_CUSTODY.value,
+                ~exists().where(
+                    roster_entries.c.batch_id == batch_id,
+                    roster_entries.c.facility_id == facility_id,
+                    roster_entries.c.a_number == persons.c.a_number,
+                ),
+            )
+        ).scalar_one()
+    )
