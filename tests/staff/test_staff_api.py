@@ -28,6 +28,10 @@ ENDPOINTS = [
     ("GET", "/api/v1/staff/tokens", "admin"),
     ("POST", "/api/v1/staff/tokens", "admin"),
     ("DELETE", "/api/v1/staff/tokens/ingest-desk", "admin"),
+    ("GET", "/api/v1/staff/holds", "ingest"),
+    ("GET", "/api/v1/staff/holds/1", "ingest"),
+    ("POST", "/api/v1/staff/holds/1/release", "ingest"),
+    ("POST", "/api/v1/staff/holds/1/discard", "ingest"),
 ]
 
 
@@ -226,3 +230,37 @@ def test_staff_endpoints_are_documented_but_never_linked_from_public_pages(staff
     assert "bearerAuth" in json.dumps(schema) or "HTTPBearer" in json.dumps(schema)
     for page in ("/", "/browse-safely"):
         assert "/staff" not in staff.client.get(page).text
+
+
+def test_a_held_feed_is_reviewed_and_released_through_the_api(staff: Staff) -> None:
+    who = person(PUBLIC.a_number, PUBLIC.given, PUBLIC.family, born=PUBLIC.born, country="MX")
+    future = (
+        json.dumps(
+            event("soon-1", "released", datetime.now(UTC) + timedelta(days=3), who, reason="bond")
+        )
+        + "\n"
+    )
+    answer = staff.client.post(
+        "/api/v1/staff/feeds/events",
+        content=future,
+        headers={**staff.as_("ingest"), "Content-Type": "application/x-ndjson"},
+    ).json()
+    assert answer["status"] == "held" and answer["hold"]
+    listed = staff.client.get("/api/v1/staff/holds", headers=staff.as_("ingest")).json()
+    assert [h["id"] for h in listed] == [answer["hold"]] and "future" in listed[0]["rule"]
+    shown = staff.client.get(
+        f"/api/v1/staff/holds/{answer['hold']}", headers=staff.as_("ingest")
+    ).json()
+    assert shown["detail"]["counts"] == [{"kind": "released", "facility": "F1", "count": 1}]
+    assert shown["detail"]["sample"][0]["person"] > 0  # internal ids only
+    assert PUBLIC.a_number not in json.dumps(shown)
+    released = staff.client.post(
+        f"/api/v1/staff/holds/{answer['hold']}/release", headers=staff.as_("ingest")
+    )
+    assert released.status_code == 200 and released.json()["state"] == "released"
+    again = staff.client.post(
+        f"/api/v1/staff/holds/{answer['hold']}/discard", headers=staff.as_("ingest")
+    )
+    assert again.status_code == 409
+    audit = staff.client.get("/api/v1/staff/audit", headers=staff.as_("report")).json()
+    assert ("ingest-desk", "hold_release") in [(e["actor"], e["action"]) for e in audit["entries"]]
