@@ -48,6 +48,27 @@ def page(
     return response
 
 
+def rate_limited(request: Request, language: str, retry_after: int) -> HTMLResponse:
+    """The friendly 429 page, with Retry-After."""
+    response = page(
+        request,
+        "message.html",
+        language,
+        status=429,
+        kind="rate_limited",
+        retry_minutes=max(1, -(-retry_after // 60)),
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def form_token_ok(request: Request, submitted: object) -> bool:
+    """The form's CSRF token is ours, unexpired, and the one in the cookie."""
+    token = str(submitted or "")
+    secret = AppState.of(request).settings.secret_key
+    return csrf.is_valid(secret, token) and token == request.cookies.get(csrf.COOKIE)
+
+
 def language_of(request: Request, explicit: object = None) -> str:
     chosen = explicit if isinstance(explicit, str) else request.query_params.get("lang")
     return negotiate(chosen, request.headers.get("accept-language"))
@@ -64,9 +85,7 @@ async def search_submit(request: Request) -> Response:
     language = language_of(request, form.get("lang"))
     state = AppState.of(request)
     values = {f: str(form.get(f) or "") for f in FIELDS}
-    if not csrf.is_valid(state.settings.secret_key, str(form.get(csrf.FIELD) or "")) or (
-        form.get(csrf.FIELD) != request.cookies.get(csrf.COOKIE)
-    ):
+    if not form_token_ok(request, form.get(csrf.FIELD)):
         return page(
             request,
             "search.html",
@@ -81,16 +100,7 @@ async def search_submit(request: Request) -> Response:
         run_search, state.public_engine.connect, state.limiter, client_address(request), values
     )
     if outcome.retry_after is not None:
-        response = page(
-            request,
-            "message.html",
-            language,
-            status=429,
-            kind="rate_limited",
-            retry_minutes=max(1, -(-outcome.retry_after // 60)),
-        )
-        response.headers["Retry-After"] = str(outcome.retry_after)
-        return response
+        return rate_limited(request, language, outcome.retry_after)
     if outcome.problems:
         return page(
             request,

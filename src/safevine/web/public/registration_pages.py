@@ -15,7 +15,7 @@ from safevine.store.public import registrations
 from safevine.store.public.lookup import by_reference
 from safevine.web import csrf
 from safevine.web.public import registration_flow
-from safevine.web.public.pages import language_of, page
+from safevine.web.public.pages import form_token_ok, language_of, page, rate_limited
 from safevine.web.public.registration_api import describe
 from safevine.web.public.registration_form import ALL_EVENTS, EVENT_LABELS, TIME_ZONES
 from safevine.web.public.results import present
@@ -41,13 +41,8 @@ async def _form(request: Request) -> tuple[dict[str, str], list[str], bool]:
     form = await request.form()
     values = {f: str(form.get(f) or "") for f in FORM_FIELDS}
     events = [str(e) for e in form.getlist("events")]
-    state = AppState.of(request)
-    token = str(form.get(csrf.FIELD) or "")
-    valid = csrf.is_valid(state.settings.secret_key, token) and token == request.cookies.get(
-        csrf.COOKIE
-    )
     values["lang"] = str(form.get("lang") or "")
-    return values, events, valid
+    return values, events, form_token_ok(request, form.get(csrf.FIELD))
 
 
 def _register_page(
@@ -96,16 +91,7 @@ async def register_start(request: Request) -> Response:
     raw = {**values, "events": events or None, "allow_voicemail": values["allow_voicemail"] != "no"}
     outcome = await run_in_threadpool(registration_flow.start, state, client_address(request), raw)
     if outcome.retry_after is not None:
-        response = page(
-            request,
-            "message.html",
-            language,
-            status=429,
-            kind="rate_limited",
-            retry_minutes=max(1, -(-outcome.retry_after // 60)),
-        )
-        response.headers["Retry-After"] = str(outcome.retry_after)
-        return response
+        return rate_limited(request, language, outcome.retry_after)
     if outcome.problems:
         return _register_page(request, language, values, events, outcome.problems, status=422)
     assert outcome.started is not None
@@ -123,10 +109,7 @@ async def register_confirm(request: Request) -> Response:
     form = await request.form()
     language = language_of(request, form.get("lang"))
     state = AppState.of(request)
-    token = str(form.get(csrf.FIELD) or "")
-    if not csrf.is_valid(state.settings.secret_key, token) or token != request.cookies.get(
-        csrf.COOKIE
-    ):
+    if not form_token_ok(request, form.get(csrf.FIELD)):
         return page(request, "message.html", language, status=400, kind="bad_request")
     pending = str(form.get("registration") or "")
     result = await run_in_threadpool(
@@ -179,10 +162,7 @@ async def manage_end(token: str, request: Request) -> Response:
     form = await request.form()
     language = language_of(request, form.get("lang"))
     state = AppState.of(request)
-    csrf_token = str(form.get(csrf.FIELD) or "")
-    if not csrf.is_valid(state.settings.secret_key, csrf_token) or (
-        csrf_token != request.cookies.get(csrf.COOKIE)
-    ):
+    if not form_token_ok(request, form.get(csrf.FIELD)):
         return page(request, "message.html", language, status=400, kind="bad_request")
 
     def end() -> bool:
