@@ -1,5 +1,6 @@
 """Validators for single feed fields. Each returns a clean value or raises FieldError."""
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 from safevine.domain.errors import FieldError
 
 EARLIEST_BIRTH = date(1900, 1, 1)
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 def text(
@@ -23,7 +25,7 @@ def text(
     result = str(value).strip()
     if len(result) > limit:
         raise FieldError(field, f"is longer than {limit} characters")
-    if any(ord(ch) < 32 for ch in result):
+    if _CONTROL.search(result):
         raise FieldError(field, "contains control characters")
     return result
 
