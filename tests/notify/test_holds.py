@@ -20,6 +20,8 @@ from safevine.store.engine import make_engine
 from safevine.store.public.lookup import by_a_number
 from safevine.store.public.tables import notifications
 from safevine.store.records import delivery_report, holds
+from safevine.store.records.persons import person_ids_by_a_number
+from safevine.store.records.protection import protect
 from safevine.store.schema import custody_events
 from tests.builders import NOW, csv_lines, days_ago, event, jsonl, load_facilities, person
 from tests.notify.conftest import Delivery
@@ -213,3 +215,27 @@ def test_the_held_state_survives_a_restart_and_shows_in_the_report(delivery: Del
     )
     [shown] = json.loads(listed.stdout)
     assert shown["id"] == held.hold_id and shown["counts"]
+
+
+def test_protecting_someone_in_a_held_batch_cancels_their_held_messages(
+    delivery: Delivery,
+) -> None:
+    populate(delivery, people=30, registered=3)
+    held = ingest_roster(
+        delivery.engine, roster(9, {"F2": range(30)}), source="move.csv", declared=["F1"]
+    )
+    assert held.status == "held"
+    with delivery.engine.begin() as connection:
+        person_id = person_ids_by_a_number(connection, [a(0)])[a(0)]
+        protect(connection, person_id, actor="t", source="staff", reason="1367", now=NOW)
+        states = connection.execute(
+            select(notifications.c.state, func.count())
+            .where(notifications.c.purpose == "event")
+            .group_by(notifications.c.state)
+        ).all()
+    assert dict(states) == {"held": 2, "cancelled": 1}
+    with delivery.engine.begin() as connection:
+        assert holds.release(connection, held.hold_id, actor="supervisor", now=NOW) == 2
+    sent = alerts(delivery)
+    assert len(sent) == 2
+    assert all("Persona0 " not in r.text for r in delivery.sink.received)

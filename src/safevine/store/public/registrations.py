@@ -24,6 +24,8 @@ MAX_CODE_ATTEMPTS = 5
 # Codes are short, so the hash is slow; these are OWASP's minimums for Argon2id.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
+# Every state a notification can be in before it is sent; ending or protecting stops all.
+UNSENT = ("held", "queued", "retrying", "sending")
 PENDING = "pending_confirmation"
 ACTIVE = "active"
 ENDED = "ended"
@@ -290,7 +292,7 @@ def end_registration(
         update(notifications)
         .where(
             notifications.c.registration_id == registration_id,
-            notifications.c.state.in_(("queued", "retrying", "sending")),
+            notifications.c.state.in_(UNSENT),
         )
         .values(state="cancelled", cancel_reason=reason, updated_at=now)
     )

@@ -8,12 +8,15 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from safevine.store.public.registrations import ACTIVE, RECORD_UNAVAILABLE, end_registration
+from safevine.store.public.registrations import (
+    ACTIVE,
+    RECORD_UNAVAILABLE,
+    UNSENT,
+    end_registration,
+)
 from safevine.store.public.tables import notifications, registrations
 from safevine.store.records.persons import chunked
 from safevine.store.schema import facilities, persons
-
-LIVE_STATES = ("queued", "retrying", "sending")
 
 
 def write_event_notifications(
@@ -118,7 +121,7 @@ def stop_everything_about(connection: Connection, person_id: int, now: datetime)
         update(notifications)
         .where(
             notifications.c.registration_id.in_(registration_ids),
-            notifications.c.state.in_(LIVE_STATES),
+            notifications.c.state.in_(UNSENT),
         )
         .values(state="cancelled", cancel_reason=RECORD_UNAVAILABLE, updated_at=now)
     ).rowcount
