@@ -43,10 +43,6 @@ class ContactVault:
                 self._current = key
         self._index_key = _derive(secret, b"safevine blind index v1")
 
-    @property
-    def key_id(self) -> str:
-        return self._current.id
-
     def encrypt(self, plaintext: str, context: str) -> tuple[str, bytes]:
         """(key id, nonce + ciphertext). `context` is bound in as associated data, so a
         ciphertext copied to another column or purpose does not decrypt."""

@@ -41,7 +41,6 @@ class _Staging:
     taken_at: datetime | None = None
     withheld: set[int] = field(default_factory=set)
     withhold_all: bool = False
-    lines: dict[str, int] = field(default_factory=dict)
     # Derive as a batch under judgement: notifications held, prior statuses kept public.
     provisional: bool = False
 

@@ -39,26 +39,23 @@ class _Person:
     names: list[tuple[PersonName, bool]] = field(default_factory=list)
 
 
+_BIRTH_FACTS = (("date_of_birth", "date of birth"), ("country_of_birth", "country of birth"))
+
+
 def _merge(person: _Person, facts: PersonFacts) -> FieldError | None:
     """Fill in what the record lacks; a fact that contradicts it is an error, not an overwrite."""
-    if facts.date_of_birth is not None:
-        if person.date_of_birth is None:
-            person.date_of_birth, person.dirty = facts.date_of_birth, True
-        elif person.date_of_birth != facts.date_of_birth:
+    for attr, words in _BIRTH_FACTS:
+        told, known = getattr(facts, attr), getattr(person, attr)
+        if told is None or told == known:
+            continue
+        if known is not None:
             return FieldError(
-                "person.date_of_birth",
-                "differs from the date of birth on record for this A-number; "
+                f"person.{attr}",
+                f"differs from the {words} on record for this A-number; "
                 "correct the feed, or the record with staff tools",
             )
-    if facts.country_of_birth is not None:
-        if person.country_of_birth is None:
-            person.country_of_birth, person.dirty = facts.country_of_birth, True
-        elif person.country_of_birth != facts.country_of_birth:
-            return FieldError(
-                "person.country_of_birth",
-                "differs from the country of birth on record for this A-number; "
-                "correct the feed, or the record with staff tools",
-            )
+        setattr(person, attr, told)
+        person.dirty = True
     if facts.name is not None:
         primary = person.given_name is None
         if primary:
