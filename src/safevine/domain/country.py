@@ -35,6 +35,7 @@ def _name_index() -> dict[str, str]:
     return index
 
 
+@lru_cache(maxsize=4_096)
 def resolve_country(raw: str, field: str = "country_of_birth") -> str:
     """Return the ISO 3166-1 alpha-2 code for a code or an English or Spanish name.
 

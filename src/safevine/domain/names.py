@@ -3,6 +3,7 @@
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from safevine.domain.errors import FieldError
 
@@ -14,6 +15,9 @@ _DASHES = re.compile(r"[\u2010-\u2015\u2212]")
 _SPACES = re.compile(r"\s+")
 
 
+# Feeds repeat the same names endlessly; both functions are pure, so their answers are
+# cached (a FieldError is raised afresh each time, never cached).
+@lru_cache(maxsize=65_536)
 def clean_name(raw: str, field: str) -> str:
     """Return the display spelling: NFKC, whitespace collapsed. Raises FieldError."""
     text = _SPACES.sub(" ", unicodedata.normalize("NFKC", raw)).strip()
@@ -28,6 +32,7 @@ def clean_name(raw: str, field: str) -> str:
     return text
 
 
+@lru_cache(maxsize=65_536)
 def fold_name(text: str) -> str:
     """Matching key: case and diacritics folded, so `LÓPEZ` and `lopez` are equal.
 

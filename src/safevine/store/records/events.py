@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Executable, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from safevine.domain.custody_event import CustodyEventInput
 from safevine.domain.custody_status import CustodyStatus, StatusEvent, advance
@@ -233,7 +235,6 @@ def _update_status(
                 r.event_id,
                 (r.occurred_at, r.sequence, r.event_id),
             )
-    existed = set(current)
     pk_of: dict[str, int] = {}
     changed: set[int] = set()
     advanced: set[str] = set()
@@ -265,16 +266,19 @@ def _update_status(
 
     if snapshot_batch is not None and changed:
         keep_prior_status(connection, snapshot_batch, sorted(changed))
-    updates = [values(p) for p in sorted(changed & existed)]
-    inserts = [values(p) for p in sorted(changed - existed)]
-    if updates:
-        # executemany UPDATE needs bind names that differ from the column names.
-        connection.execute(
-            update(custody_status)
-            .where(custody_status.c.person_id == bindparam("b_person_id"))
-            .values({k: bindparam(f"b_{k}") for k in updates[0] if k != "person_id"}),
-            [{f"b_{k}": v for k, v in row.items()} for row in updates],
-        )
-    if inserts:
-        connection.execute(insert(custody_status), inserts)
+    statuses = [values(p) for p in sorted(changed)]
+    if statuses:
+        connection.execute(_upsert_status(connection), statuses)
     return advanced
+
+
+def _upsert_status(connection: Connection) -> Executable:
+    """One batched INSERT ... ON CONFLICT DO UPDATE for new and known persons alike."""
+    dialect = connection.dialect.name
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(custody_status)
+    return statement.on_conflict_do_update(
+        index_elements=[custody_status.c.person_id],
+        set_={
+            c.name: statement.excluded[c.name] for c in custody_status.c if c.name != "person_id"
+        },
+    )

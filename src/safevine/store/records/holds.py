@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, case, delete, func, insert, literal, select, update
 
 from safevine.store.public.tables import notifications
 from safevine.store.records.audit import append
@@ -25,7 +25,9 @@ from safevine.store.schema import (
     facilities,
     held_status,
     ingest_batches,
+    persons,
 )
+from safevine.store.types import BigId
 
 SAMPLE = 20
 
@@ -36,43 +38,44 @@ class HoldError(ValueError):
 
 def keep_prior_status(connection: Connection, batch_id: int, person_ids: Sequence[int]) -> None:
     """Remember each person's status from before `batch_id` first changed it."""
-    already: set[int] = set()
+    # One INSERT ... SELECT per chunk: the copy never leaves the database.
     for part in chunked(list(person_ids)):
-        already.update(
-            connection.execute(
-                select(held_status.c.person_id).where(
-                    held_status.c.batch_id == batch_id, held_status.c.person_id.in_(part)
+        status = custody_status.alias("s")
+        already = select(held_status.c.person_id).where(
+            held_status.c.batch_id == batch_id, held_status.c.person_id == persons.c.id
+        )
+        connection.execute(
+            insert(held_status).from_select(
+                [
+                    "batch_id",
+                    "person_id",
+                    "had_status",
+                    "state",
+                    "facility_id",
+                    "event_pk",
+                    "event_id",
+                    "occurred_at",
+                    "sequence",
+                    "left_custody_at",
+                    "updated_at",
+                ],
+                select(
+                    literal(batch_id, BigId),
+                    persons.c.id,
+                    case((status.c.person_id.is_(None), 0), else_=1),
+                    status.c.state,
+                    status.c.facility_id,
+                    status.c.event_pk,
+                    status.c.event_id,
+                    status.c.occurred_at,
+                    status.c.sequence,
+                    status.c.left_custody_at,
+                    status.c.updated_at,
                 )
-            ).scalars()
+                .select_from(persons.outerjoin(status, status.c.person_id == persons.c.id))
+                .where(persons.c.id.in_(part), ~already.exists()),
+            )
         )
-    wanted = [p for p in person_ids if p not in already]
-    if not wanted:
-        return
-    current: dict[int, Any] = {}
-    for part in chunked(wanted):
-        for found in connection.execute(
-            select(custody_status).where(custody_status.c.person_id.in_(part))
-        ):
-            current[int(found.person_id)] = found
-    rows = []
-    for person_id in wanted:
-        row = current.get(person_id)
-        rows.append(
-            {
-                "batch_id": batch_id,
-                "person_id": person_id,
-                "had_status": int(row is not None),
-                "state": row.state if row else None,
-                "facility_id": row.facility_id if row else None,
-                "event_pk": row.event_pk if row else None,
-                "event_id": row.event_id if row else None,
-                "occurred_at": row.occurred_at if row else None,
-                "sequence": row.sequence if row else None,
-                "left_custody_at": row.left_custody_at if row else None,
-                "updated_at": row.updated_at if row else None,
-            }
-        )
-    connection.execute(insert(held_status), rows)
 
 
 def confirm_batch(connection: Connection, batch_id: int, now: datetime) -> int:
@@ -331,26 +334,35 @@ def facility_context(
     applied there by other batches (to spot a replayed file)."""
     found: dict[str, tuple[int, datetime | None]] = {}
     for part in chunked(list(codes)):
-        ids = dict(
-            connection.execute(
+        ids = {
+            int(i): code
+            for code, i in connection.execute(
                 select(facilities.c.code, facilities.c.id).where(facilities.c.code.in_(part))
-            ).all()
-        )
-        for code, facility_id in ids.items():
-            population = connection.execute(
-                select(func.count())
-                .select_from(custody_status)
+            )
+        }
+        if not ids:
+            continue
+        population: dict[int, int] = dict(
+            connection.execute(
+                select(custody_status.c.facility_id, func.count())
                 .where(
-                    custody_status.c.facility_id == facility_id,
+                    custody_status.c.facility_id.in_(list(ids)),
                     custody_status.c.state == "in_custody",
                 )
-            ).scalar_one()
-            newest = connection.execute(
-                select(func.max(custody_events.c.occurred_at)).where(
-                    custody_events.c.facility_id == facility_id,
+                .group_by(custody_status.c.facility_id)
+            ).all()
+        )
+        newest: dict[int, datetime] = dict(
+            connection.execute(
+                select(custody_events.c.facility_id, func.max(custody_events.c.occurred_at))
+                .where(
+                    custody_events.c.facility_id.in_(list(ids)),
                     custody_events.c.batch_id != batch_id,
                     custody_events.c.discarded_at.is_(None),
                 )
-            ).scalar()
-            found[code] = (int(population), newest)
+                .group_by(custody_events.c.facility_id)
+            ).all()
+        )
+        for facility_id, code in ids.items():
+            found[code] = (int(population.get(facility_id, 0)), newest.get(facility_id))
     return found

@@ -1,0 +1,130 @@
+"""Event ingest through the real path, against a bare `executemany` of the same rows.
+
+A long-running system is set up first (facilities, 90% of the people booked, active
+registrations on cleared people), then one feed of `scale.events` records is ingested:
+mixed kinds, exact resends, late arrivals and malformed records, with the outbox fan-out
+to the registrations happening as it would in production.
+"""
+
+import json
+import time
+
+from sqlalchemy import Engine, func, select, text
+
+from bench.dataset import (
+    event_feed,
+    load_facilities,
+    load_population,
+    load_registrations,
+    people,
+    public_refs,
+    write_lines,
+)
+from bench.harness import Context, Result, Target, iter_chunks
+from safevine.contact_vault import ContactVault
+from safevine.ingest.events import ingest_events
+from safevine.store.engine import make_engine
+from safevine.store.public.tables import notifications
+
+FACILITIES = 3_000
+KNOWN_SHARE = 0.9
+
+
+def run(ctx: Context) -> list[Result]:
+    scale = ctx.scale
+    engine = make_engine(ctx.databases.fresh("events"))
+    try:
+        codes = load_facilities(engine, FACILITIES)
+        everyone = people(scale.event_people, ctx.seed)
+        known = everyone[: round(len(everyone) * KNOWN_SHARE)]
+        load_population(engine, known, codes, seed=ctx.seed)
+        vault = ContactVault(b"bench contact key, not a secret!")
+        load_registrations(engine, vault, public_refs(engine), scale.registrations, ctx.seed)
+        feed = event_feed(scale.events, known, everyone[len(known) :], codes, ctx.seed)
+        path = write_lines(ctx.folder / "events.jsonl", feed.lines)
+
+        began = time.perf_counter()
+        with path.open("rb") as handle:
+            summary = ingest_events(engine, handle, source=path.name, fmt="jsonl")
+        ingest_s = time.perf_counter() - began
+        with engine.connect() as connection:
+            queued = connection.execute(select(func.count()).select_from(notifications)).scalar()
+        ceiling_s = _bare_insert(ctx, engine, feed.lines)
+    finally:
+        engine.dispose()
+
+    problems = []
+    if summary.status != "completed":
+        problems.append(f"the feed ended {summary.status}: {summary.notes}")
+    if summary.rejected != feed.malformed:
+        problems.append(f"{summary.rejected} rejects for {feed.malformed} malformed records")
+    if summary.duplicates < feed.duplicates:
+        problems.append(f"{summary.duplicates} duplicates found of {feed.duplicates} planted")
+    if problems:
+        raise RuntimeError("event ingest benchmark went wrong: " + "; ".join(problems))
+    rate = scale.events / ingest_s
+    ceiling = scale.events / ceiling_s
+    ratio = rate / ceiling
+    return [
+        Result(
+            "events",
+            ctx.db,
+            figures={
+                "events": scale.events,
+                "people": scale.event_people,
+                "registrations": scale.registrations,
+                "applied": summary.applied,
+                "duplicates": summary.duplicates,
+                "rejected": summary.rejected,
+                "late": feed.out_of_order,
+                "notifications_queued": int(queued or 0),
+                "ingest_s": ingest_s,
+                "events_per_s": rate,
+                "ceiling_rows_per_s": ceiling,
+            },
+            ratio=ratio,
+            targets=[
+                Target("events/s", rate, 20_000, "events/s"),
+                Target("ratio to bare executemany", ratio, 0.25, "x"),
+            ],
+            notes=[
+                f"{len(known):,} people and {scale.registrations:,} registrations loaded "
+                "before the timed feed; the feed books the other "
+                f"{len(everyone) - len(known):,}",
+            ],
+        )
+    ]
+
+
+def _bare_insert(ctx: Context, engine: Engine, lines: list[bytes]) -> float:
+    """Seconds to insert the feed's well-formed, distinct records into a bare table."""
+    rows: dict[str, dict[str, object]] = {}
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        rows[record["event_id"]] = {
+            "event_id": record["event_id"],
+            "kind": record["kind"],
+            "occurred_at": record["occurred_at"],
+            "facility_code": record.get("facility_code"),
+            "a_number": record["person"]["a_number"],
+            "body": line.decode(),
+        }
+    ctx.databases.bare_table(
+        engine,
+        "bare_events",
+        "event_id VARCHAR(200) PRIMARY KEY, kind VARCHAR(20), occurred_at VARCHAR(40), "
+        "facility_code VARCHAR(40), a_number VARCHAR(20), body TEXT",
+    )
+    insert = text(
+        "INSERT INTO bare_events (event_id, kind, occurred_at, facility_code, a_number, body) "
+        "VALUES (:event_id, :kind, :occurred_at, :facility_code, :a_number, :body)"
+    )
+    began = time.perf_counter()
+    # The same chunk size and one transaction per chunk, as the real path commits.
+    for part in iter_chunks(list(rows.values()), 2_000):
+        with engine.begin() as connection:
+            connection.execute(insert, part)
+    return time.perf_counter() - began

@@ -1,0 +1,147 @@
+"""Results as JSON (one file per database), a Markdown summary, and BENCHMARKS.md's figures."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Result, Scale
+
+BEGIN = "<!-- figures:begin (written by `make bench`; edit the text around it) -->"
+END = "<!-- figures:end -->"
+
+
+def write_json(
+    path: Path, day: str, scale: Scale, db: str, machine: dict[str, Any], results: list[Result]
+) -> Path:
+    document = {
+        "date": day,
+        "scale": scale.name,
+        "sizes": {k: v for k, v in scale.__dict__.items() if k != "name"},
+        "db": db,
+        "machine": machine,
+        "results": [r.as_json() for r in results],
+    }
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def write_summary(
+    path: Path,
+    day: str,
+    scale: Scale,
+    machine: dict[str, Any],
+    results: dict[str, list[Result]],
+    plots: list[Path],
+    notes: list[str],
+) -> Path:
+    kinds = list(results)
+    lines = [f"## Figures of {day} ({scale.name} scale)", "", _machine_line(machine), ""]
+    lines += ["| benchmark | target | " + " | ".join(kinds) + " |"]
+    lines += ["|---|---|" + "---|" * len(kinds)]
+    for name, target in _targets(results):
+        cells = []
+        for kind in kinds:
+            found = _target(results[kind], name, target)
+            cells.append("n/a" if found is None else _met(found))
+        lines.append(f"| {name} | {target} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for benchmark in _benchmarks(results):
+        lines += [f"### {benchmark}", "", "| figure | " + " | ".join(kinds) + " |"]
+        lines.append("|---|" + "---|" * len(kinds))
+        by_kind = {
+            k: next((r for r in results[k] if r.benchmark == benchmark), None) for k in kinds
+        }
+        figures: list[str] = []
+        for found in by_kind.values():
+            for key in found.figures if found else {}:
+                if key not in figures:
+                    figures.append(key)
+        for key in figures:
+            cells = [_number(r.figures.get(key)) if r else "n/a" for r in by_kind.values()]
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+        if any(r is not None and r.ratio is not None for r in by_kind.values()):
+            cells = [
+                f"**{r.ratio:.2f}**" if r is not None and r.ratio is not None else "n/a"
+                for r in by_kind.values()
+            ]
+            lines.append("| ratio to ceiling | " + " | ".join(cells) + " |")
+        lines.append("")
+        for kind, found in by_kind.items():
+            for note in found.notes if found else []:
+                lines.append(f"- {kind}: {note}")
+        lines.append("")
+    if notes:
+        lines += ["### Run notes", ""] + [f"- {n}" for n in notes] + [""]
+    if plots:
+        lines += ["### Plots", ""]
+        lines += [f"![{p.stem}](plots/{p.name})" for p in plots]
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
+
+
+def update_benchmarks_md(path: Path, summary: str) -> None:
+    """Replace the figures between the markers, keeping the hand-written text around them."""
+    block = f"{BEGIN}\n{summary.replace('](plots/', '](bench/results/plots/')}\n{END}"
+    current = path.read_text() if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in current or END not in current:
+        current = current.rstrip() + f"\n\n{BEGIN}\n{END}\n"
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+    path.write_text(pattern.sub(lambda _: block, current))
+
+
+def _machine_line(m: dict[str, Any]) -> str:
+    packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+    return (
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}. "
+        f"Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql'] or 'n/a'}, "
+        f"{m['wrk'] or 'wrk n/a'}; {packages}."
+    )
+
+
+def _benchmarks(results: dict[str, list[Result]]) -> list[str]:
+    seen: list[str] = []
+    for found in results.values():
+        for r in found:
+            if r.benchmark not in seen:
+                seen.append(r.benchmark)
+    return seen
+
+
+def _targets(results: dict[str, list[Result]]) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    for found in results.values():
+        for r in found:
+            for t in r.targets:
+                key = (
+                    f"{r.benchmark}: {t.name}",
+                    f"{'≥' if t.higher_is_better else '≤'} {_number(t.limit)} {t.unit}",
+                )
+                if key not in seen:
+                    seen.append(key)
+    return seen
+
+
+def _target(found: list[Result], name: str, target: str) -> Any:
+    for r in found:
+        for t in r.targets:
+            if f"{r.benchmark}: {t.name}" == name:
+                return t
+    return None
+
+
+def _met(t: Any) -> str:
+    return f"{_number(t.value)} {'✅' if t.met else '❌'}"
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.3f}"
