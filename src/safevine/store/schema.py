@@ -122,6 +122,7 @@ custody_events = Table(
     Column("discarded_at", UTCDateTime),
     Index("ix_custody_events_person", "person_id", "occurred_at"),
     Index("ix_custody_events_batch", "batch_id"),
+    Index("ix_custody_events_facility", "facility_id", "occurred_at"),
 )
 
 # Derived from custody_events by the one writer in records.events; never edited elsewhere.
@@ -188,6 +189,7 @@ roster_entries = Table(
     Column("date_of_birth", Date),
     Column("country_of_birth", String(2)),
     Index("ix_roster_entries_batch_person", "batch_id", "a_number"),
+    Index("ix_roster_entries_batch_facility", "batch_id", "facility_id", "a_number"),
 )
 
 # One row: policy values the public views need, kept in the database so the views and

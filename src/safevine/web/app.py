@@ -14,10 +14,10 @@ from safevine.contact_vault import ContactVault
 from safevine.i18n import N_, negotiate, translations
 from safevine.store.engine import make_engine
 from safevine.store.public.connection import make_public_engine
-from safevine.web.observability import Metrics, observe
+from safevine.web.observability import Metrics, Observe
 from safevine.web.public import api, pages, registration_api, registration_pages, sms_inbound
 from safevine.web.rate_limits import RateLimiter
-from safevine.web.security_headers import security_headers
+from safevine.web.security_headers import SecurityHeaders
 from safevine.web.staff import feeds, holds, persons, report, tokens
 from safevine.web.state import AppState
 
@@ -46,8 +46,10 @@ def create_app(settings: Settings, public_engine: Engine | None = None) -> FastA
     records = make_engine(settings.database_url)
     metrics = Metrics(engine)
     app.state.safevine = AppState(settings, engine, limiter, vault, records, metrics)
-    app.middleware("http")(observe(metrics))
-    app.middleware("http")(security_headers)
+    # Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task and a wrapped response
+    # per request). The last added is outermost: SecurityHeaders wraps Observe.
+    app.add_middleware(Observe, metrics=metrics)
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(registration_api.router)

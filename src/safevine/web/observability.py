@@ -4,15 +4,14 @@ and states: never a name, A-number, address or search term."""
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from safevine.store.public.tables import notifications, registrations
 
@@ -88,43 +87,54 @@ class OutboxCollector(Collector):
         yield from (by_state, depth, oldest, regs)
 
 
-def route_of(request: Request) -> str:
+def route_of(scope: Scope) -> str:
     """The route template (`/m/{token}`), so no token, reference or term reaches a log.
 
     The router records the matched route in the scope, which the middleware shares.
     """
-    route = request.scope.get("route")
+    route = scope.get("route")
     return str(getattr(route, "path", "unmatched"))
 
 
-def observe(
-    metrics: Metrics,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    async def middleware(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+class Observe:
+    """Pure ASGI middleware: counts each request by route and status, times searches and
+    writes the request log. The status is taken from `http.response.start`; a request that
+    raises before answering counts as a 500."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         request_id = uuid.uuid4().hex[:16]
         started = time.perf_counter()
         status = 500
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            # The request id goes to the log only: a header that differs per response
-            # would tell two otherwise identical answers apart.
-            return response
+            await self.app(scope, receive, send_observed)
         finally:
             elapsed = time.perf_counter() - started
-            route = route_of(request)
-            metrics.requests.labels(route, request.method, str(status)).inc()
-            if route == "/api/v1/search" or (route == "/" and request.method == "POST"):
-                metrics.search_seconds.observe(elapsed)
+            route = route_of(scope)
+            method = scope["method"]
+            self.metrics.requests.labels(route, method, str(status)).inc()
+            if route == "/api/v1/search" or (route == "/" and method == "POST"):
+                self.metrics.search_seconds.observe(elapsed)
+            # The request id goes to the log only: a header that differs per response
+            # would tell two otherwise identical answers apart.
             extra: dict[str, Any] = {
                 "request_id": request_id,
                 "route": route,
-                "method": request.method,
+                "method": method,
                 "status": status,
                 "ms": round(elapsed * 1000, 1),
             }
             log.info("request", extra=extra)
-
-    return middleware

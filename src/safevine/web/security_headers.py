@@ -1,9 +1,7 @@
 """Headers on every response: no third-party anything, no referrer, no caching of people."""
 
-from collections.abc import Awaitable, Callable
-
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -11,24 +9,41 @@ CONTENT_SECURITY_POLICY = (
 )
 STATIC_PREFIX = "/static/"
 
+_ALWAYS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+)
+# Only our own CSS and script may be cached; every page and answer is no-store, so a
+# shared or seized device keeps no copy of who was looked up.
+_STATIC = (("Cache-Control", "public, max-age=3600"),)
+_DYNAMIC = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 
-async def security_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    headers = response.headers
-    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), interest-cohort=()"
-    # Only our own CSS and script may be cached; every page and answer is no-store, so a
-    # shared or seized device keeps no copy of who was looked up.
-    if request.url.path.startswith(STATIC_PREFIX):
-        headers["Cache-Control"] = "public, max-age=3600"
-    else:
-        headers["Cache-Control"] = "no-store"
-        headers["Pragma"] = "no-cache"
-    return response
+
+class SecurityHeaders:
+    """Pure ASGI middleware: sets the headers on `http.response.start`, replacing any the
+    app set under the same names, without wrapping the response in another one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cache = _STATIC if scope["path"].startswith(STATIC_PREFIX) else _DYNAMIC
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _ALWAYS:
+                    headers[name] = value
+                for name, value in cache:
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, bindparam, func, select
 
 from safevine.store.public.views import public_person_names, public_persons
 
@@ -31,13 +32,40 @@ class PublicPerson:
 _SHOWN = [public_persons.c[name] for name in PublicPerson.__dataclass_fields__]
 
 
+# Built once: constructing a statement costs far more than running it on an index.
+_BY_A_NUMBER = select(*_SHOWN).where(
+    public_persons.c.a_number == bindparam("a_number"),
+    public_persons.c.country_of_birth == bindparam("country"),
+)
+
+
+def _names_statement(with_birth: bool) -> Select[Any]:
+    names = select(public_person_names.c.public_ref).where(
+        public_person_names.c.given_key == bindparam("given_key"),
+        public_person_names.c.family_key == bindparam("family_key"),
+    )
+    if with_birth:
+        names = names.where(public_person_names.c.date_of_birth == bindparam("date_of_birth"))
+    return names
+
+
+# Names first, then persons by reference: PostgreSQL cannot drive a semi-join into a
+# security_barrier view, so one statement would read every public person of the country.
+_NAMES = _names_statement(with_birth=False)
+_NAMES_AND_BIRTH = _names_statement(with_birth=True)
+_BY_REFS = (
+    select(*_SHOWN)
+    .where(
+        public_persons.c.public_ref.in_(bindparam("refs", expanding=True)),
+        public_persons.c.country_of_birth == bindparam("country"),
+    )
+    .order_by(public_persons.c.family_name, public_persons.c.given_name)
+)
+
+
 def by_a_number(connection: Connection, a_number: str, country: str) -> list[PublicPerson]:
     """Public persons with this canonical A-number and country of birth (zero or one)."""
-    rows = connection.execute(
-        select(*_SHOWN).where(
-            public_persons.c.a_number == a_number, public_persons.c.country_of_birth == country
-        )
-    )
+    rows = connection.execute(_BY_A_NUMBER, {"a_number": a_number, "country": country})
     return [PublicPerson(**row._mapping) for row in rows]
 
 
@@ -49,20 +77,16 @@ def by_name(
     date_of_birth: date | None = None,
 ) -> list[PublicPerson]:
     """Public persons known by exactly this folded name (or alias) and country."""
-    names = select(public_person_names.c.public_ref).where(
-        public_person_names.c.given_key == given_key,
-        public_person_names.c.family_key == family_key,
-    )
-    if date_of_birth is not None:
-        names = names.where(public_person_names.c.date_of_birth == date_of_birth)
-    rows = connection.execute(
-        select(*_SHOWN)
-        .where(
-            public_persons.c.public_ref.in_(names),
-            public_persons.c.country_of_birth == country,
-        )
-        .order_by(public_persons.c.family_name, public_persons.c.given_name)
-    )
+    values: dict[str, object] = {"given_key": given_key, "family_key": family_key}
+    if date_of_birth is None:
+        found = connection.execute(_NAMES, values)
+    else:
+        found = connection.execute(_NAMES_AND_BIRTH, {**values, "date_of_birth": date_of_birth})
+    # A miss and a hidden person both end here, the same way: neither has a public name.
+    refs = sorted(set(found.scalars()))
+    if not refs:
+        return []
+    rows = connection.execute(_BY_REFS, {"refs": refs, "country": country})
     return [PublicPerson(**row._mapping) for row in rows]
 
 

@@ -1,5 +1,6 @@
 """The public JSON API: exact search, answered the same way whether or not anyone matches."""
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +13,19 @@ from safevine.web.state import AppState, client_address
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
 _Text = Field(default=None, max_length=200)
+
+# Lookups run on at most this many threads, fewer than the connection pool holds: with a
+# thread per waiting request (40), connections beyond the pool are opened and closed for
+# every search, which costs more than the search.
+LOOKUP_THREADS = 4
+_lookups: CapacityLimiter | None = None
+
+
+def _lookup_limiter() -> CapacityLimiter:
+    global _lookups
+    if _lookups is None:
+        _lookups = CapacityLimiter(LOOKUP_THREADS)
+    return _lookups
 
 
 class SearchRequest(BaseModel):
@@ -74,12 +88,17 @@ class LimitedResponse(BaseModel):
     responses={422: {"model": ErrorResponse}, 429: {"model": LimitedResponse}},
     summary="Find a person in custody by exact identifiers",
 )
-def search(body: SearchRequest, request: Request, lang: str | None = None) -> JSONResponse:
+async def search(body: SearchRequest, request: Request, lang: str | None = None) -> JSONResponse:
     language = negotiate(lang, request.headers.get("accept-language"))
     gettext = translations(language).gettext
     state = AppState.of(request)
-    outcome = run_search(
-        state.public_engine.connect, state.limiter, client_address(request), body.model_dump()
+    outcome = await to_thread.run_sync(
+        run_search,
+        state.public_engine.connect,
+        state.limiter,
+        client_address(request),
+        body.model_dump(),
+        limiter=_lookup_limiter(),
     )
     headers = {"Content-Language": language}
     if outcome.retry_after is not None:
