@@ -8,11 +8,13 @@ they are sent again with the same idempotency key.
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import random
 import socket
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,6 +55,31 @@ class BatchReport:
     ids_sent: list[int] = field(default_factory=list)
 
 
+@contextlib.asynccontextmanager
+async def _sqlite_turn(engine: Engine) -> AsyncIterator[None]:
+    """On SQLite, one dispatcher at a time works a batch, in turn, by an exclusive lock on a
+    file beside the database. A batch holds SQLite's write lock while it is sent, and
+    SQLite's busy waiting is not fair: a second worker waiting for that lock could wait
+    behind batch after batch until its busy timeout ran out ("database is locked"), with
+    its claims stuck until their lease expired. Waiting on this file lock has no timeout,
+    and happens in a thread so the event loop (and another dispatcher in it) runs on.
+    PostgreSQL needs none of this: its workers claim side by side (SKIP LOCKED)."""
+    database = engine.url.database or ""
+    if (
+        engine.dialect.name != "sqlite"
+        or database in ("", ":memory:")
+        or database.startswith("file:")
+    ):
+        yield
+        return
+    fd = os.open(f"{database}.dispatch", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -91,8 +118,12 @@ class Dispatcher:
             await transport.close()
         await self._http.aclose()
 
-    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:
-        """Work batches until `stop` is set; sleeps briefly whenever nothing is due."""
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.1) -> None:
+        """Work batches until `stop` is set; sleeps briefly whenever nothing is due.
+
+        A tenth of a second between looks keeps an event's message within about that of
+        its commit when the queue is empty; a look that finds nothing is one indexed query.
+        """
         while not stop.is_set():
             report = await self.run_once()
             if report.claimed == 0:
@@ -100,6 +131,10 @@ class Dispatcher:
                     await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
 
     async def run_once(self) -> BatchReport:
+        async with _sqlite_turn(self.engine):
+            return await self._run_once()
+
+    async def _run_once(self) -> BatchReport:
         report = BatchReport()
         now = datetime.now(UTC)
         lease = timedelta(seconds=self.settings.worker_lease_seconds)
@@ -113,7 +148,6 @@ class Dispatcher:
         # protection committing meanwhile waits for these sends and cancels the rest.
         with self.engine.begin() as connection:
             batch = delivery.hold(connection, self.name, ids)
-            ready = self._gate(connection, batch, report)
             semaphore = asyncio.Semaphore(self.settings.worker_concurrency)
 
             async def send(item: tuple[Outgoing, OutgoingMessage]) -> DeliveryResult:
@@ -126,10 +160,24 @@ class Dispatcher:
                         )
                         return DeliveryResult.transient(f"internal error: {type(error).__name__}")
 
-            results = await asyncio.gather(*(send(item) for item in ready))
+            # Each message leaves as soon as it has passed the gate and is rendered, so the
+            # first sends are on the wire while the rest of the batch is still rendering.
+            ready: list[tuple[Outgoing, OutgoingMessage]] = []
+            sending: list[asyncio.Task[DeliveryResult]] = []
+            try:
+                for item in self._gate_each(connection, batch, report):
+                    ready.append(item)
+                    sending.append(asyncio.create_task(send(item)))
+                    await asyncio.sleep(0)
+            finally:
+                # Even when the gate fails, what has started is seen through before the
+                # transaction ends (then rolled back: those are sent again, same keys).
+                results = await asyncio.gather(*sending)
             finished = datetime.now(UTC)
+            sent: list[tuple[int, int, str | None]] = []
             for (outgoing, _), result in zip(ready, results, strict=True):
-                self._record(connection, outgoing, result, finished, report)
+                self._record(connection, outgoing, result, finished, report, sent)
+            delivery.mark_all_sent(connection, sent, finished)
         log.info(
             "batch: claimed=%d sent=%d retrying=%d failed=%d cancelled=%d deferred=%d",
             report.claimed,
@@ -145,10 +193,15 @@ class Dispatcher:
         self, connection: Connection, batch: list[Outgoing], report: BatchReport
     ) -> list[tuple[Outgoing, OutgoingMessage]]:
         """Cancel what must not go, defer what must wait, render the rest."""
+        return list(self._gate_each(connection, batch, report))
+
+    def _gate_each(
+        self, connection: Connection, batch: list[Outgoing], report: BatchReport
+    ) -> Iterator[tuple[Outgoing, OutgoingMessage]]:
+        """`_gate`, one rendered message at a time."""
         now = datetime.now(UTC)
         refs = [o.person_ref for o in batch if o.purpose == "event"]
         public = delivery.people(connection, refs)
-        ready = []
         for o in batch:
             if o.registration_state == ENDED:
                 delivery.mark_cancelled(connection, o.id, "registration_ended", now)
@@ -169,8 +222,7 @@ class Dispatcher:
                 delivery.defer(connection, o.id, wait, "quiet_hours", now)
                 report.deferred += 1
                 continue
-            ready.append((o, self._message(o, public)))
-        return ready
+            yield o, self._message(o, public)
 
     @staticmethod
     def _quiet_until(o: Outgoing, now: datetime) -> datetime | None:
@@ -206,7 +258,9 @@ class Dispatcher:
                 f"{self.settings.public_base_url}/m/{token}",
                 self.settings.help_phone,
             )
-            rendered = render_event(o.content, name, o.person_ref, context)
+            rendered = render_event(
+                o.content, name, o.person_ref, context, email_only=o.channel == "email"
+            )
         secret = (
             self.vault.decrypt(o.webhook_secret_key_id, o.webhook_secret_ciphertext, "webhook")
             if o.webhook_secret_key_id and o.webhook_secret_ciphertext
@@ -223,13 +277,16 @@ class Dispatcher:
         result: DeliveryResult,
         now: datetime,
         report: BatchReport,
+        sent: list[tuple[int, int, str | None]],
     ) -> None:
+        """Count the outcome; a success joins `sent` (recorded for the whole batch at once
+        by the caller), a failure is recorded here."""
         attempts = o.attempts + 1
         outcome = "sent" if result.ok else "permanent" if result.permanent else "transient"
         self.outcomes.labels(o.channel, outcome).inc()
         if result.ok:
             self.latency.labels(o.channel, o.purpose).observe((now - o.created_at).total_seconds())
-            delivery.mark_sent(connection, o.id, attempts, result.provider_id, now)
+            sent.append((o.id, attempts, result.provider_id))
             report.sent += 1
             report.ids_sent.append(o.id)
             return

@@ -152,8 +152,16 @@ def _html(paragraphs: list[str], url: str | None) -> str:
 
 
 def render_event(
-    content: dict[str, Any], person_name: str, person_ref: str, context: MessageContext
+    content: dict[str, Any],
+    person_name: str,
+    person_ref: str,
+    context: MessageContext,
+    *,
+    email_only: bool = False,
 ) -> Rendered:
+    """Every form of the message. With `email_only` the SMS and voice forms are left empty
+    and never computed (the short text, its dates and the GSM-7 fitting cost a worker
+    about a tenth of its time per email)."""
     gettext = translations(context.language).gettext
     subject = gettext(SUBJECT)
     manage = gettext(MANAGE) % {"url": context.manage_url}
@@ -170,12 +178,11 @@ def render_event(
             subject,
             f"{text}\n",
             _html([text], context.manage_url),
-            to_gsm7(text),
-            f"{gettext(VOICE_INTRO)} {spoken} {gettext(VOICE_STOP)}",
+            "" if email_only else to_gsm7(text),
+            "" if email_only else f"{gettext(VOICE_INTRO)} {spoken} {gettext(VOICE_STOP)}",
             data,
         )
     long_text = _event_text(content, person_name, context.language, short=False)
-    short_text = _event_text(content, person_name, context.language, short=True)
     data = {
         "type": "custody_event",
         "registration": context.number,
@@ -194,12 +201,18 @@ def render_event(
         "text": long_text,
         "manage_url": context.manage_url,
     }
+    if email_only:
+        sms = voice = ""
+    else:
+        short_text = _event_text(content, person_name, context.language, short=True)
+        sms = _fit_sms(short_text, context.manage_url)
+        voice = f"{gettext(VOICE_INTRO)} {long_text} {long_text} {gettext(VOICE_STOP)}"
     return Rendered(
         subject,
         f"{long_text}\n\n{manage}\n",
         _html([long_text, manage], context.manage_url),
-        _fit_sms(short_text, context.manage_url),
-        f"{gettext(VOICE_INTRO)} {long_text} {long_text} {gettext(VOICE_STOP)}",
+        sms,
+        voice,
         data,
     )
 

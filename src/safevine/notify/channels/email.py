@@ -2,8 +2,11 @@
 the notification's idempotency key as Message-ID so a resent message can be recognised."""
 
 import asyncio
+import binascii
+import secrets
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.utils import formataddr, formatdate, parseaddr
 
 import aiosmtplib
 import httpx
@@ -19,10 +22,56 @@ class EmailTransport(Transport):
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         super().__init__(settings, http)
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
-        _, sender = parseaddr(settings.mail_from)
+        name, sender = parseaddr(settings.mail_from)
+        self._sender = sender
         self._domain = sender.rpartition("@")[2] or "localhost"
+        # Quotes a display name that needs it; a non-ASCII one becomes an encoded word.
+        self._from = formataddr((name, sender), charset="utf-8")
+        self._subjects: dict[str, str] = {}
 
-    def build(self, message: OutgoingMessage) -> EmailMessage:
+    def build(self, message: OutgoingMessage) -> bytes | None:
+        """The message as sent: multipart/alternative, text then HTML, both UTF-8 in
+        quoted-printable, so every line is 7-bit and short whatever the language. None
+        when the address or sender is not plain ASCII: `build_email` handles those.
+
+        Written out directly because `email.message.EmailMessage` spends about 2.5 ms per
+        message parsing and re-folding its own headers, most of a worker's time."""
+        address = message.address
+        if not (
+            address.isascii()
+            and self._from.isascii()
+            and _single_line(address, message.language, self._from)
+        ):
+            return None
+        subject = self._subjects.get(message.rendered.subject)
+        if subject is None:
+            subject = self._subjects[message.rendered.subject] = _header_value(
+                message.rendered.subject, "Subject"
+            )
+        # QP text never holds "==" at a line start, so this boundary cannot occur in it.
+        boundary = f"==_{secrets.token_hex(12)}"
+        head = (
+            f"From: {self._from}\r\n"
+            f"To: {address}\r\n"
+            f"Subject: {subject}\r\n"
+            f"Date: {formatdate(localtime=False)}\r\n"
+            f"Message-ID: <{message.idempotency_key}@{self._domain}>\r\n"
+            f"Content-Language: {message.language}\r\n"
+            "MIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+            "\r\n"
+        )
+        return b"".join(
+            (
+                head.encode("ascii"),
+                _part(boundary, "plain", message.rendered.text),
+                _part(boundary, "html", message.rendered.html),
+                f"--{boundary}--\r\n".encode("ascii"),
+            )
+        )
+
+    def build_email(self, message: OutgoingMessage) -> EmailMessage:
+        """The same message through the standard library, for unusual headers."""
         email = EmailMessage()
         email["From"] = self.settings.mail_from
         email["To"] = message.address
@@ -58,7 +107,11 @@ class EmailTransport(Transport):
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             return DeliveryResult.transient(f"SMTP connection failed: {error}")
         try:
-            errors, response = await client.send_message(self.build(message))
+            data = self.build(message)
+            if data is None:
+                errors, response = await client.send_message(self.build_email(message))
+            else:
+                errors, response = await client.sendmail(self._sender, [message.address], data)
         except aiosmtplib.SMTPRecipientsRefused as error:
             await _quietly_close(client)
             return DeliveryResult.permanent_failure(f"recipient refused: {error}")
@@ -78,6 +131,30 @@ class EmailTransport(Transport):
     async def close(self) -> None:
         while not self._idle.empty():
             await _quietly_close(self._idle.get_nowait())
+
+
+def _single_line(*values: str) -> bool:
+    return not any("\r" in v or "\n" in v for v in values)
+
+
+def _header_value(value: str, name: str) -> str:
+    """ASCII as it is; anything else as RFC 2047 encoded words (UTF-8)."""
+    if value.isascii() and _single_line(value):
+        return value
+    folded = Header(" ".join(value.split()), "utf-8", header_name=name)
+    return folded.encode(linesep="\r\n")
+
+
+def _part(boundary: str, subtype: str, body: str) -> bytes:
+    text = body.replace("\r\n", "\n").encode("utf-8")
+    # The line break before the next boundary belongs to the boundary, not to the text.
+    encoded = binascii.b2a_qp(text, istext=True).replace(b"\n", b"\r\n") + b"\r\n"
+    return (
+        f"--{boundary}\r\n"
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n"
+        "\r\n"
+    ).encode("ascii") + encoded
 
 
 async def _quietly_close(client: aiosmtplib.SMTP) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from safevine.store.public.lookup import PublicPerson, by_reference
 from safevine.store.public.tables import notifications, registrations
@@ -88,12 +88,17 @@ def claim(
                 )
             ).scalars()
         ]
-    ids = [int(i) for i in connection.execute(due.with_for_update(skip_locked=True)).scalars()]
-    if ids:
-        connection.execute(
-            update(notifications).where(notifications.c.id.in_(ids)).values(**claiming)
-        )
-    return ids
+    # One statement: choose (skipping rows other workers hold) and mark, in one round trip.
+    chosen = due.with_for_update(skip_locked=True).scalar_subquery()
+    return [
+        int(i)
+        for i in connection.execute(
+            update(notifications)
+            .where(notifications.c.id.in_(chosen))
+            .values(**claiming)
+            .returning(notifications.c.id)
+        ).scalars()
+    ]
 
 
 def hold(connection: Connection, worker: str, ids: list[int]) -> list[Outgoing]:
@@ -117,9 +122,10 @@ def hold(connection: Connection, worker: str, ids: list[int]) -> list[Outgoing]:
         return []
     # Writing the rows takes SQLite's write lock for the whole send, as FOR UPDATE does
     # on PostgreSQL: a protection has to wait until these sends are recorded.
-    connection.execute(
-        update(notifications).where(notifications.c.id.in_(locked)).values(claimed_by=worker)
-    )
+    if connection.dialect.name == "sqlite":
+        connection.execute(
+            update(notifications).where(notifications.c.id.in_(locked)).values(claimed_by=worker)
+        )
     rows = connection.execute(
         select(
             notifications.c.id,
@@ -189,6 +195,35 @@ def mark_sent(
         last_error=None,
         deferred_reason=None,
         updated_at=now,
+    )
+
+
+def mark_all_sent(
+    connection: Connection, sent: list[tuple[int, int, str | None]], now: datetime
+) -> None:
+    """`mark_sent` for each (notification id, attempts, provider id), in one executemany:
+    a batch's rows are recorded in one round trip instead of one statement each."""
+    if not sent:
+        return
+    statement = (
+        update(notifications)
+        .where(notifications.c.id == bindparam("sent_id"))
+        .values(
+            state="sent",
+            attempts=bindparam("sent_attempts"),
+            sent_at=now,
+            provider_message_id=bindparam("sent_provider_id"),
+            last_error=None,
+            deferred_reason=None,
+            updated_at=now,
+        )
+    )
+    connection.execute(
+        statement,
+        [
+            {"sent_id": i, "sent_attempts": attempts, "sent_provider_id": provider_id}
+            for i, attempts, provider_id in sent
+        ],
     )
 
 
