@@ -141,10 +141,13 @@ def record_events(
         }
         for i, person_id in accepted
     ]
+    # Matched back by event id (unique): asking the database to keep the rows' order
+    # makes SQLite insert them one statement at a time.
     inserted = connection.execute(
-        insert(custody_events).returning(custody_events.c.id, sort_by_parameter_order=True), rows
+        insert(custody_events).returning(custody_events.c.id, custody_events.c.event_id), rows
     )
-    pks = [int(pk) for (pk,) in inserted]
+    pk_of = {event_id: int(pk) for pk, event_id in inserted}
+    pks = [pk_of[row["event_id"]] for row in rows]
     result.stored = [
         StoredEvent(pk, person_id, events[i])
         for pk, (i, person_id) in zip(pks, accepted, strict=True)

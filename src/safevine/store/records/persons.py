@@ -114,9 +114,7 @@ def _write(connection: Connection, known: dict[str, _Person], now: datetime) -> 
             for a, p in new
         ]
         result = connection.execute(
-            insert(persons).returning(
-                persons.c.id, persons.c.a_number, sort_by_parameter_order=True
-            ),
+            insert(persons).returning(persons.c.id, persons.c.a_number),
             rows,
         )
         for person_id, a_number in result:
