@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 DEMO_DB ?= sqlite:///demo.db
 
-.PHONY: install run test lint bench messages clean
+.PHONY: install run test lint bench bench-quick bench-tools messages clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,8 +30,19 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-bench: install
-	$(PY) bench/ingest_events.py
+# Benchmarks are not tests: CI never runs them. Results land in bench/results/;
+# a full run also rewrites the figures in BENCHMARKS.md.
+bench: bench-tools
+	$(PY) -m bench.run --scale full
+
+bench-quick: bench-tools
+	$(PY) -m bench.run --scale quick
+
+bench-tools: install
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@command -v wrk >/dev/null 2>&1 || { echo "== installing wrk from Debian's packages"; \
+	  $$([ "$$(id -u)" = 0 ] || echo sudo) sh -c 'apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null'; }
 
 # After changing messages in code or templates: refresh the catalog, then translate.
 messages: install
@@ -41,4 +52,4 @@ messages: install
 		-d src/safevine/locales -D messages --no-location --width 100
 
 clean:
-	rm -rf $(VENV) demo.db demo.db-* demo.db.priority demo.key .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo.db demo.db-* demo.db.priority demo.db.dispatch demo.key .pytest_cache .mypy_cache .ruff_cache

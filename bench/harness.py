@@ -91,8 +91,23 @@ class Result:
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["targets"] = [{**asdict(t), "met": t.met} for t in self.targets]
-        out.pop("series")
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Result":
+        targets = [
+            Target(t["name"], t["value"], t["limit"], t["unit"], t["higher_is_better"])
+            for t in data.get("targets", [])
+        ]
+        return cls(
+            data["benchmark"],
+            data["db"],
+            data["figures"],
+            data.get("ratio"),
+            targets,
+            data.get("notes", []),
+            data.get("series", {}),
+        )
 
 
 def postgres_available(url: str = POSTGRES_URL) -> bool:

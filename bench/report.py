@@ -11,6 +11,21 @@ BEGIN = "<!-- figures:begin (written by `make bench`; edit the text around it) -
 END = "<!-- figures:end -->"
 
 
+def merge_json(
+    path: Path, day: str, scale: Scale, db: str, machine: dict[str, Any], results: list[Result]
+) -> list[Result]:
+    """Write this run's results into the day's file for `db`, keeping any benchmark run
+    earlier that day and not re-run now (so one benchmark can be re-run alone)."""
+    kept: list[Result] = []
+    if path.exists():
+        fresh = {r.benchmark for r in results}
+        earlier = json.loads(path.read_text())
+        kept = [Result.from_json(r) for r in earlier["results"] if r["benchmark"] not in fresh]
+    merged = kept + results
+    write_json(path, day, scale, db, machine, merged)
+    return merged
+
+
 def write_json(
     path: Path, day: str, scale: Scale, db: str, machine: dict[str, Any], results: list[Result]
 ) -> Path:
@@ -144,4 +159,4 @@ def _number(value: float | None) -> str:
         return f"{value:,.0f}"
     if abs(value) >= 1:
         return f"{value:,.2f}"
-    return f"{value:.3f}"
+    return f"{value:.3g}"

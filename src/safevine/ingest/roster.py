@@ -30,6 +30,11 @@ from safevine.store.records.holds import discard, hold_batch, open_holds_for_fac
 from safevine.store.schema import facilities
 
 Scope = Literal["listed", "all"]
+# Rows staged a transaction: staging is thrown away whole if the run stops, so larger
+# transactions lose nothing.
+STAGE_CHUNK = 10_000
+# Facilities whose absentees are read in one statement.
+DEPARTURE_FACILITIES = 100
 
 
 class StaleSnapshotError(Exception):
@@ -43,6 +48,11 @@ class _Staging:
     withhold_all: bool = False
     # Derive as a batch under judgement: notifications held, prior statuses kept public.
     provisional: bool = False
+    # Facility ids by code, looked up once a snapshot, and the codes that are not known.
+    facilities: dict[str, int] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+    # Accepted rows per facility to apply.
+    listed: dict[int, int] = field(default_factory=dict)
 
 
 def ingest_roster(
@@ -68,7 +78,7 @@ def ingest_roster(
     assert summary.batch_id is not None
     batch_id = summary.batch_id
     try:
-        for chunk in chunks(parsed):
+        for chunk in chunks(parsed, STAGE_CHUNK):
             with engine.begin() as connection:
                 _stage_chunk(connection, summary, staging, chunk)
         with engine.begin() as connection:
@@ -122,8 +132,15 @@ def _stage_chunk(
 ) -> None:
     summary.total += len(chunk)
     assert summary.batch_id is not None
-    known = facility_ids(connection, (code for p in chunk if (code := _code(p))))
-    rows, rejects = [], []
+    codes = {code for p in chunk if (code := _code(p))}
+    unseen = codes - staging.facilities.keys() - staging.unknown
+    if unseen:
+        found = facility_ids(connection, unseen)
+        staging.facilities.update(found)
+        staging.unknown.update(unseen - found.keys())
+    known = staging.facilities
+    rows: list[rosters.StagedRow] = []
+    rejects: list[Reject] = []
     for p in chunk:
         entry = p.value
         if entry is not None and staging.taken_at is None:
@@ -178,18 +195,19 @@ def _a_number(p: Parsed[RosterEntry]) -> str | None:
 
 def _row(
     batch_id: int, line: int, facility_id: int | None, person: PersonFacts, rejected: int
-) -> dict[str, object]:
-    return {
-        "batch_id": batch_id,
-        "line": line,
-        "facility_id": facility_id,
-        "a_number": person.a_number,
-        "rejected": rejected,
-        "given_name": person.name.given if person.name else None,
-        "family_name": person.name.family if person.name else None,
-        "date_of_birth": person.date_of_birth,
-        "country_of_birth": person.country_of_birth,
-    }
+) -> rosters.StagedRow:
+    name = person.name
+    return (
+        batch_id,
+        line,
+        facility_id,
+        person.a_number,
+        rejected,
+        name.given if name else None,
+        name.family if name else None,
+        person.date_of_birth,
+        person.country_of_birth,
+    )
 
 
 def _scope(
@@ -223,9 +241,11 @@ def _fresh(
             )
         return {}
     last = rosters.last_snapshots(connection, list(in_scope))
+    fingerprints = rosters.staged_fingerprints(connection, batch_id)
     apply: dict[int, tuple[str, str]] = {}
+    already = 0
     for facility_id, code in sorted(in_scope.items(), key=lambda item: item[1]):
-        digest = rosters.staged_hash(connection, batch_id, facility_id)
+        digest, listed = fingerprints.get(facility_id, (rosters.EMPTY_FINGERPRINT, 0))
         previous = last.get(facility_id)
         if previous is not None and staging.taken_at < previous[0]:
             raise StaleSnapshotError(
@@ -239,9 +259,10 @@ def _fresh(
                     "already applied; nothing was changed"
                 )
             summary.notes.append(f"{code}: this snapshot was already applied")
+            already += listed
             continue
         apply[facility_id] = (code, digest)
-    already = rosters.staged_count(connection, batch_id, sorted(set(in_scope) - set(apply)))
+        staging.listed[facility_id] = listed
     summary.duplicates += already
     summary.applied -= already
     return apply
@@ -277,8 +298,11 @@ def _judge(
 ) -> str | None:
     """The rule this snapshot trips before anything is derived from it, or None."""
     last = rosters.last_snapshots(connection, list(apply))
+    counted = [f for f in apply if not (staging.withhold_all or f in staging.withheld)]
+    populations = rosters.in_custody_counts(connection, counted)
+    leaving_at = rosters.absentee_counts(connection, batch_id, counted)
     for facility_id, (code, _) in sorted(apply.items(), key=lambda item: item[1][0]):
-        listed = rosters.staged_count(connection, batch_id, [facility_id])
+        listed = staging.listed.get(facility_id, 0)
         previous = last.get(facility_id)
         if previous is not None and shrank(listed, previous[2], thresholds):
             return (
@@ -287,8 +311,8 @@ def _judge(
             )
         if staging.withhold_all or facility_id in staging.withheld:
             continue
-        population = rosters.in_custody_count(connection, facility_id)
-        leaving = rosters.absentee_count(connection, batch_id, facility_id)
+        population = populations.get(facility_id, 0)
+        leaving = leaving_at.get(facility_id, 0)
         if too_many_leaving(leaving, population, thresholds):
             return (
                 f"{leaving} of the {population} people in custody at {code} would leave "
@@ -307,13 +331,10 @@ def _derive(
     taken_at = staging.taken_at
     assert taken_at is not None
     codes = {code for code, _ in apply.values()}
-    after = 0
-    while True:
-        with engine.begin() as connection:
-            entries = rosters.staged_entries(connection, batch_id, after, CHUNK)
-            if not entries:
-                break
-            after = entries[-1].id
+    # Read in one streamed pass on its own connection; each part is recorded in its own
+    # transaction on another.
+    with engine.connect() as reader:
+        for entries in rosters.staged_entries(reader, batch_id, CHUNK):
             events, lines = [], []
             for e in entries:
                 if e.facility_code not in codes:
@@ -328,20 +349,30 @@ def _derive(
                 if event is not None:
                     events.append(event)
                     lines.append(e.line)
-            rejected = _record(connection, summary, events, lines, batch_id, staging.provisional)
-            summary.applied -= rejected
-    for facility_id, (code, digest) in sorted(apply.items(), key=lambda item: item[1][0]):
+            if events:
+                with engine.begin() as connection:
+                    rejected = _record(
+                        connection, summary, events, lines, batch_id, staging.provisional
+                    )
+                summary.applied -= rejected
+    ordered = sorted(apply.items(), key=lambda item: item[1][0])
+    departing = []
+    for facility_id, (code, _) in ordered:
         if staging.withhold_all or facility_id in staging.withheld:
             summary.notes.append(
                 f"{code}: departures withheld: rows without a readable A-number were rejected"
             )
         else:
-            _departures(engine, summary, staging, batch_id, facility_id, code)
-        with engine.begin() as connection:
-            listed = rosters.staged_count(connection, batch_id, [facility_id])
-            rosters.record_snapshot(
-                connection, facility_id, taken_at, digest, batch_id, now(), listed
-            )
+            departing.append(facility_id)
+    _departures(engine, summary, staging, batch_id, {f: apply[f][0] for f in departing})
+    with engine.begin() as connection:
+        rosters.record_snapshots(
+            connection,
+            [(f, digest, staging.listed.get(f, 0)) for f, (_, digest) in ordered],
+            taken_at,
+            batch_id,
+            now(),
+        )
 
 
 def _departures(
@@ -349,19 +380,39 @@ def _departures(
     summary: IngestSummary,
     staging: _Staging,
     batch_id: int,
-    facility_id: int,
-    code: str,
+    codes: dict[int, str],
 ) -> None:
+    """Release everyone in custody at these facilities whom the snapshot does not list,
+    DEPARTURE_FACILITIES facilities a read and CHUNK events a transaction."""
     taken_at = staging.taken_at
     assert taken_at is not None
-    after = ""
-    while True:
+    order = sorted(codes, key=codes.__getitem__)
+    events: list[CustodyEventInput] = []
+    for start in range(0, len(order), DEPARTURE_FACILITIES):
+        part = order[start : start + DEPARTURE_FACILITIES]
+        rank = {f: n for n, f in enumerate(part)}
         with engine.begin() as connection:
-            gone = rosters.absentees(connection, batch_id, facility_id, after, CHUNK)
-            if not gone:
-                return
-            after = gone[-1][0]
-            events = [e for a, since in gone if (e := departure(a, code, taken_at, since))]
+            gone = rosters.absentees_at(connection, batch_id, part)
+        gone.sort(key=lambda row: (rank[row[0]], row[1]))
+        for facility_id, a_number, since in gone:
+            event = departure(a_number, codes[facility_id], taken_at, since)
+            if event is not None:
+                events.append(event)
+            if len(events) >= CHUNK:
+                _record_departures(engine, summary, staging, batch_id, events)
+                events = []
+    _record_departures(engine, summary, staging, batch_id, events)
+
+
+def _record_departures(
+    engine: Engine,
+    summary: IngestSummary,
+    staging: _Staging,
+    batch_id: int,
+    events: list[CustodyEventInput],
+) -> None:
+    if events:
+        with engine.begin() as connection:
             _record(connection, summary, events, [0] * len(events), batch_id, staging.provisional)
 
 

@@ -1,0 +1,90 @@
+"""The benchmark harness runs end to end on a tiny data set: every benchmark, both
+databases, results, summary and plots. Its figures mean nothing at this size; only that
+`make bench` would work is checked here (benchmarks themselves never run in CI)."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPECTED = {
+    "events",
+    "roster",
+    "search",
+    "memory-web",
+    "delivery",
+    "delivery-steady",
+    "memory-worker",
+}
+
+
+def _databases() -> list[str]:
+    from bench.harness import postgres_available
+
+    if postgres_available(POSTGRES_URL):
+        return ["sqlite", "postgresql"]
+    if REQUIRE_POSTGRES:
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} does not answer")
+    return ["sqlite"]
+
+
+def test_every_benchmark_runs_on_a_tiny_data_set(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        if os.environ.get("SAFEVINE_REQUIRE_WRK") == "1":
+            pytest.fail("wrk is not installed")
+        pytest.skip("wrk is not installed (`make bench-tools` installs it)")
+    kinds = _databases()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--scale", "smoke", "--db", ",".join(kinds),
+         "--out", str(tmp_path), "--no-docs"],
+        cwd=ROOT,
+        env={**os.environ, "SAFEVINE_BENCH_POSTGRES_URL": POSTGRES_URL},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    for kind in kinds:
+        [path] = tmp_path.glob(f"*-smoke-{kind}.json")
+        document = json.loads(path.read_text())
+        assert document["scale"] == "smoke" and document["db"] == kind
+        assert document["machine"]["cores"] >= 1
+        results = {r["benchmark"]: r for r in document["results"]}
+        assert set(results) == EXPECTED
+        for result in results.values():
+            assert result["figures"], result
+            for name, value in result["figures"].items():
+                assert math.isfinite(value) and value >= 0, (result["benchmark"], name)
+            for target in result["targets"]:
+                better = target["value"] >= target["limit"]
+                worse = target["value"] <= target["limit"]
+                assert target["met"] == (better if target["higher_is_better"] else worse)
+        events = results["events"]["figures"]
+        # Every record is accounted for: stored, a resend, or a kept reject.
+        assert events["applied"] + events["duplicates"] + events["rejected"] == events["events"]
+        assert events["rejected"] > 0 and events["duplicates"] > 0
+        assert events["notifications_queued"] > 0
+        assert results["search"]["ratio"] > 0
+        assert results["delivery"]["figures"]["messages"] > 0
+
+    [summary] = tmp_path.glob("*-smoke.md")
+    text = summary.read_text()
+    for benchmark in EXPECTED:
+        assert f"### {benchmark}" in text
+    plots = sorted((tmp_path / "plots").glob("*.png"))
+    assert {p.name.rsplit("-", 1)[1] for p in plots} == {
+        "targets.png",
+        "throughput.png",
+        "latency.png",
+    }
+    for plot in plots:
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
