@@ -10,6 +10,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from safevine.failures import describe
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
@@ -22,8 +24,9 @@ class JsonLines(logging.Formatter):
             "message": record.getMessage(),
         }
         line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        if record.exc_info and record.exc_info[1] is not None:
+            # Never the traceback's text: an exception's message can hold what it was given.
+            line.update(describe(record.exc_info[1]))
         return json.dumps(line, default=str)
 
 

@@ -9,6 +9,8 @@ from sqlalchemy.engine import make_url
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
     parsed = make_url(url)
+    # A statement's parameters are A-numbers, names and contacts: never in an error's text.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -18,6 +18,7 @@ from safevine.web.observability import Metrics, Observe
 from safevine.web.public import api, pages, registration_api, registration_pages, sms_inbound
 from safevine.web.rate_limits import RateLimiter
 from safevine.web.security_headers import SecurityHeaders
+from safevine.web.server_errors import ServerErrors
 from safevine.web.staff import feeds, holds, persons, report, tokens
 from safevine.web.state import AppState
 
@@ -47,7 +48,9 @@ def create_app(settings: Settings, public_engine: Engine | None = None) -> FastA
     metrics = Metrics(engine)
     app.state.safevine = AppState(settings, engine, limiter, vault, records, metrics)
     # Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task and a wrapped response
-    # per request). The last added is outermost: SecurityHeaders wraps Observe.
+    # per request). The last added is outermost: SecurityHeaders wraps Observe, which
+    # wraps ServerErrors, so a failure's answer gets the headers and is counted.
+    app.add_middleware(ServerErrors, answer=_server_error)
     app.add_middleware(Observe, metrics=metrics)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -60,7 +63,6 @@ def create_app(settings: Settings, public_engine: Engine | None = None) -> FastA
         app.include_router(staff_router)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _server_error)
     return app
 
 
@@ -104,7 +106,7 @@ async def _http_error(request: Request, error: HTTPException) -> Response:
     )
 
 
-async def _server_error(request: Request, error: Exception) -> Response:
+async def _server_error(request: Request) -> Response:
     language = _language(request)
     if _is_api(request):
         return JSONResponse({"error": translations(language).gettext(_FAILED)}, status_code=500)

@@ -96,6 +96,10 @@ def route_of(scope: Scope) -> str:
     return str(getattr(route, "path", "unmatched"))
 
 
+# Where the request id waits in the ASGI scope, for a failure logged further in.
+REQUEST_ID = "safevine.request_id"
+
+
 class Observe:
     """Pure ASGI middleware: counts each request by route and status, times searches and
     writes the request log. The status is taken from `http.response.start`; a request that
@@ -110,6 +114,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex[:16]
+        scope[REQUEST_ID] = request_id
         started = time.perf_counter()
         status = 500
 
