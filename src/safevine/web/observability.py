@@ -1,9 +1,10 @@
 """Per-app metrics (Prometheus) and the request log. Labels carry routes, statuses, channels
 and states: never a name, A-number, address or search term."""
 
+import itertools
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,6 +97,10 @@ def route_of(scope: Scope) -> str:
     return str(getattr(route, "path", "unmatched"))
 
 
+# Request ids: unique per process by a counter, across processes by a random prefix
+# (a uuid4 per request cost 3% of the server's time under load).
+_PROCESS = secrets.token_hex(4)
+_SEQUENCE = itertools.count()
 # Where the request id waits in the ASGI scope, for a failure logged further in.
 REQUEST_ID = "safevine.request_id"
 
@@ -113,7 +118,7 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4().hex[:16]
+        request_id = f"{_PROCESS}{next(_SEQUENCE):08x}"
         scope[REQUEST_ID] = request_id
         started = time.perf_counter()
         status = 500
