@@ -15,6 +15,8 @@ def normalise_a_number(raw: str, field: str = "a_number") -> str:
     Accepts `A012345678`, `A-012-345-678`, `a 012 345 678` and eight-digit numbers, which
     are older A-numbers and are left-padded with a zero. Raises FieldError otherwise.
     """
+    if len(raw) == 9 and raw.isascii() and raw.isdigit() and raw != "000000000":
+        return raw  # already canonical, as most feeds send it
     # NFKC turns full-width digits (common from East Asian keyboards) into ASCII ones.
     text = unicodedata.normalize("NFKC", raw).strip()
     if not text:

@@ -6,6 +6,7 @@ so they accept exactly the same things and reject with the same reasons.
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from safevine.domain.a_number import normalise_a_number
@@ -36,25 +37,34 @@ def parse_protection(value: str | None, field: str) -> Protection | None:
     raise FieldError(field, f"{value!r} is not 'protected' or 'cleared'")
 
 
+@lru_cache(maxsize=16)
+def _person_fields(prefix: str) -> dict[str, str]:
+    """The error names of a person's fields under `prefix`, built once, not per record."""
+    keys = ("a_number", "given_name", "family_name", "aliases", "date_of_birth",
+            "country_of_birth", "protection")  # fmt: skip
+    return {key: f"{prefix}{key}" for key in keys}
+
+
 def parse_person(record: Mapping[str, Any], prefix: str = "person.") -> PersonFacts:
     """Person facts from a mapping with a_number, names, aliases, birth facts, protection."""
+    field = _person_fields(prefix)
     a_number = normalise_a_number(
-        text(record, "a_number", f"{prefix}a_number", required=True) or "", f"{prefix}a_number"
+        text(record, "a_number", field["a_number"], required=True) or "", field["a_number"]
     )
-    given = text(record, "given_name", f"{prefix}given_name", required=False, limit=100)
-    family = text(record, "family_name", f"{prefix}family_name", required=False, limit=100)
+    given = text(record, "given_name", field["given_name"], required=False, limit=100)
+    family = text(record, "family_name", field["family_name"], required=False, limit=100)
     if (given is None) != (family is None):
         missing = "given_name" if given is None else "family_name"
-        raise FieldError(f"{prefix}{missing}", "is required when the other name is given")
+        raise FieldError(field[missing], "is required when the other name is given")
     name = PersonName.parse(given, family, prefix.rstrip(".")) if given and family else None
-    aliases = tuple(_aliases(record.get("aliases"), f"{prefix}aliases"))
-    dob_text = text(record, "date_of_birth", f"{prefix}date_of_birth", required=False)
+    aliases = tuple(_aliases(record.get("aliases"), field["aliases"]))
+    dob_text = text(record, "date_of_birth", field["date_of_birth"], required=False)
     today = datetime.now(UTC).date()
-    dob = birth_date(dob_text, f"{prefix}date_of_birth", today) if dob_text else None
-    country_text = text(record, "country_of_birth", f"{prefix}country_of_birth", required=False)
-    country = resolve_country(country_text, f"{prefix}country_of_birth") if country_text else None
+    dob = birth_date(dob_text, field["date_of_birth"], today) if dob_text else None
+    country_text = text(record, "country_of_birth", field["country_of_birth"], required=False)
+    country = resolve_country(country_text, field["country_of_birth"]) if country_text else None
     protection = parse_protection(
-        text(record, "protection", f"{prefix}protection", required=False), f"{prefix}protection"
+        text(record, "protection", field["protection"], required=False), field["protection"]
     )
     return PersonFacts(a_number, name, aliases, dob, country, protection)
 

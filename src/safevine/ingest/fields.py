@@ -16,18 +16,26 @@ def text(
 ) -> str | None:
     """A stripped string; None when absent and not required."""
     value = record.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    # Plain strings are nearly every value a feed holds: only others need their type checked.
+    result = (value if value.__class__ is str else _as_text(value, field)).strip()
+    if not result:
         if required:
             raise FieldError(field, "is required")
         return None
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise FieldError(field, f"must be text, not {type(value).__name__}")
-    result = str(value).strip()
     if len(result) > limit:
         raise FieldError(field, f"is longer than {limit} characters")
     if _CONTROL.search(result):
         raise FieldError(field, "contains control characters")
     return result
+
+
+def _as_text(value: Any, field: str) -> str:
+    """A value that is not a plain str as text: "" for None, digits for a whole number."""
+    if value is None:
+        return ""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise FieldError(field, f"must be text, not {type(value).__name__}")
+    return str(value)
 
 
 def timestamp(value: str, field: str) -> datetime:

@@ -35,23 +35,20 @@ def write_event_notifications(
     if not events:
         return 0
     person_ids = sorted({person_id for _, person_id, _ in events})
-    refs: dict[int, str] = {}
+    # Only the people someone registered for come back: one joined query, not a reference
+    # lookup for every person and then their registrations.
+    wanting: dict[int, list[tuple[int, list[str]]]] = {}
     for part in chunked(person_ids):
         rows = connection.execute(
-            select(persons.c.id, persons.c.public_ref).where(persons.c.id.in_(part))
-        )
-        refs.update((int(person_id), ref) for person_id, ref in rows)
-    wanting: dict[str, list[tuple[int, list[str]]]] = {}
-    for part in chunked(sorted(set(refs.values()))):
-        rows = connection.execute(
-            select(registrations.c.id, registrations.c.person_ref, registrations.c.events).where(
-                registrations.c.person_ref.in_(part), registrations.c.state == ACTIVE
-            )
+            select(persons.c.id.label("person_id"), registrations.c.id, registrations.c.events)
+            .join(registrations, registrations.c.person_ref == persons.c.public_ref)
+            .where(persons.c.id.in_(part), registrations.c.state == ACTIVE)
         )
         for row in rows:
-            wanting.setdefault(row.person_ref, []).append((int(row.id), list(row.events)))
+            wanting.setdefault(int(row.person_id), []).append((int(row.id), list(row.events)))
     if not wanting:
         return 0
+    events = [e for e in events if e[1] in wanting]
     facility_ids = sorted({f["facility_id"] for _, _, f in events if f["facility_id"]})
     places: dict[int, Any] = {}
     for part in chunked(facility_ids):
@@ -77,7 +74,7 @@ def write_event_notifications(
             "facility_time_zone": where.time_zone if where else None,
             "details": fields["details"],
         }
-        for registration_id, kinds in wanting.get(refs[person_id], []):
+        for registration_id, kinds in wanting.get(person_id, []):
             if fields["kind"] in kinds:
                 rows_to_add.append(
                     {

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from safevine.domain.custody_event import PersonFacts
 from safevine.domain.errors import FieldError
@@ -38,32 +38,54 @@ class _Person:
     dirty: bool = False
     names: list[tuple[PersonName, bool]] = field(default_factory=list)
 
+    def primary_name(self) -> tuple[str, str]:
+        return self.given_name or "", self.family_name or ""
+
 
 _BIRTH_FACTS = (("date_of_birth", "date of birth"), ("country_of_birth", "country of birth"))
 
 
-def _merge(person: _Person, facts: PersonFacts) -> FieldError | None:
-    """Fill in what the record lacks; a fact that contradicts it is an error, not an overwrite."""
+def _conflict(person: _Person, facts: PersonFacts) -> FieldError | None:
+    """A birth fact that contradicts the record: an error, never an overwrite."""
     for attr, words in _BIRTH_FACTS:
         told, known = getattr(facts, attr), getattr(person, attr)
-        if told is None or told == known:
-            continue
-        if known is not None:
+        if told is not None and known is not None and told != known:
             return FieldError(
                 f"person.{attr}",
                 f"differs from the {words} on record for this A-number; "
                 "correct the feed, or the record with staff tools",
             )
-        setattr(person, attr, told)
-        person.dirty = True
+    return None
+
+
+def _merge(person: _Person, facts: PersonFacts) -> None:
+    """Fill in what the record lacks; keep every name not yet on record."""
+    for attr, _ in _BIRTH_FACTS:
+        told = getattr(facts, attr)
+        if told is not None and getattr(person, attr) is None:
+            setattr(person, attr, told)
+            person.dirty = True
     if facts.name is not None:
         primary = person.given_name is None
         if primary:
             person.given_name, person.family_name = facts.name.given, facts.name.family
             person.dirty = True
-        person.names.append((facts.name, primary))
+        # The primary name always has its person_names row (written with it below), so
+        # the name most records repeat needs no lookup.
+        if primary or facts.name.key != PersonName(*person.primary_name()).key:
+            person.names.append((facts.name, primary))
     person.names.extend((alias, False) for alias in facts.aliases)
-    return None
+
+
+# Only the columns a merge needs: the rest would cost a conversion per row for nothing.
+_KNOWN = select(
+    persons.c.id,
+    persons.c.a_number,
+    persons.c.given_name,
+    persons.c.family_name,
+    persons.c.date_of_birth,
+    persons.c.country_of_birth,
+)
 
 
 def resolve_persons(
@@ -78,7 +100,7 @@ def resolve_persons(
     wanted = sorted({f.a_number for f in facts})
     known: dict[str, _Person] = {}
     for part in chunked(wanted):
-        for row in connection.execute(select(persons).where(persons.c.a_number.in_(part))):
+        for row in connection.execute(_KNOWN.where(persons.c.a_number.in_(part))):
             known[row.a_number] = _Person(
                 row.id, row.given_name, row.family_name, row.date_of_birth, row.country_of_birth
             )
@@ -87,14 +109,17 @@ def resolve_persons(
         person = known.get(item.a_number)
         if person is None:
             person = known[item.a_number] = _Person(None, None, None, None, None, is_new=True)
-        # A record that conflicts must leave no trace: merge into a copy first.
-        trial = _Person(**{**person.__dict__, "names": list(person.names)})
-        error = _merge(trial, item)
+        # A record that conflicts leaves no trace: it is checked before anything is merged.
+        error = _conflict(person, item)
         if error is None:
-            known[item.a_number] = trial
+            _merge(person, item)
         outcome.append(error if error is not None else item.a_number)
     ids = _write(connection, known, now)
     return [o if isinstance(o, FieldError) else ids[o] for o in outcome]
+
+
+# Facts filled in on known persons, one executemany: each row's keys are the SET clause.
+_FILL_IN = update(persons).where(persons.c.id == bindparam("person_id"))
 
 
 def _write(connection: Connection, known: dict[str, _Person], now: datetime) -> dict[str, int]:
@@ -119,11 +144,11 @@ def _write(connection: Connection, known: dict[str, _Person], now: datetime) -> 
         )
         for person_id, a_number in result:
             known[a_number].id = person_id
-    for person in known.values():
-        if person.dirty and not person.is_new:
-            connection.execute(
-                update(persons).where(persons.c.id == person.id).values(values(person))
-            )
+    changed = [
+        {"person_id": p.id, **values(p)} for p in known.values() if p.dirty and not p.is_new
+    ]
+    if changed:
+        connection.execute(_FILL_IN, changed)
     _add_names(connection, known)
     return {a: int(p.id) for a, p in known.items() if p.id is not None}
 
@@ -133,7 +158,7 @@ def _add_names(connection: Connection, known: dict[str, _Person]) -> None:
     if not with_names:
         return
     have: set[tuple[int, str, str]] = set()
-    for part in chunked([p.id for p in with_names]):
+    for part in chunked([p.id for p in with_names if not p.is_new]):
         rows = connection.execute(
             select(
                 person_names.c.person_id, person_names.c.given_key, person_names.c.family_key
