@@ -15,6 +15,7 @@ from safevine.ingest.events_csv import parse_events_csv
 from safevine.ingest.events_jsonl import parse_events_jsonl
 from safevine.ingest.parsed import Parsed
 from safevine.ingest.summary import IngestSummary
+from safevine.store.bulk_writes import bulk_writes
 from safevine.store.records.batches import Reject
 from safevine.store.records.events import record_events
 from safevine.store.records.holds import confirm_batch, facility_context, hold_batch
@@ -45,21 +46,23 @@ def ingest_events(
     judge = _Judge(thresholds or Thresholds.from_env())
     pending = chunks(parsed)
     chunk = next(pending, None)
-    try:
-        while chunk is not None:
-            following = next(pending, None)
-            with engine.begin() as connection:
-                _apply_chunk(connection, summary, chunk, judge)
-                if following is None:
-                    judge.decide(connection, summary)
-            chunk = following
-    except BaseException:
-        # Whatever was applied is judged too, so nothing waits in `held` forever.
-        with engine.begin() as connection:
-            judge.decide(connection, summary)
-        raise
-    finally:
-        finish(engine, summary)
+    # One connection for the whole feed, a transaction per chunk.
+    with engine.connect() as connection, bulk_writes(connection):
+        try:
+            while chunk is not None:
+                following = next(pending, None)
+                with connection.begin():
+                    _apply_chunk(connection, summary, chunk, judge)
+                    if following is None:
+                        judge.decide(connection, summary)
+                chunk = following
+        except BaseException:
+            # Whatever was applied is judged too, so nothing waits in `held` forever.
+            with engine.begin() as other:
+                judge.decide(other, summary)
+            raise
+        finally:
+            finish(engine, summary)
     return summary
 
 

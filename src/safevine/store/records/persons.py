@@ -144,9 +144,7 @@ def _write(connection: Connection, known: dict[str, _Person], now: datetime) -> 
         )
         for person_id, a_number in result:
             known[a_number].id = person_id
-    changed = [
-        {"person_id": p.id, **values(p)} for p in known.values() if p.dirty and not p.is_new
-    ]
+    changed = [{"person_id": p.id, **values(p)} for p in known.values() if p.dirty and not p.is_new]
     if changed:
         connection.execute(_FILL_IN, changed)
     _add_names(connection, known)
