@@ -18,6 +18,7 @@ from safevine.domain.custody_event import CustodyEventInput
 from safevine.domain.custody_status import CustodyStatus, StatusEvent, advance
 from safevine.domain.errors import FieldError
 from safevine.domain.event_kinds import CustodyState, EventKind
+from safevine.store.member_of import member_of
 from safevine.store.records.facilities import facility_ids
 from safevine.store.records.holds import keep_prior_status
 from safevine.store.records.outbox import write_event_notifications
@@ -149,12 +150,11 @@ def record_events(
         }
         for i, person_id in accepted
     ]
-    # Matched back by event id (unique): asking the database to keep the rows' order
-    # makes SQLite insert them one statement at a time.
-    inserted = connection.execute(
-        insert(custody_events).returning(custody_events.c.id, custody_events.c.event_id), rows
-    )
-    pk_of = {event_id: int(pk) for pk, event_id in inserted}
+    # A plain executemany, then the ids read back by event id (unique): with RETURNING,
+    # SQLAlchemy writes one INSERT of 11,000 parameters that psycopg re-parses in Python
+    # each time, and asking for the rows' order makes SQLite insert one row a statement.
+    connection.execute(insert(custody_events), rows)
+    pk_of = _event_pks(connection, [row["event_id"] for row in rows])
     pks = [pk_of[row["event_id"]] for row in rows]
     result.stored = [
         StoredEvent(pk, person_id, events[i])
@@ -201,12 +201,24 @@ def record_events(
     return result
 
 
+def _event_pks(connection: Connection, event_ids: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for part in chunked(event_ids):
+        rows = connection.execute(
+            select(custody_events.c.event_id, custody_events.c.id).where(
+                member_of(connection, custody_events.c.event_id, part)
+            )
+        )
+        found.update((event_id, int(pk)) for event_id, pk in rows)
+    return found
+
+
 def _stored_hashes(connection: Connection, event_ids: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for part in chunked(sorted(set(event_ids))):
         rows = connection.execute(
             select(custody_events.c.event_id, custody_events.c.content_hash).where(
-                custody_events.c.event_id.in_(part)
+                member_of(connection, custody_events.c.event_id, part)
             )
         )
         found.update((event_id, digest) for event_id, digest in rows)
@@ -236,7 +248,7 @@ def _update_status(
                 custody_status.c.event_id,
             )
             .outerjoin(facilities, facilities.c.id == custody_status.c.facility_id)
-            .where(custody_status.c.person_id.in_(part))
+            .where(member_of(connection, custody_status.c.person_id, part))
         )
         for r in rows:
             current[r.person_id] = CustodyStatus(

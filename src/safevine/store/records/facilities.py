@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select, update
 
+from safevine.store.member_of import member_of
 from safevine.store.schema import facilities
 
 
@@ -62,6 +63,8 @@ def facility_ids(connection: Connection, codes: Iterable[str]) -> dict[str, int]
     if not wanted:
         return {}
     rows = connection.execute(
-        select(facilities.c.code, facilities.c.id).where(facilities.c.code.in_(wanted))
+        select(facilities.c.code, facilities.c.id).where(
+            member_of(connection, facilities.c.code, wanted)
+        )
     )
     return {code: int(facility_id) for code, facility_id in rows}

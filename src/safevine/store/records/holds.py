@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, insert, literal, select, update
 
+from safevine.store.member_of import member_of
 from safevine.store.public.tables import notifications
 from safevine.store.records.audit import append
 from safevine.store.records.persons import chunked
@@ -73,7 +74,7 @@ def keep_prior_status(connection: Connection, batch_id: int, person_ids: Sequenc
                     status.c.updated_at,
                 )
                 .select_from(persons.outerjoin(status, status.c.person_id == persons.c.id))
-                .where(persons.c.id.in_(part), ~already.exists()),
+                .where(member_of(connection, persons.c.id, part), ~already.exists()),
             )
         )
 
@@ -337,7 +338,9 @@ def facility_context(
         ids = {
             int(i): code
             for code, i in connection.execute(
-                select(facilities.c.code, facilities.c.id).where(facilities.c.code.in_(part))
+                select(facilities.c.code, facilities.c.id).where(
+                    member_of(connection, facilities.c.code, part)
+                )
             )
         }
         if not ids:
@@ -346,7 +349,7 @@ def facility_context(
             connection.execute(
                 select(custody_status.c.facility_id, func.count())
                 .where(
-                    custody_status.c.facility_id.in_(list(ids)),
+                    member_of(connection, custody_status.c.facility_id, list(ids)),
                     custody_status.c.state == "in_custody",
                 )
                 .group_by(custody_status.c.facility_id)
@@ -356,7 +359,7 @@ def facility_context(
             connection.execute(
                 select(custody_events.c.facility_id, func.max(custody_events.c.occurred_at))
                 .where(
-                    custody_events.c.facility_id.in_(list(ids)),
+                    member_of(connection, custody_events.c.facility_id, list(ids)),
                     custody_events.c.batch_id != batch_id,
                     custody_events.c.discarded_at.is_(None),
                 )

@@ -35,17 +35,22 @@ def write_event_notifications(
     if not events:
         return 0
     person_ids = sorted({person_id for _, person_id, _ in events})
-    # Only the people someone registered for come back: one joined query, not a reference
-    # lookup for every person and then their registrations.
-    wanting: dict[int, list[tuple[int, list[str]]]] = {}
+    refs: dict[str, int] = {}
     for part in chunked(person_ids):
         rows = connection.execute(
-            select(persons.c.id.label("person_id"), registrations.c.id, registrations.c.events)
-            .join(registrations, registrations.c.person_ref == persons.c.public_ref)
-            .where(persons.c.id.in_(part), registrations.c.state == ACTIVE)
+            select(persons.c.id, persons.c.public_ref).where(persons.c.id.in_(part))
+        )
+        refs.update((ref, int(person_id)) for person_id, ref in rows)
+    # Two lookups, not a join: PostgreSQL would hash-join every registration in the land.
+    wanting: dict[int, list[tuple[int, list[str]]]] = {}
+    for part in chunked(sorted(refs)):
+        rows = connection.execute(
+            select(registrations.c.id, registrations.c.person_ref, registrations.c.events).where(
+                registrations.c.person_ref.in_(part), registrations.c.state == ACTIVE
+            )
         )
         for row in rows:
-            wanting.setdefault(int(row.person_id), []).append((int(row.id), list(row.events)))
+            wanting.setdefault(refs[row.person_ref], []).append((int(row.id), list(row.events)))
     if not wanting:
         return 0
     events = [e for e in events if e[1] in wanting]

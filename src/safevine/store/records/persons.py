@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from safevine.domain.custody_event import PersonFacts
 from safevine.domain.errors import FieldError
 from safevine.domain.names import PersonName
+from safevine.store.member_of import member_of
 from safevine.store.schema import person_names, persons
 
 # Stays well under SQLite's bound-parameter limit for IN (...) lists.
@@ -100,7 +101,9 @@ def resolve_persons(
     wanted = sorted({f.a_number for f in facts})
     known: dict[str, _Person] = {}
     for part in chunked(wanted):
-        for row in connection.execute(_KNOWN.where(persons.c.a_number.in_(part))):
+        for row in connection.execute(
+            _KNOWN.where(member_of(connection, persons.c.a_number, part))
+        ):
             known[row.a_number] = _Person(
                 row.id, row.given_name, row.family_name, row.date_of_birth, row.country_of_birth
             )
@@ -160,7 +163,7 @@ def _add_names(connection: Connection, known: dict[str, _Person]) -> None:
         rows = connection.execute(
             select(
                 person_names.c.person_id, person_names.c.given_key, person_names.c.family_key
-            ).where(person_names.c.person_id.in_(part))
+            ).where(member_of(connection, person_names.c.person_id, part))
         )
         have.update((r.person_id, r.given_key, r.family_key) for r in rows)
     rows_to_add = []
@@ -190,7 +193,9 @@ def person_ids_by_a_number(connection: Connection, a_numbers: Iterable[str]) -> 
     found: dict[str, int] = {}
     for part in chunked(wanted):
         rows = connection.execute(
-            select(persons.c.a_number, persons.c.id).where(persons.c.a_number.in_(part))
+            select(persons.c.a_number, persons.c.id).where(
+                member_of(connection, persons.c.a_number, part)
+            )
         )
         found.update((a, int(i)) for a, i in rows)
     return found
