@@ -154,8 +154,8 @@ def record_events(
     # SQLAlchemy writes one INSERT of 11,000 parameters that psycopg re-parses in Python
     # each time, and asking for the rows' order makes SQLite insert one row a statement.
     connection.execute(insert(custody_events), rows)
-    pk_of = _event_pks(connection, [row["event_id"] for row in rows])
-    pks = [pk_of[row["event_id"]] for row in rows]
+    pk_of = _event_pks(connection, [events[i].event_id for i, _ in accepted])
+    pks = [pk_of[events[i].event_id] for i, _ in accepted]
     result.stored = [
         StoredEvent(pk, person_id, events[i])
         for pk, (i, person_id) in zip(pks, accepted, strict=True)
