@@ -14,8 +14,10 @@ from safevine.contact_vault import ContactVault
 from safevine.i18n import N_, negotiate, translations
 from safevine.store.engine import make_engine
 from safevine.store.public.connection import make_public_engine
+from safevine.store.public.prepared_lookup import PreparedLookups
 from safevine.web.observability import Metrics, Observe
 from safevine.web.public import api, pages, registration_api, registration_pages, sms_inbound
+from safevine.web.public.search import Searcher
 from safevine.web.rate_limits import RateLimiter
 from safevine.web.security_headers import SecurityHeaders
 from safevine.web.server_errors import ServerErrors
@@ -46,7 +48,8 @@ def create_app(settings: Settings, public_engine: Engine | None = None) -> FastA
     vault = ContactVault(settings.secret_key, settings.old_secret_keys)
     records = make_engine(settings.database_url)
     metrics = Metrics(engine)
-    app.state.safevine = AppState(settings, engine, limiter, vault, records, metrics)
+    searcher = Searcher(PreparedLookups(engine), limiter)
+    app.state.safevine = AppState(settings, engine, limiter, vault, records, metrics, searcher)
     # Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task and a wrapped response
     # per request). The last added is outermost: SecurityHeaders wraps Observe, which
     # wraps ServerErrors, so a failure's answer gets the headers and is counted.

@@ -1,31 +1,16 @@
 """The public JSON API: exact search, answered the same way whether or not anyone matches."""
 
-from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from safevine.i18n import negotiate, translations
 from safevine.web.public.results import present
-from safevine.web.public.search import run_search
 from safevine.web.state import AppState, client_address
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
 _Text = Field(default=None, max_length=200)
-
-# Lookups run on at most this many threads, fewer than the connection pool holds: with a
-# thread per waiting request (40), connections beyond the pool are opened and closed for
-# every search, which costs more than the search.
-LOOKUP_THREADS = 4
-_lookups: CapacityLimiter | None = None
-
-
-def _lookup_limiter() -> CapacityLimiter:
-    global _lookups
-    if _lookups is None:
-        _lookups = CapacityLimiter(LOOKUP_THREADS)
-    return _lookups
 
 
 class SearchRequest(BaseModel):
@@ -92,14 +77,7 @@ async def search(body: SearchRequest, request: Request, lang: str | None = None)
     language = negotiate(lang, request.headers.get("accept-language"))
     gettext = translations(language).gettext
     state = AppState.of(request)
-    outcome = await to_thread.run_sync(
-        run_search,
-        state.public_engine.connect,
-        state.limiter,
-        client_address(request),
-        body.model_dump(),
-        limiter=_lookup_limiter(),
-    )
+    outcome = await state.searcher.search(client_address(request), body.model_dump())
     headers = {"Content-Language": language}
     if outcome.retry_after is not None:
         message = gettext("Too many searches. Please wait and try again.")
