@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from safevine.i18n import LANGUAGES
 from safevine.web.public.results import _day, long_datetime
 
-ZONES = ["UTC", "America/New_York", "America/Phoenix", "Pacific/Honolulu", "Pacific/Guam", "America/Puerto_Rico"]
+ZONES = [
+    "UTC",
+    "America/New_York",
+    "America/Phoenix",
+    "Pacific/Honolulu",
+    "Pacific/Guam",
+    "America/Puerto_Rico",
+]
 
 
 @settings(max_examples=300, deadline=None)
