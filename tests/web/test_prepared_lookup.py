@@ -114,7 +114,7 @@ def test_a_held_connection_is_never_left_in_a_transaction(postgres_engine: Engin
         assert dbapi.info.transaction_status == 0  # type: ignore[union-attr]  # IDLE
         cursor = dbapi.cursor()  # type: ignore[union-attr]
         cursor.execute("SELECT current_user")
-        assert cursor.fetchone()[0] == "safevine_public"
+        assert cursor.fetchone() == ("safevine_public",)
     finally:
         public.dispose()
 

@@ -1,5 +1,6 @@
 """The public JSON API: exact search, answered the same way whether or not anyone matches."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,7 +11,9 @@ from safevine.i18n import negotiate, translations
 from safevine.web.public.results import present
 from safevine.web.state import AppState, client_address
 
-router = APIRouter(prefix="/api/v1", tags=["search"])
+PREFIX = "/api/v1"
+PATH = f"{PREFIX}/search"
+router = APIRouter(prefix=PREFIX, tags=["search"])
 
 _Text = Field(default=None, max_length=200)
 
@@ -91,10 +94,26 @@ NOBODY = JSONResponse({"results": []}).body
     openapi_extra={"parameters": [_LANG]},
 )
 async def search(body: SearchRequest, request: Request) -> Response:
-    language = negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
+    return await answer(
+        AppState.of(request),
+        client_address(request),
+        request.query_params.get("lang"),
+        request.headers.get("accept-language"),
+        body.model_dump(),
+    )
+
+
+async def answer(
+    state: AppState,
+    client: str,
+    lang: str | None,
+    accept_language: str | None,
+    raw: Mapping[str, object],
+) -> Response:
+    """The answer to one search, from the validated body (`SearchRequest.model_dump()`)."""
+    language = negotiate(lang, accept_language)
     gettext = translations(language).gettext
-    state = AppState.of(request)
-    outcome = await state.searcher.search(client_address(request), body.model_dump())
+    outcome = await state.searcher.search(client, raw)
     headers = {"Content-Language": language}
     if outcome.retry_after is not None:
         message = gettext("Too many searches. Please wait and try again.")
