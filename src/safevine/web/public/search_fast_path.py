@@ -67,10 +67,11 @@ class SearchFastPath:
         scope["endpoint"] = getattr(self.route, "endpoint", None)
         scope["path_params"] = {}
         client = scope.get("client")
+        query = scope.get("query_string", b"")
         response = await answer(
             self.state,
             client[0] if client else "unknown",
-            QueryParams(scope.get("query_string", b"")).get("lang"),
+            QueryParams(query).get("lang") if query else None,
             _header(scope, b"accept-language"),
             raw,
         )
