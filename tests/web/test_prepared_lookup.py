@@ -2,6 +2,7 @@
 connections that keep the public walls, never sit in a transaction, survive the server
 closing them, and close with the engine."""
 
+import time
 from collections.abc import Iterator
 from datetime import date
 
@@ -183,4 +184,26 @@ def test_database_errors_are_sqlalchemy_errors_without_the_parameters(engine: En
             prepared.by_name(fold_name(PUBLIC.given), fold_name(PUBLIC.family), "MX")
         assert fold_name(PUBLIC.family) not in str(raised.value)
     finally:
+        public.dispose()
+
+
+def test_sqlite_lookups_do_not_wait_for_a_writer(sqlite_engine: Engine) -> None:
+    """They run on the serving thread: a write transaction held open elsewhere (an ingest)
+    must not make them wait for the busy timeout."""
+    plant(sqlite_engine)
+    public = make_public_engine(sqlite_engine.url.render_as_string(hide_password=False))
+    writer = sqlite_engine.raw_connection()
+    try:
+        prepared = PreparedLookups(public)
+        assert prepared.by_a_number(PUBLIC.a_number, PUBLIC.country)
+        cursor = writer.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute("UPDATE facilities SET name = name || ' (moved)'")
+        began = time.perf_counter()
+        found = prepared.by_a_number(PUBLIC.a_number, PUBLIC.country)
+        assert time.perf_counter() - began < 1.0
+        assert found and "(moved)" not in (found[0].facility_name or "")
+        writer.rollback()
+    finally:
+        writer.close()
         public.dispose()
