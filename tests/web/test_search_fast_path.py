@@ -3,7 +3,9 @@ every kind of body, content type, query string and way the body arrives."""
 
 import asyncio
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -53,6 +55,16 @@ CONTENT_TYPES: list[bytes | None] = [
     None,
 ]
 QUERIES = [b"", b"lang=es", b"lang=en&lang=es", b"lang=", b"lang=de", b"other=1"]
+
+
+# Requests run on one thread of their own, with a loop of their own: the test's thread may
+# have a loop left running (Playwright's sync API leaves one), and one thread keeps the
+# app's SQLite lookups on one held connection, as on the server.
+_LOOP_THREAD = ThreadPoolExecutor(1, thread_name_prefix="fast-path-test")
+
+
+def _in_loop(work: Coroutine[Any, Any, None]) -> None:
+    _LOOP_THREAD.submit(asyncio.run, work).result()
 
 
 def _scope(
@@ -107,7 +119,7 @@ def _call(
     async def run() -> None:
         await app(_scope(content_type, query, accept_language), receive, send)
 
-    asyncio.run(run())
+    _in_loop(run())
     if not sent:
         return (0, [], b"")
     start = sent[0]
@@ -232,7 +244,7 @@ def _call_scope(app: FastAPI, scope: dict[str, object], body: bytes) -> Answer:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    _in_loop(app(scope, receive, send))
     start = sent[0]
     body_out = b"".join(m.get("body", b"") for m in sent[1:])
     return int(start["status"]), list(start["headers"]), body_out
