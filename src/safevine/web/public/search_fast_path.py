@@ -3,12 +3,13 @@
 The route (`api.search`) reads the body, decodes it with `json.loads` when it comes as
 `application/json`, validates it as a `SearchRequest` and calls `api.answer`. For a body
 that decodes and validates, this middleware takes the very same steps itself, which
-skips the router, FastAPI's dependency solver and the layers around the endpoint: about
-a third of what a search cost the process. Everything else (another content type, a body
-that does not decode or validate, a client that went away, a mounted app, a size limit)
-goes to the route with the messages received so far replayed, so that every error is
-FastAPI's own, word for word. It sits inside the safety headers, the request log and the
-500 handler, so an answer from here passes through them like any other.
+skips the router, FastAPI's dependency solver and the layers around the endpoint: on
+SQLite about half of what a search cost the process (350 µs of CPU, then 150-180 µs,
+in-process). Everything else (another content type, a body that does not decode or
+validate, a client that went away, a mounted app, a size limit) goes to the route with
+the messages received so far replayed, so that every error is FastAPI's own, word for
+word. It sits inside the safety headers, the request log and the 500 handler, so an
+answer from here passes through them like any other.
 """
 
 import json
