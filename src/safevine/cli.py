@@ -580,9 +580,8 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the public search pages and API."""
-    import uvicorn
-
     from safevine.web.app import create_app
+    from safevine.web.server import serve
 
     def action() -> None:
         with _store():
@@ -590,14 +589,7 @@ def serve_cmd(
         settings = _serving_settings()
         out.print(f"safevine is serving on http://{host}:{port}/ (Ctrl-C stops it)")
         configure_logging(settings.log_level)
-        uvicorn.run(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-        )
+        serve(create_app(settings), host, port)
 
     _run(action)
 

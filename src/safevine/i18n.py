@@ -44,6 +44,8 @@ def translations(language: str) -> gettext.NullTranslations:
     return Translations(buffer, domain=DOMAIN)
 
 
+# Clients send few distinct Accept-Language values; parsing one costs more than a search.
+@lru_cache(maxsize=256)
 def negotiate(explicit: str | None, accept_language: str | None) -> str:
     """The language to answer in: `explicit` if supported, else the best Accept-Language match."""
     if explicit in LANGUAGES:

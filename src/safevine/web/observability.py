@@ -113,6 +113,9 @@ class Observe:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The counter's child for each (route, method, status), as `labels()` would find
+        # it again on every request, at a dictionary lookup's cost.
+        self._counted: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,16 +138,23 @@ class Observe:
             elapsed = time.perf_counter() - started
             route = route_of(scope)
             method = scope["method"]
-            self.metrics.requests.labels(route, method, str(status)).inc()
+            key = (route, method, status)
+            counter = self._counted.get(key)
+            if counter is None:
+                counter = self._counted[key] = self.metrics.requests.labels(
+                    route, method, str(status)
+                )
+            counter.inc()
             if route == "/api/v1/search" or (route == "/" and method == "POST"):
                 self.metrics.search_seconds.observe(elapsed)
-            # The request id goes to the log only: a header that differs per response
-            # would tell two otherwise identical answers apart.
-            extra: dict[str, Any] = {
-                "request_id": request_id,
-                "route": route,
-                "method": method,
-                "status": status,
-                "ms": round(elapsed * 1000, 1),
-            }
-            log.info("request", extra=extra)
+            if log.isEnabledFor(logging.INFO):
+                # The request id goes to the log only: a header that differs per response
+                # would tell two otherwise identical answers apart.
+                extra: dict[str, Any] = {
+                    "request_id": request_id,
+                    "route": route,
+                    "method": method,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 1),
+                }
+                log.info("request", extra=extra)

@@ -23,7 +23,11 @@ class RateLimiter:
         self, secret: bytes, rules: dict[str, str], storage_url: str | None = None
     ) -> None:
         self._secret = secret
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_url or "memory://"))
+        storage = storage_url or "memory://"
+        # Counting in memory is a few dictionary operations; in Redis each check is a
+        # round trip, so a search that checks must leave the serving thread.
+        self.blocks = not storage.startswith("memory://")
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage))
         self._rules: dict[str, list[RateLimitItem]] = {k: parse_many(v) for k, v in rules.items()}
 
     @classmethod

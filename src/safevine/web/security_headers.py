@@ -1,6 +1,5 @@
 """Headers on every response: no third-party anything, no referrer, no caching of people."""
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -24,6 +23,16 @@ _STATIC = (("Cache-Control", "public, max-age=3600"),)
 _DYNAMIC = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 
 
+def _raw(headers: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+# As ASGI carries them, encoded once: for static files and for everything else.
+_RAW_STATIC = _raw(_ALWAYS + _STATIC)
+_RAW_DYNAMIC = _raw(_ALWAYS + _DYNAMIC)
+_OURS = frozenset(name for name, _ in _RAW_STATIC + _RAW_DYNAMIC)
+
+
 class SecurityHeaders:
     """Pure ASGI middleware: sets the headers on `http.response.start`, replacing any the
     app set under the same names, without wrapping the response in another one."""
@@ -35,15 +44,12 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cache = _STATIC if scope["path"].startswith(STATIC_PREFIX) else _DYNAMIC
+        ours = _RAW_STATIC if scope["path"].startswith(STATIC_PREFIX) else _RAW_DYNAMIC
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in _ALWAYS:
-                    headers[name] = value
-                for name, value in cache:
-                    headers[name] = value
+                kept = [h for h in message.get("headers", ()) if h[0].lower() not in _OURS]
+                message["headers"] = kept + ours
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

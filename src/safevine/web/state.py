@@ -12,6 +12,7 @@ from safevine.web.rate_limits import RateLimiter
 
 if TYPE_CHECKING:
     from safevine.web.observability import Metrics
+    from safevine.web.public.search import Searcher
 
 
 @dataclass
@@ -23,6 +24,7 @@ class AppState:
     # The full records, for the staff API only; public routes never touch it.
     records_engine: Engine
     metrics: "Metrics"
+    searcher: "Searcher"
 
     @classmethod
     def of(cls, request: Request) -> "AppState":

@@ -33,7 +33,7 @@ _SHOWN = [public_persons.c[name] for name in PublicPerson.__dataclass_fields__]
 
 
 # Built once: constructing a statement costs far more than running it on an index.
-_BY_A_NUMBER = select(*_SHOWN).where(
+BY_A_NUMBER = select(*_SHOWN).where(
     public_persons.c.a_number == bindparam("a_number"),
     public_persons.c.country_of_birth == bindparam("country"),
 )
@@ -51,9 +51,9 @@ def _names_statement(with_birth: bool) -> Select[Any]:
 
 # Names first, then persons by reference: PostgreSQL cannot drive a semi-join into a
 # security_barrier view, so one statement would read every public person of the country.
-_NAMES = _names_statement(with_birth=False)
-_NAMES_AND_BIRTH = _names_statement(with_birth=True)
-_BY_REFS = (
+NAMES = _names_statement(with_birth=False)
+NAMES_AND_BIRTH = _names_statement(with_birth=True)
+BY_REFS = (
     select(*_SHOWN)
     .where(
         public_persons.c.public_ref.in_(bindparam("refs", expanding=True)),
@@ -65,7 +65,7 @@ _BY_REFS = (
 
 def by_a_number(connection: Connection, a_number: str, country: str) -> list[PublicPerson]:
     """Public persons with this canonical A-number and country of birth (zero or one)."""
-    rows = connection.execute(_BY_A_NUMBER, {"a_number": a_number, "country": country})
+    rows = connection.execute(BY_A_NUMBER, {"a_number": a_number, "country": country})
     return [PublicPerson(**row._mapping) for row in rows]
 
 
@@ -79,14 +79,14 @@ def by_name(
     """Public persons known by exactly this folded name (or alias) and country."""
     values: dict[str, object] = {"given_key": given_key, "family_key": family_key}
     if date_of_birth is None:
-        found = connection.execute(_NAMES, values)
+        found = connection.execute(NAMES, values)
     else:
-        found = connection.execute(_NAMES_AND_BIRTH, {**values, "date_of_birth": date_of_birth})
+        found = connection.execute(NAMES_AND_BIRTH, {**values, "date_of_birth": date_of_birth})
     # A miss and a hidden person both end here, the same way: neither has a public name.
     refs = sorted(set(found.scalars()))
     if not refs:
         return []
-    rows = connection.execute(_BY_REFS, {"refs": refs, "country": country})
+    rows = connection.execute(BY_REFS, {"refs": refs, "country": country})
     return [PublicPerson(**row._mapping) for row in rows]
 
 

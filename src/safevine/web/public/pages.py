@@ -4,12 +4,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from safevine.i18n import negotiate, translations
 from safevine.web import csrf
 from safevine.web.public.results import present
-from safevine.web.public.search import run_search
 from safevine.web.public.search_query import FIELDS
 from safevine.web.rendering import render
 from safevine.web.state import AppState, client_address
@@ -96,9 +94,7 @@ async def search_submit(request: Request) -> Response:
             results=None,
             expired=True,
         )
-    outcome = await run_in_threadpool(
-        run_search, state.public_engine.connect, state.limiter, client_address(request), values
-    )
+    outcome = await state.searcher.search(client_address(request), values)
     if outcome.retry_after is not None:
         return rate_limited(request, language, outcome.retry_after)
     if outcome.problems:

@@ -1,11 +1,13 @@
 """A public person as a search result, in the reader's language. Only what may be shown."""
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_date, format_datetime
+from babel.core import Locale
+from babel.dates import format_date, format_time, get_datetime_format
 
 from safevine.domain.country import country_name
 from safevine.i18n import N_
@@ -20,6 +22,7 @@ STATUS_TEXT = {
 }
 
 
+@lru_cache(maxsize=512)
 def _zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -27,12 +30,40 @@ def _zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+# Babel's long formats, with what does not depend on the moment resolved once: the locale,
+# the way date and time combine, the text of each day (a day has one text per language).
+@lru_cache(maxsize=8)
+def _locale(language: str) -> Locale:
+    return Locale.parse(language)
+
+
+@lru_cache(maxsize=8)
+def _date_and_time(language: str) -> str:
+    return str(get_datetime_format("long", locale=_locale(language))).replace("'", "")
+
+
+@lru_cache(maxsize=4096)
+def _day(day: date, language: str) -> str:
+    return format_date(day, "long", locale=_locale(language))
+
+
+def long_datetime(moment: datetime, language: str) -> str:
+    """`babel.dates.format_datetime(moment, "long", locale=language)`, built as it builds
+    it: the locale's date-and-time pattern around the long time and the long date."""
+    time_text = format_time(moment, "long", tzinfo=None, locale=_locale(language))
+    day_text = _day(moment.date(), language)
+    return _date_and_time(language).replace("{0}", time_text).replace("{1}", day_text)
+
+
+_country_name = lru_cache(maxsize=1024)(country_name)
+
+
 def present(person: PublicPerson, language: str, gettext: Callable[[str], str]) -> dict[str, Any]:
     """The result as the API returns it and the page shows it."""
     zone = _zone(person.facility_time_zone)
 
     def when(moment: datetime) -> str:
-        return format_datetime(moment.astimezone(zone), "long", locale=language)
+        return long_datetime(moment.astimezone(zone), language)
 
     name = " ".join(p for p in (person.given_name, person.family_name) if p)
     return {
@@ -41,13 +72,11 @@ def present(person: PublicPerson, language: str, gettext: Callable[[str], str]) 
         "given_name": person.given_name,
         "family_name": person.family_name,
         "country_of_birth": person.country_of_birth,
-        "country_of_birth_name": country_name(person.country_of_birth or "", language),
+        "country_of_birth_name": _country_name(person.country_of_birth or "", language),
         "custody_status": person.custody_state,
         "custody_status_text": gettext(STATUS_TEXT[person.custody_state]),
         "status_since": person.status_since.isoformat(),
-        "status_since_text": format_date(
-            person.status_since.astimezone(zone), "long", locale=language
-        ),
+        "status_since_text": _day(person.status_since.astimezone(zone).date(), language),
         "facility": {
             "name": person.facility_name,
             "address": person.facility_address,

@@ -1,25 +1,27 @@
 """Running a public search: the same steps, queries and hashing whether or not anyone matches."""
 
+import asyncio
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import Connection
-
-from safevine.store.public import lookup
 from safevine.store.public.lookup import PublicPerson
+from safevine.store.public.prepared_lookup import PreparedLookups
 from safevine.web.public.search_query import Problem, SearchQuery, parse_query
 from safevine.web.rate_limits import RateLimiter
 
+# Lookups that block (PostgreSQL) run on at most this many threads, each holding its own
+# connection: more threads than connections would open and close connections per search.
+LOOKUP_THREADS = 4
 
-def find(connection: Connection, query: SearchQuery) -> list[PublicPerson]:
+
+def find(lookups: PreparedLookups, query: SearchQuery) -> list[PublicPerson]:
     """Exact matches in the public projection; a non-public person is simply not there."""
     if query.a_number:
-        return lookup.by_a_number(connection, query.a_number, query.country)
+        return lookups.by_a_number(query.a_number, query.country)
     assert query.given_key and query.family_key
-    return lookup.by_name(
-        connection, query.given_key, query.family_key, query.country, query.date_of_birth
-    )
+    return lookups.by_name(query.given_key, query.family_key, query.country, query.date_of_birth)
 
 
 @dataclass
@@ -30,7 +32,7 @@ class SearchOutcome:
 
 
 def run_search(
-    connection_factory: Any,
+    lookups: PreparedLookups,
     limiter: RateLimiter | None,
     client: str,
     raw: Mapping[str, object],
@@ -43,5 +45,35 @@ def run_search(
         return SearchOutcome(problems=parsed)
     if limiter is not None and (wait := limiter.check("search_identifier", parsed.canonical)):
         return SearchOutcome(retry_after=wait)
-    with connection_factory() as connection:
-        return SearchOutcome(people=find(connection, parsed))
+    return SearchOutcome(people=find(lookups, parsed))
+
+
+class Searcher:
+    """Runs searches for the app: on the serving thread when nothing in them blocks (a
+    SQLite lookup, no limiter or one counting in memory), which saves handing each one to
+    a thread and back; otherwise on the lookup threads."""
+
+    def __init__(self, lookups: PreparedLookups, limiter: RateLimiter | None) -> None:
+        self.lookups = lookups
+        self.limiter = limiter
+        self.inline = not lookups.blocks and (limiter is None or not limiter.blocks)
+
+    async def search(self, client: str, raw: Mapping[str, object]) -> SearchOutcome:
+        if self.inline:
+            return run_search(self.lookups, self.limiter, client, raw)
+        return await asyncio.get_running_loop().run_in_executor(
+            _lookup_threads(), run_search, self.lookups, self.limiter, client, raw
+        )
+
+
+_threads: ThreadPoolExecutor | None = None
+_threads_lock = threading.Lock()
+
+
+def _lookup_threads() -> ThreadPoolExecutor:
+    """One small pool for the process (every app in it), made on first use."""
+    global _threads
+    with _threads_lock:
+        if _threads is None:
+            _threads = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="safevine-lookup")
+        return _threads
