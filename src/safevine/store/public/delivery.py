@@ -10,7 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    Update,
+    bindparam,
+    literal_column,
+    select,
+    text,
+    update,
+)
 
 from safevine.store.public.lookup import PublicPerson, by_reference
 from safevine.store.public.tables import notifications, registrations
@@ -50,55 +60,102 @@ class Outgoing:
     webhook_secret_ciphertext: bytes | None
 
 
+# Spelled out rather than bound, as the partial index ix_notifications_claim is: a planner
+# uses that index only when it can see that the query's condition implies the index's.
+_IS_DUE = notifications.c.state.in_([literal_column(f"'{s}'") for s in DUE_STATES])
+# Rows due, in the order they are taken: read from ix_notifications_claim, so a claim
+# touches the rows it takes (and those other workers hold) and no others.
+_DUE = (
+    select(notifications.c.id)
+    .where(_IS_DUE, notifications.c.next_attempt_at <= bindparam("now"))
+    .order_by(notifications.c.next_attempt_at, notifications.c.id)
+    .limit(bindparam("limit"))
+)
+# Rows whose worker's lease ran out (it died mid-batch): few, found by ix_notifications_due.
+_EXPIRED = (
+    select(notifications.c.id)
+    .where(
+        notifications.c.state == "sending",
+        notifications.c.claimed_at < bindparam("expired_before"),
+    )
+    .order_by(notifications.c.next_attempt_at, notifications.c.id)
+    .limit(bindparam("limit"))
+)
+_CLAIMING = {
+    "state": "sending",
+    "claimed_by": bindparam("worker"),
+    "claimed_at": bindparam("now"),
+    "updated_at": bindparam("now"),
+}
+
+
+def _claiming(chosen: Select[Any], locking: bool) -> Update:
+    if locking:
+        chosen = chosen.with_for_update(skip_locked=True)
+    return (
+        update(notifications)
+        .where(notifications.c.id.in_(chosen.scalar_subquery()))
+        .values(**_CLAIMING)
+    )
+
+
+# On PostgreSQL one statement each chooses (skipping rows other workers hold) and marks,
+# in one round trip. On SQLite an UPDATE takes the write lock before choosing, so two
+# workers can never choose the same rows; a SELECT then reads back what this worker took.
+_CLAIM_EXPIRED = _claiming(_EXPIRED, locking=True).returning(notifications.c.id)
+_CLAIM_DUE = _claiming(_DUE, locking=True).returning(notifications.c.id)
+_SQLITE_CLAIM_EXPIRED = _claiming(_EXPIRED, locking=False)
+# SQLite's planner takes the partial index only with statistics (ANALYZE), which nothing
+# keeps fresh; without them it reads every due row and sorts them. So it is named here.
+_SQLITE_DUE = (
+    text(
+        "SELECT id FROM notifications INDEXED BY ix_notifications_claim"
+        f" WHERE {_IS_DUE.compile(compile_kwargs={'literal_binds': True})}"
+        " AND next_attempt_at <= :now ORDER BY next_attempt_at, id LIMIT :limit"
+    )
+    .bindparams(
+        bindparam("now", type_=notifications.c.next_attempt_at.type),
+        bindparam("limit", type_=Integer()),
+    )
+    .columns(notifications.c.id)
+)
+_SQLITE_CLAIM_DUE = (
+    update(notifications)
+    .where(notifications.c.id.in_(_SQLITE_DUE.scalar_subquery()))
+    .values(**_CLAIMING)
+)
+_SQLITE_CLAIMED = select(notifications.c.id).where(
+    notifications.c.state == "sending",
+    notifications.c.claimed_by == bindparam("worker"),
+    notifications.c.claimed_at == bindparam("now"),
+)
+
+
 def claim(
     connection: Connection, worker: str, limit: int, now: datetime, lease: timedelta = LEASE
 ) -> list[int]:
     """Mark up to `limit` due notifications as being sent by `worker`; returns their ids.
 
-    Due: queued or retrying with their time come, or claimed by a worker whose lease ran
-    out. On PostgreSQL, SKIP LOCKED lets any number of workers claim side by side.
+    Due: claimed by a worker whose lease ran out (taken first: they are the oldest), or
+    queued or retrying with their time come. On PostgreSQL, SKIP LOCKED lets any number
+    of workers claim side by side.
     """
-    due = (
-        select(notifications.c.id)
-        .where(
-            or_(
-                and_(notifications.c.state.in_(DUE_STATES), notifications.c.next_attempt_at <= now),
-                and_(notifications.c.state == "sending", notifications.c.claimed_at < now - lease),
-            )
-        )
-        .order_by(notifications.c.next_attempt_at, notifications.c.id)
-        .limit(limit)
-    )
-    claiming = dict(state="sending", claimed_by=worker, claimed_at=now, updated_at=now)
+    values: dict[str, Any] = {
+        "worker": worker,
+        "now": now,
+        "expired_before": now - lease,
+        "limit": limit,
+    }
     if connection.dialect.name == "sqlite":
-        # One UPDATE takes SQLite's write lock before choosing, so two workers can never
-        # choose the same rows; the SELECT then reads back what this worker took.
-        connection.execute(
-            update(notifications)
-            .where(notifications.c.id.in_(due.scalar_subquery()))
-            .values(**claiming)
-        )
-        return [
-            int(i)
-            for i in connection.execute(
-                select(notifications.c.id).where(
-                    notifications.c.claimed_by == worker,
-                    notifications.c.claimed_at == now,
-                    notifications.c.state == "sending",
-                )
-            ).scalars()
-        ]
-    # One statement: choose (skipping rows other workers hold) and mark, in one round trip.
-    chosen = due.with_for_update(skip_locked=True).scalar_subquery()
-    return [
-        int(i)
-        for i in connection.execute(
-            update(notifications)
-            .where(notifications.c.id.in_(chosen))
-            .values(**claiming)
-            .returning(notifications.c.id)
-        ).scalars()
-    ]
+        expired = connection.execute(_SQLITE_CLAIM_EXPIRED, values).rowcount
+        if expired < limit:
+            connection.execute(_SQLITE_CLAIM_DUE, {**values, "limit": limit - expired})
+        return [int(i) for i in connection.execute(_SQLITE_CLAIMED, values).scalars()]
+    ids = [int(i) for i in connection.execute(_CLAIM_EXPIRED, values).scalars()]
+    if len(ids) < limit:
+        due = connection.execute(_CLAIM_DUE, {**values, "limit": limit - len(ids)})
+        ids.extend(int(i) for i in due.scalars())
+    return ids
 
 
 def hold(connection: Connection, worker: str, ids: list[int]) -> list[Outgoing]:
