@@ -11,19 +11,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Integer,
     Select,
+    String,
     Update,
     bindparam,
+    column,
+    func,
     literal_column,
     select,
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from safevine.store.public.lookup import PublicPerson, by_reference
 from safevine.store.public.tables import notifications, registrations
+from safevine.store.public.views import public_persons
 
 DUE_STATES = ("queued", "retrying")
 LEASE = timedelta(minutes=5)
@@ -110,7 +115,7 @@ _SQLITE_CLAIM_EXPIRED = _claiming(_EXPIRED, locking=False)
 _SQLITE_DUE = (
     text(
         "SELECT id FROM notifications INDEXED BY ix_notifications_claim"
-        f" WHERE {_IS_DUE.compile(compile_kwargs={'literal_binds': True})}"
+        " WHERE state IN ('queued', 'retrying')"
         " AND next_attempt_at <= :now ORDER BY next_attempt_at, id LIMIT :limit"
     )
     .bindparams(
@@ -158,75 +163,114 @@ def claim(
     return ids
 
 
+# What `hold` reads for each notification: a field of `Outgoing` each, in its order.
+_HOLD_COLUMNS = [
+    registrations.c.state.label("registration_state")
+    if name == "registration_state"
+    else notifications.c[name]
+    if name in notifications.c
+    else registrations.c[name]
+    for name in Outgoing.__dataclass_fields__
+]
+_VOICEMAIL = list(Outgoing.__dataclass_fields__).index("allow_voicemail")
+_OURS = (
+    notifications.c.id.in_(bindparam("ids", expanding=True)),
+    notifications.c.state == "sending",
+    notifications.c.claimed_by == bindparam("worker"),
+)
+_HOLD = (
+    select(*_HOLD_COLUMNS)
+    .join(registrations, registrations.c.id == notifications.c.registration_id)
+    .where(*_OURS)
+    .order_by(notifications.c.id)
+)
+# PostgreSQL: one statement locks the rows (not their registrations) and reads them.
+_HOLD_LOCKING = _HOLD.with_for_update(of=notifications)
+# SQLite: writing the rows takes the write lock for the whole send, as FOR UPDATE does on
+# PostgreSQL (a protection has to wait until these sends are recorded); written first,
+# so everything read after it is read under that lock.
+_SQLITE_TAKE = update(notifications).where(*_OURS).values(claimed_by=bindparam("worker"))
+
+
 def hold(connection: Connection, worker: str, ids: list[int]) -> list[Outgoing]:
     """Lock the claimed rows still ours and still being sent, with their registrations."""
     if not ids:
         return []
-    locked = (
-        connection.execute(
-            select(notifications.c.id)
-            .where(
-                notifications.c.id.in_(ids),
-                notifications.c.state == "sending",
-                notifications.c.claimed_by == worker,
-            )
-            .with_for_update()
-        )
-        .scalars()
-        .all()
-    )
-    if not locked:
-        return []
-    # Writing the rows takes SQLite's write lock for the whole send, as FOR UPDATE does
-    # on PostgreSQL: a protection has to wait until these sends are recorded.
+    values = {"ids": ids, "worker": worker}
     if connection.dialect.name == "sqlite":
-        connection.execute(
-            update(notifications).where(notifications.c.id.in_(locked)).values(claimed_by=worker)
-        )
-    rows = connection.execute(
-        select(
-            notifications.c.id,
-            notifications.c.purpose,
-            notifications.c.content,
-            notifications.c.secret_key_id,
-            notifications.c.secret_ciphertext,
-            notifications.c.attempts,
-            notifications.c.idempotency_key,
-            notifications.c.created_at,
-            notifications.c.registration_id,
-            registrations.c.state.label("registration_state"),
-            registrations.c.person_ref,
-            registrations.c.number,
-            registrations.c.channel,
-            registrations.c.address_key_id,
-            registrations.c.address_ciphertext,
-            registrations.c.language,
-            registrations.c.wording,
-            registrations.c.quiet_start,
-            registrations.c.quiet_end,
-            registrations.c.time_zone,
-            registrations.c.allow_voicemail,
-            registrations.c.manage_token_key_id,
-            registrations.c.manage_token_ciphertext,
-            registrations.c.webhook_secret_key_id,
-            registrations.c.webhook_secret_ciphertext,
-        )
-        .join(registrations, registrations.c.id == notifications.c.registration_id)
-        .where(notifications.c.id.in_(locked))
-        .order_by(notifications.c.id)
+        if not connection.execute(_SQLITE_TAKE, values).rowcount:
+            return []
+        rows = connection.execute(_HOLD, values)
+    else:
+        rows = connection.execute(_HOLD_LOCKING, values)
+    out = []
+    for row in rows:
+        values_ = list(row)
+        values_[_VOICEMAIL] = bool(values_[_VOICEMAIL])
+        out.append(Outgoing(*values_))
+    return out
+
+
+@dataclass(frozen=True)
+class PublicName:
+    """Who a message names: a person public right now, by their opaque reference."""
+
+    public_ref: str
+    given_name: str | None
+    family_name: str | None
+
+
+_PEOPLE = select(
+    public_persons.c.public_ref, public_persons.c.given_name, public_persons.c.family_name
+).where(public_persons.c.public_ref.in_(bindparam("refs", expanding=True)))
+
+
+def people(connection: Connection, refs: list[str]) -> dict[str, PublicName]:
+    """The name of each reference that is public right now, read through the public view
+    (the last gate before a send); references to anyone else are absent."""
+    if not refs:
+        return {}
+    found = connection.execute(_PEOPLE, {"refs": sorted(set(refs))})
+    return {ref: PublicName(ref, given, family) for ref, given, family in found}
+
+
+_MARK_SENT_ROWS = (
+    func.unnest(
+        bindparam("sent_ids", type_=ARRAY(BigInteger)),
+        bindparam("sent_attempts", type_=ARRAY(Integer)),
+        bindparam("sent_providers", type_=ARRAY(String)),
     )
-    return [_outgoing(row) for row in rows]
-
-
-def _outgoing(row: Any) -> Outgoing:
-    values = dict(row._mapping)
-    values["allow_voicemail"] = bool(values["allow_voicemail"])
-    return Outgoing(**values)
-
-
-def people(connection: Connection, refs: list[str]) -> dict[str, PublicPerson]:
-    """The public record of each reference that is public right now; others are absent."""
-    return {p.public_ref: p for p in by_reference(connection, refs)}
+    .table_valued(
+        column("id", BigInteger), column("attempts", Integer), column("provider_id", String)
+    )
+    .render_derived(name="sent")
+)
+_SENT: dict[str, Any] = {
+    "state": "sent",
+    "sent_at": bindparam("now"),
+    "last_error": None,
+    "deferred_reason": None,
+    "updated_at": bindparam("now"),
+}
+# PostgreSQL: the batch's values as three arrays, one statement with one parameter each.
+_MARK_ALL_SENT_ARRAYS = (
+    update(notifications)
+    .where(notifications.c.id == _MARK_SENT_ROWS.c.id)
+    .values(
+        attempts=_MARK_SENT_ROWS.c.attempts,
+        provider_message_id=_MARK_SENT_ROWS.c.provider_id,
+        **_SENT,
+    )
+)
+_MARK_SENT = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("sent_id"))
+    .values(
+        attempts=bindparam("sent_attempts"),
+        provider_message_id=bindparam("sent_provider_id"),
+        **_SENT,
+    )
+)
 
 
 def _set(connection: Connection, notification_id: int, **values: Any) -> None:
@@ -258,28 +302,27 @@ def mark_sent(
 def mark_all_sent(
     connection: Connection, sent: list[tuple[int, int, str | None]], now: datetime
 ) -> None:
-    """`mark_sent` for each (notification id, attempts, provider id), in one executemany:
-    a batch's rows are recorded in one round trip instead of one statement each."""
+    """`mark_sent` for each (notification id, attempts, provider id), in one statement on
+    PostgreSQL and one executemany on SQLite: a batch is recorded in one round trip."""
     if not sent:
         return
-    statement = (
-        update(notifications)
-        .where(notifications.c.id == bindparam("sent_id"))
-        .values(
-            state="sent",
-            attempts=bindparam("sent_attempts"),
-            sent_at=now,
-            provider_message_id=bindparam("sent_provider_id"),
-            last_error=None,
-            deferred_reason=None,
-            updated_at=now,
+    if connection.dialect.name == "postgresql":
+        ids, attempts, providers = zip(*sent, strict=True)
+        connection.execute(
+            _MARK_ALL_SENT_ARRAYS,
+            {
+                "sent_ids": list(ids),
+                "sent_attempts": list(attempts),
+                "sent_providers": list(providers),
+                "now": now,
+            },
         )
-    )
+        return
     connection.execute(
-        statement,
+        _MARK_SENT,
         [
-            {"sent_id": i, "sent_attempts": attempts, "sent_provider_id": provider_id}
-            for i, attempts, provider_id in sent
+            {"sent_id": i, "sent_attempts": n, "sent_provider_id": provider, "now": now}
+            for i, n, provider in sent
         ],
     )
 
