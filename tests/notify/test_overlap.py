@@ -3,14 +3,19 @@ before are in flight, and never earlier than that (a protection waits for at mos
 sends and one batch). On SQLite batches take turns."""
 
 import asyncio
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from itertools import pairwise
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from safevine.config import Settings
+from safevine.notify import dispatcher as dispatcher_module
 from safevine.notify.dispatcher import Dispatcher
 from safevine.store.public.tables import notifications
 from tests.canaries import PUBLIC
@@ -41,8 +46,10 @@ def _run_until_sent(delivery: Delivery, settings: Settings) -> None:
                 await asyncio.sleep(0.05)
         finally:
             stop.set()
-            await running
-            await dispatcher.close()
+            try:
+                await running
+            finally:
+                await dispatcher.close()
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, work()).result()
@@ -79,3 +86,39 @@ def test_batches_overlap_by_at_most_the_sends_in_flight(delivery: Delivery) -> N
         assert overlapped  # and the next batch did not wait for them
     else:
         assert overlapped == 0
+
+
+def test_a_batch_that_cannot_be_recorded_stops_the_worker_and_loses_nothing(
+    postgres_delivery: Delivery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivery = postgres_delivery
+    ref = delivery.ref(PUBLIC.a_number)
+    for n in range(4 * BATCH):
+        delivery.register(ref, f"r{n}@example.org")
+    delivery.sink.delay = 0.02
+    settings = Settings(
+        **{**delivery.settings.__dict__, "worker_batch": BATCH, "worker_concurrency": CONCURRENCY}
+    )
+    commits = 0
+    real = dispatcher_module._commit_sent
+
+    def failing_second(*args: Any) -> None:
+        nonlocal commits
+        commits += 1
+        if commits == 2:
+            raise OperationalError("UPDATE", {}, Exception("connection lost"))
+        real(*args)
+
+    monkeypatch.setattr(dispatcher_module, "_commit_sent", failing_second)
+    with pytest.raises(OperationalError):
+        _run_until_sent(delivery, settings)
+    # Every connection was given back (the batch in the air was seen through and rolled
+    # back), and what was not recorded goes again once its lease runs out.
+    assert delivery.public.pool.checkedout() == 0  # type: ignore[attr-defined]
+    monkeypatch.setattr(dispatcher_module, "_commit_sent", real)
+    time.sleep(settings.worker_lease_seconds + 0.5)
+    _run_until_sent(delivery, settings)
+    keys = {r.message_id for r in delivery.sink.received}
+    with delivery.engine.connect() as connection:
+        stored = set(connection.execute(select(notifications.c.idempotency_key)).scalars())
+    assert keys == {f"<{k}@localhost>" for k in stored}  # at least once, same keys

@@ -102,6 +102,14 @@ async def _call(threaded: bool, function: Callable[..., T], *args: Any) -> T:
     return function(*args)
 
 
+async def _abandon(flight: _Flight) -> None:
+    """See a batch's sends through, then roll it back: its rows go again when their lease
+    runs out, under the same keys (at least once)."""
+    await asyncio.gather(*flight.sending)
+    if flight.connection is not None:
+        flight.connection.close()
+
+
 async def _idle(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
@@ -192,13 +200,18 @@ class Dispatcher:
                 flight = await self._take_off(semaphore, threaded=True)
                 if flight.report.claimed == 0:
                     if landing is not None:
-                        await landing
-                        landing = None
+                        done, landing = landing, None
+                        await done
                     await _idle(stop, idle_seconds)
                     continue
                 await flight.all_started.wait()
                 if landing is not None:
-                    await landing
+                    done, landing = landing, None
+                    try:
+                        await done
+                    except BaseException:
+                        await _abandon(flight)
+                        raise
                 landing = asyncio.create_task(self._land(flight, threaded=True))
         finally:
             if landing is not None:
