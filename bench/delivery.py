@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO
 
 import aiosmtplib
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, update
 
 from bench.dataset import (
     START,
@@ -303,7 +303,8 @@ def _sent_by_worker(engine: Engine) -> list[int]:
 class Run:
     """One throughput run: messages/s from the first claim to every row sent, each worker's
     peak RSS, the slowest start-up, messages sent by each worker, and the CPU time each
-    message cost the workers and the sink (ms)."""
+    message cost the workers, the sink and (PostgreSQL on this machine) the database
+    server processes serving this database (ms)."""
 
     rate: float
     rss: list[float]
@@ -311,12 +312,35 @@ class Run:
     split: list[int]
     worker_cpu_ms: float
     sink_cpu_ms: float
+    database_cpu_ms: float | None
 
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a live process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _database_cpu(engine: Engine) -> dict[int, float] | None:
+    """CPU seconds of each PostgreSQL server process connected to this database, when the
+    server runs on this machine (its processes are in /proc); None otherwise."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as connection:
+        pids = connection.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalars()
+        local = [int(pid) for pid in pids if Path(f"/proc/{pid}/stat").exists()]
+    if not local:
+        return None
+    out = {}
+    for pid in local:
+        with contextlib.suppress(OSError):
+            out[pid] = cpu_seconds(pid)
+    return out
 
 
 def _throughput(
@@ -337,9 +361,17 @@ def _throughput(
         startup = max(w.wait_ready() for w in workers)
         worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
         sink_cpu = cpu_seconds(sink.pid)
+        database_before = _database_cpu(engine) or {}
         done = _wait_all_sent(engine, sink, target, workers, timeout=120 + messages / 50)
         worker_cpu = sum(cpu_seconds(w.pid) for w in workers) - worker_cpu
         sink_cpu = cpu_seconds(sink.pid) - sink_cpu
+        # Server processes that connected meanwhile count from zero.
+        database_after = _database_cpu(engine)
+        database_cpu = (
+            None
+            if database_after is None
+            else sum(t - database_before.get(pid, 0.0) for pid, t in database_after.items())
+        )
         rss = [w.peak_rss_mb() for w in workers]
     finally:
         for worker in workers:
@@ -352,6 +384,7 @@ def _throughput(
         _sent_by_worker(engine),
         worker_cpu * 1000 / messages,
         sink_cpu * 1000 / messages,
+        None if database_cpu is None else database_cpu * 1000 / messages,
     )
 
 
@@ -509,6 +542,12 @@ def _steady(
     return total / elapsed, latencies, len(keys), rss
 
 
+def _database_note(run: Run) -> str:
+    if run.database_cpu_ms is None:
+        return ""
+    return f", database {run.database_cpu_ms:.2f} ms"
+
+
 def run(ctx: Context) -> list[Result]:
     scale = ctx.scale
     messages = scale.delivery_messages
@@ -604,7 +643,9 @@ def run(ctx: Context) -> list[Result]:
                 "own process; rates run from the first claim to every row `sent`",
                 f"worker start-up (not counted) {one.startup:.1f} s; {common}",
                 f"CPU per message: one worker {one.worker_cpu_ms:.2f} ms (sink "
-                f"{one.sink_cpu_ms:.2f} ms); two workers {two.worker_cpu_ms:.2f} ms together",
+                f"{one.sink_cpu_ms:.2f} ms{_database_note(one)}); two workers "
+                f"{two.worker_cpu_ms:.2f} ms together (sink {two.sink_cpu_ms:.2f} ms"
+                f"{_database_note(two)})",
                 "two workers re-send the same rows, re-queued with fresh idempotency keys; "
                 f"messages sent by each: {two.split}",
                 f"ceiling: {settings.worker_concurrency} aiosmtplib connections in the "

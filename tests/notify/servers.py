@@ -37,12 +37,34 @@ class Received:
 
 @dataclass
 class SmtpSink:
-    """Accepts every message; `delay` slows each one, to hold a batch in flight."""
+    """Accepts every message; `delay` slows each one, to hold a batch in flight. A
+    recipient in `refused` is answered 550 at RCPT, and while `busy` is set every MAIL is
+    answered 451 (try again later)."""
 
     port: int
     received: list[Received] = field(default_factory=list)
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    refused: set[str] = field(default_factory=set)
+    busy: bool = False
+
+    async def handle_MAIL(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.busy:
+            return "451 4.3.2 try again later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         if self.delay:

@@ -6,7 +6,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from safevine.domain.contact_address import Channel
 from safevine.domain.quiet_hours import QuietHours
@@ -165,6 +165,29 @@ def test_a_refused_number_fails_with_the_providers_reason(delivery: Delivery) ->
     with delivery.engine.connect() as connection:
         row = connection.execute(select(notifications)).one()
     assert row.state == "failed" and "21211" in row.last_error and row.attempts == 1
+
+
+def test_a_refused_mailbox_fails_and_a_busy_server_is_tried_again(delivery: Delivery) -> None:
+    delivery.sink.refused.add("gone@example.org")
+    for address in ("gone@example.org", "ana@example.org"):
+        delivery.register(delivery.ref(PUBLIC.a_number), address)
+    delivery.sink.busy = True
+    report = delivery.dispatch()
+    assert (report.sent, report.retrying) == (0, 2)
+    with delivery.engine.connect() as connection:
+        errors = connection.execute(select(notifications.c.last_error)).scalars().all()
+    assert all("SMTP 451" in e for e in errors)
+    delivery.sink.busy = False
+    with delivery.engine.begin() as connection:
+        connection.execute(update(notifications).values(next_attempt_at=datetime.now(UTC)))
+    report = delivery.dispatch()
+    assert (report.sent, report.failed) == (1, 1)
+    with delivery.engine.connect() as connection:
+        failed = connection.execute(
+            select(notifications).where(notifications.c.state == "failed")
+        ).one()
+    assert "recipient refused" in failed.last_error and "550" in failed.last_error
+    assert [r.recipients for r in delivery.sink.received] == [["ana@example.org"]]
 
 
 def test_transient_failures_retry_with_backoff_then_end_as_failed(delivery: Delivery) -> None:

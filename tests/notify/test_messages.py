@@ -1,11 +1,17 @@
 """Messages for every event kind, in both languages and both wordings: complete, translated,
 discreet when asked, and within one GSM-7 SMS segment where the wording allows."""
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
+from babel.dates import format_date, format_time
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from safevine.domain.event_kinds import EventKind
 from safevine.domain.sms_text import gsm7_length, is_gsm7, segments
-from safevine.notify.messages import MessageContext, render_code, render_event
+from safevine.notify.messages import MessageContext, _when, render_code, render_event
 
 # Long but real values: the longest facility name in ICE's list is about this long.
 CONTENT = {
@@ -98,3 +104,26 @@ def test_one_accented_letter_would_halve_an_sms() -> None:
     # Why SMS text is transliterated: a single "á" switches the message to UCS-2.
     assert segments("a" * 160) == 1
     assert segments("á" + "a" * 100) == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(2000, 1, 1),
+        max_value=datetime(2040, 1, 1),
+        timezones=st.just(UTC),
+    ),
+    zone=st.sampled_from(
+        ["America/Chicago", "America/Phoenix", "America/New_York", "Pacific/Guam", None]
+    ),
+    language=st.sampled_from(["en", "es"]),
+)
+def test_times_read_from_the_caches_are_what_babel_writes(
+    moment: datetime, zone: str | None, language: str
+) -> None:
+    """The long date and short time are cached by day and by minute: the same text as
+    formatting the whole moment, across zones and their daylight-saving changes."""
+    local = moment.astimezone(ZoneInfo(zone or "UTC"))
+    day = format_date(local, "long", locale=language)
+    expected = f"{day}, {format_time(local, 'short', locale=language)} {local.tzname()}"
+    assert _when(moment.isoformat(), zone, language, short=False) == expected

@@ -14,10 +14,10 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -37,6 +37,7 @@ from safevine.store.public.registrations import ACTIVE, ENDED, RECORD_UNAVAILABL
 from safevine.store.write_priority import yield_to_priority
 
 log = logging.getLogger("safevine.worker")
+T = TypeVar("T")
 QUIET_CHANNELS = (Channel.SMS.value, Channel.VOICE.value)
 
 
@@ -78,6 +79,47 @@ async def _sqlite_turn(engine: Engine) -> AsyncIterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@dataclass
+class _Flight:
+    """A batch in the air: its transaction (on `connection`) holds its rows until it has
+    been recorded; `all_started` is set once each of its messages has begun to send."""
+
+    report: BatchReport
+    connection: Connection | None = None
+    ready: list[tuple[Outgoing, OutgoingMessage]] = field(default_factory=list)
+    sending: list["asyncio.Task[DeliveryResult]"] = field(default_factory=list)
+    started: int = 0
+    expected: int | None = None
+    all_started: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def _call(threaded: bool, function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)`, in a thread when `threaded` so the event loop goes on sending."""
+    if threaded:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)
+
+
+async def _abandon(flight: _Flight) -> None:
+    """See a batch's sends through, then roll it back: its rows go again when their lease
+    runs out, under the same keys (at least once)."""
+    await asyncio.gather(*flight.sending)
+    if flight.connection is not None:
+        flight.connection.close()
+
+
+async def _idle(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def _commit_sent(
+    connection: Connection, sent: list[tuple[int, int, str | None]], now: datetime
+) -> None:
+    delivery.mark_all_sent(connection, sent, now)
+    connection.commit()
 
 
 class Dispatcher:
@@ -123,35 +165,81 @@ class Dispatcher:
 
         A tenth of a second between looks keeps an event's message within about that of
         its commit when the queue is empty; a look that finds nothing is one indexed query.
+
+        On PostgreSQL the next batch takes off while the last messages of the one before
+        are still on the wire, and database calls run in a thread, so the connections are
+        never idle waiting for the database (see `_run_overlapped`). On SQLite batches
+        take turns: one holds the write lock until it is recorded.
         """
+        if self.engine.dialect.name != "sqlite":
+            await self._run_overlapped(stop, idle_seconds)
+            return
         while not stop.is_set():
             report = await self.run_once()
             if report.claimed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+                await _idle(stop, idle_seconds)
 
     async def run_once(self) -> BatchReport:
+        """Claim, check, send and record one batch; returns what became of it."""
         async with _sqlite_turn(self.engine):
-            return await self._run_once()
+            semaphore = asyncio.Semaphore(self.settings.worker_concurrency)
+            flight = await self._take_off(semaphore, threaded=False)
+            if flight.report.claimed == 0:
+                return flight.report
+            return await self._land(flight, threaded=False)
 
-    async def _run_once(self) -> BatchReport:
-        report = BatchReport()
+    async def _run_overlapped(self, stop: asyncio.Event, idle_seconds: float) -> None:
+        """Batches in turn, each taking off once every message of the one before has
+        started: at most two are open, and the earlier has only sends in flight left (at
+        most `worker_concurrency`) when the next one locks its rows. A protection so waits
+        for those sends and the next batch, as it would for one batch of that size."""
+        semaphore = asyncio.Semaphore(self.settings.worker_concurrency)
+        landing: asyncio.Task[BatchReport] | None = None
+        try:
+            while not stop.is_set():
+                flight = await self._take_off(semaphore, threaded=True)
+                if flight.report.claimed == 0:
+                    if landing is not None:
+                        done, landing = landing, None
+                        await done
+                    await _idle(stop, idle_seconds)
+                    continue
+                await flight.all_started.wait()
+                if landing is not None:
+                    done, landing = landing, None
+                    try:
+                        await done
+                    except BaseException:
+                        await _abandon(flight)
+                        raise
+                landing = asyncio.create_task(self._land(flight, threaded=True))
+        finally:
+            if landing is not None:
+                await landing
+
+    async def _take_off(self, semaphore: asyncio.Semaphore, threaded: bool) -> "_Flight":
+        """Claim a batch, lock it in a transaction left open, and start sending each
+        message as soon as it has passed the gate and is rendered."""
+        flight = _Flight(BatchReport())
         now = datetime.now(UTC)
         lease = timedelta(seconds=self.settings.worker_lease_seconds)
         yield_to_priority(self.engine)
-        with self.engine.begin() as connection:
-            ids = delivery.claim(connection, self.name, self.settings.worker_batch, now, lease)
-        report.claimed = len(ids)
+        ids = await _call(threaded, self._claim, self.settings.worker_batch, now, lease)
+        flight.report.claimed = len(ids)
         if not ids:
-            return report
+            return flight
         # The send happens inside this transaction, which holds the claimed rows: a
         # protection committing meanwhile waits for these sends and cancels the rest.
-        with self.engine.begin() as connection:
-            batch = delivery.hold(connection, self.name, ids)
-            semaphore = asyncio.Semaphore(self.settings.worker_concurrency)
+        connection = flight.connection = self.engine.connect()
+        try:
+            connection.begin()
+            batch, public = await _call(threaded, self._hold, connection, ids)
 
             async def send(item: tuple[Outgoing, OutgoingMessage]) -> DeliveryResult:
                 async with semaphore:
+                    flight.started += 1
+                    if flight.started == flight.expected:
+                        flight.all_started.set()
                     try:
                         return await self.transports[item[0].channel].send(item[1])
                     except Exception as error:
@@ -160,24 +248,37 @@ class Dispatcher:
                         )
                         return DeliveryResult.transient(f"internal error: {type(error).__name__}")
 
-            # Each message leaves as soon as it has passed the gate and is rendered, so the
-            # first sends are on the wire while the rest of the batch is still rendering.
-            ready: list[tuple[Outgoing, OutgoingMessage]] = []
-            sending: list[asyncio.Task[DeliveryResult]] = []
             try:
-                for item in self._gate_each(connection, batch, report):
-                    ready.append(item)
-                    sending.append(asyncio.create_task(send(item)))
+                for item in self._gate_each(connection, batch, flight.report, public):
+                    flight.ready.append(item)
+                    flight.sending.append(asyncio.create_task(send(item)))
                     await asyncio.sleep(0)
-            finally:
-                # Even when the gate fails, what has started is seen through before the
-                # transaction ends (then rolled back: those are sent again, same keys).
-                results = await asyncio.gather(*sending)
+            except BaseException:
+                # What has started is seen through before the transaction ends (then
+                # rolled back: those are sent again, with the same keys).
+                await asyncio.gather(*flight.sending)
+                raise
+            flight.expected = len(flight.sending)
+            if flight.started == flight.expected:
+                flight.all_started.set()
+        except BaseException:
+            connection.close()
+            raise
+        return flight
+
+    async def _land(self, flight: "_Flight", threaded: bool) -> BatchReport:
+        """Wait for the batch's sends, record them and commit, which lets its rows go."""
+        connection, report = flight.connection, flight.report
+        assert connection is not None
+        try:
+            results = await asyncio.gather(*flight.sending)
             finished = datetime.now(UTC)
             sent: list[tuple[int, int, str | None]] = []
-            for (outgoing, _), result in zip(ready, results, strict=True):
+            for (outgoing, _), result in zip(flight.ready, results, strict=True):
                 self._record(connection, outgoing, result, finished, report, sent)
-            delivery.mark_all_sent(connection, sent, finished)
+            await _call(threaded, _commit_sent, connection, sent, finished)
+        finally:
+            connection.close()
         log.info(
             "batch: claimed=%d sent=%d retrying=%d failed=%d cancelled=%d deferred=%d",
             report.claimed,
@@ -189,6 +290,17 @@ class Dispatcher:
         )
         return report
 
+    def _claim(self, limit: int, now: datetime, lease: timedelta) -> list[int]:
+        with self.engine.begin() as connection:
+            return delivery.claim(connection, self.name, limit, now, lease)
+
+    def _hold(
+        self, connection: Connection, ids: list[int]
+    ) -> tuple[list[Outgoing], dict[str, Any]]:
+        batch = delivery.hold(connection, self.name, ids)
+        refs = [o.person_ref for o in batch if o.purpose == "event"]
+        return batch, delivery.people(connection, refs)
+
     def _gate(
         self, connection: Connection, batch: list[Outgoing], report: BatchReport
     ) -> list[tuple[Outgoing, OutgoingMessage]]:
@@ -196,12 +308,19 @@ class Dispatcher:
         return list(self._gate_each(connection, batch, report))
 
     def _gate_each(
-        self, connection: Connection, batch: list[Outgoing], report: BatchReport
+        self,
+        connection: Connection,
+        batch: list[Outgoing],
+        report: BatchReport,
+        public: dict[str, Any] | None = None,
     ) -> Iterator[tuple[Outgoing, OutgoingMessage]]:
-        """`_gate`, one rendered message at a time."""
+        """`_gate`, one rendered message at a time; `public` is who among the batch's
+        people is public, read in this transaction after the rows were locked."""
         now = datetime.now(UTC)
-        refs = [o.person_ref for o in batch if o.purpose == "event"]
-        public = delivery.people(connection, refs)
+        if public is None:
+            public = delivery.people(
+                connection, [o.person_ref for o in batch if o.purpose == "event"]
+            )
         for o in batch:
             if o.registration_state == ENDED:
                 delivery.mark_cancelled(connection, o.id, "registration_ended", now)

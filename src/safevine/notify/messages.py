@@ -7,10 +7,12 @@ update. Confirmation codes name nobody either way. Texts come from the gettext c
 
 import html
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.core import Locale
 from babel.dates import format_date, format_datetime, format_time
 
 from safevine.domain.country import country_name
@@ -86,13 +88,35 @@ def _zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+@lru_cache(maxsize=8)
+def _locale(language: str) -> Locale:
+    # Babel parses a locale given by name on every call: two thirds of formatting a time.
+    return Locale.parse(language)
+
+
+# Babel applies its patterns field by field, about 35 microseconds a time: a tenth of a
+# worker's time per email. Events fall on few days and a day has 1,440 minutes, so the
+# long date and the short time (patterns that hold neither zone nor seconds: checked in
+# tests/notify/test_messages.py) are each formatted once and then looked up.
+@lru_cache(maxsize=4096)
+def _long_date(day: date, language: str) -> str:
+    return format_date(day, "long", locale=_locale(language))
+
+
+@lru_cache(maxsize=4096)
+def _short_time(clock: time, language: str) -> str:
+    return format_time(clock, "short", locale=_locale(language))
+
+
 def _when(iso: str, zone_name: str | None, language: str, short: bool) -> str:
     """The facility's local time with its zone: "November 24, 2026, 6:15 PM MST"."""
     moment = datetime.fromisoformat(iso).astimezone(_zone(zone_name))
     if short:
-        return format_datetime(moment, "short", locale=language)
-    day = format_date(moment, "long", locale=language)
-    return f"{day}, {format_time(moment, 'short', locale=language)} {moment.tzname()}"
+        return format_datetime(moment, "short", locale=_locale(language))
+    clock = time(moment.hour, moment.minute)
+    return (
+        f"{_long_date(moment.date(), language)}, {_short_time(clock, language)} {moment.tzname()}"
+    )
 
 
 def _facility(content: dict[str, Any], short: bool) -> str:

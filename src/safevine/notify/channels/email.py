@@ -108,11 +108,12 @@ class EmailTransport(Transport):
             return DeliveryResult.transient(f"SMTP connection failed: {error}")
         try:
             data = self.build(message)
+            errors: dict[str, aiosmtplib.SMTPResponse] = {}
             if data is None:
                 errors, response = await client.send_message(self.build_email(message))
             else:
-                errors, response = await client.sendmail(self._sender, [message.address], data)
-        except aiosmtplib.SMTPRecipientsRefused as error:
+                response = await _transaction(client, self._sender, message.address, data)
+        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPRecipientRefused) as error:
             await _quietly_close(client)
             return DeliveryResult.permanent_failure(f"recipient refused: {error}")
         except aiosmtplib.SMTPResponseException as error:
@@ -131,6 +132,20 @@ class EmailTransport(Transport):
     async def close(self) -> None:
         while not self._idle.empty():
             await _quietly_close(self._idle.get_nowait())
+
+
+async def _transaction(client: aiosmtplib.SMTP, sender: str, recipient: str, data: bytes) -> str:
+    """MAIL, RCPT and DATA for one recipient; the server's final answer.
+
+    What `sendmail` does for one recipient, less what it repeats: it parses both
+    addresses once more before MAIL and RCPT parse them, and re-normalises the message's
+    line endings to declare its SIZE, which is optional (RFC 1870) and which `build`
+    already wrote in CRLF. A failure raises as from `sendmail`, and the caller drops the
+    connection, so no envelope is left half open."""
+    await client.mail(sender)
+    await client.rcpt(recipient)
+    response = await client.data(data)
+    return response.message
 
 
 def _single_line(*values: str) -> bool:

@@ -10,10 +10,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Select,
+    String,
+    Update,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from safevine.store.public.lookup import PublicPerson, by_reference
 from safevine.store.public.tables import notifications, registrations
+from safevine.store.public.views import public_persons
 
 DUE_STATES = ("queued", "retrying")
 LEASE = timedelta(minutes=5)
@@ -50,126 +65,219 @@ class Outgoing:
     webhook_secret_ciphertext: bytes | None
 
 
+# Spelled out rather than bound, as the partial index ix_notifications_claim is: a planner
+# uses that index only when it can see that the query's condition implies the index's.
+_IS_DUE = notifications.c.state.in_([literal_column(f"'{s}'") for s in DUE_STATES])
+# Rows due, in the order they are taken: read from ix_notifications_claim, so a claim
+# touches the rows it takes (and those other workers hold) and no others.
+_DUE = (
+    select(notifications.c.id)
+    .where(_IS_DUE, notifications.c.next_attempt_at <= bindparam("now"))
+    .order_by(notifications.c.next_attempt_at, notifications.c.id)
+    .limit(bindparam("limit"))
+)
+# Rows whose worker's lease ran out (it died mid-batch): few, found by ix_notifications_due.
+_EXPIRED = (
+    select(notifications.c.id)
+    .where(
+        notifications.c.state == "sending",
+        notifications.c.claimed_at < bindparam("expired_before"),
+    )
+    .order_by(notifications.c.next_attempt_at, notifications.c.id)
+    .limit(bindparam("limit"))
+)
+_CLAIMING = {
+    "state": "sending",
+    "claimed_by": bindparam("worker"),
+    "claimed_at": bindparam("now"),
+    "updated_at": bindparam("now"),
+}
+
+
+def _claiming(chosen: Select[Any], locking: bool) -> Update:
+    if locking:
+        chosen = chosen.with_for_update(skip_locked=True)
+    return (
+        update(notifications)
+        .where(notifications.c.id.in_(chosen.scalar_subquery()))
+        .values(**_CLAIMING)
+    )
+
+
+# On PostgreSQL one statement each chooses (skipping rows other workers hold) and marks,
+# in one round trip. On SQLite an UPDATE takes the write lock before choosing, so two
+# workers can never choose the same rows; a SELECT then reads back what this worker took.
+_CLAIM_EXPIRED = _claiming(_EXPIRED, locking=True).returning(notifications.c.id)
+_CLAIM_DUE = _claiming(_DUE, locking=True).returning(notifications.c.id)
+_SQLITE_CLAIM_EXPIRED = _claiming(_EXPIRED, locking=False)
+# SQLite's planner takes the partial index only with statistics (ANALYZE), which nothing
+# keeps fresh; without them it reads every due row and sorts them. So it is named here.
+_SQLITE_DUE = (
+    text(
+        "SELECT id FROM notifications INDEXED BY ix_notifications_claim"
+        " WHERE state IN ('queued', 'retrying')"
+        " AND next_attempt_at <= :now ORDER BY next_attempt_at, id LIMIT :limit"
+    )
+    .bindparams(
+        bindparam("now", type_=notifications.c.next_attempt_at.type),
+        bindparam("limit", type_=Integer()),
+    )
+    .columns(notifications.c.id)
+)
+_SQLITE_CLAIM_DUE = (
+    update(notifications)
+    .where(notifications.c.id.in_(_SQLITE_DUE.scalar_subquery()))
+    .values(**_CLAIMING)
+)
+_SQLITE_CLAIMED = select(notifications.c.id).where(
+    notifications.c.state == "sending",
+    notifications.c.claimed_by == bindparam("worker"),
+    notifications.c.claimed_at == bindparam("now"),
+)
+
+
+_NO_FLUSH_WAIT = text("SET LOCAL synchronous_commit = off")
+
+
 def claim(
     connection: Connection, worker: str, limit: int, now: datetime, lease: timedelta = LEASE
 ) -> list[int]:
     """Mark up to `limit` due notifications as being sent by `worker`; returns their ids.
 
-    Due: queued or retrying with their time come, or claimed by a worker whose lease ran
-    out. On PostgreSQL, SKIP LOCKED lets any number of workers claim side by side.
+    Due: claimed by a worker whose lease ran out (taken first: they are the oldest), or
+    queued or retrying with their time come. On PostgreSQL, SKIP LOCKED lets any number
+    of workers claim side by side. Commit the caller's transaction at once.
     """
-    due = (
-        select(notifications.c.id)
-        .where(
-            or_(
-                and_(notifications.c.state.in_(DUE_STATES), notifications.c.next_attempt_at <= now),
-                and_(notifications.c.state == "sending", notifications.c.claimed_at < now - lease),
-            )
-        )
-        .order_by(notifications.c.next_attempt_at, notifications.c.id)
-        .limit(limit)
-    )
-    claiming = dict(state="sending", claimed_by=worker, claimed_at=now, updated_at=now)
+    values: dict[str, Any] = {
+        "worker": worker,
+        "now": now,
+        "expired_before": now - lease,
+        "limit": limit,
+    }
     if connection.dialect.name == "sqlite":
-        # One UPDATE takes SQLite's write lock before choosing, so two workers can never
-        # choose the same rows; the SELECT then reads back what this worker took.
-        connection.execute(
-            update(notifications)
-            .where(notifications.c.id.in_(due.scalar_subquery()))
-            .values(**claiming)
-        )
-        return [
-            int(i)
-            for i in connection.execute(
-                select(notifications.c.id).where(
-                    notifications.c.claimed_by == worker,
-                    notifications.c.claimed_at == now,
-                    notifications.c.state == "sending",
-                )
-            ).scalars()
-        ]
-    # One statement: choose (skipping rows other workers hold) and mark, in one round trip.
-    chosen = due.with_for_update(skip_locked=True).scalar_subquery()
-    return [
-        int(i)
-        for i in connection.execute(
-            update(notifications)
-            .where(notifications.c.id.in_(chosen))
-            .values(**claiming)
-            .returning(notifications.c.id)
-        ).scalars()
-    ]
+        expired = connection.execute(_SQLITE_CLAIM_EXPIRED, values).rowcount
+        if expired < limit:
+            connection.execute(_SQLITE_CLAIM_DUE, {**values, "limit": limit - expired})
+        return [int(i) for i in connection.execute(_SQLITE_CLAIMED, values).scalars()]
+    # A claim is only a lease: if the server crashed before this commit reached the disk,
+    # the rows would simply be due again. So the commit need not wait for the WAL flush
+    # (the batch's own commit, which records the sends, still does, and flushes this too).
+    connection.execute(_NO_FLUSH_WAIT)
+    ids = [int(i) for i in connection.execute(_CLAIM_EXPIRED, values).scalars()]
+    if len(ids) < limit:
+        due = connection.execute(_CLAIM_DUE, {**values, "limit": limit - len(ids)})
+        ids.extend(int(i) for i in due.scalars())
+    return ids
+
+
+# What `hold` reads for each notification: a field of `Outgoing` each, in its order.
+_HOLD_COLUMNS = [
+    registrations.c.state.label("registration_state")
+    if name == "registration_state"
+    else notifications.c[name]
+    if name in notifications.c
+    else registrations.c[name]
+    for name in Outgoing.__dataclass_fields__
+]
+_VOICEMAIL = list(Outgoing.__dataclass_fields__).index("allow_voicemail")
+_OURS = (
+    notifications.c.id.in_(bindparam("ids", expanding=True)),
+    notifications.c.state == "sending",
+    notifications.c.claimed_by == bindparam("worker"),
+)
+_HOLD = (
+    select(*_HOLD_COLUMNS)
+    .join(registrations, registrations.c.id == notifications.c.registration_id)
+    .where(*_OURS)
+    .order_by(notifications.c.id)
+)
+# PostgreSQL: one statement locks the rows (not their registrations) and reads them.
+_HOLD_LOCKING = _HOLD.with_for_update(of=notifications)
+# SQLite: writing the rows takes the write lock for the whole send, as FOR UPDATE does on
+# PostgreSQL (a protection has to wait until these sends are recorded); written first,
+# so everything read after it is read under that lock.
+_SQLITE_TAKE = update(notifications).where(*_OURS).values(claimed_by=bindparam("worker"))
 
 
 def hold(connection: Connection, worker: str, ids: list[int]) -> list[Outgoing]:
     """Lock the claimed rows still ours and still being sent, with their registrations."""
     if not ids:
         return []
-    locked = (
-        connection.execute(
-            select(notifications.c.id)
-            .where(
-                notifications.c.id.in_(ids),
-                notifications.c.state == "sending",
-                notifications.c.claimed_by == worker,
-            )
-            .with_for_update()
-        )
-        .scalars()
-        .all()
-    )
-    if not locked:
-        return []
-    # Writing the rows takes SQLite's write lock for the whole send, as FOR UPDATE does
-    # on PostgreSQL: a protection has to wait until these sends are recorded.
+    values = {"ids": ids, "worker": worker}
     if connection.dialect.name == "sqlite":
-        connection.execute(
-            update(notifications).where(notifications.c.id.in_(locked)).values(claimed_by=worker)
-        )
-    rows = connection.execute(
-        select(
-            notifications.c.id,
-            notifications.c.purpose,
-            notifications.c.content,
-            notifications.c.secret_key_id,
-            notifications.c.secret_ciphertext,
-            notifications.c.attempts,
-            notifications.c.idempotency_key,
-            notifications.c.created_at,
-            notifications.c.registration_id,
-            registrations.c.state.label("registration_state"),
-            registrations.c.person_ref,
-            registrations.c.number,
-            registrations.c.channel,
-            registrations.c.address_key_id,
-            registrations.c.address_ciphertext,
-            registrations.c.language,
-            registrations.c.wording,
-            registrations.c.quiet_start,
-            registrations.c.quiet_end,
-            registrations.c.time_zone,
-            registrations.c.allow_voicemail,
-            registrations.c.manage_token_key_id,
-            registrations.c.manage_token_ciphertext,
-            registrations.c.webhook_secret_key_id,
-            registrations.c.webhook_secret_ciphertext,
-        )
-        .join(registrations, registrations.c.id == notifications.c.registration_id)
-        .where(notifications.c.id.in_(locked))
-        .order_by(notifications.c.id)
+        if not connection.execute(_SQLITE_TAKE, values).rowcount:
+            return []
+        rows = connection.execute(_HOLD, values)
+    else:
+        rows = connection.execute(_HOLD_LOCKING, values)
+    out = []
+    for row in rows:
+        values_ = list(row)
+        values_[_VOICEMAIL] = bool(values_[_VOICEMAIL])
+        out.append(Outgoing(*values_))
+    return out
+
+
+@dataclass(frozen=True)
+class PublicName:
+    """Who a message names: a person public right now, by their opaque reference."""
+
+    public_ref: str
+    given_name: str | None
+    family_name: str | None
+
+
+_PEOPLE = select(
+    public_persons.c.public_ref, public_persons.c.given_name, public_persons.c.family_name
+).where(public_persons.c.public_ref.in_(bindparam("refs", expanding=True)))
+
+
+def people(connection: Connection, refs: list[str]) -> dict[str, PublicName]:
+    """The name of each reference that is public right now, read through the public view
+    (the last gate before a send); references to anyone else are absent."""
+    if not refs:
+        return {}
+    found = connection.execute(_PEOPLE, {"refs": sorted(set(refs))})
+    return {ref: PublicName(ref, given, family) for ref, given, family in found}
+
+
+_MARK_SENT_ROWS = (
+    func.unnest(
+        bindparam("sent_ids", type_=ARRAY(BigInteger)),
+        bindparam("sent_attempts", type_=ARRAY(Integer)),
+        bindparam("sent_providers", type_=ARRAY(String)),
     )
-    return [_outgoing(row) for row in rows]
-
-
-def _outgoing(row: Any) -> Outgoing:
-    values = dict(row._mapping)
-    values["allow_voicemail"] = bool(values["allow_voicemail"])
-    return Outgoing(**values)
-
-
-def people(connection: Connection, refs: list[str]) -> dict[str, PublicPerson]:
-    """The public record of each reference that is public right now; others are absent."""
-    return {p.public_ref: p for p in by_reference(connection, refs)}
+    .table_valued(
+        column("id", BigInteger), column("attempts", Integer), column("provider_id", String)
+    )
+    .render_derived(name="sent")
+)
+_SENT: dict[str, Any] = {
+    "state": "sent",
+    "sent_at": bindparam("now"),
+    "last_error": None,
+    "deferred_reason": None,
+    "updated_at": bindparam("now"),
+}
+# PostgreSQL: the batch's values as three arrays, one statement with one parameter each.
+_MARK_ALL_SENT_ARRAYS = (
+    update(notifications)
+    .where(notifications.c.id == _MARK_SENT_ROWS.c.id)
+    .values(
+        attempts=_MARK_SENT_ROWS.c.attempts,
+        provider_message_id=_MARK_SENT_ROWS.c.provider_id,
+        **_SENT,
+    )
+)
+_MARK_SENT = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("sent_id"))
+    .values(
+        attempts=bindparam("sent_attempts"),
+        provider_message_id=bindparam("sent_provider_id"),
+        **_SENT,
+    )
+)
 
 
 def _set(connection: Connection, notification_id: int, **values: Any) -> None:
@@ -201,28 +309,27 @@ def mark_sent(
 def mark_all_sent(
     connection: Connection, sent: list[tuple[int, int, str | None]], now: datetime
 ) -> None:
-    """`mark_sent` for each (notification id, attempts, provider id), in one executemany:
-    a batch's rows are recorded in one round trip instead of one statement each."""
+    """`mark_sent` for each (notification id, attempts, provider id), in one statement on
+    PostgreSQL and one executemany on SQLite: a batch is recorded in one round trip."""
     if not sent:
         return
-    statement = (
-        update(notifications)
-        .where(notifications.c.id == bindparam("sent_id"))
-        .values(
-            state="sent",
-            attempts=bindparam("sent_attempts"),
-            sent_at=now,
-            provider_message_id=bindparam("sent_provider_id"),
-            last_error=None,
-            deferred_reason=None,
-            updated_at=now,
+    if connection.dialect.name == "postgresql":
+        ids, attempts, providers = zip(*sent, strict=True)
+        connection.execute(
+            _MARK_ALL_SENT_ARRAYS,
+            {
+                "sent_ids": list(ids),
+                "sent_attempts": list(attempts),
+                "sent_providers": list(providers),
+                "now": now,
+            },
         )
-    )
+        return
     connection.execute(
-        statement,
+        _MARK_SENT,
         [
-            {"sent_id": i, "sent_attempts": attempts, "sent_provider_id": provider_id}
-            for i, attempts, provider_id in sent
+            {"sent_id": i, "sent_attempts": n, "sent_provider_id": provider, "now": now}
+            for i, n, provider in sent
         ],
     )
 
