@@ -60,45 +60,70 @@ class StaleSnapshotError(Exception):
     """The snapshot is older than one already applied, or contradicts one of the same time."""
 
 
-class _Unstaged:
-    """The person ids and lines of accepted rows that were not staged, spilled to a
-    temporary file: read back only to name the first line of a repeated A-number."""
+class _Accepted:
+    """The lines and A-numbers of every accepted row, spilled to a temporary file a chunk
+    at a time (13 bytes a row, written at C speed): read back only to name the first line
+    of an A-number listed twice, since most rows are not staged."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
 
-    def add(self, persons: "array[int]", lines: "array[int]") -> None:
-        if not persons:
+    def add(self, lines: list[int], a_numbers: list[str]) -> None:
+        if not lines:
             return
         if self._file is None:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-        array("q", [len(persons)]).tofile(self._file)
-        persons.tofile(self._file)
-        lines.tofile(self._file)
+        array("q", [len(lines)]).tofile(self._file)
+        array("q", lines).tofile(self._file)
+        # Canonical A-numbers are nine ASCII digits each.
+        self._file.write("".join(a_numbers).encode("ascii"))
 
-    def first_lines(self, wanted: set[int]) -> dict[int, int]:
-        found: dict[int, int] = {}
+    def first_lines(self, wanted: set[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
         if self._file is None or not wanted:
             return found
         self._file.seek(0)
-        while len(found) < len(wanted):
+        missing = set(wanted)
+        while missing:
             count = array("q")
             try:
                 count.fromfile(self._file, 1)
             except EOFError:
                 break
-            persons, lines = array("q"), array("q")
-            persons.fromfile(self._file, count[0])
+            lines = array("q")
             lines.fromfile(self._file, count[0])
-            for person_id, line in zip(persons, lines, strict=True):
-                if person_id in wanted and person_id not in found:
-                    found[person_id] = line
+            blob = self._file.read(9 * count[0]).decode("ascii")
+            numbers = [blob[i : i + 9] for i in range(0, len(blob), 9)]
+            for a_number in missing.intersection(numbers):
+                found[a_number] = lines[numbers.index(a_number)]
+            missing.difference_update(found)
         self._file.seek(0, 2)
         return found
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+# Per facility, one integer sums up its accepted rows (each A-number once): the count in
+# bits 0-31, how many of them were found in custody there (not staged) in bits 32-63, the
+# sum of the A-numbers from bit 64 and the sum of their squares from bit 128 (a national
+# roster never fills a field: 2**32 rows, 2**64 for sums of nine-digit numbers). One
+# addition a row; the last three make the facility's fingerprint.
+_ROW = 1
+_KEPT_ROW = 1 + (1 << 32)
+_FIELD = (1 << 32) - 1
+_SUM = (1 << 64) - 1
+
+
+def _row_term(a_number: str, kept: bool) -> int:
+    number = int(a_number)
+    return (_KEPT_ROW if kept else _ROW) + (number << 64) + (number * number << 128)
+
+
+def _tally_fields(total: int) -> tuple[int, int, int, int]:
+    """(rows, rows kept, sum, sum of squares) of a facility's tally."""
+    return total & _FIELD, (total >> 32) & _FIELD, (total >> 64) & _SUM, total >> 128
 
 
 @dataclass
@@ -111,19 +136,23 @@ class _Staging:
     # Facility ids by code, looked up once a snapshot, and the codes that are not known.
     facilities: dict[str, int] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)
-    # Per facility: [accepted rows (each A-number once), the sum of their A-numbers, the
-    # sum of their squares], its fingerprint; and the people found in custody there whom
-    # the snapshot lists there (they are not staged).
-    tally: dict[int, list[int]] = field(default_factory=dict)
+    # Per facility: its tally (see _row_term), and a correction to the people found in
+    # custody there whom it lists: + those only a rejected row lists there, - those both
+    # a rejected and an accepted row list there.
+    tally: dict[int, int] = field(default_factory=dict)
     here: dict[int, int] = field(default_factory=dict)
     marks: bytearray = field(default_factory=bytearray)
-    # Accepted rows of known people already listed: (line, A-number, person id).
-    repeats: list[tuple[int, str, int]] = field(default_factory=list)
-    unstaged: _Unstaged = field(default_factory=_Unstaged)
+    # Accepted rows of known people already listed: (line, A-number).
+    repeats: list[tuple[int, str]] = field(default_factory=list)
+    accepted: _Accepted = field(default_factory=_Accepted)
 
     def listed(self, facility_id: int) -> int:
-        counts = self.tally.get(facility_id)
-        return counts[0] if counts else 0
+        return _tally_fields(self.tally.get(facility_id, 0))[0]
+
+    def staying(self, facility_id: int) -> int:
+        """The people found in custody at this facility whom the snapshot lists there."""
+        kept = _tally_fields(self.tally.get(facility_id, 0))[1]
+        return kept + self.here.get(facility_id, 0)
 
 
 def ingest_roster(
@@ -178,7 +207,7 @@ def ingest_roster(
         summary.applied = 0
         summary.notes.append(str(error))
     finally:
-        staging.unstaged.close()
+        staging.accepted.close()
         with engine.begin() as connection:
             rosters.clear_staging(connection, batch_id)
     return finish(engine, summary)
@@ -234,7 +263,7 @@ def _stage_chunk(
     # snapshot time other than the snapshot's).
     facility_of = {raw: known.get(code) for raw, code in code_of.items()}
     wrong_times = {raw for raw, taken_at in rows.times.items() if taken_at != staging.taken_at}
-    at_facility = [facility_of[raw] for raw in rows.codes]
+    at_facility = list(map(facility_of.__getitem__, rows.codes))
     if wrong_times or None in facility_of.values():
         for i, raw in enumerate(rows.codes):
             if rows.stamps[i] in wrong_times:
@@ -250,13 +279,13 @@ def _stage_chunk(
                 rejects.append(Reject(rows.lines[i], "facility_code", reason, rows.raws[i]))
                 salvaged.append((rows.lines[i], None, rows.a_numbers[i]))
     places = rosters.placements(connection, rows.a_numbers + [a for _, _, a in salvaged])
-    staged = _classify(staging, batch_id, rows, at_facility, places)
-    summary.applied += len(rows) - at_facility.count(None) - staged.repeats
+    staged, repeats = _classify(staging, batch_id, rows, at_facility, places)
+    summary.applied += len(rows) - at_facility.count(None) - repeats
+    marks = staging.marks
     for line, facility_id, a_number in salvaged:
         place = places.get(a_number)
         if place is not None:
             _make_room(staging, place[0])
-        marks = staging.marks
         if place is not None and not marks[place[0]] & _UNSURE:
             person_id, at = place
             mark = marks[person_id] | _LISTED
@@ -265,20 +294,15 @@ def _stage_chunk(
                 mark |= _HERE
             marks[person_id] = mark
         else:
-            staged.rows.append((batch_id, line, facility_id, a_number, 1, None, None, None, None))
-    rosters.stage(connection, staged.rows)
-    staging.unstaged.add(staged.kept_persons, staged.kept_lines)
+            staged.append((batch_id, line, facility_id, a_number, 1, None, None, None, None))
+    rosters.stage(connection, staged)
+    if None in at_facility:
+        kept = [i for i, f in enumerate(at_facility) if f is not None]
+        staging.accepted.add([rows.lines[i] for i in kept], [rows.a_numbers[i] for i in kept])
+    else:
+        staging.accepted.add(rows.lines, rows.a_numbers)
     rejects.sort(key=lambda r: r.line)
     keep_rejects(connection, summary, rejects)
-
-
-@dataclass
-class _Classified:
-    rows: list[rosters.StagedRow] = field(default_factory=list)
-    # Accepted rows not staged: their person ids and lines.
-    kept_persons: "array[int]" = field(default_factory=lambda: array("q"))
-    kept_lines: "array[int]" = field(default_factory=lambda: array("q"))
-    repeats: int = 0
 
 
 def _classify(
@@ -287,16 +311,19 @@ def _classify(
     rows: RosterRows,
     at_facility: list[int | None],
     places: dict[str, tuple[int, int | None]],
-) -> _Classified:
-    """Mark, count and fingerprint each accepted row, and pick those to stage: everyone
-    but people in custody at the facility that lists them."""
-    out = _Classified()
+) -> tuple[list[rosters.StagedRow], int]:
+    """Mark and tally each accepted row, and the rows to stage: everyone but people in
+    custody at the facility that lists them. Returns those and how many rows repeat."""
+    staged: list[rosters.StagedRow] = []
+    repeats = 0
     marks, tally, here = staging.marks, staging.tally, staging.here
     size = len(marks)
-    for i, (facility_id, a_number) in enumerate(zip(at_facility, rows.a_numbers, strict=True)):
+    found = map(places.get, rows.a_numbers)
+    for i, (facility_id, a_number, place) in enumerate(
+        zip(at_facility, rows.a_numbers, found, strict=True)
+    ):
         if facility_id is None:
             continue
-        place = places.get(a_number)
         if place is not None:
             person_id, at = place
             if person_id >= size:
@@ -304,33 +331,24 @@ def _classify(
                 size = len(marks)
             mark = marks[person_id]
             if mark & _ACCEPTED:
-                staging.repeats.append((rows.lines[i], a_number, person_id))
-                out.repeats += 1
+                staging.repeats.append((rows.lines[i], a_number))
+                repeats += 1
                 continue
             if at == facility_id and not mark & _UNSURE:
-                # In custody where the snapshot lists them: nothing to derive.
-                if not mark & _HERE:
-                    here[facility_id] = here.get(facility_id, 0) + 1
+                # In custody where the snapshot lists them: nothing to derive, only kept
+                # count of.
+                if mark & _HERE:
+                    here[facility_id] = here.get(facility_id, 0) - 1
                 marks[person_id] = mark | (_ACCEPTED | _LISTED | _HERE)
-                out.kept_persons.append(person_id)
-                out.kept_lines.append(rows.lines[i])
-            else:
-                marks[person_id] = mark | (_ACCEPTED | _LISTED)
-                place = None
-        if place is None:
-            given, family, born, country = rows.person(i)
-            out.rows.append(
-                (batch_id, rows.lines[i], facility_id, a_number, 0, given, family, born, country)
-            )
-        # Count and power sums of the A-numbers, the facility's fingerprint.
-        number = int(a_number)
-        counts = tally.get(facility_id)
-        if counts is None:
-            counts = tally[facility_id] = [0, 0, 0]
-        counts[0] += 1
-        counts[1] += number
-        counts[2] += number * number
-    return out
+                tally[facility_id] = tally.get(facility_id, 0) + _row_term(a_number, True)
+                continue
+            marks[person_id] = mark | (_ACCEPTED | _LISTED)
+        given, family, born, country = rows.person(i)
+        staged.append(
+            (batch_id, rows.lines[i], facility_id, a_number, 0, given, family, born, country)
+        )
+        tally[facility_id] = tally.get(facility_id, 0) + _row_term(a_number, False)
+    return staged, repeats
 
 
 def _reject_repeats(
@@ -341,19 +359,12 @@ def _reject_repeats(
     as they were read."""
     repeats: list[tuple[int, int | None]] = []
     for line, first, facility_id, a_number in rosters.drop_repeats(connection, batch_id):
-        number = int(a_number)
-        counts = staging.tally[facility_id]
-        counts[0] -= 1
-        counts[1] -= number
-        counts[2] -= number * number
+        staging.tally[facility_id] -= _row_term(a_number, False)
         summary.applied -= 1
         repeats.append((line, first))
     if staging.repeats:
-        firsts = rosters.first_lines(connection, batch_id, [a for _, a, _ in staging.repeats])
-        missing = {p for _, a, p in staging.repeats if a not in firsts}
-        by_person = staging.unstaged.first_lines(missing)
-        for line, a_number, person_id in staging.repeats:
-            repeats.append((line, firsts.get(a_number, by_person.get(person_id))))
+        firsts = staging.accepted.first_lines({a for _, a in staging.repeats})
+        repeats.extend((line, firsts.get(a_number)) for line, a_number in staging.repeats)
     repeats.sort()
     keep_rejects(
         connection,
@@ -380,7 +391,7 @@ def _scope(
             int(i): c for i, c in connection.execute(select(facilities.c.id, facilities.c.code))
         }
     codes = {i: c for c, i in staging.facilities.items()}
-    found = {f: codes[f] for f, (n, _, _) in staging.tally.items() if n > 0}
+    found = {f: codes[f] for f in staging.tally if staging.listed(f) > 0}
     named = facility_ids(connection, (c.upper() for c in declared))
     unknown = sorted({c.upper() for c in declared} - set(named))
     if unknown:
@@ -406,7 +417,7 @@ def _fresh(
     apply: dict[int, tuple[str, str]] = {}
     already = 0
     for facility_id, code in sorted(in_scope.items(), key=lambda item: item[1]):
-        listed, total, squares = staging.tally.get(facility_id, (0, 0, 0))
+        listed, _, total, squares = _tally_fields(staging.tally.get(facility_id, 0))
         digest = fingerprint(listed, total, squares)
         previous = last.get(facility_id)
         if previous is not None and staging.taken_at < previous[0]:
@@ -483,7 +494,7 @@ def _judge(
         if staging.withhold_all or facility_id in staging.withheld:
             continue
         population = populations.get(facility_id, 0)
-        staying = staging.here.get(facility_id, 0) + staged_here.get(facility_id, 0)
+        staying = staging.staying(facility_id) + staged_here.get(facility_id, 0)
         leaving = max(0, population - staying)
         if too_many_leaving(leaving, population, thresholds):
             return (

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from itertools import islice, repeat
+from itertools import chain, islice, repeat
 from typing import Any, NamedTuple
 
 from safevine.domain.a_number import normalise_a_number
@@ -229,8 +229,8 @@ def _plain_block(block: list[bytes], first: int, width: int, at: list[int]) -> R
     )
     today = datetime.now(UTC).date()
     try:
-        rows.times = _checked(rows.stamps, _TIMES, _taken_at, required=True)
-        rows.facility_codes = _checked(rows.codes, _CODES, _facility, required=True)
+        rows.times = _distinct(rows.stamps, _TIMES, _taken_at)
+        rows.facility_codes = _distinct(rows.codes, _CODES, _facility)
         numbers = rows.a_numbers
         if not (
             set(map(len, numbers)) == {9}
@@ -239,31 +239,40 @@ def _plain_block(block: list[bytes], first: int, width: int, at: list[int]) -> R
             and "000000000" not in numbers
         ):
             rows.a_numbers = [_a_number(a.strip()) for a in numbers]
-        rows.names = _checked(rows.given_names + rows.family_names, _NAME_PARTS, _clean_part)
-        spellings = set(rows.names.values())
+        given, family = rows.given_names, rows.family_names
+        _checked(given, _NAME_PARTS, _clean_part, blanks=_BLANK_NAMES)
+        _checked(family, _NAME_PARTS, _clean_part, blanks=_BLANK_NAMES)
         # Some name empty: every row must have both or neither, so, here, none at all
         # (a block with names on some rows only is left to the per-line path).
-        if None in spellings and len(spellings) > 1:
+        if not (_present(given) and _present(family)) and any(map(str.strip, chain(given, family))):
             return None
-        rows.dates = _checked(rows.births, _BIRTHS, lambda v: _born(v, today))
-        rows.country_codes = _checked(rows.countries, _COUNTRIES, _country)
+        _checked(rows.births, _BIRTHS, lambda v: _born(v, today))
+        _checked(rows.countries, _COUNTRIES, _country)
+        rows.names, rows.dates, rows.country_codes = _NAME_PARTS, _BIRTHS, _COUNTRIES
     except FieldError:
         return None
     return RosterChunk(rows, [], n)
 
 
 def _checked(
-    values: list[str], cache: dict[str, Any], check: Any, required: bool = False
-) -> dict[str, Any]:
-    """Each distinct value and its checked form: `check` of it stripped, None when that is
-    empty (FieldError when `required`: a blank line, or a row for the per-line path).
+    values: list[str],
+    cache: dict[str, Any],
+    check: Any,
+    required: bool = False,
+    blanks: set[str] | None = None,
+) -> set[str]:
+    """Put each distinct value in `cache` with its checked form: `check` of it stripped,
+    or None when that is empty (FieldError when `required`: a blank line, or a row for the
+    per-line path; `blanks` collects such values). Returns the distinct values.
 
-    `cache` keeps the answers by value as read, across blocks and snapshots: most values
-    of a block were seen before, and are found without a step in Python."""
+    The cache keeps answers by value as read, across blocks and snapshots, so most values
+    of a block are found there at C speed; it is good until the next block is read."""
     distinct = set(values)
     missing = distinct.difference(cache)
     if len(cache) + len(missing) > _KEPT:
         cache.clear()
+        if blanks is not None:
+            blanks.clear()
         missing = distinct
     for value in missing:
         key = value.strip()
@@ -273,7 +282,20 @@ def _checked(
             raise FieldError("", "is required")
         else:
             cache[value] = None
+            if blanks is not None:
+                blanks.add(value)
+    return distinct
+
+
+def _distinct(values: list[str], cache: dict[str, Any], check: Any) -> dict[str, Any]:
+    """Each distinct value (all required) and its checked form."""
+    distinct = _checked(values, cache, check, required=True)
     return dict(zip(distinct, map(cache.__getitem__, distinct), strict=True))
+
+
+def _present(values: list[str]) -> bool:
+    """No value is empty once stripped."""
+    return "" not in values and _BLANK_NAMES.isdisjoint(values)
 
 
 def _a_number(value: str) -> str:
@@ -375,6 +397,8 @@ _CODES: dict[str, str] = {}
 _NAME_PARTS: dict[str, str | None] = {}
 _BIRTHS: dict[str, date | None] = {}
 _COUNTRIES: dict[str, str | None] = {}
+# The name values in _NAME_PARTS that are empty once stripped: nearly always just "".
+_BLANK_NAMES: set[str] = set()
 _KEPT = 65_536
 
 

@@ -124,25 +124,6 @@ def drop_repeats(connection: Connection, batch_id: int) -> list[tuple[int, int, 
     return [(r.line, r.first, int(r.facility_id), r.a_number) for r in repeats]
 
 
-def first_lines(connection: Connection, batch_id: int, a_numbers: Sequence[str]) -> dict[str, int]:
-    """The line of the staged, accepted entry of each of these A-numbers that has one."""
-    found: dict[str, int] = {}
-    wanted = sorted(set(a_numbers))
-    for start in range(0, len(wanted), FACILITY_CHUNK):
-        part = wanted[start : start + FACILITY_CHUNK]
-        rows = connection.execute(
-            select(roster_entries.c.a_number, func.min(roster_entries.c.line))
-            .where(
-                roster_entries.c.batch_id == batch_id,
-                roster_entries.c.rejected == 0,
-                roster_entries.c.a_number.in_(part),
-            )
-            .group_by(roster_entries.c.a_number)
-        )
-        found.update((a, int(line)) for a, line in rows)
-    return found
-
-
 # Rows per statement when looking up where the people of a snapshot are now.
 PLACEMENT_CHUNK = 10_000
 
