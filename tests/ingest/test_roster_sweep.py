@@ -7,8 +7,10 @@ over a held one is judged on the state the hold's resolution leaves, and a finge
 from an earlier version is never mistaken for this one's.
 """
 
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import Engine, update
 
 from safevine.domain.batch_thresholds import Thresholds
@@ -168,3 +170,20 @@ def test_the_same_snapshot_sent_again_is_recognised_and_a_changed_one_refused(
     changed = ingest_roster(engine, csv_lines(HEADER, *swapped), source="s1b.csv")
     assert changed.status == "refused"
     assert where(engine, 4) == ("in_custody", "F1")
+
+
+def test_a_source_that_fails_while_read_stops_the_run_and_applies_nothing(
+    engine: Engine,
+) -> None:
+    load_facilities(engine, "F1")
+    good = csv_lines(HEADER, *rows(T1.isoformat(), {"F1": range(30_000)}))
+
+    def failing() -> Iterator[bytes]:
+        yield from good[:25_000]
+        raise OSError("the connection was reset")
+
+    with pytest.raises(OSError, match="reset"):
+        ingest_roster(engine, failing(), source="broken.csv")
+    # Nothing was applied: the next snapshot starts from nothing.
+    with engine.connect() as connection:
+        assert staff_view(connection, a(0)) is None

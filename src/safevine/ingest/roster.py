@@ -44,8 +44,8 @@ Scope = Literal["listed", "all"]
 # Rows read a transaction: staging is thrown away whole if the run stops, so larger
 # transactions lose nothing.
 STAGE_CHUNK = 10_000
-# Facilities whose absentees are read in one statement.
-DEPARTURE_FACILITIES = 100
+# People not listed whose status is read at a time (whole facilities each time).
+DEPARTURE_PEOPLE = 10_000
 
 # What the snapshot says of a known person: bits of `_Staging.marks`, by person id.
 _ACCEPTED = 1  # an accepted row lists them; another accepted row is a repeat
@@ -207,6 +207,7 @@ def ingest_roster(
         summary.applied = 0
         summary.notes.append(str(error))
     finally:
+        chunks.close()
         staging.accepted.close()
         with engine.begin() as connection:
             rosters.clear_staging(connection, batch_id)
@@ -566,29 +567,39 @@ def _departures(
     codes: dict[int, str],
 ) -> None:
     """Release everyone in custody at these facilities whom the snapshot does not list,
-    DEPARTURE_FACILITIES facilities a read and CHUNK events a transaction.
+    CHUNK events a transaction, by facility code and then A-number.
 
-    Those in custody are read as ids and checked against the marks; only the few not
-    marked listed are read in full, and of those, anyone a staged row names (people
-    booked by this snapshot, and those staged rather than marked) stays."""
+    Everyone in custody there is read once, as ids, and checked against the marks; only
+    those not marked listed (a few, unless a facility emptied) are kept, as arrays of
+    ids, and read in full DEPARTURE_PEOPLE at a time, facility by facility. Of those,
+    anyone a staged row names (people booked by this snapshot, and people staged rather
+    than marked) stays."""
     taken_at = staging.taken_at
     assert taken_at is not None
-    order = sorted(codes, key=codes.__getitem__)
-    marks, size = staging.marks, len(staging.marks)
+    marks = staging.marks
+    unmarked: dict[int, array[int]] = {}
+    with engine.connect() as connection:
+        for part in rosters.people_in_custody(connection, list(codes), 20_000):
+            size = len(marks)
+            for person_id, facility_id in part:
+                if person_id >= size or not marks[person_id] & _LISTED:
+                    unmarked.setdefault(facility_id, array("q")).append(person_id)
     events: list[CustodyEventInput] = []
-    for start in range(0, len(order), DEPARTURE_FACILITIES):
-        part = order[start : start + DEPARTURE_FACILITIES]
-        rank = {f: n for n, f in enumerate(part)}
+    group: list[int] = []
+    people: list[int] = []
+    ordered = sorted(unmarked, key=codes.__getitem__)
+    for n, facility_id in enumerate(ordered):
+        group.append(facility_id)
+        people.extend(unmarked.pop(facility_id))
+        if len(people) < DEPARTURE_PEOPLE and n < len(ordered) - 1:
+            continue
+        rank = {f: i for i, f in enumerate(group)}
         with engine.begin() as connection:
-            unmarked = [
-                p
-                for p in rosters.people_in_custody(connection, part)
-                if p >= size or not marks[p] & _LISTED
-            ]
-            gone = rosters.absentees(connection, batch_id, part, unmarked) if unmarked else []
+            gone = rosters.absentees(connection, batch_id, group, people)
         gone.sort(key=lambda row: (rank[row[0]], row[1]))
-        for facility_id, a_number, since in gone:
-            event = departure(a_number, codes[facility_id], taken_at, since)
+        group, people = [], []
+        for gone_from, a_number, since in gone:
+            event = departure(a_number, codes[gone_from], taken_at, since)
             if event is not None:
                 events.append(event)
             if len(events) >= CHUNK:

@@ -11,11 +11,11 @@ goes through `csv` itself, one record at a time.
 """
 
 import csv
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from itertools import chain, islice, repeat
+from itertools import islice, repeat
 from typing import Any, NamedTuple
 
 from safevine.domain.a_number import normalise_a_number
@@ -74,7 +74,7 @@ class RosterRows:
     raws: list[str] = field(default_factory=list)
     times: dict[str, datetime] = field(default_factory=dict)
     facility_codes: dict[str, str] = field(default_factory=dict)
-    # Given and family names alike; "" is None.
+    # Given and family names alike; "" is None. Each chunk has its own maps.
     names: dict[str, str | None] = field(default_factory=lambda: {"": None})
     dates: dict[str, date | None] = field(default_factory=lambda: {"": None})
     country_codes: dict[str, str | None] = field(default_factory=lambda: {"": None})
@@ -139,7 +139,9 @@ class _Counted:
         return line
 
 
-def read_roster_csv(lines: Iterable[bytes], source: str, size: int) -> Iterator[RosterChunk]:
+def read_roster_csv(
+    lines: Iterable[bytes], source: str, size: int
+) -> Generator[RosterChunk, None, None]:
     """Check the header at once (raises UnreadableSourceError), then read `size` records
     a chunk, lazily."""
     counted = _Counted(lines)
@@ -149,7 +151,7 @@ def read_roster_csv(lines: Iterable[bytes], source: str, size: int) -> Iterator[
     return _chunks(counted, header, size)
 
 
-def _chunks(counted: _Counted, header: list[str], size: int) -> Iterator[RosterChunk]:
+def _chunks(counted: _Counted, header: list[str], size: int) -> Generator[RosterChunk, None, None]:
     width = len(header)
     columns = dict(zip(header, range(width), strict=True))
     fast = _ROSTER_COLUMNS.issuperset(columns)
@@ -229,8 +231,8 @@ def _plain_block(block: list[bytes], first: int, width: int, at: list[int]) -> R
     )
     today = datetime.now(UTC).date()
     try:
-        rows.times = _distinct(rows.stamps, _TIMES, _taken_at)
-        rows.facility_codes = _distinct(rows.codes, _CODES, _facility)
+        rows.times = _checked(rows.stamps, _TIMES, _taken_at, required=True)
+        rows.facility_codes = _checked(rows.codes, _CODES, _facility, required=True)
         numbers = rows.a_numbers
         if not (
             set(map(len, numbers)) == {9}
@@ -239,40 +241,32 @@ def _plain_block(block: list[bytes], first: int, width: int, at: list[int]) -> R
             and "000000000" not in numbers
         ):
             rows.a_numbers = [_a_number(a.strip()) for a in numbers]
-        given, family = rows.given_names, rows.family_names
-        _checked(given, _NAME_PARTS, _clean_part, blanks=_BLANK_NAMES)
-        _checked(family, _NAME_PARTS, _clean_part, blanks=_BLANK_NAMES)
+        rows.names = _checked(rows.given_names + rows.family_names, _NAME_PARTS, _clean_part)
+        spellings = rows.names.values()
         # Some name empty: every row must have both or neither, so, here, none at all
         # (a block with names on some rows only is left to the per-line path).
-        if not (_present(given) and _present(family)) and any(map(str.strip, chain(given, family))):
+        if None in spellings and len(set(spellings)) > 1:
             return None
-        _checked(rows.births, _BIRTHS, lambda v: _born(v, today))
-        _checked(rows.countries, _COUNTRIES, _country)
-        rows.names, rows.dates, rows.country_codes = _NAME_PARTS, _BIRTHS, _COUNTRIES
+        rows.dates = _checked(rows.births, _BIRTHS, lambda v: _born(v, today))
+        rows.country_codes = _checked(rows.countries, _COUNTRIES, _country)
     except FieldError:
         return None
     return RosterChunk(rows, [], n)
 
 
 def _checked(
-    values: list[str],
-    cache: dict[str, Any],
-    check: Any,
-    required: bool = False,
-    blanks: set[str] | None = None,
-) -> set[str]:
-    """Put each distinct value in `cache` with its checked form: `check` of it stripped,
-    or None when that is empty (FieldError when `required`: a blank line, or a row for the
-    per-line path; `blanks` collects such values). Returns the distinct values.
+    values: list[str], cache: dict[str, Any], check: Any, required: bool = False
+) -> dict[str, Any]:
+    """Each distinct value and its checked form: `check` of it stripped, or None when that
+    is empty (FieldError when `required`: a blank line, or a row for the per-line path).
 
-    The cache keeps answers by value as read, across blocks and snapshots, so most values
-    of a block are found there at C speed; it is good until the next block is read."""
+    `cache` keeps the answers by value as read, across blocks and snapshots, so most
+    values of a block are found there at C speed. What is returned is the block's own,
+    so a block can be read while the one before is applied."""
     distinct = set(values)
     missing = distinct.difference(cache)
     if len(cache) + len(missing) > _KEPT:
         cache.clear()
-        if blanks is not None:
-            blanks.clear()
         missing = distinct
     for value in missing:
         key = value.strip()
@@ -282,20 +276,7 @@ def _checked(
             raise FieldError("", "is required")
         else:
             cache[value] = None
-            if blanks is not None:
-                blanks.add(value)
-    return distinct
-
-
-def _distinct(values: list[str], cache: dict[str, Any], check: Any) -> dict[str, Any]:
-    """Each distinct value (all required) and its checked form."""
-    distinct = _checked(values, cache, check, required=True)
     return dict(zip(distinct, map(cache.__getitem__, distinct), strict=True))
-
-
-def _present(values: list[str]) -> bool:
-    """No value is empty once stripped."""
-    return "" not in values and _BLANK_NAMES.isdisjoint(values)
 
 
 def _a_number(value: str) -> str:
@@ -397,8 +378,6 @@ _CODES: dict[str, str] = {}
 _NAME_PARTS: dict[str, str | None] = {}
 _BIRTHS: dict[str, date | None] = {}
 _COUNTRIES: dict[str, str | None] = {}
-# The name values in _NAME_PARTS that are empty once stripped: nearly always just "".
-_BLANK_NAMES: set[str] = set()
 _KEPT = 65_536
 
 

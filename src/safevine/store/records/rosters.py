@@ -136,19 +136,23 @@ _PLACEMENTS = {
         "FROM json_each(?) AS w CROSS JOIN persons AS p ON p.a_number = w.value "
         "LEFT JOIN custody_status AS s ON s.person_id = p.id"
     ),
+    # LATERAL with LIMIT 1 (the A-number is unique) keeps PostgreSQL to one index probe
+    # per A-number: told the list's length, it would rather scan every person.
     "postgresql": (
         "SELECT p.a_number, p.id, CASE WHEN s.state = %s THEN s.facility_id END "
-        "FROM unnest(%s::text[]) AS w(a_number) JOIN persons AS p ON p.a_number = w.a_number "
+        "FROM unnest(%s::text[]) AS w(a_number) CROSS JOIN LATERAL "
+        "(SELECT id, a_number FROM persons WHERE persons.a_number = w.a_number LIMIT 1) AS p "
         "LEFT JOIN custody_status AS s ON s.person_id = p.id"
     ),
 }
 _IN_CUSTODY_AT = {
     "sqlite": (
-        "SELECT person_id FROM custody_status "
+        "SELECT person_id, facility_id FROM custody_status "
         "WHERE state = ? AND facility_id IN (SELECT value FROM json_each(?))"
     ),
     "postgresql": (
-        "SELECT person_id FROM custody_status WHERE state = %s AND facility_id = ANY(%s)"
+        "SELECT person_id, facility_id FROM custody_status "
+        "WHERE state = %s AND facility_id = ANY(%s)"
     ),
 }
 
@@ -255,11 +259,29 @@ def staged_in_custody_counts(
     return out
 
 
-def people_in_custody(connection: Connection, facility_ids: Sequence[int]) -> list[int]:
-    """The ids of everyone in custody at these facilities, read from the status index."""
+def people_in_custody(
+    connection: Connection, facility_ids: Sequence[int], size: int
+) -> Iterator[list[tuple[int, int]]]:
+    """(person, facility) of everyone in custody at these facilities, `size` at a time,
+    in one streamed pass (on PostgreSQL a server-side cursor: one read of the table, where
+    reading it a few facilities at a time would read most of its pages each time)."""
     if not facility_ids:
-        return []
-    return [row[0] for row in _driver_rows(connection, _IN_CUSTODY_AT, sorted(facility_ids))]
+        return
+    dialect = connection.dialect.name
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    if dialect == "postgresql":
+        cursor = driver.cursor(name="roster_in_custody")
+        wanted: object = sorted(facility_ids)
+    else:
+        cursor = driver.cursor()
+        wanted = json.dumps(sorted(facility_ids))
+    try:
+        cursor.execute(_IN_CUSTODY_AT[dialect], (CustodyState.IN_CUSTODY.value, wanted))
+        while part := cursor.fetchmany(size):
+            yield part
+    finally:
+        cursor.close()
 
 
 def absentees(
