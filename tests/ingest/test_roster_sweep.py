@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, update
 
 from safevine.domain.batch_thresholds import Thresholds
+from safevine.ingest import roster
 from safevine.ingest.roster import ingest_roster
 from safevine.store.records.person_view import staff_view
 from safevine.store.schema import roster_snapshots
@@ -187,3 +188,17 @@ def test_a_source_that_fails_while_read_stops_the_run_and_applies_nothing(
     # Nothing was applied: the next snapshot starts from nothing.
     with engine.connect() as connection:
         assert staff_view(connection, a(0)) is None
+
+
+def test_reading_everyone_in_custody_releases_only_at_the_facilities_in_scope(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As for a national sweep: who left is found by reading everyone in custody.
+    monkeypatch.setattr(roster, "WHOLE_TABLE_FACILITIES", 0)
+    load_facilities(engine, "F1", "F2")
+    at1, at2 = T1.isoformat(), T2.isoformat()
+    ingest_roster(engine, csv_lines(HEADER, *rows(at1, {"F1": [1, 2], "F2": [3]})), source="1")
+    summary = ingest_roster(engine, csv_lines(HEADER, row(at2, "F1", 1)), source="2")
+    assert summary.derived_events == 1
+    assert where(engine, 2) == ("released", "F1")
+    assert where(engine, 3) == ("in_custody", "F2")  # F2 was not in this snapshot

@@ -46,6 +46,9 @@ Scope = Literal["listed", "all"]
 STAGE_CHUNK = 10_000
 # People not listed whose status is read at a time (whole facilities each time).
 DEPARTURE_PEOPLE = 10_000
+# Facilities beyond which finding who left may read everyone in custody (see
+# rosters.people_in_custody), passing over the other facilities.
+WHOLE_TABLE_FACILITIES = 300
 
 # What the snapshot says of a known person: bits of `_Staging.marks`, by person id.
 _ACCEPTED = 1  # an accepted row lists them; another accepted row is a repeat
@@ -578,11 +581,12 @@ def _departures(
     assert taken_at is not None
     marks = staging.marks
     unmarked: dict[int, array[int]] = {}
+    many = len(codes) > WHOLE_TABLE_FACILITIES
     with engine.connect() as connection:
-        for part in rosters.people_in_custody(connection, list(codes), 20_000):
+        for part in rosters.people_in_custody(connection, list(codes), 20_000, many=many):
             size = len(marks)
             for person_id, facility_id in part:
-                if person_id >= size or not marks[person_id] & _LISTED:
+                if (person_id >= size or not marks[person_id] & _LISTED) and facility_id in codes:
                     unmarked.setdefault(facility_id, array("q")).append(person_id)
     events: list[CustodyEventInput] = []
     group: list[int] = []

@@ -132,43 +132,50 @@ PLACEMENT_CHUNK = 10_000
 # JSON on SQLite, an array on PostgreSQL. Only constant SQL; every value is bound.
 _PLACEMENTS = {
     "sqlite": (
-        "SELECT p.a_number, p.id, CASE WHEN s.state = ? THEN s.facility_id END "
-        "FROM json_each(?) AS w CROSS JOIN persons AS p ON p.a_number = w.value "
+        "SELECT p.a_number, p.id, CASE WHEN s.state = :state THEN s.facility_id END "
+        "FROM json_each(:wanted) AS w CROSS JOIN persons AS p ON p.a_number = w.value "
         "LEFT JOIN custody_status AS s ON s.person_id = p.id"
     ),
     # LATERAL with LIMIT 1 (the A-number is unique) keeps PostgreSQL to one index probe
     # per A-number: told the list's length, it would rather scan every person.
     "postgresql": (
-        "SELECT p.a_number, p.id, CASE WHEN s.state = %s THEN s.facility_id END "
-        "FROM unnest(%s::text[]) AS w(a_number) CROSS JOIN LATERAL "
-        "(SELECT id, a_number FROM persons WHERE persons.a_number = w.a_number LIMIT 1) AS p "
-        "LEFT JOIN custody_status AS s ON s.person_id = p.id"
+        "SELECT w.a_number, p.id, p.at FROM unnest(%(wanted)s::text[]) AS w(a_number) "
+        "CROSS JOIN LATERAL (SELECT persons.id, "
+        "CASE WHEN s.state = %(state)s THEN s.facility_id END AS at "
+        "FROM persons LEFT JOIN custody_status AS s ON s.person_id = persons.id "
+        "WHERE persons.a_number = w.a_number LIMIT 1) AS p"
     ),
 }
 _IN_CUSTODY_AT = {
     "sqlite": (
         "SELECT person_id, facility_id FROM custody_status "
-        "WHERE state = ? AND facility_id IN (SELECT value FROM json_each(?))"
+        "WHERE state = :state AND facility_id IN (SELECT value FROM json_each(:wanted))"
     ),
     "postgresql": (
         "SELECT person_id, facility_id FROM custody_status "
-        "WHERE state = %s AND facility_id = ANY(%s)"
+        "WHERE state = %(state)s AND facility_id = ANY(%(wanted)s)"
     ),
+}
+_IN_CUSTODY = {
+    "postgresql": "SELECT person_id, facility_id FROM custody_status WHERE state = %(state)s",
 }
 
 
-def _driver_rows(
-    connection: Connection, statements: dict[str, str], values: list[Any]
-) -> list[tuple[Any, ...]]:
-    """Rows of one of the statements above, for `values` (a list) in state in_custody."""
-    dialect = connection.dialect.name
-    bound: object = json.dumps(values) if dialect == "sqlite" else values
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(statements[dialect], (CustodyState.IN_CUSTODY.value, bound))
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+def _params(connection: Connection, wanted: list[Any] | None = None) -> dict[str, object]:
+    params: dict[str, object] = {"state": CustodyState.IN_CUSTODY.value}
+    if wanted is not None:
+        params["wanted"] = json.dumps(wanted) if connection.dialect.name == "sqlite" else wanted
+    return params
+
+
+def _cursor(connection: Connection, name: str | None = None) -> Any:
+    """A cursor of the driver's own, in the connection's transaction; on PostgreSQL a
+    server-side one when named."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    if name is not None and connection.dialect.name == "postgresql":
+        return driver.cursor(name=name)
+    return driver.cursor()
 
 
 def placements(
@@ -178,8 +185,15 @@ def placements(
     when they are not in custody)."""
     found: dict[str, tuple[int, int | None]] = {}
     for start in range(0, len(a_numbers), PLACEMENT_CHUNK):
-        part = list(a_numbers[start : start + PLACEMENT_CHUNK])
-        rows = _driver_rows(connection, _PLACEMENTS, part)
+        cursor = _cursor(connection)
+        try:
+            cursor.execute(
+                _PLACEMENTS[connection.dialect.name],
+                _params(connection, list(a_numbers[start : start + PLACEMENT_CHUNK])),
+            )
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
         found.update(zip(map(itemgetter(0), rows), map(itemgetter(1, 2), rows), strict=True))
     return found
 
@@ -260,24 +274,21 @@ def staged_in_custody_counts(
 
 
 def people_in_custody(
-    connection: Connection, facility_ids: Sequence[int], size: int
+    connection: Connection, facility_ids: Sequence[int], size: int, *, many: bool = False
 ) -> Iterator[list[tuple[int, int]]]:
-    """(person, facility) of everyone in custody at these facilities, `size` at a time,
-    in one streamed pass (on PostgreSQL a server-side cursor: one read of the table, where
-    reading it a few facilities at a time would read most of its pages each time)."""
-    if not facility_ids:
-        return
+    """(person, facility) of everyone in custody at these facilities, `size` at a time, in
+    one streamed pass (a server-side cursor on PostgreSQL). For `many` facilities,
+    PostgreSQL reads everyone in custody, some elsewhere, for the caller to pass over:
+    asked for them by facility, it would visit the rows in index order, a page read per
+    row, where it can read the table once. SQLite reads its covering index either way."""
     dialect = connection.dialect.name
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    if dialect == "postgresql":
-        cursor = driver.cursor(name="roster_in_custody")
-        wanted: object = sorted(facility_ids)
+    if many and dialect == "postgresql":
+        statement, params = _IN_CUSTODY[dialect], _params(connection)
     else:
-        cursor = driver.cursor()
-        wanted = json.dumps(sorted(facility_ids))
+        statement, params = _IN_CUSTODY_AT[dialect], _params(connection, sorted(facility_ids))
+    cursor = _cursor(connection, "roster_in_custody")
     try:
-        cursor.execute(_IN_CUSTODY_AT[dialect], (CustodyState.IN_CUSTODY.value, wanted))
+        cursor.execute(statement, params)
         while part := cursor.fetchmany(size):
             yield part
     finally:
