@@ -65,7 +65,7 @@ class StaleSnapshotError(Exception):
 
 class _Accepted:
     """The lines and A-numbers of every accepted row, spilled to a temporary file a chunk
-    at a time (13 bytes a row, written at C speed): read back only to name the first line
+    at a time (17 bytes a row, written at C speed): read back only to name the first line
     of an A-number listed twice, since most rows are not staged."""
 
     def __init__(self) -> None:

@@ -260,23 +260,32 @@ def _checked(
     """Each distinct value and its checked form: `check` of it stripped, or None when that
     is empty (FieldError when `required`: a blank line, or a row for the per-line path).
 
-    `cache` keeps the answers by value as read, across blocks and snapshots, so most
-    values of a block are found there at C speed. What is returned is the block's own,
-    so a block can be read while the one before is applied."""
+    `cache` keeps the answers by value as read, across blocks and snapshots (and the
+    snapshots other threads read), so most values of a block are found there at C speed.
+    What is returned is the block's own."""
     distinct = set(values)
-    missing = distinct.difference(cache)
-    if len(cache) + len(missing) > _KEPT:
+    if len(cache) > _KEPT:
         cache.clear()
-        missing = distinct
-    for value in missing:
-        key = value.strip()
-        if key:
-            cache[value] = check(key)
-        elif required:
-            raise FieldError("", "is required")
-        else:
-            cache[value] = None
-    return dict(zip(distinct, map(cache.__getitem__, distinct), strict=True))
+    for value in distinct.difference(cache):
+        cache[value] = _answer(value, check, required)
+    answers = dict(zip(distinct, map(cache.get, distinct, repeat(_MISSING)), strict=True))
+    if _MISSING in answers.values():  # emptied by another thread meanwhile
+        for value, found in answers.items():
+            if found is _MISSING:
+                answers[value] = _answer(value, check, required)
+    return answers
+
+
+_MISSING = object()
+
+
+def _answer(value: str, check: Any, required: bool) -> Any:
+    key = value.strip()
+    if key:
+        return check(key)
+    if required:
+        raise FieldError("", "is required")
+    return None
 
 
 def _a_number(value: str) -> str:
