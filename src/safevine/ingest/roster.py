@@ -1,26 +1,37 @@
-"""Applying a roster snapshot: stage it, check it is not stale, derive events, record them.
+"""Applying a roster snapshot: read it, check it is not stale, derive events, record them.
+
+The snapshot is read in chunks, and each chunk's people are looked up where they are now.
+A row that lists someone in custody at the facility that lists them changes nothing: it
+is only counted (a national sweep is almost all such rows). Every other row is staged, and
+events are derived from the staged rows. What the snapshot says of each known person is
+kept as a few bits in one byte per person id, so finding who left custody needs no staged
+row for the people who stayed, and memory does not grow with the snapshot.
 
 A rejected row never causes a false release: if its A-number can be read, that person
 counts as listed; if not, departures are withheld for its facility (or for every facility
 in the snapshot when the facility cannot be read either), and the summary says so.
 """
 
+import tempfile
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import IO, Literal
 
 from sqlalchemy import Connection, Engine, select
 
-from safevine.domain.a_number import normalise_a_number
 from safevine.domain.batch_thresholds import Thresholds, shrank, too_many_leaving
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
-from safevine.domain.errors import FieldError
 from safevine.domain.names import PersonName
-from safevine.ingest.batch_run import CHUNK, begin, chunks, finish, keep_rejects, now
-from safevine.ingest.parsed import Parsed
-from safevine.ingest.roster_csv import RosterEntry, parse_roster_csv
-from safevine.ingest.roster_diff import arrival, departure
+from safevine.ingest.batch_run import CHUNK, begin, finish, keep_rejects, now
+from safevine.ingest.roster_csv import RosterChunk, RosterRows, read_roster_csv
+from safevine.ingest.roster_diff import (
+    arrival,
+    departure,
+    fingerprint,
+    is_legacy_fingerprint,
+)
 from safevine.ingest.summary import IngestSummary
 from safevine.store.records import rosters
 from safevine.store.records.batches import Reject
@@ -30,15 +41,92 @@ from safevine.store.records.holds import discard, hold_batch, open_holds_for_fac
 from safevine.store.schema import facilities
 
 Scope = Literal["listed", "all"]
-# Rows staged a transaction: staging is thrown away whole if the run stops, so larger
+# Rows read a transaction: staging is thrown away whole if the run stops, so larger
 # transactions lose nothing.
 STAGE_CHUNK = 10_000
-# Facilities whose absentees are read in one statement.
-DEPARTURE_FACILITIES = 100
+# People not listed whose status is read at a time (whole facilities each time).
+DEPARTURE_PEOPLE = 10_000
+# Facilities beyond which finding who left may read everyone in custody (see
+# rosters.people_in_custody), passing over the other facilities.
+WHOLE_TABLE_FACILITIES = 300
+
+# What the snapshot says of a known person: bits of `_Staging.marks`, by person id.
+_ACCEPTED = 1  # an accepted row lists them; another accepted row is a repeat
+_LISTED = 2  # a row, accepted or rejected, lists them: they do not leave custody
+_HERE = 4  # a row lists them where they are in custody (counted in `here`, not staged)
+_UNSURE = 8  # a held roster batch changed them: resolving it may move them, so stage them
+# Room for people created while a snapshot is read.
+_MARKS_SPARE = 1024
 
 
 class StaleSnapshotError(Exception):
     """The snapshot is older than one already applied, or contradicts one of the same time."""
+
+
+class _Accepted:
+    """The lines and A-numbers of every accepted row, spilled to a temporary file a chunk
+    at a time (17 bytes a row, written at C speed): read back only to name the first line
+    of an A-number listed twice, since most rows are not staged."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+
+    def add(self, lines: list[int], a_numbers: list[str]) -> None:
+        if not lines:
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        array("q", [len(lines)]).tofile(self._file)
+        array("q", lines).tofile(self._file)
+        # Canonical A-numbers are nine ASCII digits each.
+        self._file.write("".join(a_numbers).encode("ascii"))
+
+    def first_lines(self, wanted: set[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        if self._file is None or not wanted:
+            return found
+        self._file.seek(0)
+        missing = set(wanted)
+        while missing:
+            count = array("q")
+            try:
+                count.fromfile(self._file, 1)
+            except EOFError:
+                break
+            lines = array("q")
+            lines.fromfile(self._file, count[0])
+            blob = self._file.read(9 * count[0]).decode("ascii")
+            numbers = [blob[i : i + 9] for i in range(0, len(blob), 9)]
+            for a_number in missing.intersection(numbers):
+                found[a_number] = lines[numbers.index(a_number)]
+            missing.difference_update(found)
+        self._file.seek(0, 2)
+        return found
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+# Per facility, one integer sums up its accepted rows (each A-number once): the count in
+# bits 0-31, how many of them were found in custody there (not staged) in bits 32-63, the
+# sum of the A-numbers from bit 64 and the sum of their squares from bit 128 (a national
+# roster never fills a field: 2**32 rows, 2**64 for sums of nine-digit numbers). One
+# addition a row; the last three make the facility's fingerprint.
+_ROW = 1
+_KEPT_ROW = 1 + (1 << 32)
+_FIELD = (1 << 32) - 1
+_SUM = (1 << 64) - 1
+
+
+def _row_term(a_number: str, kept: bool) -> int:
+    number = int(a_number)
+    return (_KEPT_ROW if kept else _ROW) + (number << 64) + (number * number << 128)
+
+
+def _tally_fields(total: int) -> tuple[int, int, int, int]:
+    """(rows, rows kept, sum, sum of squares) of a facility's tally."""
+    return total & _FIELD, (total >> 32) & _FIELD, (total >> 64) & _SUM, total >> 128
 
 
 @dataclass
@@ -51,8 +139,23 @@ class _Staging:
     # Facility ids by code, looked up once a snapshot, and the codes that are not known.
     facilities: dict[str, int] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)
-    # Accepted rows per facility to apply.
-    listed: dict[int, int] = field(default_factory=dict)
+    # Per facility: its tally (see _row_term), and a correction to the people found in
+    # custody there whom it lists: + those only a rejected row lists there, - those both
+    # a rejected and an accepted row list there.
+    tally: dict[int, int] = field(default_factory=dict)
+    here: dict[int, int] = field(default_factory=dict)
+    marks: bytearray = field(default_factory=bytearray)
+    # Accepted rows of known people already listed: (line, A-number).
+    repeats: list[tuple[int, str]] = field(default_factory=list)
+    accepted: _Accepted = field(default_factory=_Accepted)
+
+    def listed(self, facility_id: int) -> int:
+        return _tally_fields(self.tally.get(facility_id, 0))[0]
+
+    def staying(self, facility_id: int) -> int:
+        """The people found in custody at this facility whom the snapshot lists there."""
+        kept = _tally_fields(self.tally.get(facility_id, 0))[1]
+        return kept + self.here.get(facility_id, 0)
 
 
 def ingest_roster(
@@ -72,33 +175,21 @@ def ingest_roster(
     UnreadableSourceError before any change for an unusable file; a stale snapshot is refused
     with status `refused` and changes nothing.
     """
-    parsed = parse_roster_csv(lines, source)
+    chunks = read_roster_csv(lines, source, STAGE_CHUNK)
     summary = begin(engine, "roster", source)
     staging = _Staging(taken_at=snapshot_at)
     assert summary.batch_id is not None
     batch_id = summary.batch_id
     try:
-        for chunk in chunks(parsed, STAGE_CHUNK):
+        with engine.connect() as connection:
+            _start_marks(connection, staging)
+        for chunk in chunks:
             with engine.begin() as connection:
                 _stage_chunk(connection, summary, staging, chunk)
         with engine.begin() as connection:
-            repeats = rosters.drop_repeats(connection, batch_id)
-            keep_rejects(
-                connection,
-                summary,
-                [
-                    Reject(
-                        line,
-                        "a_number",
-                        f"is listed twice in this snapshot (first on line {first})",
-                        "",
-                    )
-                    for line, first in repeats
-                ],
-            )
-            summary.applied -= len(repeats)
-            in_scope = _scope(connection, batch_id, scope, declared)
-            to_apply = _fresh(connection, summary, staging, batch_id, in_scope)
+            _reject_repeats(connection, summary, staging, batch_id)
+            in_scope = _scope(connection, staging, scope, declared)
+            to_apply = _fresh(connection, summary, staging, in_scope)
             _resolve_earlier_holds(connection, summary, to_apply)
             rule = _judge(
                 connection, staging, batch_id, to_apply, thresholds or Thresholds.from_env()
@@ -119,105 +210,192 @@ def ingest_roster(
         summary.applied = 0
         summary.notes.append(str(error))
     finally:
+        chunks.close()
+        staging.accepted.close()
         with engine.begin() as connection:
             rosters.clear_staging(connection, batch_id)
     return finish(engine, summary)
 
 
+def _start_marks(connection: Connection, staging: _Staging) -> None:
+    """A byte per person id, and the people a held roster batch changed marked unsure."""
+    staging.marks = bytearray(rosters.last_person_id(connection) + 1 + _MARKS_SPARE)
+    if not rosters.any_roster_held(connection):
+        return
+    marks = staging.marks
+    for person_id in rosters.held_persons(connection):
+        _make_room(staging, person_id)
+        marks[person_id] |= _UNSURE
+
+
+def _make_room(staging: _Staging, person_id: int) -> None:
+    if person_id >= len(staging.marks):
+        staging.marks.extend(bytes(person_id + 1 - len(staging.marks) + _MARKS_SPARE))
+
+
 def _stage_chunk(
-    connection: Connection,
-    summary: IngestSummary,
-    staging: _Staging,
-    chunk: list[Parsed[RosterEntry]],
+    connection: Connection, summary: IngestSummary, staging: _Staging, chunk: RosterChunk
 ) -> None:
-    summary.total += len(chunk)
+    summary.total += chunk.total
     assert summary.batch_id is not None
-    codes = {code for p in chunk if (code := _code(p))}
+    batch_id = summary.batch_id
+    rows = chunk.rows
+    code_of = rows.facility_codes
+    codes = set(code_of.values())
+    codes.update(r.facility_code for r in chunk.rejects if r.facility_code)
     unseen = codes - staging.facilities.keys() - staging.unknown
     if unseen:
         found = facility_ids(connection, unseen)
         staging.facilities.update(found)
         staging.unknown.update(unseen - found.keys())
     known = staging.facilities
-    rows: list[rosters.StagedRow] = []
     rejects: list[Reject] = []
-    for p in chunk:
-        entry = p.value
-        if entry is not None and staging.taken_at is None:
-            staging.taken_at = entry.taken_at
-        error: FieldError | None = None
-        if entry is None:
-            error = FieldError(p.field, p.reason)
-        elif entry.taken_at != staging.taken_at:
-            error = FieldError(
-                "snapshot_at", "differs from the rest of this snapshot; one file holds one snapshot"
-            )
-        elif entry.facility_code not in known:
-            error = FieldError(
-                "facility_code",
-                f"{entry.facility_code!r} is not a known facility; "
-                "load it with `safevine ingest facilities` first",
-            )
-        if error is None and entry is not None:
-            rows.append(_row(summary.batch_id, p.line, known[entry.facility_code], entry.person, 0))
-            summary.applied += 1
-            continue
-        rejects.append(
-            Reject(p.line, error.field if error else "", error.reason if error else "", p.raw)
-        )
-        facility_id = known.get(_code(p) or "")
-        a_number = _a_number(p)
-        if a_number is not None:
-            rows.append(_row(summary.batch_id, p.line, facility_id, PersonFacts(a_number), 1))
+    # Rejected rows whose A-number can be read: (line, facility id or None, A-number).
+    salvaged: list[tuple[int, int | None, str]] = []
+    for r in chunk.rejects:
+        rejects.append(Reject(r.line, r.field, r.reason, r.raw))
+        facility_id = known.get(r.facility_code or "")
+        if r.a_number is not None:
+            salvaged.append((r.line, facility_id, r.a_number))
         elif facility_id is not None:
             staging.withheld.add(facility_id)
         else:
             staging.withhold_all = True
-    rosters.stage(connection, rows)
+    if staging.taken_at is None and rows.lines:
+        staging.taken_at = rows.times[rows.stamps[0]]
+    # Each row's facility id, or None for a row to reject (an unknown facility, or a
+    # snapshot time other than the snapshot's).
+    facility_of = {raw: known.get(code) for raw, code in code_of.items()}
+    wrong_times = {raw for raw, taken_at in rows.times.items() if taken_at != staging.taken_at}
+    at_facility = list(map(facility_of.__getitem__, rows.codes))
+    if wrong_times or None in facility_of.values():
+        for i, raw in enumerate(rows.codes):
+            if rows.stamps[i] in wrong_times:
+                reason = "differs from the rest of this snapshot; one file holds one snapshot"
+                rejects.append(Reject(rows.lines[i], "snapshot_at", reason, rows.raws[i]))
+                salvaged.append((rows.lines[i], at_facility[i], rows.a_numbers[i]))
+                at_facility[i] = None
+            elif at_facility[i] is None:
+                reason = (
+                    f"{code_of[raw]!r} is not a known facility; "
+                    "load it with `safevine ingest facilities` first"
+                )
+                rejects.append(Reject(rows.lines[i], "facility_code", reason, rows.raws[i]))
+                salvaged.append((rows.lines[i], None, rows.a_numbers[i]))
+    places = rosters.placements(connection, rows.a_numbers + [a for _, _, a in salvaged])
+    staged, repeats = _classify(staging, batch_id, rows, at_facility, places)
+    summary.applied += len(rows) - at_facility.count(None) - repeats
+    marks = staging.marks
+    for line, facility_id, a_number in salvaged:
+        place = places.get(a_number)
+        if place is not None:
+            _make_room(staging, place[0])
+        if place is not None and not marks[place[0]] & _UNSURE:
+            person_id, at = place
+            mark = marks[person_id] | _LISTED
+            if at is not None and at == facility_id and not mark & _HERE:
+                staging.here[at] = staging.here.get(at, 0) + 1
+                mark |= _HERE
+            marks[person_id] = mark
+        else:
+            staged.append((batch_id, line, facility_id, a_number, 1, None, None, None, None))
+    rosters.stage(connection, staged)
+    if None in at_facility:
+        kept = [i for i, f in enumerate(at_facility) if f is not None]
+        staging.accepted.add([rows.lines[i] for i in kept], [rows.a_numbers[i] for i in kept])
+    else:
+        staging.accepted.add(rows.lines, rows.a_numbers)
+    rejects.sort(key=lambda r: r.line)
     keep_rejects(connection, summary, rejects)
 
 
-def _code(p: Parsed[RosterEntry]) -> str | None:
-    if p.value is not None:
-        return p.value.facility_code
-    code = p.record.get("facility_code")
-    return code.strip().upper() if isinstance(code, str) and code.strip() else None
+def _classify(
+    staging: _Staging,
+    batch_id: int,
+    rows: RosterRows,
+    at_facility: list[int | None],
+    places: dict[str, tuple[int, int | None]],
+) -> tuple[list[rosters.StagedRow], int]:
+    """Mark and tally each accepted row, and the rows to stage: everyone but people in
+    custody at the facility that lists them. Returns those and how many rows repeat."""
+    staged: list[rosters.StagedRow] = []
+    repeats = 0
+    marks, tally, here = staging.marks, staging.tally, staging.here
+    size = len(marks)
+    found = map(places.get, rows.a_numbers)
+    for i, (facility_id, a_number, place) in enumerate(
+        zip(at_facility, rows.a_numbers, found, strict=True)
+    ):
+        if facility_id is None:
+            continue
+        if place is not None:
+            person_id, at = place
+            if person_id >= size:
+                _make_room(staging, person_id)
+                size = len(marks)
+            mark = marks[person_id]
+            if mark & _ACCEPTED:
+                staging.repeats.append((rows.lines[i], a_number))
+                repeats += 1
+                continue
+            if at == facility_id and not mark & _UNSURE:
+                # In custody where the snapshot lists them: nothing to derive, only kept
+                # count of.
+                if mark & _HERE:
+                    here[facility_id] = here.get(facility_id, 0) - 1
+                marks[person_id] = mark | (_ACCEPTED | _LISTED | _HERE)
+                tally[facility_id] = tally.get(facility_id, 0) + _row_term(a_number, True)
+                continue
+            marks[person_id] = mark | (_ACCEPTED | _LISTED)
+        given, family, born, country = rows.person(i)
+        staged.append(
+            (batch_id, rows.lines[i], facility_id, a_number, 0, given, family, born, country)
+        )
+        tally[facility_id] = tally.get(facility_id, 0) + _row_term(a_number, False)
+    return staged, repeats
 
 
-def _a_number(p: Parsed[RosterEntry]) -> str | None:
-    if p.value is not None:
-        return p.value.person.a_number
-    try:
-        return normalise_a_number(str(p.record.get("a_number") or ""))
-    except FieldError:
-        return None
-
-
-def _row(
-    batch_id: int, line: int, facility_id: int | None, person: PersonFacts, rejected: int
-) -> rosters.StagedRow:
-    name = person.name
-    return (
-        batch_id,
-        line,
-        facility_id,
-        person.a_number,
-        rejected,
-        name.given if name else None,
-        name.family if name else None,
-        person.date_of_birth,
-        person.country_of_birth,
+def _reject_repeats(
+    connection: Connection, summary: IngestSummary, staging: _Staging, batch_id: int
+) -> None:
+    """Every accepted row after the first for an A-number is rejected: repeats of people
+    not yet known were staged (and are dropped now), those of known people were caught
+    as they were read."""
+    repeats: list[tuple[int, int | None]] = []
+    for line, first, facility_id, a_number in rosters.drop_repeats(connection, batch_id):
+        staging.tally[facility_id] -= _row_term(a_number, False)
+        summary.applied -= 1
+        repeats.append((line, first))
+    if staging.repeats:
+        firsts = staging.accepted.first_lines({a for _, a in staging.repeats})
+        repeats.extend((line, firsts.get(a_number)) for line, a_number in staging.repeats)
+    repeats.sort()
+    keep_rejects(
+        connection,
+        summary,
+        [
+            Reject(
+                line,
+                "a_number",
+                f"is listed twice in this snapshot (first on line {first})"
+                if first is not None
+                else "is listed twice in this snapshot",
+                "",
+            )
+            for line, first in repeats
+        ],
     )
 
 
 def _scope(
-    connection: Connection, batch_id: int, scope: Scope, declared: Sequence[str]
+    connection: Connection, staging: _Staging, scope: Scope, declared: Sequence[str]
 ) -> dict[int, str]:
     if scope == "all":
         return {
             int(i): c for i, c in connection.execute(select(facilities.c.id, facilities.c.code))
         }
-    found = rosters.staged_facilities(connection, batch_id)
+    codes = {i: c for c, i in staging.facilities.items()}
+    found = {f: codes[f] for f in staging.tally if staging.listed(f) > 0}
     named = facility_ids(connection, (c.upper() for c in declared))
     unknown = sorted({c.upper() for c in declared} - set(named))
     if unknown:
@@ -230,7 +408,6 @@ def _fresh(
     connection: Connection,
     summary: IngestSummary,
     staging: _Staging,
-    batch_id: int,
     in_scope: dict[int, str],
 ) -> dict[int, tuple[str, str]]:
     """Facilities to apply, with their fingerprints; raises StaleSnapshot for a stale one."""
@@ -241,11 +418,11 @@ def _fresh(
             )
         return {}
     last = rosters.last_snapshots(connection, list(in_scope))
-    fingerprints = rosters.staged_fingerprints(connection, batch_id)
     apply: dict[int, tuple[str, str]] = {}
     already = 0
     for facility_id, code in sorted(in_scope.items(), key=lambda item: item[1]):
-        digest, listed = fingerprints.get(facility_id, (rosters.EMPTY_FINGERPRINT, 0))
+        listed, _, total, squares = _tally_fields(staging.tally.get(facility_id, 0))
+        digest = fingerprint(listed, total, squares)
         previous = last.get(facility_id)
         if previous is not None and staging.taken_at < previous[0]:
             raise StaleSnapshotError(
@@ -253,6 +430,12 @@ def _fresh(
                 f"applied for {previous[0].isoformat()}; nothing was changed"
             )
         if previous is not None and staging.taken_at == previous[0]:
+            if is_legacy_fingerprint(previous[1]):
+                raise StaleSnapshotError(
+                    f"a snapshot of {code} for {staging.taken_at.isoformat()} was already "
+                    "applied by an earlier version, which fingerprinted it differently, so "
+                    "this one cannot be told apart from it; nothing was changed"
+                )
             if previous[1] != digest:
                 raise StaleSnapshotError(
                     f"a different snapshot of {code} for {staging.taken_at.isoformat()} was "
@@ -262,7 +445,6 @@ def _fresh(
             already += listed
             continue
         apply[facility_id] = (code, digest)
-        staging.listed[facility_id] = listed
     summary.duplicates += already
     summary.applied -= already
     return apply
@@ -274,6 +456,8 @@ def _resolve_earlier_holds(
     """A newer snapshot of a facility settles an older one held for review: the held one's
     changes are reverted (no alert about them ever goes out), and this one is judged
     against the state from before it."""
+    if not apply or not rosters.any_roster_held(connection):
+        return
     for hold_id in open_holds_for_facilities(connection, sorted(apply)):
         discard(
             connection,
@@ -300,9 +484,11 @@ def _judge(
     last = rosters.last_snapshots(connection, list(apply))
     counted = [f for f in apply if not (staging.withhold_all or f in staging.withheld)]
     populations = rosters.in_custody_counts(connection, counted)
-    leaving_at = rosters.absentee_counts(connection, batch_id, counted)
+    # Those in custody there whom the snapshot lists there stay: the ones found so as it
+    # was read, and the ones staged (people a resolved hold has just moved back).
+    staged_here = rosters.staged_in_custody_counts(connection, batch_id, counted)
     for facility_id, (code, _) in sorted(apply.items(), key=lambda item: item[1][0]):
-        listed = staging.listed.get(facility_id, 0)
+        listed = staging.listed(facility_id)
         previous = last.get(facility_id)
         if previous is not None and shrank(listed, previous[2], thresholds):
             return (
@@ -312,7 +498,8 @@ def _judge(
         if staging.withhold_all or facility_id in staging.withheld:
             continue
         population = populations.get(facility_id, 0)
-        leaving = leaving_at.get(facility_id, 0)
+        staying = staging.staying(facility_id) + staged_here.get(facility_id, 0)
+        leaving = max(0, population - staying)
         if too_many_leaving(leaving, population, thresholds):
             return (
                 f"{leaving} of the {population} people in custody at {code} would leave "
@@ -368,7 +555,7 @@ def _derive(
     with engine.begin() as connection:
         rosters.record_snapshots(
             connection,
-            [(f, digest, staging.listed.get(f, 0)) for f, (_, digest) in ordered],
+            [(f, digest, staging.listed(f)) for f, (_, digest) in ordered],
             taken_at,
             batch_id,
             now(),
@@ -383,19 +570,40 @@ def _departures(
     codes: dict[int, str],
 ) -> None:
     """Release everyone in custody at these facilities whom the snapshot does not list,
-    DEPARTURE_FACILITIES facilities a read and CHUNK events a transaction."""
+    CHUNK events a transaction, by facility code and then A-number.
+
+    Everyone in custody there is read once, as ids, and checked against the marks; only
+    those not marked listed (a few, unless a facility emptied) are kept, as arrays of
+    ids, and read in full DEPARTURE_PEOPLE at a time, facility by facility. Of those,
+    anyone a staged row names (people booked by this snapshot, and people staged rather
+    than marked) stays."""
     taken_at = staging.taken_at
     assert taken_at is not None
-    order = sorted(codes, key=codes.__getitem__)
+    marks = staging.marks
+    unmarked: dict[int, array[int]] = {}
+    many = len(codes) > WHOLE_TABLE_FACILITIES
+    with engine.connect() as connection:
+        for part in rosters.people_in_custody(connection, list(codes), 20_000, many=many):
+            size = len(marks)
+            for person_id, facility_id in part:
+                if (person_id >= size or not marks[person_id] & _LISTED) and facility_id in codes:
+                    unmarked.setdefault(facility_id, array("q")).append(person_id)
     events: list[CustodyEventInput] = []
-    for start in range(0, len(order), DEPARTURE_FACILITIES):
-        part = order[start : start + DEPARTURE_FACILITIES]
-        rank = {f: n for n, f in enumerate(part)}
+    group: list[int] = []
+    people: list[int] = []
+    ordered = sorted(unmarked, key=codes.__getitem__)
+    for n, facility_id in enumerate(ordered):
+        group.append(facility_id)
+        people.extend(unmarked.pop(facility_id))
+        if len(people) < DEPARTURE_PEOPLE and n < len(ordered) - 1:
+            continue
+        rank = {f: i for i, f in enumerate(group)}
         with engine.begin() as connection:
-            gone = rosters.absentees_at(connection, batch_id, part)
+            gone = rosters.absentees(connection, batch_id, group, people)
         gone.sort(key=lambda row: (rank[row[0]], row[1]))
-        for facility_id, a_number, since in gone:
-            event = departure(a_number, codes[facility_id], taken_at, since)
+        group, people = [], []
+        for gone_from, a_number, since in gone:
+            event = departure(a_number, codes[gone_from], taken_at, since)
             if event is not None:
                 events.append(event)
             if len(events) >= CHUNK:

@@ -60,3 +60,27 @@ def departure(
         facility_code=facility_code,
         details={"reason": ReleaseReason.UNKNOWN.value},
     )
+
+
+# The fingerprint of a facility's list: who is listed there, in any order, to recognise the
+# same snapshot sent again. It is built from the count, the sum and the sum of squares of
+# the A-numbers (as numbers) as the file streams by, with nothing sorted or kept: any
+# change of one or two people changes it, and more changes leave it the same only when
+# contrived to. "m" marks this form: fingerprints of snapshots applied by earlier versions
+# (a hash of the sorted list) have no such prefix.
+EMPTY_FINGERPRINT = hashlib.sha256().hexdigest()
+FINGERPRINT_PREFIX = "m"
+
+
+def fingerprint(listed: int, total: int, squares: int) -> str:
+    """The fingerprint of `listed` A-numbers that add up to `total`, and their squares to
+    `squares`."""
+    if listed == 0:
+        return EMPTY_FINGERPRINT
+    basis = f"{listed}:{total}:{squares}".encode()
+    return FINGERPRINT_PREFIX + hashlib.sha256(basis).hexdigest()[1:]
+
+
+def is_legacy_fingerprint(digest: str) -> bool:
+    """A fingerprint from before this form, which cannot be compared with one now."""
+    return digest != EMPTY_FINGERPRINT and not digest.startswith(FINGERPRINT_PREFIX)

@@ -1,19 +1,33 @@
-"""Roster staging and snapshot bookkeeping: the set operations of a roster diff, in SQL."""
+"""Roster staging and snapshot bookkeeping: where the people of a snapshot are now, the
+entries that may change something, and the set operations of a roster diff, in SQL."""
 
-import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import groupby
 from operator import itemgetter
+from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select
+from sqlalchemy import (
+    Connection,
+    and_,
+    delete,
+    distinct,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+)
 
 from safevine.domain.custody_status import Placement
 from safevine.domain.event_kinds import CustodyState
 from safevine.store.schema import (
+    batch_holds,
     custody_status,
     facilities,
+    held_status,
+    ingest_batches,
     persons,
     roster_entries,
     roster_snapshots,
@@ -50,8 +64,8 @@ StagedRow = tuple[int, int, int | None, str, int, str | None, str | None, date |
 
 def stage(connection: Connection, rows: Sequence[StagedRow]) -> None:
     """Write staged rows (in STAGE_COLUMNS order) the fastest way the driver offers:
-    COPY on PostgreSQL, a plain executemany on SQLite. A national roster stages
-    millions of rows, and this is most of what it costs the database."""
+    COPY on PostgreSQL, a plain executemany on SQLite. Only entries that may change
+    something are staged, but a first snapshot into an empty store stages every row."""
     if not rows:
         return
     names = ", ".join(STAGE_COLUMNS)
@@ -77,8 +91,9 @@ def stage(connection: Connection, rows: Sequence[StagedRow]) -> None:
     )
 
 
-def drop_repeats(connection: Connection, batch_id: int) -> list[tuple[int, int]]:
-    """Remove every entry after the first for an A-number; returns (line, first line) pairs."""
+def drop_repeats(connection: Connection, batch_id: int) -> list[tuple[int, int, int, str]]:
+    """Remove every staged entry after the first for an A-number; returns (line, first
+    line, facility, A-number) of each one removed."""
     first = (
         select(roster_entries.c.a_number, func.min(roster_entries.c.line).label("first"))
         .where(roster_entries.c.batch_id == batch_id, roster_entries.c.rejected == 0)
@@ -87,7 +102,13 @@ def drop_repeats(connection: Connection, batch_id: int) -> list[tuple[int, int]]
         .subquery()
     )
     repeats = connection.execute(
-        select(roster_entries.c.id, roster_entries.c.line, first.c.first)
+        select(
+            roster_entries.c.id,
+            roster_entries.c.line,
+            first.c.first,
+            roster_entries.c.facility_id,
+            roster_entries.c.a_number,
+        )
         .join(first, first.c.a_number == roster_entries.c.a_number)
         .where(
             roster_entries.c.batch_id == batch_id,
@@ -100,48 +121,116 @@ def drop_repeats(connection: Connection, batch_id: int) -> list[tuple[int, int]]
         connection.execute(
             delete(roster_entries).where(roster_entries.c.id.in_([r.id for r in repeats]))
         )
-    return [(r.line, r.first) for r in repeats]
+    return [(r.line, r.first, int(r.facility_id), r.a_number) for r in repeats]
 
 
-def staged_facilities(connection: Connection, batch_id: int) -> dict[int, str]:
-    rows = connection.execute(
-        select(facilities.c.id, facilities.c.code).where(
-            exists().where(
-                roster_entries.c.batch_id == batch_id,
-                roster_entries.c.facility_id == facilities.c.id,
-                roster_entries.c.rejected == 0,
+# Rows per statement when looking up where the people of a snapshot are now.
+PLACEMENT_CHUNK = 10_000
+
+# The hot reads of a national sweep, a row per person, read with the driver's own cursor
+# (SQLAlchemy's result rows would cost more than the database does). One bound list each:
+# JSON on SQLite, an array on PostgreSQL. Only constant SQL; every value is bound.
+_PLACEMENTS = {
+    "sqlite": (
+        "SELECT p.a_number, p.id, CASE WHEN s.state = :state THEN s.facility_id END "
+        "FROM json_each(:wanted) AS w CROSS JOIN persons AS p ON p.a_number = w.value "
+        "LEFT JOIN custody_status AS s ON s.person_id = p.id"
+    ),
+    # LATERAL with LIMIT 1 (the A-number is unique) keeps PostgreSQL to one index probe
+    # per A-number: told the list's length, it would rather scan every person.
+    "postgresql": (
+        "SELECT w.a_number, p.id, p.at FROM unnest(%(wanted)s::text[]) AS w(a_number) "
+        "CROSS JOIN LATERAL (SELECT persons.id, "
+        "CASE WHEN s.state = %(state)s THEN s.facility_id END AS at "
+        "FROM persons LEFT JOIN custody_status AS s ON s.person_id = persons.id "
+        "WHERE persons.a_number = w.a_number LIMIT 1) AS p"
+    ),
+}
+_IN_CUSTODY_AT = {
+    "sqlite": (
+        "SELECT person_id, facility_id FROM custody_status "
+        "WHERE state = :state AND facility_id IN (SELECT value FROM json_each(:wanted))"
+    ),
+    "postgresql": (
+        "SELECT person_id, facility_id FROM custody_status "
+        "WHERE state = %(state)s AND facility_id = ANY(%(wanted)s)"
+    ),
+}
+_IN_CUSTODY = {
+    "postgresql": "SELECT person_id, facility_id FROM custody_status WHERE state = %(state)s",
+}
+
+
+def _params(connection: Connection, wanted: list[Any] | None = None) -> dict[str, object]:
+    params: dict[str, object] = {"state": CustodyState.IN_CUSTODY.value}
+    if wanted is not None:
+        params["wanted"] = json.dumps(wanted) if connection.dialect.name == "sqlite" else wanted
+    return params
+
+
+def _cursor(connection: Connection, name: str | None = None) -> Any:
+    """A cursor of the driver's own, in the connection's transaction; on PostgreSQL a
+    server-side one when named."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    if name is not None and connection.dialect.name == "postgresql":
+        return driver.cursor(name=name)
+    return driver.cursor()
+
+
+def placements(
+    connection: Connection, a_numbers: Sequence[str]
+) -> dict[str, tuple[int, int | None]]:
+    """Per known A-number: the person's id, and the facility they are in custody at (None
+    when they are not in custody)."""
+    found: dict[str, tuple[int, int | None]] = {}
+    for start in range(0, len(a_numbers), PLACEMENT_CHUNK):
+        cursor = _cursor(connection)
+        try:
+            cursor.execute(
+                _PLACEMENTS[connection.dialect.name],
+                _params(connection, list(a_numbers[start : start + PLACEMENT_CHUNK])),
             )
-        )
-    )
-    return {int(i): code for i, code in rows}
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        found.update(zip(map(itemgetter(0), rows), map(itemgetter(1, 2), rows), strict=True))
+    return found
 
 
-# The fingerprint of a facility that lists nobody.
-EMPTY_FINGERPRINT = hashlib.sha256().hexdigest()
-# Facilities per statement in the grouped queries below (a bound parameter each).
-FACILITY_CHUNK = 500
+def last_person_id(connection: Connection) -> int:
+    return int(connection.execute(select(func.max(persons.c.id))).scalar() or 0)
 
 
-def staged_fingerprints(connection: Connection, batch_id: int) -> dict[int, tuple[str, int]]:
-    """Per facility with accepted rows: the fingerprint of who is listed there (to
-    recognise the same snapshot again) and how many, in one ordered pass over the batch."""
-    # Streamed: on this statement only (Connection.execution_options would change the
-    # connection for every later statement of the transaction).
+def held_persons(connection: Connection) -> Iterator[int]:
+    """Everyone whose status a held roster batch changed: resolving that hold restores
+    their status, so what they were when a snapshot was read may not stand."""
     rows = connection.execute(
-        select(roster_entries.c.facility_id, roster_entries.c.a_number)
-        .where(
-            roster_entries.c.batch_id == batch_id,
-            roster_entries.c.rejected == 0,
-            roster_entries.c.facility_id.is_not(None),
-        )
-        .order_by(roster_entries.c.facility_id, roster_entries.c.a_number)
+        select(held_status.c.person_id)
+        .join(batch_holds, batch_holds.c.batch_id == held_status.c.batch_id)
+        .join(ingest_batches, ingest_batches.c.id == batch_holds.c.batch_id)
+        .where(batch_holds.c.state == "held", ingest_batches.c.kind == "roster")
         .execution_options(yield_per=20_000)
     )
-    out: dict[int, tuple[str, int]] = {}
-    for facility_id, group in groupby(rows, key=itemgetter(0)):
-        listed = [a_number for _, a_number in group]
-        out[int(facility_id)] = (hashlib.sha256("".join(listed).encode()).hexdigest(), len(listed))
-    return out
+    for (person_id,) in rows:
+        yield int(person_id)
+
+
+def any_roster_held(connection: Connection) -> bool:
+    """Whether any roster batch is held for review (most of the time none is)."""
+    return (
+        connection.execute(
+            select(batch_holds.c.id)
+            .join(ingest_batches, ingest_batches.c.id == batch_holds.c.batch_id)
+            .where(batch_holds.c.state == "held", ingest_batches.c.kind == "roster")
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+# Facilities per statement in the grouped queries below (a bound parameter each).
+FACILITY_CHUNK = 500
 
 
 def in_custody_counts(connection: Connection, facility_ids: Sequence[int]) -> dict[int, int]:
@@ -160,24 +249,23 @@ def in_custody_counts(connection: Connection, facility_ids: Sequence[int]) -> di
     return out
 
 
-def absentee_counts(
+def staged_in_custody_counts(
     connection: Connection, batch_id: int, facility_ids: Sequence[int]
 ) -> dict[int, int]:
-    """Per facility, the people in custody there whom the staged snapshot does not list
-    there (absent: nobody)."""
+    """Per facility, the people in custody there now whom a staged entry (accepted or
+    not) lists there (absent: nobody)."""
     out: dict[int, int] = {}
     for part in _chunked(sorted(facility_ids)):
         rows = connection.execute(
-            select(custody_status.c.facility_id, func.count())
-            .join(persons, persons.c.id == custody_status.c.person_id)
+            select(custody_status.c.facility_id, func.count(distinct(persons.c.id)))
+            .select_from(roster_entries)
+            .join(persons, persons.c.a_number == roster_entries.c.a_number)
+            .join(custody_status, custody_status.c.person_id == persons.c.id)
             .where(
-                custody_status.c.facility_id.in_(part),
+                roster_entries.c.batch_id == batch_id,
+                roster_entries.c.facility_id.in_(part),
+                custody_status.c.facility_id == roster_entries.c.facility_id,
                 custody_status.c.state == CustodyState.IN_CUSTODY.value,
-                ~exists().where(
-                    roster_entries.c.batch_id == batch_id,
-                    roster_entries.c.facility_id == custody_status.c.facility_id,
-                    roster_entries.c.a_number == persons.c.a_number,
-                ),
             )
             .group_by(custody_status.c.facility_id)
         )
@@ -185,27 +273,50 @@ def absentee_counts(
     return out
 
 
-def absentees_at(
-    connection: Connection, batch_id: int, facility_ids: Sequence[int]
+def people_in_custody(
+    connection: Connection, facility_ids: Sequence[int], size: int, *, many: bool = False
+) -> Iterator[list[tuple[int, int]]]:
+    """(person, facility) of everyone in custody at these facilities, `size` at a time, in
+    one streamed pass (a server-side cursor on PostgreSQL). For `many` facilities,
+    PostgreSQL reads everyone in custody, some elsewhere, for the caller to pass over:
+    asked for them by facility, it would visit the rows in index order, a page read per
+    row, where it can read the table once. SQLite reads its covering index either way."""
+    dialect = connection.dialect.name
+    if many and dialect == "postgresql":
+        statement, params = _IN_CUSTODY[dialect], _params(connection)
+    else:
+        statement, params = _IN_CUSTODY_AT[dialect], _params(connection, sorted(facility_ids))
+    cursor = _cursor(connection, "roster_in_custody")
+    try:
+        cursor.execute(statement, params)
+        while part := cursor.fetchmany(size):
+            yield part
+    finally:
+        cursor.close()
+
+
+def absentees(
+    connection: Connection, batch_id: int, facility_ids: Sequence[int], person_ids: Sequence[int]
 ) -> list[tuple[int, str, datetime]]:
-    """(facility, A-number, in custody since) of everyone in custody at these facilities
-    whom the snapshot does not list anywhere, by facility then A-number."""
-    if not facility_ids:
-        return []
-    rows = connection.execute(
-        select(custody_status.c.facility_id, persons.c.a_number, custody_status.c.occurred_at)
-        .join(persons, persons.c.id == custody_status.c.person_id)
-        .where(
-            custody_status.c.facility_id.in_(sorted(facility_ids)),
-            custody_status.c.state == CustodyState.IN_CUSTODY.value,
-            ~exists().where(
-                roster_entries.c.batch_id == batch_id,
-                roster_entries.c.a_number == persons.c.a_number,
-            ),
+    """(facility, A-number, in custody since) of those of these people who are still in
+    custody at one of these facilities and whom no staged entry lists."""
+    out: list[tuple[int, str, datetime]] = []
+    for part in _chunked(sorted(person_ids)):
+        rows = connection.execute(
+            select(custody_status.c.facility_id, persons.c.a_number, custody_status.c.occurred_at)
+            .join(persons, persons.c.id == custody_status.c.person_id)
+            .where(
+                custody_status.c.person_id.in_(part),
+                custody_status.c.facility_id.in_(sorted(facility_ids)),
+                custody_status.c.state == CustodyState.IN_CUSTODY.value,
+                ~exists().where(
+                    roster_entries.c.batch_id == batch_id,
+                    roster_entries.c.a_number == persons.c.a_number,
+                ),
+            )
         )
-        .order_by(custody_status.c.facility_id, persons.c.a_number)
-    )
-    return [(int(f), a_number, since) for f, a_number, since in rows]
+        out.extend((int(f), a_number, since) for f, a_number, since in rows)
+    return out
 
 
 def record_snapshots(

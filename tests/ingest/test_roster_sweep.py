@@ -1,0 +1,204 @@
+"""Roster sweeps that stage only what may change: the people who stayed are only marked.
+
+A row listing someone in custody at the facility that lists them is counted and marked,
+never staged. These tests pin what that must not change: repeats name their first line
+wherever it was, a repeat is caught whatever its first row was, a snapshot applied
+over a held one is judged on the state the hold's resolution leaves, and a fingerprint
+from an earlier version is never mistaken for this one's.
+"""
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, update
+
+from safevine.domain.batch_thresholds import Thresholds
+from safevine.ingest import roster
+from safevine.ingest.roster import ingest_roster
+from safevine.store.records.person_view import staff_view
+from safevine.store.schema import roster_snapshots
+from tests.builders import NOW, csv_lines, load_facilities
+
+HEADER = [
+    "snapshot_at",
+    "facility_code",
+    "a_number",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "country_of_birth",
+]
+T1, T2, T3 = NOW - timedelta(days=3), NOW - timedelta(days=2), NOW - timedelta(days=1)
+
+
+def a(n: int) -> str:
+    return f"7{n:08d}"
+
+
+def row(at: object, facility: str, n: int, born: str = "1985-02-03") -> list[str]:
+    return [str(at), facility, a(n), "Nombre", f"Persona{n}", born, "MX"]
+
+
+def rows(at: object, placements: dict[str, range | list[int]]) -> list[list[str]]:
+    return [row(at, f, n) for f, people in placements.items() for n in people]
+
+
+def where(engine: Engine, n: int) -> tuple[str | None, str | None]:
+    with engine.connect() as connection:
+        view = staff_view(connection, a(n))
+    assert view is not None
+    return view.state, view.facility_code
+
+
+def test_a_repeat_names_its_first_line_whether_that_row_was_staged_or_not(
+    engine: Engine,
+) -> None:
+    load_facilities(engine, "F1", "F2")
+    at1, at2 = T1.isoformat(), T2.isoformat()
+    ingest_roster(engine, csv_lines(HEADER, *rows(at1, {"F1": range(10)})), source="s1.csv")
+    summary = ingest_roster(
+        engine,
+        csv_lines(
+            HEADER,
+            row(at2, "F1", 0),  # line 2: stays at F1, not staged
+            row(at2, "F2", 1),  # line 3: moves to F2, staged
+            *rows(at2, {"F1": range(2, 10)}),  # lines 4-11
+            row(at2, "F1", 0),  # line 12: repeat of line 2
+            row(at2, "F1", 1),  # line 13: repeat of line 3 (at 1's facility until now)
+            row(at2, "F1", 50),  # line 14: a newcomer
+            row(at2, "F2", 50),  # line 15: repeat of line 14
+        ),
+        source="s2.csv",
+    )
+    assert [(r.line, r.reason) for r in summary.rejects] == [
+        (12, "is listed twice in this snapshot (first on line 2)"),
+        (13, "is listed twice in this snapshot (first on line 3)"),
+        (15, "is listed twice in this snapshot (first on line 14)"),
+    ]
+    assert (summary.applied, summary.derived_events) == (11, 2)
+    assert where(engine, 0) == ("in_custody", "F1")
+    assert where(engine, 1) == ("in_custody", "F2")
+    assert where(engine, 50) == ("in_custody", "F1")
+
+
+def test_the_first_row_of_a_person_wins_where_it_lists_them(engine: Engine) -> None:
+    load_facilities(engine, "F1", "F2")
+    at1, at2 = T1.isoformat(), T2.isoformat()
+    ingest_roster(engine, csv_lines(HEADER, *rows(at1, {"F1": range(10)})), source="s1.csv")
+    # 0 is listed where they are first, then elsewhere: they stay. 1 the other way round.
+    ingest_roster(
+        engine,
+        csv_lines(
+            HEADER,
+            row(at2, "F1", 0),
+            row(at2, "F2", 1),
+            *rows(at2, {"F1": range(2, 10)}),
+            row(at2, "F2", 0),
+            row(at2, "F1", 1),
+        ),
+        source="s2.csv",
+    )
+    assert where(engine, 0) == ("in_custody", "F1")
+    assert where(engine, 1) == ("in_custody", "F2")
+
+
+def test_a_rejected_row_keeps_its_person_and_counts_where_it_lists_them(engine: Engine) -> None:
+    load_facilities(engine, "F1", "F2")
+    at1, at2 = T1.isoformat(), T2.isoformat()
+    ingest_roster(engine, csv_lines(HEADER, *rows(at1, {"F1": range(10)})), source="s1.csv")
+    # Everyone at F1 has a bad date of birth, so every row is rejected: nobody leaves,
+    # and the snapshot is not held (no one counts as leaving F1).
+    summary = ingest_roster(
+        engine,
+        csv_lines(HEADER, *(row(at2, "F1", n, born="1985-13-45") for n in range(10))),
+        source="s2.csv",
+        thresholds=Thresholds(),
+    )
+    assert (summary.rejected, summary.derived_events, summary.status) == (10, 0, "completed")
+    assert all(where(engine, n) == ("in_custody", "F1") for n in range(10))
+
+
+def test_a_snapshot_over_a_held_one_is_applied_to_the_state_its_resolution_leaves(
+    engine: Engine,
+) -> None:
+    load_facilities(engine, "F1", "F2")
+    at1, at2, at3 = T1.isoformat(), T2.isoformat(), T3.isoformat()
+    ingest_roster(engine, csv_lines(HEADER, *rows(at1, {"F1": range(40)})), source="s1.csv")
+    moved = {"F1": range(20, 40), "F2": range(20)}
+    held = ingest_roster(
+        engine, csv_lines(HEADER, *rows(at2, moved)), source="s2.csv", thresholds=Thresholds()
+    )
+    assert held.status == "held"
+    assert where(engine, 0) == ("in_custody", "F2")
+    # The same move again, later: when it is read, 0-19 are at F2, as it lists them; but
+    # it resolves the held one, which moves them back to F1, so it moves them again.
+    again = ingest_roster(
+        engine, csv_lines(HEADER, *rows(at3, moved)), source="s3.csv", thresholds=Thresholds()
+    )
+    assert any(f"hold {held.hold_id} resolved" in note for note in again.notes)
+    assert again.derived_events == 20
+    assert again.status == "held"  # judged against the state from before the held one
+    assert all(where(engine, n) == ("in_custody", "F2") for n in range(20))
+    assert all(where(engine, n) == ("in_custody", "F1") for n in range(20, 40))
+
+
+def test_a_fingerprint_from_an_earlier_version_is_not_taken_for_the_same_snapshot(
+    engine: Engine,
+) -> None:
+    load_facilities(engine, "F1")
+    lines = csv_lines(HEADER, *rows(T1.isoformat(), {"F1": range(3)}))
+    ingest_roster(engine, lines, source="s1.csv")
+    with engine.begin() as connection:
+        connection.execute(update(roster_snapshots).values(content_hash="0" * 64))
+    again = ingest_roster(engine, lines, source="s1.csv")
+    assert again.status == "refused"
+    assert "earlier version" in again.notes[0]
+
+
+def test_the_same_snapshot_sent_again_is_recognised_and_a_changed_one_refused(
+    engine: Engine,
+) -> None:
+    load_facilities(engine, "F1", "F2")
+    at = T1.isoformat()
+    first = rows(at, {"F1": range(5), "F2": range(5, 8)})
+    ingest_roster(engine, csv_lines(HEADER, *first), source="s1.csv")
+    # The same people in another order: the same snapshot.
+    again = ingest_roster(engine, csv_lines(HEADER, *reversed(first)), source="s1.csv")
+    assert (again.status, again.applied, again.duplicates) == ("completed", 0, 8)
+    # One person listed at the other facility instead: not the same.
+    swapped = rows(at, {"F1": [0, 1, 2, 3, 5], "F2": [4, 6, 7]})
+    changed = ingest_roster(engine, csv_lines(HEADER, *swapped), source="s1b.csv")
+    assert changed.status == "refused"
+    assert where(engine, 4) == ("in_custody", "F1")
+
+
+def test_a_source_that_fails_while_read_stops_the_run_and_applies_nothing(
+    engine: Engine,
+) -> None:
+    load_facilities(engine, "F1")
+    good = csv_lines(HEADER, *rows(T1.isoformat(), {"F1": range(30_000)}))
+
+    def failing() -> Iterator[bytes]:
+        yield from good[:25_000]
+        raise OSError("the connection was reset")
+
+    with pytest.raises(OSError, match="reset"):
+        ingest_roster(engine, failing(), source="broken.csv")
+    # Nothing was applied: the next snapshot starts from nothing.
+    with engine.connect() as connection:
+        assert staff_view(connection, a(0)) is None
+
+
+def test_reading_everyone_in_custody_releases_only_at_the_facilities_in_scope(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As for a national sweep: who left is found by reading everyone in custody.
+    monkeypatch.setattr(roster, "WHOLE_TABLE_FACILITIES", 0)
+    load_facilities(engine, "F1", "F2")
+    at1, at2 = T1.isoformat(), T2.isoformat()
+    ingest_roster(engine, csv_lines(HEADER, *rows(at1, {"F1": [1, 2], "F2": [3]})), source="1")
+    summary = ingest_roster(engine, csv_lines(HEADER, row(at2, "F1", 1)), source="2")
+    assert summary.derived_events == 1
+    assert where(engine, 2) == ("released", "F1")
+    assert where(engine, 3) == ("in_custody", "F2")  # F2 was not in this snapshot
