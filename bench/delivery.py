@@ -34,6 +34,7 @@ from bench.dataset import (
     load_registrations,
     people,
     public_refs,
+    settle,
 )
 from bench.harness import Context, Result, Target, peak_rss_mb, percentile
 from bench.smtp_sink import SmtpSinkProcess
@@ -569,6 +570,7 @@ def run(ctx: Context) -> list[Result]:
                 recorded += record_events(
                     connection, chunk, origin="feed", now=datetime.now(UTC), source="bench.jsonl"
                 ).notifications
+        settle(engine)
         setup_s = time.perf_counter() - began
         _say(f"{ctx.db}: {recorded} notifications set up in {setup_s:.1f} s")
         if recorded != messages or _unsent(engine) != messages:

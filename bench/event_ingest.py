@@ -18,6 +18,7 @@ from bench.dataset import (
     load_registrations,
     people,
     public_refs,
+    settle,
     write_lines,
 )
 from bench.harness import Context, Result, Target, iter_chunks
@@ -40,6 +41,7 @@ def run(ctx: Context) -> list[Result]:
         load_population(engine, known, codes, seed=ctx.seed)
         vault = ContactVault(b"bench contact key, not a secret!")
         load_registrations(engine, vault, public_refs(engine), scale.registrations, ctx.seed)
+        settle(engine)
         feed = event_feed(scale.events, known, everyone[len(known) :], codes, ctx.seed)
         path = write_lines(ctx.folder / "events.jsonl", feed.lines)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, column, func, insert, select, table, text
+from sqlalchemy import Engine, column, func, insert, select, table
 
 from bench.dataset import (
     START,
@@ -36,6 +36,7 @@ from bench.dataset import (
     load_population,
     people,
     roster_lines,
+    settle,
     write_lines,
 )
 from bench.harness import SCALES, Context, Databases, Result, Target
@@ -84,7 +85,7 @@ def _run(ctx: Context, engine: Engine) -> Result:
     codes = load_facilities(engine, scale.roster_facilities)
     population = people(scale.roster_people, ctx.seed)
     load_population(engine, population, codes, seed=ctx.seed)
-    _settle(engine)
+    settle(engine)
     setup_s = time.perf_counter() - began
     home = [home_facility(i, codes) for i in range(len(population))]
     # Thresholds fixed at their defaults, so the environment cannot change the outcome.
@@ -148,18 +149,6 @@ def _run(ctx: Context, engine: Engine) -> Result:
             "hold thresholds fixed at their defaults (Thresholds()), not read from the environment",
         ],
     )
-
-
-def _settle(engine: Engine) -> None:
-    """Bring a bulk-loaded PostgreSQL database to the state a long-running one is in:
-    autovacuum would have set hint bits and visibility and gathered planner statistics.
-    Without them every table looks empty to the planner, which then scans person_names
-    whole for each batch of derived events; and the first sweep pays for setting hint
-    bits on every freshly loaded page. SQLite keeps no statistics unless asked."""
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("VACUUM ANALYZE"))
 
 
 def _sweep(engine: Engine, path: Path, thresholds: Thresholds) -> tuple[float, IngestSummary]:

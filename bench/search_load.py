@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.dataset import Person, load_facilities, load_population, people, protection_of
+from bench.dataset import (
+    Person,
+    load_facilities,
+    load_population,
+    people,
+    protection_of,
+    settle,
+)
 from bench.harness import ROOT, Context, Result, Target, peak_rss_mb
 from safevine.domain.a_number import format_a_number
 from safevine.domain.country import country_name
@@ -383,6 +390,7 @@ def run(ctx: Context) -> list[Result]:
         codes = load_facilities(engine, FACILITIES)
         population = people(scale.search_persons, ctx.seed)
         load_population(engine, population, codes, seed=ctx.seed)
+        settle(engine)
     finally:
         engine.dispose()
     bodies = write_bodies(
