@@ -351,7 +351,10 @@ def load_population(
     now = datetime.now(UTC)
     for begin in range(0, len(population), chunk):
         part = population[begin : begin + chunk]
-        person_rows, name_rows, event_rows, status_rows = [], [], [], []
+        person_rows: list[dict[str, object]] = []
+        name_rows: list[dict[str, object]] = []
+        event_rows: list[dict[str, object]] = []
+        status_rows: list[dict[str, object]] = []
         for offset, p in enumerate(part):
             index = begin + offset
             pid, epk = start_id + index, start_event + index

@@ -77,8 +77,8 @@ def _throughput(results: dict[str, list[Result]], path: Path) -> Path | None:
         ax.set_xticks(list(xs), [b[0] for b in bars])
         ax.set_ylabel(unit)
         ax.set_title(benchmark)
-        for x, (_, value, ceiling) in zip(xs, bars, strict=True):
-            ax.annotate(f"{value / ceiling:.2f}x", (x - 0.2, value), ha="center", va="bottom")
+        for x, (_label, value, ceiling_value) in zip(xs, bars, strict=True):
+            ax.annotate(f"{value / ceiling_value:.2f}x", (x - 0.2, value), ha="center", va="bottom")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
