@@ -38,14 +38,16 @@ class Received:
 @dataclass
 class SmtpSink:
     """Accepts every message; `delay` slows each one, to hold a batch in flight. A
-    recipient in `refused` is answered 550 at RCPT, and while `busy` is set every MAIL is
-    answered 451 (try again later)."""
+    recipient in `refused` is answered 550 at RCPT, one in `greylisted` 450 (as greylisting
+    servers answer a first attempt), and while `busy` is set every MAIL is answered 451
+    (try again later)."""
 
     port: int
     received: list[Received] = field(default_factory=list)
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     refused: set[str] = field(default_factory=set)
+    greylisted: set[str] = field(default_factory=set)
     busy: bool = False
 
     async def handle_MAIL(  # noqa: N802
@@ -62,6 +64,8 @@ class SmtpSink:
     ) -> str:
         if address in self.refused:
             return "550 5.1.1 no such mailbox"
+        if address in self.greylisted:
+            return "450 4.7.1 greylisted, try again later"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 OK"

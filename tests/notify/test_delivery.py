@@ -190,6 +190,22 @@ def test_a_refused_mailbox_fails_and_a_busy_server_is_tried_again(delivery: Deli
     assert [r.recipients for r in delivery.sink.received] == [["ana@example.org"]]
 
 
+def test_a_recipient_refused_for_now_is_tried_again(delivery: Delivery) -> None:
+    # Greylisting answers 4xx at RCPT: the mailbox exists, the first attempt is refused.
+    delivery.sink.greylisted.add("ana@example.org")
+    delivery.register(delivery.ref(PUBLIC.a_number), "ana@example.org")
+    report = delivery.dispatch()
+    assert (report.sent, report.failed, report.retrying) == (0, 0, 1)
+    with delivery.engine.connect() as connection:
+        row = connection.execute(select(notifications)).one()
+    assert row.state == "retrying" and "450" in row.last_error
+    delivery.sink.greylisted.clear()
+    with delivery.engine.begin() as connection:
+        connection.execute(update(notifications).values(next_attempt_at=datetime.now(UTC)))
+    assert delivery.dispatch().sent == 1
+    assert [r.recipients for r in delivery.sink.received] == [["ana@example.org"]]
+
+
 def test_transient_failures_retry_with_backoff_then_end_as_failed(delivery: Delivery) -> None:
     delivery.provider.fail_next = 1_000
     delivery.register(delivery.ref(PUBLIC.a_number), "+15550100100", Channel.SMS)

@@ -113,9 +113,12 @@ class EmailTransport(Transport):
                 errors, response = await client.send_message(self.build_email(message))
             else:
                 response = await _transaction(client, self._sender, message.address, data)
-        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPRecipientRefused) as error:
+        except aiosmtplib.SMTPRecipientsRefused as error:
             await _quietly_close(client)
-            return DeliveryResult.permanent_failure(f"recipient refused: {error}")
+            return _refused([r.code for r in error.recipients], str(error))
+        except aiosmtplib.SMTPRecipientRefused as error:
+            await _quietly_close(client)
+            return _refused([error.code], str(error))
         except aiosmtplib.SMTPResponseException as error:
             await _quietly_close(client)
             if 500 <= error.code < 600:
@@ -132,6 +135,14 @@ class EmailTransport(Transport):
     async def close(self) -> None:
         while not self._idle.empty():
             await _quietly_close(self._idle.get_nowait())
+
+
+def _refused(codes: list[int], reason: str) -> DeliveryResult:
+    """A recipient refused for now (4xx: greylisting, a full mailbox, a busy server) is
+    tried again; only a refusal the server calls permanent (5xx) ends the notification."""
+    if codes and all(400 <= code < 500 for code in codes):
+        return DeliveryResult.transient(f"recipient refused for now: {reason}")
+    return DeliveryResult.permanent_failure(f"recipient refused: {reason}")
 
 
 async def _transaction(client: aiosmtplib.SMTP, sender: str, recipient: str, data: bytes) -> str:
