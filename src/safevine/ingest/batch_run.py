@@ -35,6 +35,15 @@ def keep_rejects(connection: Connection, summary: IngestSummary, rejects: list[R
     summary.add_rejects(rejects)
 
 
+def stopped(summary: IngestSummary, error: BaseException) -> None:
+    """Record that a batch ended on an error, so it is not left looking finished or still
+    running. Only the error's type is kept: its text can quote a record."""
+    summary.status = "failed"
+    summary.notes.append(
+        f"stopped by {type(error).__name__} after {summary.applied} applied; what was applied stays"
+    )
+
+
 def finish(engine: Engine, summary: IngestSummary, message: str | None = None) -> IngestSummary:
     assert summary.batch_id is not None
     with engine.begin() as connection:

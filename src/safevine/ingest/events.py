@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine
 from safevine.domain.batch_thresholds import EventStats, Thresholds, judge_events
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.protection import Protection
-from safevine.ingest.batch_run import begin, chunks, finish, keep_rejects, now
+from safevine.ingest.batch_run import begin, chunks, finish, keep_rejects, now, stopped
 from safevine.ingest.event_record import asserted_protection
 from safevine.ingest.events_csv import parse_events_csv
 from safevine.ingest.events_jsonl import parse_events_jsonl
@@ -56,10 +56,12 @@ def ingest_events(
                     if following is None:
                         judge.decide(connection, summary)
                 chunk = following
-        except BaseException:
-            # Whatever was applied is judged too, so nothing waits in `held` forever.
+        except BaseException as error:
+            # Whatever was applied is judged too, so nothing waits in `held` forever; the
+            # batch is marked failed after, as a hold's note does not say it stopped.
             with engine.begin() as other:
                 judge.decide(other, summary)
+            stopped(summary, error)
             raise
         finally:
             finish(engine, summary)

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, select
 from safevine.domain.batch_thresholds import Thresholds, shrank, too_many_leaving
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.names import PersonName
-from safevine.ingest.batch_run import CHUNK, begin, finish, keep_rejects, now
+from safevine.ingest.batch_run import CHUNK, begin, finish, keep_rejects, now, stopped
 from safevine.ingest.roster_csv import RosterChunk, RosterRows, read_roster_csv
 from safevine.ingest.roster_diff import (
     arrival,
@@ -209,12 +209,18 @@ def ingest_roster(
         summary.status = "refused"
         summary.applied = 0
         summary.notes.append(str(error))
+    except BaseException as error:
+        stopped(summary, error)
+        raise
     finally:
         chunks.close()
         staging.accepted.close()
-        with engine.begin() as connection:
-            rosters.clear_staging(connection, batch_id)
-    return finish(engine, summary)
+        try:
+            with engine.begin() as connection:
+                rosters.clear_staging(connection, batch_id)
+        finally:
+            finish(engine, summary)
+    return summary
 
 
 def _start_marks(connection: Connection, staging: _Staging) -> None:

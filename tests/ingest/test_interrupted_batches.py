@@ -1,0 +1,65 @@
+"""A feed that stops half way (an upload cut off, a read error) is recorded as failed, not
+as completed or still running, and keeps what it applied."""
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from safevine.ingest.events import ingest_events
+from safevine.ingest.roster import ingest_roster
+from safevine.store.schema import custody_events, ingest_batches
+from tests.builders import NOW, csv_lines, days_ago, event, jsonl, load_facilities, person
+
+
+def cut_off(lines: list[bytes], after: int) -> Iterator[bytes]:
+    yield from lines[:after]
+    raise ConnectionResetError("the upload was cut off")
+
+
+def last_batch(engine: Engine) -> tuple[str, int, str]:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(ingest_batches).order_by(ingest_batches.c.id.desc()).limit(1)
+        ).one()
+    return row.status, row.applied, row.message or ""
+
+
+def test_an_event_feed_cut_off_is_failed_and_keeps_its_applied_chunks(engine: Engine) -> None:
+    load_facilities(engine, "F1")
+    feed = jsonl(
+        *(event(f"e{i}", "booked", days_ago(1), person(f"2{i:08d}")) for i in range(4_500))
+    )
+    # The first 2,000-record chunk is applied while the second is read; the third fails.
+    with pytest.raises(ConnectionResetError):
+        ingest_events(engine, cut_off(feed, 4_100), source="cut.jsonl", fmt="jsonl")
+    status, applied, message = last_batch(engine)
+    assert (status, applied) == ("failed", 2_000)
+    assert "ConnectionResetError" in message and "cut off" not in message
+    # 2,000 bookings into an empty facility trip a hold: what was applied is still judged.
+    assert "held for review" in message
+    with engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(custody_events)).scalar()
+    assert stored == 2_000
+
+    again = ingest_events(engine, feed, source="cut.jsonl", fmt="jsonl")
+    # The rest arrives; what was stored is recognised as sent before (and the burst is
+    # held for review again, as the same feed in one piece would have been).
+    assert (again.status, again.applied, again.duplicates) == ("held", 2_500, 2_000)
+
+
+def test_a_roster_cut_off_is_failed_and_the_same_snapshot_can_be_sent_again(
+    engine: Engine,
+) -> None:
+    load_facilities(engine, "F1")
+    header = ["snapshot_at", "facility_code", "a_number", "given_name", "family_name"]
+    rows = [[NOW.isoformat(), "F1", f"3{i:08d}", "Ana", f"Pérez{i}"] for i in range(50)]
+    snapshot = csv_lines(header, *rows)
+    with pytest.raises(ConnectionResetError):
+        ingest_roster(engine, cut_off(snapshot, 20), source="cut.csv")
+    status, applied, message = last_batch(engine)
+    assert (status, applied) == ("failed", 0)
+    assert "ConnectionResetError" in message
+
+    again = ingest_roster(engine, snapshot, source="cut.csv")
+    assert (again.status, again.applied, again.derived_events) == ("completed", 50, 50)
