@@ -22,6 +22,7 @@ def describe(postgres_url: str | None) -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "postgresql": _postgres_version(postgres_url) if postgres_url else None,
+        "postgresql_settings": _postgres_settings(postgres_url) if postgres_url else None,
         "wrk": _wrk_version(),
         "packages": {name: _version(name) for name in PACKAGES},
     }
@@ -50,6 +51,27 @@ def _postgres_version(url: str) -> str | None:
     except Exception:
         return None
     return str(version)
+
+
+# The server settings that change what a figure means: autovacuum off leaves statistics
+# as the benchmark's own settle step wrote them; the rest size caches and commits.
+SETTINGS = ("autovacuum", "shared_buffers", "work_mem", "synchronous_commit", "fsync", "jit")
+
+
+def _postgres_settings(url: str) -> dict[str, str] | None:
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(:names)"
+                ),
+                {"names": list(SETTINGS)},
+            ).all()
+        engine.dispose()
+    except Exception:
+        return None
+    return {str(name): str(value) for name, value in rows}
 
 
 def _wrk_version() -> str | None:

@@ -108,9 +108,12 @@ def update_benchmarks_md(path: Path, summary: str) -> None:
 
 def _machine_line(m: dict[str, Any]) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+    settings = m.get("postgresql_settings")
+    server = f" ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else ""
     return (
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}. "
-        f"Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL {m['postgresql'] or 'n/a'}, "
+        f"Python {m['python']}, SQLite {m['sqlite']}, "
+        f"PostgreSQL {m['postgresql'] or 'n/a'}{server}, "
         f"{m['wrk'] or 'wrk n/a'}; {packages}."
     )
 
