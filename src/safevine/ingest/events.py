@@ -57,11 +57,14 @@ def ingest_events(
                         judge.decide(connection, summary)
                 chunk = following
         except BaseException as error:
-            # Whatever was applied is judged too, so nothing waits in `held` forever; the
-            # batch is marked failed after, as a hold's note does not say it stopped.
-            with engine.begin() as other:
-                judge.decide(other, summary)
             stopped(summary, error)
+            # Whatever was applied is judged too, so nothing waits in `held` forever; the
+            # batch stays marked failed whether or not that holds it, or itself fails.
+            try:
+                with engine.begin() as other:
+                    judge.decide(other, summary)
+            finally:
+                summary.status = "failed"
             raise
         finally:
             finish(engine, summary)
