@@ -12,6 +12,17 @@ from safevine.ingest.facilities import ingest_facilities
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
+# A roster snapshot's columns in the order agencies send them (docs/feeds.md).
+ROSTER_HEADER = [
+    "snapshot_at",
+    "facility_code",
+    "a_number",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "country_of_birth",
+]
+
 
 def person(
     a_number: str,

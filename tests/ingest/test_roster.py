@@ -7,17 +7,9 @@ from sqlalchemy import Engine
 from safevine.ingest.events import ingest_events
 from safevine.ingest.roster import ingest_roster
 from safevine.store.records.person_view import staff_view
-from tests.builders import NOW, csv_lines, event, jsonl, load_facilities, person
+from tests.builders import NOW, ROSTER_HEADER, csv_lines, event, jsonl, load_facilities, person
 
-HEADER = [
-    "snapshot_at",
-    "facility_code",
-    "a_number",
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "country_of_birth",
-]
+HEADER = ROSTER_HEADER
 NAMES = {
     "1": ("Ana", "Pérez"),
     "2": ("Luis", "García"),

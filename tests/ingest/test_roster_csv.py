@@ -18,16 +18,9 @@ from safevine.domain.errors import FieldError
 from safevine.ingest.parsed import Parsed, parse_csv_rows
 from safevine.ingest.roster_csv import REQUIRED, RosterEntry, parse_entry, read_roster_csv
 from safevine.ingest.source import csv_rows
+from tests.builders import ROSTER_HEADER
 
-STANDARD = [
-    "snapshot_at",
-    "facility_code",
-    "a_number",
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "country_of_birth",
-]
+STANDARD = ROSTER_HEADER
 
 
 def reference(lines: list[bytes]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:

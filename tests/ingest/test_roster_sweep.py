@@ -18,17 +18,9 @@ from safevine.ingest import roster
 from safevine.ingest.roster import ingest_roster
 from safevine.store.records.person_view import staff_view
 from safevine.store.schema import roster_snapshots
-from tests.builders import NOW, csv_lines, load_facilities
+from tests.builders import NOW, ROSTER_HEADER, csv_lines, load_facilities
 
-HEADER = [
-    "snapshot_at",
-    "facility_code",
-    "a_number",
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "country_of_birth",
-]
+HEADER = ROSTER_HEADER
 T1, T2, T3 = NOW - timedelta(days=3), NOW - timedelta(days=2), NOW - timedelta(days=1)
 
 

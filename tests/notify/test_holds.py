@@ -23,18 +23,19 @@ from safevine.store.records import delivery_report, holds
 from safevine.store.records.persons import person_ids_by_a_number
 from safevine.store.records.protection import protect
 from safevine.store.schema import custody_events
-from tests.builders import NOW, csv_lines, days_ago, event, jsonl, load_facilities, person
+from tests.builders import (
+    NOW,
+    ROSTER_HEADER,
+    csv_lines,
+    days_ago,
+    event,
+    jsonl,
+    load_facilities,
+    person,
+)
 from tests.notify.conftest import Delivery
 
-HEADER = [
-    "snapshot_at",
-    "facility_code",
-    "a_number",
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "country_of_birth",
-]
+HEADER = ROSTER_HEADER
 SAFEVINE = Path(sys.executable).parent / "safevine"
 
 
