@@ -18,11 +18,11 @@ from safevine.domain.custody_event import CustodyEventInput
 from safevine.domain.custody_status import CustodyStatus, StatusEvent, advance
 from safevine.domain.errors import FieldError
 from safevine.domain.event_kinds import CustodyState, EventKind
-from safevine.store.member_of import member_of
+from safevine.store.member_of import chunked, member_of, values_by_key
 from safevine.store.records.facilities import facility_ids
 from safevine.store.records.holds import keep_prior_status
 from safevine.store.records.outbox import write_event_notifications
-from safevine.store.records.persons import chunked, resolve_persons
+from safevine.store.records.persons import resolve_persons
 from safevine.store.records.protection import apply_feed_protection
 from safevine.store.schema import custody_events, custody_status, facilities
 
@@ -202,27 +202,13 @@ def record_events(
 
 
 def _event_pks(connection: Connection, event_ids: Sequence[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for part in chunked(event_ids):
-        rows = connection.execute(
-            select(custody_events.c.event_id, custody_events.c.id).where(
-                member_of(connection, custody_events.c.event_id, part)
-            )
-        )
-        found.update((event_id, int(pk)) for event_id, pk in rows)
-    return found
+    return values_by_key(connection, custody_events.c.event_id, custody_events.c.id, event_ids)
 
 
 def _stored_hashes(connection: Connection, event_ids: Sequence[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for part in chunked(sorted(set(event_ids))):
-        rows = connection.execute(
-            select(custody_events.c.event_id, custody_events.c.content_hash).where(
-                member_of(connection, custody_events.c.event_id, part)
-            )
-        )
-        found.update((event_id, digest) for event_id, digest in rows)
-    return found
+    return values_by_key(
+        connection, custody_events.c.event_id, custody_events.c.content_hash, sorted(set(event_ids))
+    )
 
 
 def _update_status(

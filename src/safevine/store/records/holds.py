@@ -17,10 +17,9 @@ from sqlalchemy import Connection, case, delete, func, insert, literal, select, 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from safevine.store.member_of import member_of
+from safevine.store.member_of import chunked, member_of
 from safevine.store.public.tables import notifications
 from safevine.store.records.audit import append
-from safevine.store.records.persons import chunked
 from safevine.store.schema import (
     batch_holds,
     custody_events,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from safevine.store.member_of import chunked
 from safevine.store.public.registrations import (
     ACTIVE,
     RECORD_UNAVAILABLE,
@@ -15,7 +16,6 @@ from safevine.store.public.registrations import (
     end_registration,
 )
 from safevine.store.public.tables import notifications, registrations
-from safevine.store.records.persons import chunked
 from safevine.store.schema import facilities, persons
 
 

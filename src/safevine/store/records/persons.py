@@ -11,16 +11,8 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from safevine.domain.custody_event import PersonFacts
 from safevine.domain.errors import FieldError
 from safevine.domain.names import PersonName
-from safevine.store.member_of import member_of
+from safevine.store.member_of import chunked, member_of, values_by_key
 from safevine.store.schema import person_names, persons
-
-# Stays well under SQLite's bound-parameter limit for IN (...) lists.
-IN_CHUNK = 500
-
-
-def chunked(values: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def new_public_ref() -> str:
@@ -189,13 +181,4 @@ def _add_names(connection: Connection, known: dict[str, _Person]) -> None:
 
 
 def person_ids_by_a_number(connection: Connection, a_numbers: Iterable[str]) -> dict[str, int]:
-    wanted = sorted(set(a_numbers))
-    found: dict[str, int] = {}
-    for part in chunked(wanted):
-        rows = connection.execute(
-            select(persons.c.a_number, persons.c.id).where(
-                member_of(connection, persons.c.a_number, part)
-            )
-        )
-        found.update((a, int(i)) for a, i in rows)
-    return found
+    return values_by_key(connection, persons.c.a_number, persons.c.id, sorted(set(a_numbers)))
