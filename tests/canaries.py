@@ -51,7 +51,9 @@ def _years_ago(years: int, extra_days: int = 0) -> date:
 PUBLIC = Canary("public", "300000001", "Marisol", "Quintanilla", "MX")
 PROTECTED = Canary("protected", "300000002", "Zorayda", "Velasquilla")
 UNSCREENED = Canary("unscreened", "300000003", "Ximena", "Oyarzabalde")
-MINOR = Canary("minor", "300000004", "Yulissa", "Barrientosa", born=_years_ago(18, 1))
+# Half a year short of 18, so a minor all through a run that crosses midnight (the day's edge
+# itself is tested in tests/store/test_public_projection.py).
+MINOR = Canary("minor", "300000004", "Yulissa", "Barrientosa", born=_years_ago(18, 180))
 AGED_OUT = Canary("aged_out", "300000005", "Wendolyn", "Arrechedera")
 NEVER_EXISTED = Canary("never_existed", "300000009", "Evaristo", "Nuncaestuvo")
 NON_PUBLIC = [PROTECTED, UNSCREENED, MINOR, AGED_OUT]

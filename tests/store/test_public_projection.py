@@ -1,7 +1,8 @@
 """The public views apply the publication rule in the database; they must agree with the
 domain rule at every boundary, on both databases."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from time import sleep
 
 import pytest
 from sqlalchemy import Engine, select
@@ -20,7 +21,16 @@ from safevine.store.records.protection import clear
 from safevine.store.schema import custody_status, persons
 from tests.builders import csv_lines, days_ago, event, jsonl, load_facilities, person
 
-TODAY = datetime.now(UTC).date()
+
+def a_day_that_lasts(margin: timedelta = timedelta(minutes=1)) -> date:
+    """Today in UTC, after waiting out midnight if it is nearer than `margin`: the 17- and
+    18-year-old cases sit on a day's edge, and the views read the day when they are queried,
+    so a test that crossed midnight would judge them on another day than it built them for."""
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
+    if midnight - now < margin:
+        sleep((midnight - now).total_seconds() + 1)
+    return datetime.now(UTC).date()
 
 
 def years_before(day: date, years: int) -> date:
@@ -30,24 +40,32 @@ def years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
-# a_number: (date of birth, days since release or None for in custody, protection to apply, public?)
-CASES: dict[str, tuple[date | None, float | None, str | None, bool]] = {
-    "100000001": (date(1990, 1, 1), None, "cleared", True),
-    "100000002": (date(1990, 1, 1), None, None, False),  # never screened
-    "100000003": (date(1990, 1, 1), None, "protected", False),
-    "100000004": (years_before(TODAY + timedelta(days=1), 18), None, "cleared", False),  # 17
-    "100000005": (years_before(TODAY, 18), None, "cleared", True),  # 18 today
-    "100000006": (None, None, "cleared", False),  # age unknown
-    "100000007": (date(1990, 1, 1), 59, "cleared", True),
-    "100000008": (date(1990, 1, 1), 60, "cleared", False),
-    "100000009": (date(1990, 1, 1), 61, "cleared", False),
-}
+Case = tuple[date | None, float | None, str | None, bool]
 
 
-def _load(engine: Engine) -> None:
+def cases(today: date) -> dict[str, Case]:
+    """a_number: (date of birth, days since release or None for in custody, protection to
+    apply, public?)"""
+    return {
+        "100000001": (date(1990, 1, 1), None, "cleared", True),
+        "100000002": (date(1990, 1, 1), None, None, False),  # never screened
+        "100000003": (date(1990, 1, 1), None, "protected", False),
+        "100000004": (years_before(today + timedelta(days=1), 18), None, "cleared", False),  # 17
+        "100000005": (years_before(today, 18), None, "cleared", True),  # 18 today
+        "100000006": (None, None, "cleared", False),  # age unknown
+        "100000007": (date(1990, 1, 1), 59, "cleared", True),
+        "100000008": (date(1990, 1, 1), 60, "cleared", False),
+        "100000009": (date(1990, 1, 1), 61, "cleared", False),
+    }
+
+
+def _load(engine: Engine) -> dict[str, Case]:
+    """Loads the cases for today and returns them."""
+    today = a_day_that_lasts()
+    loaded = cases(today)
     load_facilities(engine, "F1")
     records = []
-    for a_number, (born, released_days, _, _) in CASES.items():
+    for a_number, (born, released_days, _, _) in loaded.items():
         who = person(a_number, "Ana", f"Case{a_number[-1]}", born=born)
         records.append(event(f"b-{a_number}", "booked", days_ago(200), who))
         if released_days is not None:
@@ -55,11 +73,12 @@ def _load(engine: Engine) -> None:
                 event(f"r-{a_number}", "released", days_ago(released_days), who, reason="bond")
             )
     assert ingest_events(engine, jsonl(*records), source="cases.jsonl", fmt="jsonl").rejected == 0
-    rows = [[a, p, TODAY.isoformat(), "screening"] for a, (_, _, p, _) in CASES.items() if p]
+    rows = [[a, p, today.isoformat(), "screening"] for a, (_, _, p, _) in loaded.items() if p]
     summary = ingest_protections(
         engine, csv_lines(["a_number", "status", "as_of", "source"], *rows), source="p.csv"
     )
     assert summary.rejected == 0
+    return loaded
 
 
 def _visible(engine: Engine) -> set[str]:
@@ -68,8 +87,7 @@ def _visible(engine: Engine) -> set[str]:
 
 
 def test_view_applies_the_rule_at_every_boundary(engine: Engine) -> None:
-    _load(engine)
-    expected = {a for a, (_, _, _, public) in CASES.items() if public}
+    expected = {a for a, (_, _, _, public) in _load(engine).items() if public}
     assert _visible(engine) == expected
 
 
@@ -114,7 +132,8 @@ def test_retention_window_comes_from_the_setting(engine: Engine) -> None:
 def test_protecting_hides_and_a_staff_clear_shows(engine: Engine) -> None:
     _load(engine)
     lines = csv_lines(
-        ["a_number", "status", "as_of"], ["100000001", "protected", TODAY.isoformat()]
+        ["a_number", "status", "as_of"],
+        ["100000001", "protected", datetime.now(UTC).date().isoformat()],
     )
     ingest_protections(engine, lines, source="late.csv")
     assert "100000001" not in _visible(engine)
@@ -131,7 +150,10 @@ def test_protecting_hides_and_a_staff_clear_shows(engine: Engine) -> None:
 
 
 def test_a_person_with_no_custody_record_is_never_public(engine: Engine) -> None:
-    lines = csv_lines(["a_number", "status", "as_of"], ["100000099", "cleared", TODAY.isoformat()])
+    lines = csv_lines(
+        ["a_number", "status", "as_of"],
+        ["100000099", "cleared", datetime.now(UTC).date().isoformat()],
+    )
     ingest_protections(engine, lines, source="p.csv")
     assert _visible(engine) == set()
 
@@ -164,7 +186,10 @@ def test_aliases_match_but_the_display_name_stays(engine: Engine) -> None:
     )
     ingest_protections(
         engine,
-        csv_lines(["a_number", "status", "as_of"], ["100000001", "cleared", TODAY.isoformat()]),
+        csv_lines(
+            ["a_number", "status", "as_of"],
+            ["100000001", "cleared", datetime.now(UTC).date().isoformat()],
+        ),
         source="p.csv",
     )
     with engine.connect() as connection:
