@@ -8,16 +8,18 @@ from an earlier version is never mistaken for this one's.
 """
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from safevine.domain.batch_thresholds import Thresholds
 from safevine.ingest import roster
+from safevine.ingest.protections import ingest_protections
 from safevine.ingest.roster import ingest_roster
+from safevine.store.public import lookup
 from safevine.store.records.person_view import staff_view
-from safevine.store.schema import roster_snapshots
+from safevine.store.schema import persons, roster_snapshots
 from tests.builders import NOW, ROSTER_HEADER, csv_lines, load_facilities
 
 HEADER = ROSTER_HEADER
@@ -194,3 +196,79 @@ def test_reading_everyone_in_custody_releases_only_at_the_facilities_in_scope(
     assert summary.derived_events == 1
     assert where(engine, 2) == ("released", "F1")
     assert where(engine, 3) == ("in_custody", "F2")  # F2 was not in this snapshot
+
+
+def _names_and_birth(engine: Engine, n: int) -> tuple[list[tuple[str, str]], date | None]:
+    with engine.connect() as connection:
+        view = staff_view(connection, a(n))
+    assert view is not None
+    return [(view.given_name or "", view.family_name or ""), *view.aliases], view.date_of_birth
+
+
+def test_a_row_of_someone_who_stays_tells_their_record_what_it_lacks(engine: Engine) -> None:
+    load_facilities(engine, "F1")
+    at1, at2 = T1.isoformat(), T2.isoformat()
+    first = [row(at1, "F1", 0, born=""), *rows(at1, {"F1": range(1, 5)})]
+    ingest_roster(engine, csv_lines(HEADER, *first), source="s1.csv")
+    updated_at = _updated_at(engine)
+    summary = ingest_roster(
+        engine,
+        csv_lines(
+            HEADER,
+            row(at2, "F1", 0),  # line 2: the date of birth, lacking until now
+            [at2, "F1", a(1), "Nombre José", "Persona1", "1985-02-03", "MX"],  # another name
+            row(at2, "F1", 2, born="1986-07-08"),  # line 4: contradicts the record
+            [at2, "F1", a(3), "NOMBRE", "PERSONA3", "1985-02-03", "MX"],  # the same name
+            [at2, "F1", a(4), "", "", "", ""],  # says nothing but the A-number
+        ),
+        source="s2.csv",
+        thresholds=Thresholds(),
+    )
+    assert [(r.line, r.field) for r in summary.rejects] == [(4, "date_of_birth")]
+    assert "differs from the date of birth on record" in summary.rejects[0].reason
+    assert (summary.applied, summary.rejected, summary.derived_events) == (4, 1, 0)
+    assert summary.status == "completed"
+    assert _names_and_birth(engine, 0) == ([("Nombre", "Persona0")], date(1985, 2, 3))
+    assert _names_and_birth(engine, 1) == (
+        [("Nombre", "Persona1"), ("Nombre José", "Persona1")],
+        date(1985, 2, 3),
+    )
+    assert _names_and_birth(engine, 2) == ([("Nombre", "Persona2")], date(1985, 2, 3))
+    assert _names_and_birth(engine, 3) == ([("Nombre", "Persona3")], date(1985, 2, 3))
+    # Everyone stays where they were, the rejected row's person too; only the records
+    # that learnt something were written.
+    assert all(where(engine, n) == ("in_custody", "F1") for n in range(5))
+    after = _updated_at(engine)
+    assert {n for n in range(5) if after[a(n)] != updated_at[a(n)]} == {0}
+
+
+def test_the_same_snapshot_sent_again_tells_nothing_twice(engine: Engine) -> None:
+    load_facilities(engine, "F1")
+    at1, at2 = T1.isoformat(), T2.isoformat()
+    ingest_roster(engine, csv_lines(HEADER, *rows(at1, {"F1": range(3)})), source="s1.csv")
+    renamed = [[at2, "F1", a(n), "Otro", f"Persona{n}", "1985-02-03", "MX"] for n in range(3)]
+    ingest_roster(engine, csv_lines(HEADER, *renamed), source="s2.csv")
+    later = [[T3.isoformat(), *r[1:]] for r in renamed]
+    again = ingest_roster(engine, csv_lines(HEADER, *later), source="s3.csv")
+    assert (again.applied, again.rejected, again.derived_events) == (3, 0, 0)
+    assert _names_and_birth(engine, 1)[0] == [("Nombre", "Persona1"), ("Otro", "Persona1")]
+
+
+def _updated_at(engine: Engine) -> dict[str, object]:
+    with engine.connect() as connection:
+        return dict(connection.execute(select(persons.c.a_number, persons.c.updated_at)).all())
+
+
+def test_a_new_name_of_someone_who_stays_finds_them_only_if_public(engine: Engine) -> None:
+    load_facilities(engine, "F1")
+    ingest_roster(engine, csv_lines(HEADER, *rows(T1.isoformat(), {"F1": range(2)})), source="s1")
+    screening = [[a(0), "cleared", NOW.date().isoformat()], [a(1), "protected", "2026-01-01"]]
+    ingest_protections(engine, csv_lines(["a_number", "status", "as_of"], *screening), source="p")
+    renamed = [[T2.isoformat(), "F1", a(n), "Nombre", f"Renombrada{n}", "", ""] for n in range(2)]
+    ingest_roster(engine, csv_lines(HEADER, *renamed), source="s2.csv")
+    with engine.connect() as connection:
+        found = [lookup.by_name(connection, "nombre", f"renombrada{n}", "MX") for n in range(2)]
+    assert [[(p.given_name, p.family_name) for p in hits] for hits in found] == [
+        [("Nombre", "Persona0")],
+        [],
+    ]

@@ -1,11 +1,13 @@
 """Applying a roster snapshot: read it, check it is not stale, derive events, record them.
 
-The snapshot is read in chunks, and each chunk's people are looked up where they are now.
-A row that lists someone in custody at the facility that lists them changes nothing: it
-is only counted (a national sweep is almost all such rows). Every other row is staged, and
-events are derived from the staged rows. What the snapshot says of each known person is
-kept as a few bits in one byte per person id, so finding who left custody needs no staged
-row for the people who stayed, and memory does not grow with the snapshot.
+The snapshot is read in chunks, and each chunk's people are looked up where they are now,
+with what is on record of them. A row that lists someone in custody at the facility that
+lists them derives no event: it is only counted (a national sweep is almost all such
+rows), and what it tells that the record lacks is merged there and then, as an event's
+facts would be (a contradiction rejects the row). Every other row is staged, and events
+are derived from the staged rows. What the snapshot says of each known person is kept as
+a few bits in one byte per person id, so finding who left custody needs no staged row for
+the people who stayed, and memory does not grow with the snapshot.
 
 A rejected row never causes a false release: if its A-number can be read, that person
 counts as listed; if not, departures are withheld for its facility (or for every facility
@@ -23,6 +25,7 @@ from sqlalchemy import Connection, Engine, select
 
 from safevine.domain.batch_thresholds import Thresholds, shrank, too_many_leaving
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
+from safevine.domain.errors import FieldError
 from safevine.domain.names import PersonName
 from safevine.ingest.batch_run import CHUNK, begin, finish, keep_rejects, now, stopped
 from safevine.ingest.roster_csv import RosterChunk, RosterRows, read_roster_csv
@@ -38,6 +41,7 @@ from safevine.store.records.batches import Reject
 from safevine.store.records.events import record_events
 from safevine.store.records.facilities import facility_ids
 from safevine.store.records.holds import discard, hold_batch, open_holds_for_facilities
+from safevine.store.records.persons import resolve_persons
 from safevine.store.schema import facilities
 
 Scope = Literal["listed", "all"]
@@ -289,15 +293,18 @@ def _stage_chunk(
                 rejects.append(Reject(rows.lines[i], "facility_code", reason, rows.raws[i]))
                 salvaged.append((rows.lines[i], None, rows.a_numbers[i]))
     places = rosters.placements(connection, rows.a_numbers + [a for _, _, a in salvaged])
-    staged, repeats = _classify(staging, batch_id, rows, at_facility, places)
+    staged, repeats, telling = _classify(staging, batch_id, rows, at_facility, places)
     summary.applied += len(rows) - at_facility.count(None) - repeats
+    conflicts = _merge_facts(connection, rows, telling)
+    summary.applied -= len(conflicts)
+    rejects.extend(conflicts)
     marks = staging.marks
     for line, facility_id, a_number in salvaged:
         place = places.get(a_number)
         if place is not None:
-            _make_room(staging, place[0])
-        if place is not None and not marks[place[0]] & _UNSURE:
-            person_id, at = place
+            _make_room(staging, place[1])
+        if place is not None and not marks[place[1]] & _UNSURE:
+            person_id, at = place[1], place[2]
             mark = marks[person_id] | _LISTED
             if at is not None and at == facility_id and not mark & _HERE:
                 staging.here[at] = staging.here.get(at, 0) + 1
@@ -320,22 +327,33 @@ def _classify(
     batch_id: int,
     rows: RosterRows,
     at_facility: list[int | None],
-    places: dict[str, tuple[int, int | None]],
-) -> tuple[list[rosters.StagedRow], int]:
+    places: dict[str, rosters.Placed],
+) -> tuple[list[rosters.StagedRow], int, list[int]]:
     """Mark and tally each accepted row, and the rows to stage: everyone but people in
-    custody at the facility that lists them. Returns those and how many rows repeat."""
+    custody at the facility that lists them. Returns those, how many rows repeat, and the
+    rows not staged that tell something the record lacks or contradicts (see _tells)."""
     staged: list[rosters.StagedRow] = []
     repeats = 0
+    telling: list[int] = []
     marks, tally, here = staging.marks, staging.tally, staging.here
     size = len(marks)
     found = map(places.get, rows.a_numbers)
-    for i, (facility_id, a_number, place) in enumerate(
-        zip(at_facility, rows.a_numbers, found, strict=True)
+    for i, (facility_id, a_number, place, given, family, born, country) in enumerate(
+        zip(
+            at_facility,
+            rows.a_numbers,
+            found,
+            rows.given_names,
+            rows.family_names,
+            rows.births,
+            rows.countries,
+            strict=True,
+        )
     ):
         if facility_id is None:
             continue
         if place is not None:
-            person_id, at = place
+            person_id, at = place[1], place[2]
             if person_id >= size:
                 _make_room(staging, person_id)
                 size = len(marks)
@@ -351,14 +369,54 @@ def _classify(
                     here[facility_id] = here.get(facility_id, 0) - 1
                 marks[person_id] = mark | (_ACCEPTED | _LISTED | _HERE)
                 tally[facility_id] = tally.get(facility_id, 0) + _row_term(a_number, True)
+                # given .. country are the row's values as read ("" when blank): nearly
+                # always the record's as stored, so only a difference is looked into.
+                if (
+                    given != place[3] or family != place[4] or born != place[5]
+                    or country != place[6]
+                ) and _tells(rows, i, place):  # fmt: skip
+                    telling.append(i)
                 continue
             marks[person_id] = mark | (_ACCEPTED | _LISTED)
-        given, family, born, country = rows.person(i)
-        staged.append(
-            (batch_id, rows.lines[i], facility_id, a_number, 0, given, family, born, country)
-        )
+        staged.append((batch_id, rows.lines[i], facility_id, a_number, 0, *rows.person(i)))
         tally[facility_id] = tally.get(facility_id, 0) + _row_term(a_number, False)
-    return staged, repeats
+    return staged, repeats, telling
+
+
+def _tells(rows: RosterRows, i: int, place: rosters.Placed) -> bool:
+    """Whether row i says what the record of its person does not: a birth fact it lacks or
+    contradicts, or a name it does not hold as its primary one (the merge keeps another
+    spelling as an alias, once). What a row leaves blank says nothing."""
+    given, family, born, country = rows.person(i)
+    if born is not None and born.isoformat() != place[5]:
+        return True
+    if country is not None and country != place[6]:
+        return True
+    if given is None or family is None:
+        return False
+    if place[3] is None or place[4] is None:
+        return True
+    return PersonName(given, family).key != PersonName(place[3], place[4]).key
+
+
+def _merge_facts(connection: Connection, rows: RosterRows, telling: list[int]) -> list[Reject]:
+    """Merge what rows of people who stay tell into their records, as an event's facts
+    are merged: a missing fact is filled in, another spelling of the name becomes an
+    alias, and a date or country of birth that contradicts the record rejects the row.
+    A rejected row still lists its person where they are, so it releases no one."""
+    if not telling:
+        return []
+    facts = []
+    for i in telling:
+        given, family, born, country = rows.person(i)
+        name = PersonName(given, family) if given and family else None
+        facts.append(PersonFacts(rows.a_numbers[i], name, (), born, country))
+    outcome = resolve_persons(connection, facts, now())
+    return [
+        Reject(rows.lines[i], found.field.removeprefix("person."), found.reason, rows.raws[i])
+        for i, found in zip(telling, outcome, strict=True)
+        if isinstance(found, FieldError)
+    ]
 
 
 def _reject_repeats(

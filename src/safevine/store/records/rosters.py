@@ -132,16 +132,20 @@ PLACEMENT_CHUNK = 10_000
 # JSON on SQLite, an array on PostgreSQL. Only constant SQL; every value is bound.
 _PLACEMENTS = {
     "sqlite": (
-        "SELECT p.a_number, p.id, CASE WHEN s.state = :state THEN s.facility_id END "
+        "SELECT p.a_number, p.id, CASE WHEN s.state = :state THEN s.facility_id END, "
+        "p.given_name, p.family_name, p.date_of_birth, p.country_of_birth "
         "FROM json_each(:wanted) AS w CROSS JOIN persons AS p ON p.a_number = w.value "
         "LEFT JOIN custody_status AS s ON s.person_id = p.id"
     ),
     # LATERAL with LIMIT 1 (the A-number is unique) keeps PostgreSQL to one index probe
     # per A-number: told the list's length, it would rather scan every person.
     "postgresql": (
-        "SELECT w.a_number, p.id, p.at FROM unnest(%(wanted)s::text[]) AS w(a_number) "
+        "SELECT w.a_number, p.id, p.at, p.given_name, p.family_name, p.born, "
+        "p.country_of_birth FROM unnest(%(wanted)s::text[]) AS w(a_number) "
         "CROSS JOIN LATERAL (SELECT persons.id, "
-        "CASE WHEN s.state = %(state)s THEN s.facility_id END AS at "
+        "CASE WHEN s.state = %(state)s THEN s.facility_id END AS at, persons.given_name, "
+        "persons.family_name, to_char(persons.date_of_birth, 'YYYY-MM-DD') AS born, "
+        "persons.country_of_birth "
         "FROM persons LEFT JOIN custody_status AS s ON s.person_id = persons.id "
         "WHERE persons.a_number = w.a_number LIMIT 1) AS p"
     ),
@@ -178,12 +182,16 @@ def _cursor(connection: Connection, name: str | None = None) -> Any:
     return driver.cursor()
 
 
-def placements(
-    connection: Connection, a_numbers: Sequence[str]
-) -> dict[str, tuple[int, int | None]]:
-    """Per known A-number: the person's id, and the facility they are in custody at (None
-    when they are not in custody)."""
-    found: dict[str, tuple[int, int | None]] = {}
+# Where a person is and what is on record of them, as the driver returns it: A-number, id,
+# the facility they are in custody at (None when not in custody), given and family name,
+# date of birth (ISO text) and country.
+Placed = tuple[str, int, int | None, str | None, str | None, str | None, str | None]
+
+
+def placements(connection: Connection, a_numbers: Sequence[str]) -> dict[str, Placed]:
+    """Per known A-number: where the person is, and the facts on record (see Placed), so
+    a row that lists them where they are can be checked against the record unstaged."""
+    found: dict[str, Placed] = {}
     for start in range(0, len(a_numbers), PLACEMENT_CHUNK):
         cursor = _cursor(connection)
         try:
@@ -194,7 +202,7 @@ def placements(
             rows = cursor.fetchall()
         finally:
             cursor.close()
-        found.update(zip(map(itemgetter(0), rows), map(itemgetter(1, 2), rows), strict=True))
+        found.update(zip(map(itemgetter(0), rows), rows, strict=True))
     return found
 
 
