@@ -272,3 +272,33 @@ def test_a_new_name_of_someone_who_stays_finds_them_only_if_public(engine: Engin
         [("Nombre", "Persona0")],
         [],
     ]
+
+
+def test_a_refused_snapshot_tells_the_record_nothing(engine: Engine) -> None:
+    load_facilities(engine, "F1", "F2")
+    ingest_roster(engine, csv_lines(HEADER, row(T1.isoformat(), "F1", 0, born="")), source="1")
+    ingest_roster(engine, csv_lines(HEADER, row(T3.isoformat(), "F2", 1)), source="2.csv")
+    before = [_names_and_birth(engine, n) for n in range(2)]
+    # F1's rows come first and tell something new, but the snapshot is older than the one
+    # applied for F2, so the whole snapshot is refused.
+    at = T2.isoformat()
+    older = [
+        row(at, "F1", 0),
+        [at, "F2", a(1), "Otro", "Persona1", "1985-02-03", "MX"],
+    ]
+    refused = ingest_roster(engine, csv_lines(HEADER, *older), source="3.csv")
+    assert refused.status == "refused"
+    assert [_names_and_birth(engine, n) for n in range(2)] == before
+    assert before[0][1] is None
+
+
+def test_rows_that_tell_facts_do_not_count_twice_as_staying(engine: Engine) -> None:
+    load_facilities(engine, "F1")
+    ingest_roster(engine, csv_lines(HEADER, *rows(T1.isoformat(), {"F1": range(20)})), source="1")
+    # 6 of 20 leave (over the 20% share, and the 5, that hold a snapshot), and each of the
+    # 14 who stay is listed under another name, so each of their rows is staged for its facts.
+    renamed = [[T2.isoformat(), "F1", a(n), "Otro", f"Persona{n}", "", ""] for n in range(14)]
+    held = ingest_roster(engine, csv_lines(HEADER, *renamed), source="2", thresholds=Thresholds())
+    assert held.status == "held"
+    assert "6 of the 20 people in custody at F1" in held.notes[-1]
+    assert _names_and_birth(engine, 13)[0] == [("Nombre", "Persona13"), ("Otro", "Persona13")]

@@ -42,6 +42,8 @@ from safevine.store.records.events import record_events
 from safevine.store.records.facilities import facility_ids
 from safevine.store.records.holds import discard, hold_batch, open_holds_for_facilities
 from safevine.store.records.persons import resolve_persons
+from safevine.store.records.rosters import ACCEPTED, REJECTED
+from safevine.store.records.rosters import FACTS_ONLY as FACTS
 from safevine.store.schema import facilities
 
 Scope = Literal["listed", "all"]
@@ -293,11 +295,8 @@ def _stage_chunk(
                 rejects.append(Reject(rows.lines[i], "facility_code", reason, rows.raws[i]))
                 salvaged.append((rows.lines[i], None, rows.a_numbers[i]))
     places = rosters.placements(connection, rows.a_numbers + [a for _, _, a in salvaged])
-    staged, repeats, telling = _classify(staging, batch_id, rows, at_facility, places)
+    staged, repeats = _classify(staging, batch_id, rows, at_facility, places)
     summary.applied += len(rows) - at_facility.count(None) - repeats
-    conflicts = _merge_facts(connection, rows, telling)
-    summary.applied -= len(conflicts)
-    rejects.extend(conflicts)
     marks = staging.marks
     for line, facility_id, a_number in salvaged:
         place = places.get(a_number)
@@ -311,7 +310,7 @@ def _stage_chunk(
                 mark |= _HERE
             marks[person_id] = mark
         else:
-            staged.append((batch_id, line, facility_id, a_number, 1, None, None, None, None))
+            staged.append((batch_id, line, facility_id, a_number, REJECTED, None, None, None, None))
     rosters.stage(connection, staged)
     if None in at_facility:
         kept = [i for i, f in enumerate(at_facility) if f is not None]
@@ -328,13 +327,13 @@ def _classify(
     rows: RosterRows,
     at_facility: list[int | None],
     places: dict[str, rosters.Placed],
-) -> tuple[list[rosters.StagedRow], int, list[int]]:
+) -> tuple[list[rosters.StagedRow], int]:
     """Mark and tally each accepted row, and the rows to stage: everyone but people in
-    custody at the facility that lists them. Returns those, how many rows repeat, and the
-    rows not staged that tell something the record lacks or contradicts (see _tells)."""
+    custody at the facility that lists them, who are staged for their facts only when the
+    row tells something their record lacks or contradicts (see _tells). Returns those and
+    how many rows repeat."""
     staged: list[rosters.StagedRow] = []
     repeats = 0
-    telling: list[int] = []
     marks, tally, here = staging.marks, staging.tally, staging.here
     size = len(marks)
     found = map(places.get, rows.a_numbers)
@@ -375,12 +374,14 @@ def _classify(
                     given != place[3] or family != place[4] or born != place[5]
                     or country != place[6]
                 ) and _tells(rows, i, place):  # fmt: skip
-                    telling.append(i)
+                    line = rows.lines[i]
+                    told = rows.person(i)
+                    staged.append((batch_id, line, facility_id, a_number, FACTS, *told))
                 continue
             marks[person_id] = mark | (_ACCEPTED | _LISTED)
-        staged.append((batch_id, rows.lines[i], facility_id, a_number, 0, *rows.person(i)))
+        staged.append((batch_id, rows.lines[i], facility_id, a_number, ACCEPTED, *rows.person(i)))
         tally[facility_id] = tally.get(facility_id, 0) + _row_term(a_number, False)
-    return staged, repeats, telling
+    return staged, repeats
 
 
 def _tells(rows: RosterRows, i: int, place: rosters.Placed) -> bool:
@@ -399,24 +400,40 @@ def _tells(rows: RosterRows, i: int, place: rosters.Placed) -> bool:
     return PersonName(given, family).key != PersonName(place[3], place[4]).key
 
 
-def _merge_facts(connection: Connection, rows: RosterRows, telling: list[int]) -> list[Reject]:
-    """Merge what rows of people who stay tell into their records, as an event's facts
-    are merged: a missing fact is filled in, another spelling of the name becomes an
-    alias, and a date or country of birth that contradicts the record rejects the row.
-    A rejected row still lists its person where they are, so it releases no one."""
-    if not telling:
-        return []
-    facts = []
-    for i in telling:
-        given, family, born, country = rows.person(i)
-        name = PersonName(given, family) if given and family else None
-        facts.append(PersonFacts(rows.a_numbers[i], name, (), born, country))
-    outcome = resolve_persons(connection, facts, now())
-    return [
-        Reject(rows.lines[i], found.field.removeprefix("person."), found.reason, rows.raws[i])
-        for i, found in zip(telling, outcome, strict=True)
-        if isinstance(found, FieldError)
-    ]
+def _merge_facts(
+    engine: Engine, summary: IngestSummary, batch_id: int, apply: dict[int, tuple[str, str]]
+) -> None:
+    """Merge what the rows of people who stay tell into their records, at the facilities
+    applied (a refused snapshot changes nothing), as an event's facts are merged: a
+    missing fact is filled in, another spelling of the name becomes an alias, and a date
+    or country of birth that contradicts the record rejects the row. A rejected row
+    still lists its person where they are, so it releases no one."""
+    with engine.connect() as reader:
+        for entries in rosters.facts_entries(reader, batch_id, CHUNK):
+            entries = [e for e in entries if e.facility_id in apply]
+            facts = [
+                PersonFacts(
+                    e.a_number,
+                    PersonName(e.given_name, e.family_name)
+                    if e.given_name and e.family_name
+                    else None,
+                    (),
+                    e.date_of_birth,
+                    e.country_of_birth,
+                )
+                for e in entries
+            ]
+            if not facts:
+                continue
+            with engine.begin() as connection:
+                outcome = resolve_persons(connection, facts, now())
+                conflicts = [
+                    Reject(e.line, found.field.removeprefix("person."), found.reason, "")
+                    for e, found in zip(entries, outcome, strict=True)
+                    if isinstance(found, FieldError)
+                ]
+                keep_rejects(connection, summary, conflicts)
+            summary.applied -= len(conflicts)
 
 
 def _reject_repeats(
@@ -582,6 +599,7 @@ def _derive(
     taken_at = staging.taken_at
     assert taken_at is not None
     codes = {code for code, _ in apply.values()}
+    _merge_facts(engine, summary, batch_id, apply)
     # Read in one streamed pass on its own connection; each part is recorded in its own
     # transaction on another.
     with engine.connect() as reader:

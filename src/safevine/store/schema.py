@@ -182,7 +182,9 @@ roster_entries = Table(
     Column("facility_id", BigId, ForeignKey("facilities.id")),
     Column("a_number", String(9), nullable=False),
     # 1: the row was rejected, but its A-number still marks the person as listed, so a
-    # bad row can never turn into a false "left custody".
+    # bad row can never turn into a false "left custody". 2: an accepted row of someone
+    # in custody where it lists them, kept only for the facts it tells that their record
+    # lacks or contradicts, merged once the snapshot is known to apply.
     Column("rejected", Integer, nullable=False, server_default="0"),
     Column("given_name", String(100)),
     Column("family_name", String(100)),

@@ -60,6 +60,8 @@ STAGE_COLUMNS = (
     "country_of_birth",
 )
 StagedRow = tuple[int, int, int | None, str, int, str | None, str | None, date | None, str | None]
+# Values of the `rejected` column (see the schema).
+ACCEPTED, REJECTED, FACTS_ONLY = 0, 1, 2
 
 
 def stage(connection: Connection, rows: Sequence[StagedRow]) -> None:
@@ -96,7 +98,7 @@ def drop_repeats(connection: Connection, batch_id: int) -> list[tuple[int, int, 
     line, facility, A-number) of each one removed."""
     first = (
         select(roster_entries.c.a_number, func.min(roster_entries.c.line).label("first"))
-        .where(roster_entries.c.batch_id == batch_id, roster_entries.c.rejected == 0)
+        .where(roster_entries.c.batch_id == batch_id, roster_entries.c.rejected == ACCEPTED)
         .group_by(roster_entries.c.a_number)
         .having(func.count() > 1)
         .subquery()
@@ -112,7 +114,7 @@ def drop_repeats(connection: Connection, batch_id: int) -> list[tuple[int, int, 
         .join(first, first.c.a_number == roster_entries.c.a_number)
         .where(
             roster_entries.c.batch_id == batch_id,
-            roster_entries.c.rejected == 0,
+            roster_entries.c.rejected == ACCEPTED,
             roster_entries.c.line != first.c.first,
         )
         .order_by(roster_entries.c.line)
@@ -261,7 +263,8 @@ def staged_in_custody_counts(
     connection: Connection, batch_id: int, facility_ids: Sequence[int]
 ) -> dict[int, int]:
     """Per facility, the people in custody there now whom a staged entry (accepted or
-    not) lists there (absent: nobody)."""
+    not) lists there (absent: nobody). Entries staged for their facts only are left out:
+    their people were counted as they were read."""
     out: dict[int, int] = {}
     for part in _chunked(sorted(facility_ids)):
         rows = connection.execute(
@@ -271,6 +274,7 @@ def staged_in_custody_counts(
             .join(custody_status, custody_status.c.person_id == persons.c.id)
             .where(
                 roster_entries.c.batch_id == batch_id,
+                roster_entries.c.rejected != FACTS_ONLY,
                 roster_entries.c.facility_id.in_(part),
                 custody_status.c.facility_id == roster_entries.c.facility_id,
                 custody_status.c.state == CustodyState.IN_CUSTODY.value,
@@ -405,7 +409,7 @@ def staged_entries(connection: Connection, batch_id: int, size: int) -> Iterator
         .outerjoin(facilities, facilities.c.id == custody_status.c.facility_id)
         .where(
             roster_entries.c.batch_id == batch_id,
-            roster_entries.c.rejected == 0,
+            roster_entries.c.rejected == ACCEPTED,
             # Someone in custody at the facility that lists them has nothing to derive
             # (whatever the time of their status), so the diff never sees them.
             or_(
@@ -433,6 +437,37 @@ def staged_entries(connection: Connection, batch_id: int, size: int) -> Iterator
             )
             for r in part
         ]
+
+
+@dataclass(frozen=True)
+class FactsEntry:
+    line: int
+    facility_id: int
+    a_number: str
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: date | None
+    country_of_birth: str | None
+
+
+def facts_entries(connection: Connection, batch_id: int, size: int) -> Iterator[list[FactsEntry]]:
+    """The entries staged for their facts only, `size` at a time, in one streamed pass."""
+    rows = connection.execute(
+        select(
+            roster_entries.c.line,
+            roster_entries.c.facility_id,
+            roster_entries.c.a_number,
+            roster_entries.c.given_name,
+            roster_entries.c.family_name,
+            roster_entries.c.date_of_birth,
+            roster_entries.c.country_of_birth,
+        )
+        .where(roster_entries.c.batch_id == batch_id, roster_entries.c.rejected == FACTS_ONLY)
+        .order_by(roster_entries.c.id)
+        .execution_options(yield_per=size)
+    )
+    for part in rows.partitions():
+        yield [FactsEntry(*r) for r in part]
 
 
 def clear_staging(connection: Connection, batch_id: int) -> None:
