@@ -1,10 +1,12 @@
 """Roster sweeps that stage only what may change: the people who stayed are only marked.
 
 A row listing someone in custody at the facility that lists them is counted and marked,
-never staged. These tests pin what that must not change: repeats name their first line
-wherever it was, a repeat is caught whatever its first row was, a snapshot applied
-over a held one is judged on the state the hold's resolution leaves, and a fingerprint
-from an earlier version is never mistaken for this one's.
+and staged only for the facts it tells that the record lacks or contradicts. These tests
+pin what that must not change: repeats name their first line wherever it was, a repeat
+is caught whatever its first row was, a snapshot applied over a held one is judged on the
+state the hold's resolution leaves, a fingerprint from an earlier version is never
+mistaken for this one's, and the rows of people who stay still tell their records what
+an event's facts would, once and only when the snapshot applies.
 """
 
 from collections.abc import Iterator
