@@ -304,3 +304,28 @@ def test_rows_that_tell_facts_do_not_count_twice_as_staying(engine: Engine) -> N
     assert held.status == "held"
     assert "6 of the 20 people in custody at F1" in held.notes[-1]
     assert _names_and_birth(engine, 13)[0] == [("Nombre", "Persona13"), ("Otro", "Persona13")]
+
+
+def test_the_facts_of_someone_a_resolved_hold_puts_back_where_listed_are_told(
+    engine: Engine,
+) -> None:
+    load_facilities(engine, "F1", "F2")
+    at1, at2, at3 = T1.isoformat(), T2.isoformat(), T3.isoformat()
+    ingest_roster(engine, csv_lines(HEADER, *rows(at1, {"F1": range(40)})), source="s1.csv")
+    moved = {"F1": range(20, 40), "F2": range(20)}
+    held = ingest_roster(
+        engine, csv_lines(HEADER, *rows(at2, moved)), source="s2.csv", thresholds=Thresholds()
+    )
+    assert held.status == "held" and where(engine, 0) == ("in_custody", "F2")
+    # Everyone back at F1, where resolving the held snapshot puts 0-19 again, so nothing is
+    # derived for them; their rows still tell their records another name.
+    back = [[at3, "F1", a(n), "Otro", f"Persona{n}", "1985-02-03", "MX"] for n in range(40)]
+    again = ingest_roster(engine, csv_lines(HEADER, *back), source="s3.csv", scope="all")
+    assert any(f"hold {held.hold_id} resolved" in note for note in again.notes)
+    assert (again.derived_events, again.rejected) == (0, 0)
+    for n in (0, 19, 20, 39):
+        assert where(engine, n) == ("in_custody", "F1")
+        assert _names_and_birth(engine, n)[0] == [
+            ("Nombre", f"Persona{n}"),
+            ("Otro", f"Persona{n}"),
+        ]

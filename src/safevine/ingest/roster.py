@@ -138,6 +138,9 @@ def _tally_fields(total: int) -> tuple[int, int, int, int]:
 @dataclass
 class _Staging:
     taken_at: datetime | None = None
+    # A roster batch was held as the snapshot was read: people it moved are staged as
+    # unsure, and may turn out to be where a row lists them once it is resolved.
+    unsure: bool = False
     withheld: set[int] = field(default_factory=set)
     withhold_all: bool = False
     # Derive as a batch under judgement: notifications held, prior statuses kept public.
@@ -234,6 +237,7 @@ def _start_marks(connection: Connection, staging: _Staging) -> None:
     staging.marks = bytearray(rosters.last_person_id(connection) + 1 + _MARKS_SPARE)
     if not rosters.any_roster_held(connection):
         return
+    staging.unsure = True
     marks = staging.marks
     for person_id in rosters.held_persons(connection):
         _make_room(staging, person_id)
@@ -401,15 +405,21 @@ def _tells(rows: RosterRows, i: int, place: rosters.Placed) -> bool:
 
 
 def _merge_facts(
-    engine: Engine, summary: IngestSummary, batch_id: int, apply: dict[int, tuple[str, str]]
+    engine: Engine,
+    summary: IngestSummary,
+    staging: _Staging,
+    batch_id: int,
+    apply: dict[int, tuple[str, str]],
 ) -> None:
     """Merge what the rows of people who stay tell into their records, at the facilities
     applied (a refused snapshot changes nothing), as an event's facts are merged: a
     missing fact is filled in, another spelling of the name becomes an alias, and a date
     or country of birth that contradicts the record rejects the row. A rejected row
-    still lists its person where they are, so it releases no one."""
+    still lists its person where they are, so it releases no one. Rows staged for the
+    diff whose people turn out to be where they are listed (see _Staging.unsure) derive
+    no event to carry their facts, so they are merged here too."""
     with engine.connect() as reader:
-        for entries in rosters.facts_entries(reader, batch_id, CHUNK):
+        for entries in rosters.facts_entries(reader, batch_id, CHUNK, settled=staging.unsure):
             entries = [e for e in entries if e.facility_id in apply]
             facts = [
                 PersonFacts(
@@ -599,7 +609,7 @@ def _derive(
     taken_at = staging.taken_at
     assert taken_at is not None
     codes = {code for code, _ in apply.values()}
-    _merge_facts(engine, summary, batch_id, apply)
+    _merge_facts(engine, summary, staging, batch_id, apply)
     # Read in one streamed pass on its own connection; each part is recorded in its own
     # transaction on another.
     with engine.connect() as reader:

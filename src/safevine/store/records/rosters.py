@@ -450,8 +450,21 @@ class FactsEntry:
     country_of_birth: str | None
 
 
-def facts_entries(connection: Connection, batch_id: int, size: int) -> Iterator[list[FactsEntry]]:
-    """The entries staged for their facts only, `size` at a time, in one streamed pass."""
+def facts_entries(
+    connection: Connection, batch_id: int, size: int, *, settled: bool = False
+) -> Iterator[list[FactsEntry]]:
+    """The entries staged for their facts only, `size` at a time, in one streamed pass;
+    with `settled`, also the accepted entries of people in custody now where the entry
+    lists them, which the diff passes over (`staged_entries`)."""
+    wanted = roster_entries.c.rejected == FACTS_ONLY
+    if settled:
+        in_place = exists().where(
+            persons.c.a_number == roster_entries.c.a_number,
+            custody_status.c.person_id == persons.c.id,
+            custody_status.c.state == CustodyState.IN_CUSTODY.value,
+            custody_status.c.facility_id == roster_entries.c.facility_id,
+        )
+        wanted = or_(wanted, and_(roster_entries.c.rejected == ACCEPTED, in_place))
     rows = connection.execute(
         select(
             roster_entries.c.line,
@@ -462,7 +475,7 @@ def facts_entries(connection: Connection, batch_id: int, size: int) -> Iterator[
             roster_entries.c.date_of_birth,
             roster_entries.c.country_of_birth,
         )
-        .where(roster_entries.c.batch_id == batch_id, roster_entries.c.rejected == FACTS_ONLY)
+        .where(roster_entries.c.batch_id == batch_id, wanted)
         .order_by(roster_entries.c.id)
         .execution_options(yield_per=size)
     )
