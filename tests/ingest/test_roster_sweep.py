@@ -19,6 +19,7 @@ from safevine.domain.batch_thresholds import Thresholds
 from safevine.ingest import roster
 from safevine.ingest.protections import ingest_protections
 from safevine.ingest.roster import ingest_roster
+from safevine.ingest.summary import IngestSummary
 from safevine.store.public import lookup
 from safevine.store.records.person_view import staff_view
 from safevine.store.schema import persons, roster_snapshots
@@ -115,22 +116,34 @@ def test_a_rejected_row_keeps_its_person_and_counts_where_it_lists_them(engine: 
     assert all(where(engine, n) == ("in_custody", "F1") for n in range(10))
 
 
+# 0-19 of 40 people at F1 moved to F2 by a snapshot held for review.
+MOVED = {"F1": range(20, 40), "F2": range(20)}
+
+
+def _hold_a_move(engine: Engine) -> IngestSummary:
+    load_facilities(engine, "F1", "F2")
+    ingest_roster(
+        engine, csv_lines(HEADER, *rows(T1.isoformat(), {"F1": range(40)})), source="s1.csv"
+    )
+    return ingest_roster(
+        engine,
+        csv_lines(HEADER, *rows(T2.isoformat(), MOVED)),
+        source="s2.csv",
+        thresholds=Thresholds(),
+    )
+
+
 def test_a_snapshot_over_a_held_one_is_applied_to_the_state_its_resolution_leaves(
     engine: Engine,
 ) -> None:
-    load_facilities(engine, "F1", "F2")
-    at1, at2, at3 = T1.isoformat(), T2.isoformat(), T3.isoformat()
-    ingest_roster(engine, csv_lines(HEADER, *rows(at1, {"F1": range(40)})), source="s1.csv")
-    moved = {"F1": range(20, 40), "F2": range(20)}
-    held = ingest_roster(
-        engine, csv_lines(HEADER, *rows(at2, moved)), source="s2.csv", thresholds=Thresholds()
-    )
+    held = _hold_a_move(engine)
+    at3 = T3.isoformat()
     assert held.status == "held"
     assert where(engine, 0) == ("in_custody", "F2")
     # The same move again, later: when it is read, 0-19 are at F2, as it lists them; but
     # it resolves the held one, which moves them back to F1, so it moves them again.
     again = ingest_roster(
-        engine, csv_lines(HEADER, *rows(at3, moved)), source="s3.csv", thresholds=Thresholds()
+        engine, csv_lines(HEADER, *rows(at3, MOVED)), source="s3.csv", thresholds=Thresholds()
     )
     assert any(f"hold {held.hold_id} resolved" in note for note in again.notes)
     assert again.derived_events == 20
@@ -309,13 +322,8 @@ def test_rows_that_tell_facts_do_not_count_twice_as_staying(engine: Engine) -> N
 def test_the_facts_of_someone_a_resolved_hold_puts_back_where_listed_are_told(
     engine: Engine,
 ) -> None:
-    load_facilities(engine, "F1", "F2")
-    at1, at2, at3 = T1.isoformat(), T2.isoformat(), T3.isoformat()
-    ingest_roster(engine, csv_lines(HEADER, *rows(at1, {"F1": range(40)})), source="s1.csv")
-    moved = {"F1": range(20, 40), "F2": range(20)}
-    held = ingest_roster(
-        engine, csv_lines(HEADER, *rows(at2, moved)), source="s2.csv", thresholds=Thresholds()
-    )
+    held = _hold_a_move(engine)
+    at3 = T3.isoformat()
     assert held.status == "held" and where(engine, 0) == ("in_custody", "F2")
     # Everyone back at F1, where resolving the held snapshot puts 0-19 again, so nothing is
     # derived for them; their rows still tell their records another name.

@@ -404,6 +404,13 @@ def _tells(rows: RosterRows, i: int, place: rosters.Placed) -> bool:
     return PersonName(given, family).key != PersonName(place[3], place[4]).key
 
 
+def _told(entry: rosters.StagedEntry | rosters.FactsEntry) -> PersonFacts:
+    """What a staged row says of its person (a name only when both parts are given)."""
+    given, family = entry.given_name, entry.family_name
+    name = PersonName(given, family) if given and family else None
+    return PersonFacts(entry.a_number, name, (), entry.date_of_birth, entry.country_of_birth)
+
+
 def _merge_facts(
     engine: Engine,
     summary: IngestSummary,
@@ -421,18 +428,7 @@ def _merge_facts(
     with engine.connect() as reader:
         for entries in rosters.facts_entries(reader, batch_id, CHUNK, settled=staging.unsure):
             entries = [e for e in entries if e.facility_id in apply]
-            facts = [
-                PersonFacts(
-                    e.a_number,
-                    PersonName(e.given_name, e.family_name)
-                    if e.given_name and e.family_name
-                    else None,
-                    (),
-                    e.date_of_birth,
-                    e.country_of_birth,
-                )
-                for e in entries
-            ]
+            facts = [_told(e) for e in entries]
             if not facts:
                 continue
             with engine.begin() as connection:
@@ -618,13 +614,7 @@ def _derive(
             for e in entries:
                 if e.facility_code not in codes:
                     continue
-                name = (
-                    PersonName(e.given_name, e.family_name)
-                    if e.given_name and e.family_name
-                    else None
-                )
-                person = PersonFacts(e.a_number, name, (), e.date_of_birth, e.country_of_birth)
-                event = arrival(person, e.facility_code, taken_at, e.placement)
+                event = arrival(_told(e), e.facility_code, taken_at, e.placement)
                 if event is not None:
                     events.append(event)
                     lines.append(e.line)
