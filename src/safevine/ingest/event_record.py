@@ -16,6 +16,7 @@ from safevine.domain.errors import FieldError
 from safevine.domain.event_kinds import KINDS_NEEDING_FACILITY, EventKind, ReleaseReason
 from safevine.domain.names import PersonName
 from safevine.domain.protection import Protection
+from safevine.domain.value_ranges import HEARING_AHEAD, MAX_SEQUENCE, NAME_LENGTH
 from safevine.ingest.fields import birth_date, text, timestamp, whole_number
 
 # Detail fields each kind accepts; anything else is a mistake worth reporting.
@@ -51,8 +52,8 @@ def parse_person(record: Mapping[str, Any], prefix: str = "person.") -> PersonFa
     a_number = normalise_a_number(
         text(record, "a_number", field["a_number"], required=True) or "", field["a_number"]
     )
-    given = text(record, "given_name", field["given_name"], required=False, limit=100)
-    family = text(record, "family_name", field["family_name"], required=False, limit=100)
+    given = text(record, "given_name", field["given_name"], required=False, limit=NAME_LENGTH)
+    family = text(record, "family_name", field["family_name"], required=False, limit=NAME_LENGTH)
     if (given is None) != (family is None):
         missing = "given_name" if given is None else "family_name"
         raise FieldError(field[missing], "is required when the other name is given")
@@ -79,8 +80,8 @@ def _aliases(value: Any, field: str) -> list[PersonName]:
         where = f"{field}[{position}]"
         if not isinstance(item, Mapping):
             raise FieldError(where, "must be an object with given_name and family_name")
-        given = text(item, "given_name", f"{where}.given_name", required=True, limit=100)
-        family = text(item, "family_name", f"{where}.family_name", required=True, limit=100)
+        given = text(item, "given_name", f"{where}.given_name", required=True, limit=NAME_LENGTH)
+        family = text(item, "family_name", f"{where}.family_name", required=True, limit=NAME_LENGTH)
         names.append(PersonName.parse(given or "", family or "", where))
     return names
 
@@ -101,7 +102,9 @@ def parse_event(record: Mapping[str, Any]) -> CustodyEventInput:
         record, "facility_code", "facility_code", required=kind in KINDS_NEEDING_FACILITY, limit=40
     )
     sequence = record.get("sequence")
-    sequence_number = 0 if sequence in (None, "") else whole_number(sequence, "sequence")
+    sequence_number = (
+        0 if sequence in (None, "") else whole_number(sequence, "sequence", MAX_SEQUENCE)
+    )
     person = record.get("person")
     if not isinstance(person, Mapping):
         raise FieldError("person", "is required: an object with at least a_number")
@@ -141,6 +144,7 @@ def _details(kind: EventKind, details: Any) -> dict[str, Any]:
         when = timestamp(
             text(details, "hearing_at", "details.hearing_at", required=True) or "",
             "details.hearing_at",
+            HEARING_AHEAD,
         )
         return {"court": court, "hearing_at": when.isoformat()}
     if kind == EventKind.TRANSFERRED:

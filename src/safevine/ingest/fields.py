@@ -1,18 +1,23 @@
 """Validators for single feed fields. Each returns a clean value or raises FieldError."""
 
-import re
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from safevine.domain.errors import FieldError
-
-EARLIEST_BIRTH = date(1900, 1, 1)
-_CONTROL = re.compile(r"[\x00-\x1f]")
+from safevine.domain.value_ranges import (
+    EVENT_AHEAD,
+    MAX_COUNT,
+    TEXT_LENGTH,
+    check_birth,
+    check_moment,
+    check_text,
+    check_whole,
+)
 
 
 def text(
-    record: Mapping[str, Any], key: str, field: str, *, required: bool, limit: int = 200
+    record: Mapping[str, Any], key: str, field: str, *, required: bool, limit: int = TEXT_LENGTH
 ) -> str | None:
     """A stripped string; None when absent and not required."""
     value = record.get(key)
@@ -22,11 +27,7 @@ def text(
         if required:
             raise FieldError(field, "is required")
         return None
-    if len(result) > limit:
-        raise FieldError(field, f"is longer than {limit} characters")
-    if _CONTROL.search(result):
-        raise FieldError(field, "contains control characters")
-    return result
+    return check_text(result, field, limit)
 
 
 def _as_text(value: Any, field: str) -> str:
@@ -38,19 +39,21 @@ def _as_text(value: Any, field: str) -> str:
     return str(value)
 
 
-def timestamp(value: str, field: str) -> datetime:
-    """An ISO 8601 date and time that states its UTC offset (`Z` or `-05:00`)."""
+def timestamp(value: str, field: str, ahead: timedelta = EVENT_AHEAD) -> datetime:
+    """An ISO 8601 date and time that states its UTC offset (`Z` or `-05:00`), within the
+    range of `value_ranges.check_moment` (no further ahead of now than `ahead`)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise FieldError(
-            field, f"{value!r} is not an ISO 8601 date and time, e.g. 2026-11-25T14:03:00-05:00"
+            field,
+            f"{value[:40]!r} is not an ISO 8601 date and time, e.g. 2026-11-25T14:03:00-05:00",
         ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise FieldError(
             field, f"{value!r} has no UTC offset; add one, e.g. 2026-11-25T14:03:00-05:00 or Z"
         )
-    return parsed
+    return check_moment(parsed, field, datetime.now(UTC), ahead)
 
 
 def birth_date(value: str, field: str, today: date) -> date:
@@ -58,21 +61,10 @@ def birth_date(value: str, field: str, today: date) -> date:
     try:
         parsed = date.fromisoformat(value)
     except ValueError:
-        raise FieldError(field, f"{value!r} is not a date in the form YYYY-MM-DD") from None
-    if parsed > today:
-        raise FieldError(field, f"{value!r} is in the future")
-    if parsed < EARLIEST_BIRTH:
-        raise FieldError(field, f"{value!r} is before {EARLIEST_BIRTH.isoformat()}")
-    return parsed
+        raise FieldError(field, f"{value[:40]!r} is not a date in the form YYYY-MM-DD") from None
+    return check_birth(parsed, field, today)
 
 
-def whole_number(value: Any, field: str) -> int:
-    if isinstance(value, bool):
-        raise FieldError(field, "must be a whole number")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise FieldError(field, f"{value!r} is not a whole number") from None
-    if number < 0:
-        raise FieldError(field, "must not be negative")
-    return number
+def whole_number(value: Any, field: str, maximum: int = MAX_COUNT) -> int:
+    """A whole number from 0 to `maximum`, from an int or its digits."""
+    return check_whole(value, field, maximum)
