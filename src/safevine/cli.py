@@ -20,12 +20,19 @@ from sqlalchemy.exc import OperationalError
 from safevine.config import ConfigError, Settings
 from safevine.domain.a_number import format_a_number, normalise_a_number
 from safevine.domain.errors import FieldError
+from safevine.domain.value_ranges import (
+    MAX_ID,
+    NAME_LENGTH,
+    REASON_LENGTH,
+    check_free_text,
+    check_text,
+)
 from safevine.ingest.events import ingest_events
 from safevine.ingest.facilities import ingest_facilities
 from safevine.ingest.fields import timestamp
 from safevine.ingest.protections import ingest_protections
 from safevine.ingest.roster import ingest_roster
-from safevine.ingest.source import UnreadableSourceError, file_lines
+from safevine.ingest.source import FeedLines, UnreadableSourceError, file_lines
 from safevine.ingest.summary import IngestSummary
 from safevine.logs import configure as configure_logging
 from safevine.store import migrate
@@ -195,8 +202,10 @@ def _report(summary: IngestSummary, as_json: bool, engine: Engine) -> None:
         raise typer.Exit(3)
 
 
-def _lines(path: Path) -> Iterator[bytes]:
-    return file_lines(path, progress=err.is_terminal)
+def _lines(path: Path) -> FeedLines:
+    return file_lines(
+        path, progress=err.is_terminal, max_line_bytes=Settings.from_env().feed_max_line_bytes
+    )
 
 
 @ingest_app.command("facilities")
@@ -287,8 +296,38 @@ def _person_id(engine: Engine, raw: str) -> tuple[int, str]:
     return found[a_number], a_number
 
 
-Reason = Annotated[str, typer.Option("--reason", help="Why; kept with the change.")]
-Actor = Annotated[str | None, typer.Option("--actor", help="Who; default: the login name.")]
+def _checked(check: Callable[[str, str, int], str], limit: int) -> Callable[[str | None], Any]:
+    """A Typer callback holding an argument to the value ranges (`domain.value_ranges`)."""
+
+    def callback(value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check(value, "value", limit)
+        except FieldError as error:
+            raise typer.BadParameter(error.reason) from None
+
+    return callback
+
+
+Reason = Annotated[
+    str,
+    typer.Option(
+        "--reason",
+        help="Why; kept with the change.",
+        callback=_checked(check_free_text, REASON_LENGTH),
+    ),
+]
+Actor = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        help="Who; default: the login name.",
+        callback=_checked(check_text, NAME_LENGTH),
+    ),
+]
+# A row id (a hold, a clear request): BIGINT in the database.
+RowIdArg = Annotated[int, typer.Argument(min=1, max=MAX_ID, show_default=False)]
 
 
 @app.command("protect")
@@ -358,7 +397,7 @@ def clear_cmd(a_number: str, reason: Reason, actor: Actor = None) -> None:
 
 
 @app.command("clear-confirm")
-def clear_confirm_cmd(request_id: int, actor: Actor = None) -> None:
+def clear_confirm_cmd(request_id: RowIdArg, actor: Actor = None) -> None:
     """Confirm someone else's clear request: the person is cleared."""
 
     def action() -> None:
@@ -631,7 +670,12 @@ app.add_typer(token_app, name="token")
 
 @token_app.command("create")
 def token_create(
-    name: Annotated[str, typer.Option("--name", help="Who or what holds it.")],
+    name: Annotated[
+        str,
+        typer.Option(
+            "--name", help="Who or what holds it.", callback=_checked(check_text, NAME_LENGTH)
+        ),
+    ],
     scope: Annotated[
         list[str],
         typer.Option("--scope", help="ingest, protect, read, report or admin (repeatable)."),
@@ -681,7 +725,9 @@ def token_list() -> None:
 
 
 @token_app.command("revoke")
-def token_revoke(name: str) -> None:
+def token_revoke(
+    name: Annotated[str, typer.Argument(callback=_checked(check_text, NAME_LENGTH))],
+) -> None:
     """Revoke a token at once."""
     from safevine.store.records import staff_tokens
 
@@ -809,7 +855,7 @@ def holds_list(
 
 
 @holds_app.command("show")
-def holds_show(hold_id: int) -> None:
+def holds_show(hold_id: RowIdArg) -> None:
     """One hold: counts by kind and facility, a sample of its changes (internal ids)."""
     from safevine.store.records import holds
 
@@ -826,7 +872,7 @@ def holds_show(hold_id: int) -> None:
 
 
 @holds_app.command("release")
-def holds_release(hold_id: int, actor: Actor = None) -> None:
+def holds_release(hold_id: RowIdArg, actor: Actor = None) -> None:
     """The batch was real: its notifications go out, each once."""
     from safevine.store.records import holds
 
@@ -841,7 +887,7 @@ def holds_release(hold_id: int, actor: Actor = None) -> None:
 
 
 @holds_app.command("discard")
-def holds_discard(hold_id: int, actor: Actor = None) -> None:
+def holds_discard(hold_id: RowIdArg, actor: Actor = None) -> None:
     """The batch was an accident: its changes are reverted and no alert is ever sent."""
     from safevine.store.records import holds
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from safevine.domain.publication import DEFAULT_RETENTION_DAYS
+from safevine.domain.value_ranges import FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
 
 
 class ConfigError(ValueError):
@@ -116,6 +117,8 @@ class Settings:
     # Clearing a protection takes a second, different staff member's confirmation.
     two_person_clear: bool = True
     log_level: str = "INFO"
+    # A feed line longer than this is rejected without being read whole into memory.
+    feed_max_line_bytes: int = FEED_LINE_BYTES
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -162,4 +165,7 @@ class Settings:
             log_level=_choice_env(
                 "SAFEVINE_LOG_LEVEL", "info", ("debug", "info", "warning", "error")
             ).upper(),
+            feed_max_line_bytes=_int_env(
+                "SAFEVINE_FEED_MAX_LINE_BYTES", FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
+            ),
         )

@@ -103,3 +103,16 @@ def test_commands_on_a_missing_database_say_what_to_do(tmp_path: Path) -> None:
     result = run(f"sqlite:///{tmp_path / 'none.db'}", "person", "show", "123456789")
     assert result.returncode == 2 and "run `safevine db upgrade`" in result.stderr
     assert not (tmp_path / "none.db").exists()
+
+
+def test_arguments_out_of_range_are_usage_errors_not_tracebacks(database: str) -> None:
+    for args in (
+        ("holds", "show", str(2**64)),
+        ("holds", "release", "0"),
+        ("clear-confirm", str(2**63)),
+        ("protect", "A-123-456-789", "--reason", "a\x01b"),
+        ("token", "create", "--name", "desk\x1b[2J", "--scope", "read"),
+    ):
+        result = run(database, *args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr and "Invalid value" in result.stderr, args

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from safevine.web.server import background_server, free_port
 
@@ -109,6 +109,8 @@ class Provider:
     invalid_numbers: set[str] = field(default_factory=set)
     # Answer 503 to this many requests first (a transient failure).
     fail_next: int = 0
+    # What the webhook receiver answers instead of 200: (status, body, headers).
+    hook_answer: tuple[int, bytes, dict[str, str]] | None = None
 
 
 def _provider_app(provider: Provider) -> FastAPI:
@@ -134,7 +136,7 @@ def _provider_app(provider: Provider) -> FastAPI:
         return JSONResponse({"sid": f"SM{len(provider.requests):06d}"}, status_code=201)
 
     @app.post("/hook")
-    async def hook(request: Request) -> JSONResponse:
+    async def hook(request: Request) -> Response:
         provider.requests.append(
             {
                 "kind": "webhook",
@@ -143,6 +145,9 @@ def _provider_app(provider: Provider) -> FastAPI:
                 "at": time.time(),
             }
         )
+        if provider.hook_answer is not None:
+            status, body, headers = provider.hook_answer
+            return Response(body, status_code=status, headers=headers)
         return JSONResponse({"ok": True})
 
     return app

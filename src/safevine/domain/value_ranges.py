@@ -7,7 +7,9 @@ driver that refuses it (a NUL, a lone surrogate, an integer wider than its colum
 """
 
 import re
+import zoneinfo
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from safevine.domain.errors import FieldError
@@ -39,6 +41,8 @@ ADDRESS_LENGTH = 320
 
 # A feed line longer than this is rejected unread (SAFEVINE_FEED_MAX_LINE_BYTES overrides).
 FEED_LINE_BYTES = 1024 * 1024
+# ...which may not be set below what one ordinary record needs.
+MIN_FEED_LINE_BYTES = 4096
 # How much of a rejected record's raw text is kept with the reject.
 RAW_KEPT = 2000
 
@@ -48,6 +52,7 @@ RAW_KEPT = 2000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _LAYOUT = re.compile(r"[\t\r\n]")
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 def check_text(value: str, field: str, limit: int = TEXT_LENGTH) -> str:
@@ -65,6 +70,14 @@ def check_free_text(value: str, field: str, limit: int = REASON_LENGTH) -> str:
     """Like `check_text`, but tabs and line breaks are allowed (a reason, a note)."""
     check_text(_LAYOUT.sub(" ", value), field, limit)
     return value
+
+
+def storable(value: str, limit: int) -> str:
+    """`value` as both databases can keep it: NULs and lone surrogates (which PostgreSQL
+    and every UTF-8 encoder refuse) replaced by U+FFFD, cut to `limit` characters. For text
+    kept as evidence (a rejected record's raw text, a reason), never for data."""
+    kept = value if len(value) <= limit else value[: limit - 1] + "…"
+    return _UNSTORABLE.sub("\ufffd", kept)
 
 
 def clean_text(value: str) -> bool:
@@ -130,3 +143,16 @@ def _out_of_range(minimum: int, maximum: int) -> str:
 def _quote(value: str, limit: int = 40) -> str:
     """A value quoted for an error message, cut short: errors must not echo huge input."""
     return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_time_zone(value: str, field: str) -> str:
+    """An IANA zone name (`America/Chicago`). Only names of the zone database: a path the
+    loader would also open (`America`, a region; `../x`; an absolute path) is refused."""
+    if value not in _zones():
+        raise FieldError(field, f"{value[:64]!r} is not an IANA time zone, e.g. America/Chicago")
+    return value

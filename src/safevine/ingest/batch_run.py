@@ -1,11 +1,14 @@
-"""Running a batch: the batch record, chunked transactions, rejects kept as they happen."""
+"""Running a batch: the batch record, chunked transactions, rejects kept as they happen,
+and the isolation that keeps one record's values from failing the records around it."""
 
-from collections.abc import Iterable, Iterator
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from safevine.ingest.summary import IngestSummary
 from safevine.store.records.batches import Reject, finish_batch, start_batch, store_rejects
@@ -21,6 +24,102 @@ def chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def caused_by_record(error: BaseException) -> bool:
+    """True for an error a record's own values can cause: a conversion that fails
+    (ValueError, OverflowError, TypeError, ArithmeticError), or a statement the database
+    or its driver refuses for a value (a data error, a constraint, a value the driver
+    cannot send). Such an error fails that record alone, as a reject with its type.
+    False for the rest (a lost connection, a locked database): those stop the batch, and
+    it is recorded as failed."""
+    if isinstance(error, DataError | IntegrityError):
+        return True
+    if isinstance(error, DBAPIError):
+        return False
+    if isinstance(error, StatementError):
+        # A non-driver error raised while sending the statement (sqlite3's OverflowError
+        # for an integer beyond 64 bits, a string no encoder can write).
+        return isinstance(error.orig, ValueError | OverflowError | TypeError)
+    return isinstance(error, ValueError | OverflowError | TypeError | ArithmeticError)
+
+
+def isolated(
+    connection: Connection,
+    summary: IngestSummary,
+    items: list[T],
+    apply: Callable[[Connection, list[T]], None],
+    refuse: Callable[[T, BaseException], T],
+    then: Callable[[Connection], None] | None = None,
+) -> None:
+    """`apply` the items in one transaction on `connection` (not in one), then `then` in it.
+
+    If a record's values make that fail (see `caused_by_record`), the transaction is rolled
+    back and the items applied again one at a time, each in a savepoint, so that only the
+    records at fault fail: such an item is applied again as `refuse(item, error)` (a
+    reject), and if even that fails, as the refusal of that. `summary` is put back as it
+    was before each failed attempt, so nothing is counted twice. Any other error is
+    raised, with everything of this chunk rolled back.
+    """
+    saved = summary.snapshot()
+    try:
+        with connection.begin():
+            apply(connection, items)
+            if then is not None:
+                then(connection)
+        return
+    except Exception as error:
+        if not caused_by_record(error):
+            raise
+        summary.restore(saved)
+    with connection.begin():
+        driver = connection.connection.dbapi_connection
+        if connection.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
+            # pysqlite begins a transaction only before a write: without this, the first
+            # SAVEPOINT would begin (and its RELEASE commit) one of SQLite's own.
+            connection.exec_driver_sql("BEGIN")
+        for item in items:
+            _apply_one(connection, summary, item, apply, refuse)
+        if then is not None:
+            then(connection)
+
+
+# An item, its refusal, and the refusal of that (see parsed.refused): then it is given up.
+_ATTEMPTS = 3
+
+
+def _apply_one(
+    connection: Connection,
+    summary: IngestSummary,
+    item: T,
+    apply: Callable[[Connection, list[T]], None],
+    refuse: Callable[[T, BaseException], T],
+) -> None:
+    for attempt in range(_ATTEMPTS):
+        saved = summary.snapshot()
+        try:
+            with connection.begin_nested():
+                apply(connection, [item])
+            return
+        except Exception as error:
+            if not caused_by_record(error) or attempt == _ATTEMPTS - 1:
+                raise
+            summary.restore(saved)
+            item = refuse(item, error)
+
+
+@contextlib.contextmanager
+def running(engine: Engine, kind: str, source: str) -> Iterator[IngestSummary]:
+    """A batch record for the block: finished as the summary says when the block ends, or
+    as failed if it raises, so no batch is ever left `running`."""
+    summary = begin(engine, kind, source)
+    try:
+        yield summary
+    except BaseException as error:
+        stopped(summary, error)
+        raise
+    finally:
+        finish(engine, summary)
 
 
 def begin(engine: Engine, kind: str, source: str) -> IngestSummary:

@@ -9,11 +9,11 @@ from sqlalchemy import Connection, Engine
 from safevine.domain.batch_thresholds import EventStats, Thresholds, judge_events
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.protection import Protection
-from safevine.ingest.batch_run import begin, chunks, finish, keep_rejects, now, stopped
+from safevine.ingest.batch_run import begin, chunks, finish, isolated, keep_rejects, now, stopped
 from safevine.ingest.event_record import asserted_protection
 from safevine.ingest.events_csv import parse_events_csv
 from safevine.ingest.events_jsonl import parse_events_jsonl
-from safevine.ingest.parsed import Parsed
+from safevine.ingest.parsed import Parsed, refused, with_overlong
 from safevine.ingest.summary import IngestSummary
 from safevine.store.bulk_writes import bulk_writes
 from safevine.store.records.batches import Reject
@@ -34,6 +34,7 @@ def ingest_events(
     thresholds: Thresholds | None = None,
 ) -> IngestSummary:
     """Store every valid event once; keep every invalid one as a reject with its reason.
+    A record whose values cannot be stored fails alone (see `batch_run.isolated`).
 
     The batch is judged when it ends (see `records.holds`): an ordinary one is confirmed
     and its notifications go out; one that looks like a data accident is held. A batch
@@ -41,7 +42,7 @@ def ingest_events(
     Raises UnreadableSourceError before changing anything when the input cannot be used.
     """
     parse = parse_events_csv if fmt == "csv" else parse_events_jsonl
-    parsed = parse(lines, source)
+    parsed = with_overlong(parse(lines, source), lines)
     summary = begin(engine, "events", source)
     judge = _Judge(thresholds or Thresholds.from_env())
     pending = chunks(parsed)
@@ -51,10 +52,15 @@ def ingest_events(
         try:
             while chunk is not None:
                 following = next(pending, None)
-                with connection.begin():
-                    _apply_chunk(connection, summary, chunk, judge)
-                    if following is None:
-                        judge.decide(connection, summary)
+                summary.total += len(chunk)
+                isolated(
+                    connection,
+                    summary,
+                    chunk,
+                    lambda c, records: _apply_chunk(c, summary, records, judge),
+                    refused,
+                    then=(lambda c: judge.decide(c, summary)) if following is None else None,
+                )
                 chunk = following
         except BaseException as error:
             stopped(summary, error)
@@ -121,8 +127,9 @@ def _apply_chunk(
     chunk: list[Parsed[CustodyEventInput]],
     judge: _Judge,
 ) -> None:
+    """Apply the records; `summary` and `judge` learn of them only once every write is done,
+    so an attempt that fails (and is made again record by record) has counted nothing."""
     at = now()
-    summary.total += len(chunk)
     valid = [p for p in chunk if p.value is not None]
     rejects = [Reject(p.line, p.field, p.reason, p.raw) for p in chunk if p.value is None]
     protect_anyway = [
@@ -137,8 +144,6 @@ def _apply_chunk(
         batch_id=summary.batch_id,
         provisional=True,
     )
-    assert summary.batch_id is not None
-    judge.observe(connection, summary.batch_id, [s.event for s in outcome.stored], at)
     for index, error in outcome.errors:
         record = valid[index]
         rejects.append(Reject(record.line, error.field, error.reason, record.raw))
@@ -148,6 +153,8 @@ def _apply_chunk(
     _protect_rejected(connection, summary, protect_anyway)
     rejects.sort(key=lambda r: r.line)
     keep_rejects(connection, summary, rejects)
+    assert summary.batch_id is not None
+    judge.observe(connection, summary.batch_id, [s.event for s in outcome.stored], at)
     summary.applied += len(outcome.stored)
     summary.duplicates += outcome.duplicates
 

@@ -7,7 +7,7 @@ from itertools import chain
 from safevine.domain.custody_event import CustodyEventInput
 from safevine.domain.errors import FieldError
 from safevine.ingest.event_record import parse_event
-from safevine.ingest.parsed import Parsed
+from safevine.ingest.parsed import Parsed, unreadable
 from safevine.ingest.source import UNDECODABLE, UnreadableSourceError, text_lines
 
 SNIFF_LINES = 5
@@ -39,7 +39,7 @@ def parse_events_jsonl(lines: Iterable[bytes], source: str) -> Iterator[Parsed[C
 def _json_or_none(line: str) -> object:
     try:
         return json.loads(line)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -56,6 +56,13 @@ def _parse(numbered: Iterable[tuple[int, str]]) -> Iterator[Parsed[CustodyEventI
         except json.JSONDecodeError as error:
             yield Parsed(number, raw, field="line", reason=f"is not valid JSON ({error.msg})")
             continue
+        except RecursionError:
+            yield Parsed(number, raw, field="line", reason="is nested too deeply to be read")
+            continue
+        except ValueError:
+            # Python refuses to read an integer of more than 4,300 digits.
+            yield Parsed(number, raw, field="line", reason="holds a number too long to be read")
+            continue
         if not isinstance(record, dict):
             yield Parsed(number, raw, field="line", reason="must be a JSON object")
             continue
@@ -63,3 +70,5 @@ def _parse(numbered: Iterable[tuple[int, str]]) -> Iterator[Parsed[CustodyEventI
             yield Parsed(number, raw, parse_event(record), record=record)
         except FieldError as error:
             yield Parsed(number, raw, field=error.field, reason=error.reason, record=record)
+        except Exception as error:
+            yield unreadable(number, raw, error, record)

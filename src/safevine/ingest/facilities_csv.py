@@ -8,12 +8,12 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import us
 
 from safevine.domain.errors import FieldError
-from safevine.ingest.fields import text
+from safevine.domain.value_ranges import check_time_zone
+from safevine.ingest.fields import text, whole_number
 from safevine.ingest.parsed import Parsed, parse_csv_rows
 from safevine.ingest.source import UnreadableSourceError, csv_rows
 from safevine.store.records.facilities import FacilityInput
@@ -43,9 +43,9 @@ def _count(row: Mapping[str, Any], key: str, field: str) -> int | None:
     value = row.get(key, "").replace(",", "").strip()
     if not value:
         return None
-    if not value.isdigit():
-        raise FieldError(field, f"{value!r} is not a whole number")
-    return int(value)
+    if not (value.isascii() and value.isdigit()):
+        raise FieldError(field, f"{value[:40]!r} is not a whole number")
+    return whole_number(value, field)
 
 
 def _state(row: Mapping[str, Any], key: str) -> str | None:
@@ -98,15 +98,7 @@ def _from_own(row: Mapping[str, Any]) -> FacilityInput:
 
 def _time_zone(row: Mapping[str, Any]) -> str | None:
     value = text(row, "time_zone", "time_zone", required=False, limit=64)
-    if value is None:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise FieldError(
-            "time_zone", f"{value!r} is not an IANA time zone, e.g. America/Chicago"
-        ) from None
-    return value
+    return None if value is None else check_time_zone(value, "time_zone")
 
 
 def parse_facilities_csv(lines: Iterable[bytes], source: str) -> Iterator[Parsed[FacilityInput]]:

@@ -1,12 +1,16 @@
 """One parsed feed record: its line, what it was, and either a value or why it was refused."""
 
-from collections.abc import Callable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import field as default
 from typing import Any, Generic, TypeVar
 
 from safevine.domain.errors import FieldError
-from safevine.ingest.source import CsvRow
+from safevine.failures import describe
+from safevine.ingest.source import CsvRow, FeedLines
+
+log = logging.getLogger("safevine.ingest")
 
 T = TypeVar("T")
 
@@ -21,6 +25,39 @@ class Parsed(Generic[T]):
     reason: str = ""
     # The record as a mapping, for salvaging a protection from a rejected record.
     record: Mapping[str, Any] = default(default_factory=dict)
+
+
+def refused(parsed: "Parsed[T]", error: BaseException) -> "Parsed[T]":
+    """`parsed` as a reject, for a record whose values failed to be stored (the error's
+    type only: its text can quote the record). A reject refused in its turn (its salvaged
+    protection could not be stored either) keeps its field and reason but no longer the
+    record, so nothing more is salvaged from it."""
+    if parsed.value is None:
+        return Parsed(parsed.line, parsed.raw, field=parsed.field, reason=parsed.reason)
+    cause = getattr(error, "orig", None) or error
+    reason = (
+        f"could not be stored ({type(cause).__name__}); the rest of the batch was applied: "
+        "correct this record and send it again"
+    )
+    return Parsed(parsed.line, parsed.raw, field="record", reason=reason, record=parsed.record)
+
+
+def with_overlong(parsed: Iterator["Parsed[T]"], lines: Iterable[bytes]) -> Iterator["Parsed[T]"]:
+    """`parsed`, with a reject for each line too long to be read that `lines` (when it is
+    a FeedLines) passed over, placed before the record read after it."""
+    if not isinstance(lines, FeedLines):
+        yield from parsed
+        return
+    for record in parsed:
+        if lines.overlong:
+            yield from _overlong(lines)
+        yield record
+    yield from _overlong(lines)
+
+
+def _overlong(lines: FeedLines) -> Iterator["Parsed[Any]"]:
+    for found in lines.take_overlong():
+        yield Parsed(found.line, found.head, field="line", reason=found.reason)
 
 
 def _same(value: Any) -> Any:
@@ -47,3 +84,15 @@ def parse_csv_rows(
             yield Parsed(
                 row.line, row.raw, field=column_of(error.field), reason=error.reason, record=record
             )
+        except Exception as error:
+            yield unreadable(row.line, row.raw, error, record)
+
+
+def unreadable(line: int, raw: str, error: Exception, record: Mapping[str, Any]) -> "Parsed[Any]":
+    """A reject for a record whose conversion failed other than by a FieldError (a check
+    this code lacks): the record alone fails, named by its type, and the batch goes on.
+    Logged by type and place (never the message, which can quote the record) so the gap
+    can be found and closed."""
+    log.warning("feed record could not be read", extra=describe(error))
+    reason = f"could not be read ({type(error).__name__}); correct this record and send it again"
+    return Parsed(line, raw, field="record", reason=reason, record=record)

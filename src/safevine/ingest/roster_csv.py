@@ -25,7 +25,7 @@ from safevine.domain.errors import FieldError
 from safevine.domain.names import PersonName, clean_name
 from safevine.ingest.event_record import parse_person
 from safevine.ingest.fields import birth_date, text, timestamp
-from safevine.ingest.source import UNDECODABLE, csv_rows
+from safevine.ingest.source import UNDECODABLE, FeedLines, RecordedLines, csv_rows
 
 REQUIRED = ("snapshot_at", "facility_code", "a_number")
 # A row with only these columns takes the fast path below; any other column (aliases,
@@ -148,7 +148,29 @@ def read_roster_csv(
     # The shared reader checks the header and takes exactly its lines; its row generator
     # is never started, so the rest of the input is still ours.
     header, _ = csv_rows(counted, REQUIRED, source)
-    return _chunks(counted, header, size)
+    chunks = _chunks(counted, header, size)
+    return _with_overlong(chunks, lines) if isinstance(lines, FeedLines) else chunks
+
+
+def _with_overlong(
+    chunks: Generator[RosterChunk, None, None], lines: FeedLines
+) -> Generator[RosterChunk, None, None]:
+    """Each chunk with a reject for every line too long to be read passed over while it was
+    read. Such a row may have listed anyone, so, as any row without a readable A-number,
+    it withholds departures."""
+    try:
+        for chunk in chunks:
+            for found in lines.take_overlong():
+                chunk.rejects.append(
+                    RosterReject(found.line, "line", found.reason, found.head, None, None)
+                )
+                chunk.total += 1
+            yield chunk
+        if left := lines.take_overlong():
+            rejects = [RosterReject(f.line, "line", f.reason, f.head, None, None) for f in left]
+            yield RosterChunk(RosterRows(), rejects, len(rejects))
+    finally:
+        chunks.close()
 
 
 def _chunks(counted: _Counted, header: list[str], size: int) -> Generator[RosterChunk, None, None]:
@@ -157,7 +179,8 @@ def _chunks(counted: _Counted, header: list[str], size: int) -> Generator[Roster
     fast = _ROSTER_COLUMNS.issuperset(columns)
     # Where each column of _FAST_ORDER is; -1 when absent.
     at = [columns.get(name, -1) for name in _FAST_ORDER]
-    slow = csv.reader(_decoded(counted), strict=False)
+    recorded = RecordedLines(_decoded(counted))
+    slow = csv.reader(recorded, strict=False)
     while block := counted.take(size):
         if fast:
             chunk = _plain_block(block, counted.position - len(block) + 1, width, at)
@@ -166,7 +189,7 @@ def _chunks(counted: _Counted, header: list[str], size: int) -> Generator[Roster
                 continue
         # Read again, line by line, from the first line of the block.
         counted.back.extend(reversed(block))
-        yield _line_chunk(counted, slow, header, at if fast else None, size)
+        yield _line_chunk(counted, slow, recorded, header, at if fast else None, size)
 
 
 _FAST_ORDER = (
@@ -305,7 +328,12 @@ def _clean_part(value: str) -> str:
 
 
 def _line_chunk(
-    counted: _Counted, slow: Any, header: list[str], at: list[int] | None, size: int
+    counted: _Counted,
+    slow: Any,
+    recorded: RecordedLines,
+    header: list[str],
+    at: list[int] | None,
+    size: int,
 ) -> RosterChunk:
     """Up to `size` records read line by line: what the shared reader would make of them."""
     width = len(header)
@@ -345,14 +373,14 @@ def _line_chunk(
             except csv.Error as error:
                 line = counted.position
                 total += 1
-                rejects.append(
-                    RosterReject(start, "line", f"is not valid CSV ({error})", "", None, None)
-                )
+                reason = f"is not valid CSV ({error})"
+                rejects.append(RosterReject(start, "line", reason, recorded.take(), None, None))
                 if total >= size:
                     break
                 continue
             except StopIteration:  # pragma: no cover - a line was just given back
                 break
+            recorded.take()
             raw = ",".join(fields)
         line = counted.position
         values = [f.strip() for f in fields]

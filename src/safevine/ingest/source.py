@@ -5,16 +5,20 @@ not UTF-8 becomes one rejected record instead of stopping the run.
 """
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from safevine.domain.value_ranges import FEED_LINE_BYTES, RAW_KEPT
+
 # Shown in place of undecodable bytes; a record containing it is rejected.
 UNDECODABLE = "\ufffd"
 _BINARY_PROBE = 4096
+# An overlong line is read through this many bytes at a time.
+_PIECE = 1024 * 1024
 
 
 class UnreadableSourceError(Exception):
@@ -29,8 +33,11 @@ class CsvRow:
     raw: str
 
 
-def file_lines(path: Path, progress: bool = False) -> Iterator[bytes]:
-    """Lines of a file as bytes; with `progress`, a Rich progress bar on the terminal."""
+def file_lines(
+    path: Path, progress: bool = False, max_line_bytes: int = FEED_LINE_BYTES
+) -> "FeedLines":
+    """Lines of a file as bytes (see FeedLines); with `progress`, a Rich progress bar on
+    the terminal."""
     if not path.exists():
         raise UnreadableSourceError(f"{path}: no such file")
     if not path.is_file():
@@ -44,25 +51,75 @@ def file_lines(path: Path, progress: bool = False) -> Iterator[bytes]:
     if b"\x00" in head:
         handle.close()
         raise UnreadableSourceError(f"{path}: is a binary file, not UTF-8 text")
-    return _lines_with_progress(handle, path, progress)
+    return FeedLines(handle, max_line_bytes, path if progress else None)
 
 
-def _lines_with_progress(handle: BinaryIO, path: Path, progress: bool) -> Iterator[bytes]:
-    with handle:
-        if not progress:
-            yield from handle
-            return
-        columns = (
-            *Progress.get_default_columns()[:1],
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, transient=True) as bar:
-            task = bar.add_task(path.name, total=path.stat().st_size)
-            for line in handle:
-                bar.advance(task, len(line))
-                yield line
+@dataclass(frozen=True)
+class Overlong:
+    """A line too long to be read: where it was, how long, and its first bytes as text."""
+
+    line: int
+    size: int
+    head: str
+
+    @property
+    def reason(self) -> str:
+        return f"is {self.size:,} bytes long, more than a line may be; it was not read"
+
+
+class FeedLines:
+    """The lines of a feed as bytes, none longer than `limit`.
+
+    A longer line is read through in pieces, never held whole, and passed on as a blank
+    line (so every reader numbers the lines after it as before, and skips it); it is noted
+    in `overlong`, and the readers turn it into a reject (`take_overlong`).
+    """
+
+    def __init__(self, handle: BinaryIO, limit: int, progress: Path | None = None) -> None:
+        self._handle = handle
+        self.limit = limit
+        self._progress = progress
+        self.overlong: list[Overlong] = []
+
+    def take_overlong(self) -> list[Overlong]:
+        """The overlong lines passed on since the last call."""
+        taken, self.overlong = self.overlong, []
+        return taken
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self._handle:
+            if self._progress is None:
+                yield from self._lines(None)
+                return
+            columns = (
+                *Progress.get_default_columns()[:1],
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+            )
+            with Progress(*columns, transient=True) as bar:
+                task = bar.add_task(self._progress.name, total=self._progress.stat().st_size)
+                yield from self._lines(lambda size: bar.advance(task, size))
+
+    def _lines(self, advance: Callable[[int], None] | None) -> Iterator[bytes]:
+        read, limit = self._handle.readline, self.limit
+        number = 0
+        while line := read(limit + 1):
+            number += 1
+            size = len(line)
+            if size > limit and not line.endswith(b"\n"):
+                head = line[:RAW_KEPT]
+                while line and not line.endswith(b"\n"):
+                    line = read(_PIECE)
+                    size += len(line)
+                length = size - line.endswith(b"\n")
+                self.overlong.append(
+                    Overlong(number, length, head.decode("utf-8", errors="replace"))
+                )
+                line = b"\n"
+            if advance is not None:
+                advance(size)
+            yield line
 
 
 def text_lines(lines: Iterable[bytes]) -> Iterator[str]:
@@ -83,23 +140,59 @@ def csv_rows(
     Header names are case-insensitive. Raises UnreadableSourceError when the header is missing
     a required column. A row yields `(line, reason, raw)` instead when it is malformed.
     """
-    reader = csv.reader(text_lines(lines), strict=False)
+    recorded = RecordedLines(text_lines(lines))
+    reader = csv.reader(recorded, strict=False)
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
         raise UnreadableSourceError(f"{source}: is empty; expected a CSV header line") from None
     except csv.Error as error:
         raise UnreadableSourceError(f"{source}: header is not CSV ({error})") from None
+    if not header:
+        raise UnreadableSourceError(
+            f"{source}: the first line is blank or longer than a line may be; "
+            "expected a CSV header line"
+        )
     missing = [c for c in required if c not in header]
     if missing:
         raise UnreadableSourceError(
             f"{source}: header lacks required column(s) {', '.join(missing)}; "
             f"found {', '.join(header) or 'nothing'}"
         )
-    return header, _rows(reader, header)
+    recorded.take()
+    return header, _rows(reader, header, recorded)
 
 
-def _rows(reader: Any, header: list[str]) -> Iterator[CsvRow | tuple[int, str, str]]:
+class RecordedLines:
+    """The text lines `csv` reads, with those of the record being read kept (up to
+    RAW_KEPT characters), so a record `csv` refuses is rejected with its text."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._kept: list[str] = []
+        self._size = 0
+
+    def __iter__(self) -> "RecordedLines":
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        if self._size < RAW_KEPT:
+            self._kept.append(line)
+            self._size += len(line)
+        return line
+
+    def take(self) -> str:
+        """The text read since the last take, without its final line break."""
+        text = "".join(self._kept)[:RAW_KEPT].rstrip("\r\n")
+        self._kept.clear()
+        self._size = 0
+        return text
+
+
+def _rows(
+    reader: Any, header: list[str], recorded: RecordedLines
+) -> Iterator[CsvRow | tuple[int, str, str]]:
     line = reader.line_num
     while True:
         start = line + 1
@@ -109,8 +202,9 @@ def _rows(reader: Any, header: list[str]) -> Iterator[CsvRow | tuple[int, str, s
             return
         except csv.Error as error:
             line = reader.line_num
-            yield (start, f"is not valid CSV ({error})", "")
+            yield (start, f"is not valid CSV ({error})", recorded.take())
             continue
+        recorded.take()
         line = reader.line_num
         raw = ",".join(fields)
         if not any(f.strip() for f in fields):

@@ -24,6 +24,16 @@ class IngestSummary:
     notes: list[str] = field(default_factory=list)
     hold_id: int | None = None
 
+    def snapshot(self) -> tuple[tuple[int, int, int, int, int], int, int]:
+        """The counts and list lengths, for `restore` after a failed attempt."""
+        counts = (self.total, self.applied, self.duplicates, self.rejected, self.derived_events)
+        return counts, len(self.rejects), len(self.notes)
+
+    def restore(self, saved: tuple[tuple[int, int, int, int, int], int, int]) -> None:
+        counts, rejects, notes = saved
+        self.total, self.applied, self.duplicates, self.rejected, self.derived_events = counts
+        del self.rejects[rejects:], self.notes[notes:]
+
     def add_rejects(self, rejects: list[Reject]) -> None:
         self.rejected += len(rejects)
         room = SHOWN_REJECTS - len(self.rejects)

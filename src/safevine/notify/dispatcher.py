@@ -28,6 +28,7 @@ from safevine.contact_vault import ContactVault
 from safevine.domain.contact_address import Channel
 from safevine.domain.quiet_hours import QuietHours, parse_clock
 from safevine.domain.retry_policy import next_delay
+from safevine.failures import describe
 from safevine.notify.channels import TRANSPORTS, DeliveryResult, Transport
 from safevine.notify.channels.base import OutgoingMessage
 from safevine.notify.messages import MessageContext, Rendered, render_code, render_event
@@ -113,6 +114,13 @@ async def _abandon(flight: _Flight) -> None:
 async def _idle(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def _unprepared(error: Exception) -> DeliveryResult:
+    """The result for a message that could not be prepared: tried again later (a key can
+    be restored, a setting corrected), failed for good once out of tries. The reason names
+    the error's type only: its text can quote the message."""
+    return DeliveryResult.transient(f"could not be prepared ({type(error).__name__})")
 
 
 def _commit_sent(
@@ -336,12 +344,23 @@ class Dispatcher:
                     end_registration(connection, o.registration_id, RECORD_UNAVAILABLE, now)
                     report.cancelled += 1
                     continue
-            wait = self._quiet_until(o, now)
-            if wait is not None:
+            try:
+                wait = self._quiet_until(o, now)
+                message = None if wait is not None else self._message(o, public)
+            except Exception as error:
+                # One message that cannot be prepared (a key that no longer decrypts it,
+                # content or settings that cannot be rendered) fails alone, visibly.
+                log.warning("notification %s could not be prepared", o.id, extra=describe(error))
+                self._record_failure(
+                    connection, o, _unprepared(error), now, report, outcome="unprepared"
+                )
+                continue
+            if message is None:
+                assert wait is not None
                 delivery.defer(connection, o.id, wait, "quiet_hours", now)
                 report.deferred += 1
                 continue
-            yield o, self._message(o, public)
+            yield o, message
 
     @staticmethod
     def _quiet_until(o: Outgoing, now: datetime) -> datetime | None:
@@ -401,14 +420,29 @@ class Dispatcher:
         """Count the outcome; a success joins `sent` (recorded for the whole batch at once
         by the caller), a failure is recorded here."""
         attempts = o.attempts + 1
-        outcome = "sent" if result.ok else "permanent" if result.permanent else "transient"
-        self.outcomes.labels(o.channel, outcome).inc()
         if result.ok:
+            self.outcomes.labels(o.channel, "sent").inc()
             self.latency.labels(o.channel, o.purpose).observe((now - o.created_at).total_seconds())
             sent.append((o.id, attempts, result.provider_id))
             report.sent += 1
             report.ids_sent.append(o.id)
             return
+        self._record_failure(
+            connection, o, result, now, report, "permanent" if result.permanent else "transient"
+        )
+
+    def _record_failure(
+        self,
+        connection: Connection,
+        o: Outgoing,
+        result: DeliveryResult,
+        now: datetime,
+        report: BatchReport,
+        outcome: str,
+    ) -> None:
+        """Retry later (with backoff, up to the cap) or, if permanent or out of tries, fail."""
+        self.outcomes.labels(o.channel, outcome).inc()
+        attempts = o.attempts + 1
         delay = (
             None
             if result.permanent

@@ -27,8 +27,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from safevine.domain.value_ranges import storable
 from safevine.store.public.tables import notifications, registrations
 from safevine.store.public.views import public_persons
+
+# notifications.provider_message_id is VARCHAR(200).
+PROVIDER_ID_LENGTH = 200
 
 DUE_STATES = ("queued", "retrying")
 LEASE = timedelta(minutes=5)
@@ -299,7 +303,9 @@ def mark_sent(
         state="sent",
         attempts=attempts,
         sent_at=now,
-        provider_message_id=provider_id,
+        provider_message_id=None
+        if provider_id is None
+        else storable(provider_id, PROVIDER_ID_LENGTH),
         last_error=None,
         deferred_reason=None,
         updated_at=now,
@@ -313,6 +319,8 @@ def mark_all_sent(
     PostgreSQL and one executemany on SQLite: a batch is recorded in one round trip."""
     if not sent:
         return
+    # A provider's id is whatever it answered (a webhook receiver's header, say).
+    sent = [(i, n, None if p is None else storable(p, PROVIDER_ID_LENGTH)) for i, n, p in sent]
     if connection.dialect.name == "postgresql":
         ids, attempts, providers = zip(*sent, strict=True)
         connection.execute(
@@ -328,10 +336,19 @@ def mark_all_sent(
     connection.execute(
         _MARK_SENT,
         [
-            {"sent_id": i, "sent_attempts": n, "sent_provider_id": provider, "now": now}
+            {
+                "sent_id": i,
+                "sent_attempts": n,
+                "sent_provider_id": provider,
+                "now": now,
+            }
             for i, n, provider in sent
         ],
     )
+
+
+# A provider's answer is kept with a failure for staff to read: as much of it as this.
+ERROR_LENGTH = 2000
 
 
 def mark_retry(
@@ -348,7 +365,7 @@ def mark_retry(
         state="retrying",
         attempts=attempts,
         next_attempt_at=at,
-        last_error=error[:2000],
+        last_error=storable(error, ERROR_LENGTH),
         claimed_by=None,
         updated_at=now,
     )
@@ -362,7 +379,7 @@ def mark_failed(
         notification_id,
         state="failed",
         attempts=attempts,
-        last_error=error[:2000],
+        last_error=storable(error, ERROR_LENGTH),
         updated_at=now,
     )
 

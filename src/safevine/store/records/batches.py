@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, update
 
+from safevine.domain.value_ranges import RAW_KEPT, REASON_LENGTH, storable
 from safevine.store.schema import ingest_batches, ingest_rejects
 
 
@@ -22,7 +23,9 @@ class Reject:
 def start_batch(connection: Connection, kind: str, source: str) -> int:
     result = connection.execute(
         insert(ingest_batches)
-        .values(kind=kind, source=source[:300], started_at=datetime.now(UTC), status="running")
+        .values(
+            kind=kind, source=storable(source, 300), started_at=datetime.now(UTC), status="running"
+        )
         .returning(ingest_batches.c.id)
     )
     return int(result.scalar_one())
@@ -32,14 +35,15 @@ def store_rejects(
     connection: Connection, batch_id: int, source: str, rejects: Iterable[Reject]
 ) -> None:
     now = datetime.now(UTC)
+    kept_source = storable(source, 300)
     rows = [
         {
             "batch_id": batch_id,
-            "source": source[:300],
+            "source": kept_source,
             "line": r.line,
-            "field": r.field[:60],
-            "reason": r.reason,
-            "raw": r.raw,
+            "field": storable(r.field, 60),
+            "reason": storable(r.reason, REASON_LENGTH),
+            "raw": storable(r.raw, RAW_KEPT),
             "created_at": now,
         }
         for r in rejects

@@ -17,12 +17,13 @@ from safevine.ingest.facilities import ingest_facilities
 from safevine.ingest.fields import timestamp
 from safevine.ingest.protections import ingest_protections
 from safevine.ingest.roster import Scope, ingest_roster
-from safevine.ingest.source import UnreadableSourceError, file_lines
+from safevine.ingest.source import FeedLines, UnreadableSourceError, file_lines
 from safevine.ingest.summary import IngestSummary
 from safevine.store.records.audit import append
 from safevine.store.records.staff_tokens import StaffToken
 from safevine.web.staff.auth import require
 from safevine.web.state import AppState
+from safevine.web.value_types import FacilityCodes
 
 router = APIRouter(prefix="/api/v1/staff/feeds", tags=["staff: feeds"])
 Ingester = Annotated[StaffToken, Depends(require("ingest"))]
@@ -94,6 +95,10 @@ async def _ingest(
     return JSONResponse(summary.to_dict(), status_code=status)
 
 
+def _lines(request: Request, path: Path) -> FeedLines:
+    return file_lines(path, max_line_bytes=AppState.of(request).settings.feed_max_line_bytes)
+
+
 def _source(request: Request, kind: str) -> str:
     return request.headers.get("x-feed-name") or f"http-{kind}"
 
@@ -104,7 +109,9 @@ async def events(request: Request, token: Ingester) -> JSONResponse:
 
     def run(path: Path, media: str) -> IngestSummary:
         fmt: EventFormat = "csv" if media in CSV_TYPES else "jsonl"
-        return ingest_events(engine, file_lines(path), source=_source(request, "events"), fmt=fmt)
+        return ingest_events(
+            engine, _lines(request, path), source=_source(request, "events"), fmt=fmt
+        )
 
     return await _ingest(request, token, "events", JSONL_TYPES | CSV_TYPES, run)
 
@@ -114,7 +121,7 @@ async def roster(
     request: Request,
     token: Ingester,
     scope: Annotated[Scope, Query()] = "listed",
-    facility: Annotated[list[str] | None, Query()] = None,
+    facility: FacilityCodes = None,
     snapshot_at: Annotated[str | None, Query(max_length=40)] = None,
 ) -> JSONResponse:
     engine = AppState.of(request).records_engine
@@ -126,7 +133,7 @@ async def roster(
     def run(path: Path, _media: str) -> IngestSummary:
         return ingest_roster(
             engine,
-            file_lines(path),
+            _lines(request, path),
             source=_source(request, "roster"),
             scope=scope,
             declared=facility or [],
@@ -141,7 +148,9 @@ async def protections(request: Request, token: Ingester) -> JSONResponse:
     engine = AppState.of(request).records_engine
 
     def run(path: Path, _media: str) -> IngestSummary:
-        return ingest_protections(engine, file_lines(path), source=_source(request, "protections"))
+        return ingest_protections(
+            engine, _lines(request, path), source=_source(request, "protections")
+        )
 
     return await _ingest(request, token, "protections", CSV_TYPES, run)
 
@@ -151,6 +160,8 @@ async def facilities(request: Request, token: Ingester) -> JSONResponse:
     engine = AppState.of(request).records_engine
 
     def run(path: Path, _media: str) -> IngestSummary:
-        return ingest_facilities(engine, file_lines(path), source=_source(request, "facilities"))
+        return ingest_facilities(
+            engine, _lines(request, path), source=_source(request, "facilities")
+        )
 
     return await _ingest(request, token, "facilities", CSV_TYPES, run)

@@ -12,6 +12,7 @@ from safevine.store.records.holds import Hold, HoldError
 from safevine.store.records.staff_tokens import StaffToken
 from safevine.web.staff.auth import require
 from safevine.web.state import AppState
+from safevine.web.value_types import RowId
 
 router = APIRouter(prefix="/api/v1/staff/holds", tags=["staff: holds"])
 Ingester = Annotated[StaffToken, Depends(require("ingest"))]
@@ -32,7 +33,7 @@ def listing(request: Request, token: Ingester, all: bool = False) -> JSONRespons
 
 
 @router.get("/{hold_id}", summary="One hold: counts by kind and facility, a sample")
-def show(hold_id: int, request: Request, token: Ingester) -> JSONResponse:
+def show(hold_id: RowId, request: Request, token: Ingester) -> JSONResponse:
     with AppState.of(request).records_engine.connect() as connection:
         hold = holds.get(connection, hold_id)
         if hold is None:
@@ -44,7 +45,7 @@ def show(hold_id: int, request: Request, token: Ingester) -> JSONResponse:
 
 
 @router.post("/{hold_id}/release", summary="Release: the notifications go out, each once")
-def release(hold_id: int, request: Request, token: Ingester) -> JSONResponse:
+def release(hold_id: RowId, request: Request, token: Ingester) -> JSONResponse:
     try:
         with AppState.of(request).records_engine.begin() as connection:
             queued = holds.release(connection, hold_id, actor=token.name, now=datetime.now(UTC))
@@ -54,7 +55,7 @@ def release(hold_id: int, request: Request, token: Ingester) -> JSONResponse:
 
 
 @router.post("/{hold_id}/discard", summary="Discard: revert the changes, alert nobody")
-def discard(hold_id: int, request: Request, token: Ingester) -> JSONResponse:
+def discard(hold_id: RowId, request: Request, token: Ingester) -> JSONResponse:
     try:
         with AppState.of(request).records_engine.begin() as connection:
             restored = holds.discard(connection, hold_id, actor=token.name, now=datetime.now(UTC))

@@ -22,6 +22,7 @@ from safevine.store.records.protection import (
 from safevine.store.records.staff_tokens import StaffToken
 from safevine.web.staff.auth import require
 from safevine.web.state import AppState
+from safevine.web.value_types import Reason, RowId
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff: persons"])
 Reader = Annotated[StaffToken, Depends(require("read"))]
@@ -34,7 +35,7 @@ class Person(BaseModel):
 
 
 class PersonReason(Person):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Reason
 
 
 def _canonical(a_number: str) -> str:
@@ -118,7 +119,7 @@ def clear_person(body: PersonReason, request: Request, token: Protector) -> JSON
 @router.post(
     "/clear-requests/{request_id}/confirm", summary="Confirm another staff member's clear request"
 )
-def confirm(request_id: int, request: Request, token: Protector) -> JSONResponse:
+def confirm(request_id: RowId, request: Request, token: Protector) -> JSONResponse:
     try:
         with AppState.of(request).records_engine.begin() as connection:
             person_id = confirm_clear(

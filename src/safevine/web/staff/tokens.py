@@ -12,13 +12,14 @@ from safevine.store.records.audit import append
 from safevine.store.records.staff_tokens import StaffToken, TokenError
 from safevine.web.staff.auth import require
 from safevine.web.state import AppState
+from safevine.web.value_types import ShortName, ShortNameInPath
 
 router = APIRouter(prefix="/api/v1/staff/tokens", tags=["staff: tokens"])
 Admin = Annotated[StaffToken, Depends(require("admin"))]
 
 
 class NewToken(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: ShortName
     scopes: list[str] = Field(min_length=1, max_length=5)
 
 
@@ -59,7 +60,7 @@ def listing(request: Request, token: Admin) -> JSONResponse:
 
 
 @router.delete("/{name}", status_code=204, summary="Revoke a token")
-def revoke(name: str, request: Request, token: Admin) -> Response:
+def revoke(name: ShortNameInPath, request: Request, token: Admin) -> Response:
     now = datetime.now(UTC)
     try:
         with AppState.of(request).records_engine.begin() as connection:
