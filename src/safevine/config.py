@@ -1,5 +1,6 @@
 """Settings from environment variables; every variable is documented in the README."""
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -42,6 +43,23 @@ def _choice_env(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def _networks_env(name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks, each checked."""
+    networks = []
+    for part in os.environ.get(name, "").split(","):
+        entry = part.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{name}: {entry[:64]!r} is not an IP address or network "
+                "(e.g. 10.0.0.5 or 10.0.0.0/24)"
+            ) from None
+    return tuple(networks)
 
 
 def _secret_key() -> bytes:
@@ -119,6 +137,9 @@ class Settings:
     log_level: str = "INFO"
     # A feed line longer than this is rejected without being read whole into memory.
     feed_max_line_bytes: int = FEED_LINE_BYTES
+    # Proxies whose X-Forwarded-For names the client (addresses or CIDR networks). None by
+    # default: from anyone else the header is ignored, loopback included.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -168,4 +189,5 @@ class Settings:
             feed_max_line_bytes=_int_env(
                 "SAFEVINE_FEED_MAX_LINE_BYTES", FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
             ),
+            trusted_proxies=_networks_env("SAFEVINE_TRUSTED_PROXIES"),
         )

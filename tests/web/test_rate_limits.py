@@ -8,7 +8,9 @@ import pytest
 import redis
 from sqlalchemy import Engine
 
+from safevine.config import ConfigError, Settings
 from safevine.web.app import create_app
+from safevine.web.client_address import ClientAddresses
 from safevine.web.server import background_server
 from tests.canaries import NEVER_EXISTED, PUBLIC, plant
 from tests.web.conftest import settings_for
@@ -88,3 +90,87 @@ def test_redis_shares_the_counters_between_web_processes(sqlite_engine: Engine) 
     assert keys and not any(PUBLIC.a_number.encode() in k or b"127.0.0.1" in k for k in keys)
     for app in (first, second):
         app.state.safevine.public_engine.dispose()
+
+
+def test_an_a_number_is_limited_whatever_country_is_tried(sqlite_engine: Engine) -> None:
+    plant(sqlite_engine)
+    app = create_app(
+        settings_for(
+            sqlite_engine,
+            rate_limits_enabled=True,
+            rate_limit_client="100/minute",
+            rate_limit_identifier="2/hour",
+        )
+    )
+    with background_server(app) as base, httpx.Client(base_url=base) as client:
+        statuses = [
+            client.post(
+                "/api/v1/search", json={"a_number": PUBLIC.a_number, "country_of_birth": country}
+            ).status_code
+            for country in ("MX", "GT", "SV", "HN")
+        ]
+        assert statuses == [200, 200, 429, 429]
+    app.state.safevine.public_engine.dispose()
+
+
+def _limited_by_client(sqlite_engine: Engine, **settings: object) -> list[int]:
+    """Statuses of four searches, each claiming another client in X-Forwarded-For."""
+    app = create_app(
+        settings_for(
+            sqlite_engine,
+            rate_limits_enabled=True,
+            rate_limit_client="2/minute",
+            rate_limit_identifier="100/hour",
+            **settings,
+        )
+    )
+    with background_server(app) as base, httpx.Client(base_url=base) as client:
+        statuses = [
+            client.post(
+                "/api/v1/search",
+                json=NEVER_EXISTED.by_a_number(),
+                headers={"X-Forwarded-For": f"203.0.113.{n}"},
+            ).status_code
+            for n in range(4)
+        ]
+    app.state.safevine.public_engine.dispose()
+    return statuses
+
+
+def test_forwarding_headers_are_ignored_unless_a_trusted_proxy_sends_them(
+    sqlite_engine: Engine,
+) -> None:
+    plant(sqlite_engine)
+    # By default the header is nobody's to set, loopback included: one client is one.
+    assert _limited_by_client(sqlite_engine) == [200, 200, 429, 429]
+    # A trusted proxy (here the test itself, on loopback) names four clients.
+    assert _limited_by_client(sqlite_engine, trusted_proxies=("127.0.0.1/32",)) == [200] * 4
+
+
+def test_the_client_is_the_first_address_no_trusted_proxy_wrote() -> None:
+    def scope(peer: str, *forwarded: str) -> dict[str, object]:
+        headers = [(b"x-forwarded-for", value.encode()) for value in forwarded]
+        return {"client": (peer, 40000), "headers": headers}
+
+    clients = ClientAddresses(("10.0.0.0/8", "::1"))
+    assert clients.of(scope("203.0.113.9", "198.51.100.1")) == "203.0.113.9"
+    assert clients.of(scope("10.0.0.2", "198.51.100.1")) == "198.51.100.1"
+    # What the client wrote itself (left of the address the proxy saw) is ignored.
+    assert clients.of(scope("10.0.0.2", "1.2.3.4, 198.51.100.1, 10.0.0.7")) == "198.51.100.1"
+    assert clients.of(scope("10.0.0.2", "1.2.3.4", "198.51.100.1")) == "198.51.100.1"
+    assert clients.of(scope("::1", "198.51.100.1")) == "198.51.100.1"
+    assert clients.of(scope("::ffff:10.0.0.2", "198.51.100.1")) == "198.51.100.1"
+    # Only trusted hops, or none: the peer itself.
+    assert clients.of(scope("10.0.0.2", "10.0.0.3")) == "10.0.0.2"
+    assert clients.of(scope("10.0.0.2")) == "10.0.0.2"
+    assert ClientAddresses().of(scope("127.0.0.1", "198.51.100.1")) == "127.0.0.1"
+
+
+def test_trusted_proxies_are_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFEVINE_TRUSTED_PROXIES", " 10.0.0.5, 192.168.0.0/16 ,")
+    assert Settings.from_env().trusted_proxies == ("10.0.0.5/32", "192.168.0.0/16")
+    monkeypatch.setenv("SAFEVINE_TRUSTED_PROXIES", "10.0.0.5, proxy.internal")
+    with pytest.raises(ConfigError, match="SAFEVINE_TRUSTED_PROXIES: 'proxy.internal'"):
+        Settings.from_env()
+    monkeypatch.delenv("SAFEVINE_TRUSTED_PROXIES")
+    assert Settings.from_env().trusted_proxies == ()

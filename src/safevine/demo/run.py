@@ -47,6 +47,7 @@ async def run_demo(
             log_level="warning",
             access_log=False,
             server_header=False,
+            proxy_headers=False,
         )
     )
     background = [

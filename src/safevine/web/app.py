@@ -15,6 +15,7 @@ from safevine.i18n import N_, negotiate, translations
 from safevine.store.engine import make_engine
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.prepared_lookup import PreparedLookups
+from safevine.web.client_address import ClientAddresses
 from safevine.web.observability import Metrics, Observe
 from safevine.web.public import api, pages, registration_api, registration_pages, sms_inbound
 from safevine.web.public.search import Searcher
@@ -56,7 +57,10 @@ def create_app(
     records = make_engine(settings.database_url)
     metrics = Metrics(engine)
     searcher = Searcher(PreparedLookups(engine), limiter)
-    app.state.safevine = AppState(settings, engine, limiter, vault, records, metrics, searcher)
+    clients = ClientAddresses(settings.trusted_proxies)
+    app.state.safevine = AppState(
+        settings, engine, limiter, vault, records, metrics, searcher, clients
+    )
     # Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task and a wrapped response
     # per request). The last added is outermost: SecurityHeaders wraps Observe, which
     # wraps ServerErrors, so a failure's answer gets the headers and is counted; the

@@ -27,6 +27,9 @@ def serve(app: FastAPI, host: str, port: int) -> None:
         log_level="warning",
         access_log=False,
         server_header=False,
+        # The app reads forwarding headers itself, only from SAFEVINE_TRUSTED_PROXIES
+        # (web/client_address.py); uvicorn's own trusts loopback by default.
+        proxy_headers=False,
     )
 
 
@@ -52,6 +55,7 @@ def background_server(
         lifespan="off",
         log_level="info" if access_log else "warning",
         server_header=False,
+        proxy_headers=False,
     )
     if access_log:
         # An earlier server without an access log stops this logger propagating.

@@ -1,6 +1,6 @@
 """What the app holds for its lifetime: settings, the public engine, the rate limiter."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from safevine.config import Settings
 from safevine.contact_vault import ContactVault
+from safevine.web.client_address import ClientAddresses
 from safevine.web.rate_limits import RateLimiter
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class AppState:
     records_engine: Engine
     metrics: "Metrics"
     searcher: "Searcher"
+    clients: ClientAddresses = field(default_factory=ClientAddresses)
 
     @classmethod
     def of(cls, request: Request) -> "AppState":
@@ -34,4 +36,5 @@ class AppState:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client the rate limits count (see `web.client_address`)."""
+    return AppState.of(request).clients.of(request.scope)

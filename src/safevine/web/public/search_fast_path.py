@@ -67,11 +67,10 @@ class SearchFastPath:
         scope["route"] = self.route
         scope["endpoint"] = getattr(self.route, "endpoint", None)
         scope["path_params"] = {}
-        client = scope.get("client")
         query = scope.get("query_string", b"")
         response = await answer(
             self.state,
-            client[0] if client else "unknown",
+            self.state.clients.of(scope),
             QueryParams(query).get("lang") if query else None,
             _header(scope, b"accept-language"),
             raw,

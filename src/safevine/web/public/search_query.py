@@ -30,9 +30,11 @@ class SearchQuery:
 
     @property
     def canonical(self) -> str:
-        """The identifiers searched, as one string for the per-identifier rate limit."""
+        """The identifiers searched, as one string for the per-identifier rate limit.
+        An A-number alone names one person: with the country in the key, trying every
+        country would give as many tries again."""
         if self.a_number:
-            return f"a:{self.a_number}:{self.country}"
+            return f"a:{self.a_number}"
         return f"n:{self.given_key}:{self.family_key}:{self.country}"
 
 
