@@ -1,9 +1,13 @@
 """Inbound SMS from the provider: a reply of STOP (or PARAR, and the usual synonyms) ends
-every registration of that number at once. Nothing is sent back unless configured."""
+every registration of that number at once. Nothing is sent back unless configured.
+
+Only a request signed with the provider's auth token (SAFEVINE_SMS_AUTH_TOKEN) is heard;
+without a token configured every request is refused."""
 
 import base64
 import hashlib
 import hmac
+import logging
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
@@ -13,6 +17,7 @@ from safevine.domain.errors import FieldError
 from safevine.store.public import registrations
 from safevine.web.state import AppState
 
+log = logging.getLogger("safevine.web")
 router = APIRouter(prefix="/api/v1/sms", tags=["sms provider"])
 
 STOP_WORDS = frozenset(
@@ -44,13 +49,17 @@ def twilio_signature(token: str, url: str, form: dict[str, str]) -> str:
 @router.post("/inbound", summary="Inbound SMS webhook for the SMS provider")
 async def inbound(request: Request) -> Response:
     state = AppState.of(request)
-    form = {k: str(v) for k, v in (await request.form()).items()}
     token = state.settings.sms_auth_token
-    if token:
-        url = f"{state.settings.public_base_url}{request.url.path}"
-        expected = twilio_signature(token, url, form)
-        if not hmac.compare_digest(expected, request.headers.get("x-twilio-signature", "")):
-            return Response(status_code=403)
+    if not token:
+        # Without the provider's token nothing can tell the provider from anyone else, and
+        # an unsigned STOP would end any number's registrations.
+        log.warning("inbound SMS refused: SAFEVINE_SMS_AUTH_TOKEN is not set")
+        return Response(status_code=403)
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    url = f"{state.settings.public_base_url}{request.url.path}"
+    expected = twilio_signature(token, url, form)
+    if not hmac.compare_digest(expected, request.headers.get("x-twilio-signature", "")):
+        return Response(status_code=403)
     words = form.get("Body", "").strip().upper().split()
     if words and words[0] in STOP_WORDS:
         try:
