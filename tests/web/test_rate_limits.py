@@ -170,7 +170,7 @@ def test_trusted_proxies_are_read_and_checked(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("SAFEVINE_TRUSTED_PROXIES", " 10.0.0.5, 192.168.0.0/16 ,")
     assert Settings.from_env().trusted_proxies == ("10.0.0.5/32", "192.168.0.0/16")
     monkeypatch.setenv("SAFEVINE_TRUSTED_PROXIES", "10.0.0.5, proxy.internal")
-    with pytest.raises(ConfigError, match="SAFEVINE_TRUSTED_PROXIES: 'proxy.internal'"):
+    with pytest.raises(ConfigError, match=r"SAFEVINE_TRUSTED_PROXIES: 'proxy\.internal'"):
         Settings.from_env()
     monkeypatch.delenv("SAFEVINE_TRUSTED_PROXIES")
     assert Settings.from_env().trusted_proxies == ()

@@ -4,11 +4,15 @@ nothing loaded from anywhere but safevine itself."""
 import re
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import Engine
 
+from safevine.web.app import create_app
 from safevine.web.security_headers import CONTENT_SECURITY_POLICY
+from safevine.web.server import background_server
 from tests.canaries import PUBLIC
-from tests.web.conftest import Live
+from tests.web.conftest import Live, settings_for
 
 STATIC = Path(__file__).parents[2] / "src" / "safevine" / "web" / "static"
 
@@ -39,6 +43,37 @@ def test_every_response_carries_the_safety_headers(live: Live) -> None:
         assert headers["x-content-type-options"] == "nosniff", path
         if not path.startswith("/static/"):
             assert headers["cache-control"] == "no-store", path
+
+
+def test_every_405_says_which_methods_are_allowed(live: Live) -> None:
+    answers = {
+        ("DELETE", "/"): {"GET", "POST"},
+        ("PUT", "/api/v1/search"): {"POST"},
+        ("GET", "/api/v1/search"): {"POST"},
+        ("POST", "/browse-safely"): {"GET"},
+        ("POST", "/static/safevine.css"): {"GET", "HEAD"},
+        ("PATCH", "/api/v1/staff/persons/protect"): {"POST"},
+    }
+    for (method, path), allowed in answers.items():
+        response = live.client.request(method, path)
+        assert response.status_code == 405, (method, path)
+        assert set(response.headers["allow"].split(", ")) == allowed, (method, path)
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+def test_strict_transport_security_only_when_the_site_is_https(engine: Engine) -> None:
+    for base_url, expected in (
+        ("https://vine.example.org", "max-age=63072000; includeSubDomains"),
+        ("http://127.0.0.1:8000", None),
+    ):
+        app = create_app(settings_for(engine, public_base_url=base_url))
+        with background_server(app) as base, httpx.Client(base_url=base) as client:
+            for path in ("/", "/static/safevine.css", "/no-such-page"):
+                header = client.get(path).headers.get("strict-transport-security")
+                assert header == expected, (base_url, path)
+            posted = client.post("/api/v1/search", json=PUBLIC.by_a_number())
+            assert posted.headers.get("strict-transport-security") == expected
+        app.state.safevine.public_engine.dispose()
 
 
 def test_the_only_cookie_is_a_short_lived_strict_csrf_cookie(live: Live) -> None:

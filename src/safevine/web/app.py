@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from safevine.config import Settings
 from safevine.contact_vault import ContactVault
@@ -69,15 +70,20 @@ def create_app(
         app.add_middleware(SearchFastPath, state=app.state.safevine)
     app.add_middleware(ServerErrors, answer=_server_error)
     app.add_middleware(Observe, metrics=metrics)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, https=settings.public_base_url.startswith("https://"))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(api.router)
-    app.include_router(registration_api.router)
-    app.include_router(sms_inbound.router)
-    app.include_router(pages.router)
-    app.include_router(registration_pages.router)
-    for staff_router in (feeds.router, holds.router, persons.router, tokens.router, report.router):
-        app.include_router(staff_router)
+    routers = (
+        api.router,
+        registration_api.router,
+        sms_inbound.router,
+        pages.router,
+        registration_pages.router,
+        *(feeds.router, holds.router, persons.router, tokens.router, report.router),
+    )
+    for router in routers:
+        app.include_router(router)
+    # Every route, for the Allow header of a 405 (see _allowed_methods).
+    app.state.routes = [route for router in routers for route in router.routes]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     return app
@@ -100,27 +106,51 @@ async def _invalid_request(request: Request, error: RequestValidationError) -> R
     return JSONResponse({"errors": fields}, status_code=422)
 
 
+def _error_headers(request: Request, error: HTTPException) -> dict[str, str]:
+    """The error's own headers (WWW-Authenticate on a 401, say), and on a 405 an Allow
+    that RFC 9110 requires: every method a route of this path takes. Starlette's names
+    only the first route that matched the path (GET of `/`, not its POST), and static
+    files answer with none."""
+    headers = dict(getattr(error, "headers", None) or {})
+    if error.status_code == 405:
+        headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+        headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+    return headers
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    if request.url.path.startswith("/static/"):
+        return {"GET", "HEAD"}
+    allowed: set[str] = set()
+    for route in request.app.state.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            allowed |= set(getattr(route, "methods", None) or ())
+    return allowed or {"GET", "HEAD"}
+
+
 async def _http_error(request: Request, error: HTTPException) -> Response:
     language = _language(request)
+    headers = _error_headers(request, error)
     if request.url.path.startswith(("/api/v1/staff/", "/staff/", "/metrics")):
         # Staff get the reason; the public get only a generic word.
         return JSONResponse(
-            {"error": str(error.detail)},
-            status_code=error.status_code,
-            headers=getattr(error, "headers", None),
+            {"error": str(error.detail)}, status_code=error.status_code, headers=headers
         )
     if _is_api(request):
         message = translations(language).gettext(
             _NOT_FOUND if error.status_code == 404 else _INVALID
         )
-        return JSONResponse({"error": message}, status_code=error.status_code)
-    return pages.page(
+        return JSONResponse({"error": message}, status_code=error.status_code, headers=headers)
+    response = pages.page(
         request,
         "message.html",
         language,
         status=error.status_code,
         kind="not_found" if error.status_code == 404 else "bad_request",
     )
+    response.headers.update(headers)
+    return response
 
 
 async def _server_error(request: Request) -> Response:

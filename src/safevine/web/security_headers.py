@@ -33,22 +33,34 @@ _RAW_DYNAMIC = _raw(_ALWAYS + _DYNAMIC)
 _OURS = frozenset(name for name, _ in _RAW_STATIC + _RAW_DYNAMIC)
 
 
+# Two years, the preload list's minimum; sent only when the site is served over https.
+_HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+
+
 class SecurityHeaders:
     """Pure ASGI middleware: sets the headers on `http.response.start`, replacing any the
-    app set under the same names, without wrapping the response in another one."""
+    app set under the same names, without wrapping the response in another one.
 
-    def __init__(self, app: ASGIApp) -> None:
+    `https`: the public base URL is https, so browsers are told never to use plain http
+    here (a first visit over http could be read or rewritten on the way)."""
+
+    def __init__(self, app: ASGIApp, https: bool = False) -> None:
         self.app = app
+        extra = _raw((_HSTS,)) if https else []
+        self._static = _RAW_STATIC + extra
+        self._dynamic = _RAW_DYNAMIC + extra
+        self._ours = _OURS | {name for name, _ in extra}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        ours = _RAW_STATIC if scope["path"].startswith(STATIC_PREFIX) else _RAW_DYNAMIC
+        ours = self._static if scope["path"].startswith(STATIC_PREFIX) else self._dynamic
+        replaced = self._ours
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                kept = [h for h in message.get("headers", ()) if h[0].lower() not in _OURS]
+                kept = [h for h in message.get("headers", ()) if h[0].lower() not in replaced]
                 message["headers"] = kept + ours
             await send(message)
 
