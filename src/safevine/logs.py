@@ -30,11 +30,41 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+# Libraries that log what they were given below WARNING: httpx logs every request's URL
+# (a webhook's, query string included) at INFO, httpcore its hosts at DEBUG, and mail
+# and server libraries their peers and envelopes. Held at WARNING, where none of them
+# logs a URL, an address or a body.
+_CHATTY = (
+    "asyncio",
+    "aiosmtplib",
+    "aiosmtpd",
+    "mail.log",
+    "h11",
+    "hpack",
+    "httpcore",
+    "httpx",
+    "multipart",
+    "python_multipart",
+    "sqlalchemy",
+    "urllib3",
+    "uvicorn",
+)
+
+
+def _ours_or_serious(record: logging.LogRecord) -> bool:
+    """Below WARNING only safevine's own records pass: a library we have not listed
+    (or one a dependency starts to log from) cannot put what it was given in the log."""
+    return record.levelno >= logging.WARNING or record.name.partition(".")[0] == "safevine"
+
+
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines())
+    handler.addFilter(_ours_or_serious)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # Access logs would carry raw paths; our own request log carries route templates.
     logging.getLogger("uvicorn.access").disabled = True

@@ -98,7 +98,8 @@ def route_of(scope: Scope) -> str:
 
 
 # Request ids: unique per process by a counter, across processes by a random prefix
-# (a uuid4 per request cost 3% of the server's time under load).
+# (a uuid4 per request cost 3% of the server's time under load). The dash keeps the two
+# apart, so no run of digits in a log line can read as an A-number.
 _PROCESS = secrets.token_hex(4)
 _SEQUENCE = itertools.count()
 # Where the request id waits in the ASGI scope, for a failure logged further in.
@@ -121,7 +122,7 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = f"{_PROCESS}{next(_SEQUENCE):08x}"
+        request_id = f"{_PROCESS}-{next(_SEQUENCE):08x}"
         scope[REQUEST_ID] = request_id
         started = time.perf_counter()
         status = 500
