@@ -1,6 +1,7 @@
 """Feed endpoints: the CLI's ingest formats as request bodies, streamed to a spool file
 (so a 100 MB body never sits in memory), applied, and answered with the CLI's summary."""
 
+import re
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from safevine.domain.errors import FieldError
+from safevine.ingest import events_csv, facilities_csv, protections_csv, roster_csv
 from safevine.ingest.events import EventFormat, ingest_events
 from safevine.ingest.facilities import ingest_facilities
 from safevine.ingest.fields import timestamp
@@ -36,6 +38,21 @@ JSONL_TYPES = {
 }
 CSV_TYPES = {"text/csv", "application/csv"}
 SPOOL_LIMIT = 1024 * 1024 * 1024  # refuse bodies over 1 GiB outright
+
+
+def _body(media: dict[str, str]) -> dict[str, object]:
+    """The request body in the OpenAPI schema, by media type: text beginning with the line
+    that makes it that feed (a CSV header naming the required columns). The route reads the
+    body as a stream, so FastAPI cannot declare it; docs/feeds.md gives the formats."""
+    content = {
+        name: {"schema": {"type": "string", "pattern": f"^{re.escape(first)}"}}
+        for name, first in media.items()
+    }
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _csv(*columns: str) -> str:
+    return ",".join(columns) + "\n"
 
 
 def _media_type(request: Request) -> str:
@@ -103,7 +120,13 @@ def _source(request: Request, kind: str) -> str:
     return request.headers.get("x-feed-name") or f"http-{kind}"
 
 
-@router.post("/events", summary="Custody events (JSON Lines or CSV)")
+@router.post(
+    "/events",
+    summary="Custody events (JSON Lines or CSV)",
+    openapi_extra=_body(
+        {"application/x-ndjson": '{"event_id": ', "text/csv": _csv(*events_csv.REQUIRED)}
+    ),
+)
 async def events(request: Request, token: Ingester) -> JSONResponse:
     engine = AppState.of(request).records_engine
 
@@ -116,7 +139,11 @@ async def events(request: Request, token: Ingester) -> JSONResponse:
     return await _ingest(request, token, "events", JSONL_TYPES | CSV_TYPES, run)
 
 
-@router.post("/roster", summary="A roster snapshot (CSV)")
+@router.post(
+    "/roster",
+    summary="A roster snapshot (CSV)",
+    openapi_extra=_body({"text/csv": _csv(*roster_csv.REQUIRED)}),
+)
 async def roster(
     request: Request,
     token: Ingester,
@@ -143,7 +170,11 @@ async def roster(
     return await _ingest(request, token, "roster", CSV_TYPES, run)
 
 
-@router.post("/protections", summary="A protection list (CSV)")
+@router.post(
+    "/protections",
+    summary="A protection list (CSV)",
+    openapi_extra=_body({"text/csv": _csv(*protections_csv.REQUIRED)}),
+)
 async def protections(request: Request, token: Ingester) -> JSONResponse:
     engine = AppState.of(request).records_engine
 
@@ -155,7 +186,11 @@ async def protections(request: Request, token: Ingester) -> JSONResponse:
     return await _ingest(request, token, "protections", CSV_TYPES, run)
 
 
-@router.post("/facilities", summary="A facility list (CSV)")
+@router.post(
+    "/facilities",
+    summary="A facility list (CSV)",
+    openapi_extra=_body({"text/csv": _csv(*facilities_csv.OWN_COLUMNS)}),
+)
 async def facilities(request: Request, token: Ingester) -> JSONResponse:
     engine = AppState.of(request).records_engine
 
