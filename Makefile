@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 DEMO_DB ?= sqlite:///demo.db
 
-.PHONY: install run test lint bench bench-quick bench-tools messages clean
+.PHONY: install run test lint screenshots bench bench-quick bench-tools messages clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +24,11 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+# The README's screenshots, taken again in Chromium (tests otherwise write theirs to a
+# temporary folder, so a test run leaves the checkout clean).
+screenshots: install
+	SAFEVINE_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser -k screenshots
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

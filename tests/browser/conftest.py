@@ -32,7 +32,16 @@ CHROMIUM_ARGS = [
     "--disable-default-apps",
     "--disable-extensions",
 ]
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+# The README's pictures; tests write theirs elsewhere unless asked (`make screenshots`),
+# so `make test` leaves a clean checkout clean.
+README_SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("SAFEVINE_UPDATE_SCREENSHOTS") == "1":
+        return README_SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="session")

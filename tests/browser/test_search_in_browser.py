@@ -1,8 +1,10 @@
 """What a victim or advocate does in a real browser: search, leave quickly, come back safely."""
 
+from pathlib import Path
+
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, Site
+from tests.browser.conftest import Site
 from tests.canaries import PROTECTED, PUBLIC
 
 
@@ -124,16 +126,16 @@ def test_usable_at_320_pixels(browser: Browser, site: Site) -> None:
     context.close()
 
 
-def test_screenshots_for_the_readme(browser: Browser, site: Site) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def test_screenshots_for_the_readme(browser: Browser, site: Site, screenshots: Path) -> None:
+    screenshots.mkdir(parents=True, exist_ok=True)
     for width in (375, 1280):
         context = browser.new_context(viewport={"width": width, "height": 900})
         page = context.new_page()
         page.goto(f"{site.base}/")
-        path = SCREENSHOTS / f"search-{width}.png"
+        path = screenshots / f"search-{width}.png"
         page.screenshot(path=str(path), full_page=True)
         search(page, site, PUBLIC.a_number, "MX")
-        result = SCREENSHOTS / f"result-{width}.png"
+        result = screenshots / f"result-{width}.png"
         page.screenshot(path=str(result), full_page=True)
         context.close()
         assert path.stat().st_size > 5_000 and result.stat().st_size > 5_000
