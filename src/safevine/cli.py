@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from safevine.config import ConfigError, Settings
+from safevine.domain import value_ranges
 from safevine.domain.a_number import format_a_number, normalise_a_number
 from safevine.domain.errors import FieldError
 from safevine.domain.value_ranges import (
@@ -786,14 +787,7 @@ def audit_export(
     from safevine.store.records import audit
 
     def action() -> None:
-        start = None
-        if since:
-            try:
-                start = datetime.fromisoformat(since)
-            except ValueError:
-                raise UserError("--since must be an ISO date or date and time") from None
-            if start.tzinfo is None:
-                start = start.replace(tzinfo=UTC)
+        start = value_ranges.since(since, "--since", datetime.now(UTC)) if since else None
         with _store() as engine, engine.connect() as connection:
             for entry in audit.entries(connection, start):
                 print(json.dumps(entry.as_json(), ensure_ascii=False))

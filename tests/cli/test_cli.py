@@ -116,3 +116,11 @@ def test_arguments_out_of_range_are_usage_errors_not_tracebacks(database: str) -
         result = run(database, *args)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr and "Invalid value" in result.stderr, args
+
+
+def test_dates_at_the_edge_of_the_calendar_are_usage_errors(database: str) -> None:
+    for since in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00", "0001-01-01", "x"):
+        result = run(database, "audit", "export", "--since", since)
+        assert result.returncode == 2, (since, result.stderr)
+        assert "Traceback" not in result.stderr and "--since" in result.stderr, since
+    assert run(database, "audit", "export", "--since", "2026-01-01").returncode == 0

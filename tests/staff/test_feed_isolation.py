@@ -84,3 +84,26 @@ def test_snapshot_times_at_the_edge_of_the_calendar_are_a_field_error(staff: Sta
         )
         assert answer.status_code == 422, answer.text
         assert "snapshot_at" in answer.text
+
+
+def test_dates_at_the_edge_of_the_calendar_are_a_field_error_not_a_server_error(
+    staff: Staff,
+) -> None:
+    for since in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00", "0001-01-01"):
+        answer = staff.client.get(
+            "/api/v1/staff/audit", params={"since": since}, headers=staff.as_("report")
+        )
+        assert answer.status_code == 422, (since, answer.text)
+        assert answer.json()["error"].startswith("since is "), since
+    for snapshot_at in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"):
+        answer = staff.client.post(
+            "/api/v1/staff/feeds/roster",
+            params={"snapshot_at": snapshot_at},
+            content=b"snapshot_at,facility_code,a_number\n",
+            headers={**staff.as_("ingest"), "Content-Type": "text/csv"},
+        )
+        assert answer.status_code == 422, (snapshot_at, answer.text)
+    fine = staff.client.get(
+        "/api/v1/staff/audit", params={"since": "2026-01-01"}, headers=staff.as_("report")
+    )
+    assert fine.status_code == 200

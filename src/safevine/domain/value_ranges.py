@@ -101,6 +101,21 @@ def check_moment(
     return value
 
 
+def since(value: str, field: str, now: datetime) -> datetime:
+    """The start of a period asked for (`--since`, `?since=`): an ISO date, or a date and
+    time (UTC when it states no offset), within `check_moment`'s range; FieldError
+    otherwise, never an overflow once the database converts it to UTC."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise FieldError(
+            field, f"{_quote(value)} is not an ISO date or date and time, e.g. 2026-11-25"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return check_moment(parsed, field, now)
+
+
 def check_birth(value: date, field: str, today: date) -> date:
     if value > today:
         raise FieldError(field, f"{value.isoformat()!r} is in the future")

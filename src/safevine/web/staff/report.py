@@ -1,12 +1,14 @@
 """The delivery report (JSON and a server-rendered page), the audit export, and /metrics."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from safevine.domain import value_ranges
+from safevine.domain.errors import FieldError
 from safevine.store.records import audit, delivery_report
 from safevine.store.records.staff_tokens import StaffToken
 from safevine.web.rendering import render
@@ -67,9 +69,9 @@ def audit_export(
     since: Annotated[str | None, Query(description="ISO date or date and time")] = None,
 ) -> JSONResponse:
     try:
-        start = datetime.fromisoformat(since) if since else None
-    except ValueError:
-        raise HTTPException(422, "since must be an ISO date or date and time") from None
+        start = value_ranges.since(since, "since", datetime.now(UTC)) if since else None
+    except FieldError as error:
+        raise HTTPException(422, f"{error.field} {error.reason}") from None
     with AppState.of(request).records_engine.connect() as connection:
         entries = [e.as_json() for e in audit.entries(connection, start)]
         head = audit.verify(connection).head
