@@ -22,8 +22,9 @@ run: install
 	SAFEVINE_SECRET_KEY_FILE=demo.key \
 	$(VENV)/bin/safevine demo --serve --port $${PORT:-8000}
 
+# Tests run on a worker per core (at most 4): each makes its own databases and servers.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4
 
 # The README's screenshots, taken again in Chromium (tests otherwise write theirs to a
 # temporary folder, so a test run leaves the checkout clean).
