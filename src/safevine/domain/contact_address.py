@@ -4,7 +4,6 @@ The canonical form is what gets encrypted and what the blind index is computed o
 `Ana@Example.org ` and `ana@example.org` are the same registrant.
 """
 
-import ipaddress
 import re
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -88,12 +87,3 @@ def mask_address(channel: Channel, canonical: str) -> str:
         return f"***-***-{canonical[-4:]}"
     host = urlsplit(canonical).hostname or ""
     return f"{urlsplit(canonical).scheme}://{host}/..."
-
-
-def is_private_host(host: str) -> bool:
-    """True for loopback, private, link-local and reserved addresses (webhook SSRF guard)."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host in ("localhost",) or host.endswith(".localhost") or host.endswith(".internal")
-    return address.is_private or address.is_loopback or address.is_link_local or address.is_reserved
