@@ -68,7 +68,15 @@ class Delivery:
     ) -> registrations.Confirmed:
         """An active registration made through the real steps (the code read back from
         the outbox, as the registrant would read it from the message)."""
-        canonical = normalise_address(channel, address)
+        return self.register_stored(
+            person_ref, normalise_address(channel, address), channel, **options
+        )
+
+    def register_stored(
+        self, person_ref: str, canonical: str, channel: Channel = Channel.EMAIL, **options: object
+    ) -> registrations.Confirmed:
+        """As `register`, with the address stored as given: one kept before today's rules
+        for addresses, which sending must still judge."""
         request = registrations.RegistrationRequest(
             person_ref=person_ref,
             channel=channel,

@@ -4,18 +4,25 @@ and the same answers whoever the person is."""
 import base64
 import hashlib
 import hmac
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from safevine.config import Settings
+from safevine.domain.contact_address import Channel
+from safevine.notify import webhook_destination
 from safevine.store.public.tables import notifications, registrations
 from safevine.web.app import create_app
+from safevine.web.public.registration_form import ADDRESS_PROBLEM
 from safevine.web.server import background_server
 from tests.canaries import NON_PUBLIC, PUBLIC
 from tests.notify.conftest import Delivery
+from tests.notify.resolvers import PUBLIC_V4, PUBLIC_V6, resolve_names
 
 
 @pytest.fixture
@@ -268,3 +275,113 @@ def test_an_sms_stop_reply_ends_the_registration_at_once(delivery: Delivery, wor
     with delivery.engine.connect() as connection:
         row = connection.execute(select(registrations.c.state, registrations.c.end_reason)).one()
     assert tuple(row) == ("ended", "sms_stop")
+
+
+WEBHOOK_PROBLEM = [{"field": "address", "message": ADDRESS_PROBLEM[Channel.WEBHOOK]}]
+
+
+@pytest.fixture
+def strict_api(delivery: Delivery) -> Iterator[httpx.Client]:
+    """The app as deployed: webhooks only over https, and only to public addresses."""
+    settings = Settings(**{**delivery.settings.__dict__, "webhook_allow_private": False})
+    app = create_app(settings)
+    with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client
+    app.state.safevine.public_engine.dispose()
+
+
+def _stored(delivery: Delivery) -> tuple[int, int]:
+    with delivery.engine.connect() as connection:
+        return (
+            connection.execute(select(func.count()).select_from(registrations)).scalar_one(),
+            connection.execute(select(func.count()).select_from(notifications)).scalar_one(),
+        )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://2130706433/hook",
+        "https://0x7f.1/hook",
+        "https://127.1/hook",
+        "https://0177.0.0.1/hook",
+        "https://127.0.0.1/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[::1]/hook",
+        "https://localhost/hook",  # resolved by the system, to loopback
+        "https://private.example.test/hook",  # resolves to 10.0.0.7
+        "https://mixed.example.test/hook",  # one public address, one link-local
+        "https://nothing.invalid/hook",  # does not resolve at all
+        "http://public.example.test/hook",  # public, but not https
+    ],
+)
+def test_a_webhook_that_may_not_be_reached_is_an_address_problem(
+    delivery: Delivery, strict_api: httpx.Client, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    resolve_names(
+        monkeypatch,
+        {
+            "private.example.test": ["10.0.0.7"],
+            "mixed.example.test": [PUBLIC_V4, "169.254.169.254"],
+            "public.example.test": [PUBLIC_V4],
+        },
+    )
+    answers = [
+        strict_api.post(
+            "/api/v1/registrations",
+            json=body(delivery, a_number, channel="webhook", address=url),
+        )
+        for a_number in (PUBLIC.a_number, NON_PUBLIC[0].a_number)
+    ]
+    # The same answer as for any malformed address, whoever the person is; nothing kept.
+    assert [(a.status_code, a.json()) for a in answers] == [(422, {"errors": WEBHOOK_PROBLEM})] * 2
+    assert _stored(delivery) == (0, 0)
+
+
+def test_a_webhook_on_a_public_address_is_accepted(
+    delivery: Delivery, strict_api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up = resolve_names(monkeypatch, {"public.example.test": [PUBLIC_V4, PUBLIC_V6]})
+    started = strict_api.post(
+        "/api/v1/registrations",
+        json=body(delivery, channel="webhook", address="https://public.example.test/hook"),
+    )
+    assert started.status_code == 202
+    assert looked_up == ["public.example.test"]
+    assert _stored(delivery) == (1, 1)
+
+
+def test_a_webhook_on_loopback_is_accepted_where_private_addresses_are_allowed(
+    delivery: Delivery, api: httpx.Client
+) -> None:
+    # As the tests and the demo run: the receiver on 127.0.0.1, over http.
+    started = api.post(
+        "/api/v1/registrations",
+        json=body(delivery, channel="webhook", address=f"{delivery.provider.base}/hook"),
+    )
+    assert started.status_code == 202
+
+
+def test_a_slow_lookup_does_not_hold_up_other_requests(
+    delivery: Delivery, strict_api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    released = threading.Event()
+
+    def slow(host: str, port: int) -> list[str]:
+        released.wait(10)
+        return [PUBLIC_V4]
+
+    monkeypatch.setattr(webhook_destination, "resolver", slow)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(
+            strict_api.post,
+            "/api/v1/registrations",
+            json=body(delivery, channel="webhook", address="https://slow.example.test/hook"),
+        )
+        try:
+            # The registration waits on its lookup; the server answers others meanwhile.
+            assert strict_api.get("/api/v1/registrations/not-a-token").status_code == 404
+            assert not pending.done()
+        finally:
+            released.set()
+        assert pending.result(timeout=30).status_code == 202

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from safevine.config import Settings
 from safevine.web.app import create_app
 from safevine.web.server import background_server
 from tests.canaries import PROTECTED, PUBLIC
@@ -120,3 +121,26 @@ def test_forms_without_the_csrf_token_change_nothing(
     assert answer.status_code == 400
     delivery.dispatch()
     assert delivery.sink.received == []
+
+
+def test_a_webhook_on_a_private_address_is_an_address_problem_on_the_page(
+    delivery: Delivery,
+) -> None:
+    settings = Settings(**{**delivery.settings.__dict__, "webhook_allow_private": False})
+    app = create_app(settings)
+    with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        client.get("/")
+        token = client.cookies.get("sv_csrf") or ""
+        form = {
+            "csrf_token": token,
+            "person": delivery.ref(PUBLIC.a_number),
+            "channel": "webhook",
+            "language": "en",
+        }
+        # localhost, resolved by the system, leads to loopback.
+        refused = client.post("/register/start", data={**form, "address": "https://localhost/h"})
+        assert refused.status_code == 422 and 'href="#address"' in refused.text
+        assert "Enter the https address of your case system" in refused.text
+    app.state.safevine.public_engine.dispose()
+    delivery.dispatch()
+    assert delivery.provider.requests == [] and delivery.sink.received == []

@@ -4,12 +4,12 @@ The canonical form is what gets encrypted and what the blind index is computed o
 `Ana@Example.org ` and `ana@example.org` are the same registrant.
 """
 
-import ipaddress
 import re
 from enum import StrEnum
 from urllib.parse import urlsplit
 
 from safevine.domain.errors import FieldError
+from safevine.domain.network_address import non_canonical_numeric_host
 
 
 class Channel(StrEnum):
@@ -29,7 +29,8 @@ def normalise_address(channel: Channel, raw: str) -> str:
     """The canonical address, or FieldError("address", why).
 
     Email: trimmed and lower-cased. Phone (SMS, voice): E.164; ten digits are taken as
-    a US number. Webhook: an http(s) URL without credentials.
+    a US number. Webhook: an http(s) URL without credentials or a numeric host spelt
+    oddly (see `_webhook_url`).
     """
     text = raw.strip()
     if not text:
@@ -55,11 +56,25 @@ def normalise_address(channel: Channel, raw: str) -> str:
         if not number.isdigit() or not 8 <= len(number) <= 15 or number.startswith("0"):
             raise FieldError("address", "is not a phone number; use +1 555 010 0100 or 10 digits")
         return "+" + number
-    parts = urlsplit(text)
+    return _webhook_url(text)
+
+
+def _webhook_url(text: str) -> str:
+    """An http(s) URL with a host and a valid port, no credentials, and no IPv4 address
+    in a spelling other than four decimal numbers. Whether https is required, and where
+    the host leads, are decided where settings and the network are known
+    (`safevine.notify.webhook_destination`)."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - reading it is what validates it
+    except ValueError as error:
+        raise FieldError("address", "is not an http(s) URL") from error
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise FieldError("address", "is not an http(s) URL")
-    if parts.username or parts.password:
+    if parts.username is not None or parts.password is not None:
         raise FieldError("address", "must not contain a user name or password")
+    if non_canonical_numeric_host(parts.hostname):
+        raise FieldError("address", "must not spell an IP address other than as a.b.c.d")
     return text
 
 
@@ -72,12 +87,3 @@ def mask_address(channel: Channel, canonical: str) -> str:
         return f"***-***-{canonical[-4:]}"
     host = urlsplit(canonical).hostname or ""
     return f"{urlsplit(canonical).scheme}://{host}/..."
-
-
-def is_private_host(host: str) -> bool:
-    """True for loopback, private, link-local and reserved addresses (webhook SSRF guard)."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host in ("localhost",) or host.endswith(".localhost") or host.endswith(".internal")
-    return address.is_private or address.is_loopback or address.is_link_local or address.is_reserved

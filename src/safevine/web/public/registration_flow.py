@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from safevine.domain.contact_address import Channel
 from safevine.i18n import N_
+from safevine.notify import webhook_destination
 from safevine.store.public import registrations
 from safevine.store.public.registrations import ConfirmationRefused, Confirmed, Started
-from safevine.web.public.registration_form import parse_registration
+from safevine.web.public.registration_form import ADDRESS_PROBLEM, parse_registration
 from safevine.web.public.search_query import Problem
 from safevine.web.state import AppState
 
@@ -39,10 +41,24 @@ def start(state: AppState, client: str, raw: Mapping[str, Any]) -> StartOutcome:
     address_key = state.vault.blind_index(parsed.channel.value, parsed.address)
     if state.limiter and (wait := state.limiter.check("register_address", address_key)):
         return StartOutcome(retry_after=wait)
+    if parsed.channel == Channel.WEBHOOK and not _webhook_allowed(state, parsed.address):
+        return StartOutcome(problems=[Problem("address", ADDRESS_PROBLEM[parsed.channel])])
     with state.public_engine.begin() as connection:
         return StartOutcome(
             started=registrations.start(connection, state.vault, parsed, datetime.now(UTC))
         )
+
+
+def _webhook_allowed(state: AppState, address: str) -> bool:
+    """Whether the webhook's host resolves, and only to addresses it may reach (checked
+    again at every send). `start` runs in a worker thread (the pages call it through
+    run_in_threadpool, the API route is a plain `def`, which FastAPI runs in one), so
+    the lookup waits here without holding the event loop. The answer is the same field
+    problem as any malformed address: it says nothing of the person."""
+    checked = webhook_destination.check_blocking(
+        address, allow_private=state.settings.webhook_allow_private
+    )
+    return isinstance(checked, webhook_destination.Destination)
 
 
 def confirm(state: AppState, pending_token: str, code: str) -> Confirmed | Problem:
