@@ -55,7 +55,7 @@ messages: install
 	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
 		-o src/safevine/locales/messages.pot .
 	$(VENV)/bin/pybabel update -i src/safevine/locales/messages.pot \
-		-d src/safevine/locales -D messages --no-location --width 100
+		-d src/safevine/locales -D messages --width 100
 
 clean:
 	rm -rf $(VENV) demo.db demo.db-* demo.db.priority demo.db.dispatch demo.key .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from safevine.config import Settings
 from safevine.domain.contact_address import Channel
 from safevine.notify import webhook_destination
+from safevine.store.public import registrations as registration_store
 from safevine.store.public.tables import notifications, registrations
 from safevine.web.app import create_app
 from safevine.web.public.registration_form import ADDRESS_PROBLEM
@@ -23,6 +24,7 @@ from safevine.web.server import background_server
 from tests.canaries import NON_PUBLIC, PUBLIC
 from tests.notify.conftest import Delivery
 from tests.notify.resolvers import PUBLIC_V4, PUBLIC_V6, resolve_names
+from tests.notify.test_delivery import release
 
 
 @pytest.fixture
@@ -87,33 +89,85 @@ def test_the_address_is_stored_only_encrypted(delivery: Delivery, api: httpx.Cli
     assert b"secret.person" not in row.address_ciphertext
 
 
-def test_registering_twice_is_one_registration(delivery: Delivery, api: httpx.Client) -> None:
+def _open(delivery: Delivery) -> list[tuple[str, str | None]]:
+    with delivery.engine.connect() as connection:
+        return [
+            tuple(r)  # type: ignore[misc]
+            for r in connection.execute(
+                select(registrations.c.state, registrations.c.end_reason).order_by(
+                    registrations.c.id
+                )
+            )
+        ]
+
+
+def test_one_registration_per_address_and_person_is_settled_at_confirmation(
+    delivery: Delivery, api: httpx.Client
+) -> None:
     first = api.post("/api/v1/registrations", json=body(delivery))
     old_code = code_from_inbox(delivery)
     second = api.post("/api/v1/registrations", json=body(delivery, address="ana@example.org"))
     assert first.status_code == second.status_code == 202
-    with delivery.engine.connect() as connection:
-        assert connection.execute(select(func.count()).select_from(registrations)).scalar() == 1
     code = code_from_inbox(delivery)
-    if old_code != code:
-        stale = api.post(
-            "/api/v1/registrations/confirm",
-            json={"registration": first.json()["registration"], "code": old_code},
-        )
-        assert stale.status_code == 422
-    # The newest code is the one that works.
     confirmed = api.post(
         "/api/v1/registrations/confirm",
         json={"registration": second.json()["registration"], "code": code},
     )
     assert confirmed.status_code == 200
-    again = api.post("/api/v1/registrations", json=body(delivery))
-    assert again.status_code == 202
-    delivery.dispatch()
+    # Confirming the newer one ended the older: its code no longer opens anything.
+    stale = api.post(
+        "/api/v1/registrations/confirm",
+        json={"registration": first.json()["registration"], "code": old_code},
+    )
+    assert stale.status_code == 422
+    assert _open(delivery) == [("ended", "replaced"), ("active", None)]
+
+
+def test_registering_again_and_confirming_replaces_the_settings(
+    delivery: Delivery, api: httpx.Client
+) -> None:
+    first = api.post("/api/v1/registrations", json=body(delivery)).json()
+    old = api.post(
+        "/api/v1/registrations/confirm",
+        json={"registration": first["registration"], "code": code_from_inbox(delivery)},
+    ).json()["manage_token"]
+    # A release is queued for the registration as it stands, not yet sent.
+    release(delivery.engine)
+    again = api.post(
+        "/api/v1/registrations",
+        json=body(delivery, language="es", wording="discreet", events=["released"]),
+    ).json()
+    # Nothing is sent yet (that would deliver the release by the old settings): the code
+    # is read from the outbox, as its owner would read it from the message.
     with delivery.engine.connect() as connection:
-        assert connection.execute(select(func.count()).select_from(registrations)).scalar() == 1
-        # An active registration asked for again sends nothing new.
-        assert connection.execute(select(func.count()).select_from(notifications)).scalar() == 2
+        code = delivery.latest_code(connection)
+    new = api.post(
+        "/api/v1/registrations/confirm", json={"registration": again["registration"], "code": code}
+    ).json()["manage_token"]
+    shown_old = api.get(f"/api/v1/registrations/{old}").json()
+    assert shown_old["status"] == "ended"
+    assert shown_old["ended_reason"].startswith("Replaced by a newer registration")
+    shown_new = api.get(f"/api/v1/registrations/{new}").json()
+    assert (shown_new["status"], shown_new["language"], shown_new["wording"]) == (
+        "active",
+        "es",
+        "discreet",
+    )
+    assert shown_new["events"] == ["released"]
+    delivery.sink.received.clear()
+    delivery.dispatch()
+    # The new code and the release, each sent once, the release by the new settings
+    # (discreet, in Spanish), to the same address.
+    assert len(delivery.sink.received) == 2
+    releases = [m for m in delivery.sink.received if code not in m.text]
+    assert len(releases) == 1 and releases[0].recipients == ["ana@example.org"]
+    assert PUBLIC.family not in releases[0].text and "registro" in releases[0].text
+    with delivery.engine.connect() as connection:
+        states = connection.execute(
+            select(notifications.c.purpose, notifications.c.state).order_by(notifications.c.id)
+        ).all()
+    assert [tuple(s) for s in states].count(("event", "sent")) == 1
+    assert all(state == "sent" for _, state in states)
 
 
 def test_wrong_codes_are_bounded_and_codes_expire(delivery: Delivery, api: httpx.Client) -> None:
@@ -385,3 +439,37 @@ def test_a_slow_lookup_does_not_hold_up_other_requests(
         finally:
             released.set()
         assert pending.result(timeout=30).status_code == 202
+
+
+def test_two_confirmations_at_once_leave_one_registration(postgres_delivery: Delivery) -> None:
+    delivery = postgres_delivery
+    request = registration_store.RegistrationRequest(
+        person_ref=delivery.ref(PUBLIC.a_number),
+        channel=Channel.EMAIL,
+        address="ana@example.org",
+        address_hint="a***@example.org",
+        language="en",
+        wording="standard",
+        events=("released",),
+    )
+    pending = []
+    for _ in range(2):
+        with delivery.public.begin() as connection:
+            now = datetime.now(UTC)
+            started = registration_store.start(connection, delivery.vault, request, now)
+            pending.append((started.pending_token, delivery.latest_code(connection)))
+    barrier = threading.Barrier(2)
+
+    def confirm(token: str, code: str) -> object:
+        barrier.wait()
+        with delivery.public.begin() as connection:
+            now = datetime.now(UTC)
+            return registration_store.confirm(connection, delivery.vault, token, code, now)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda p: confirm(*p), pending))
+    # They take turns: the first to lock confirms and ends the other, whose code then
+    # opens nothing. No deadlock, no error, no second active registration.
+    kinds = sorted(type(r).__name__ for r in results)
+    assert kinds == ["ConfirmationRefused", "Confirmed"]
+    assert sorted(_open(delivery)) == [("active", None), ("ended", "replaced")]

@@ -33,6 +33,8 @@ ENDED = "ended"
 RECORD_UNAVAILABLE = "record_unavailable"
 BY_REGISTRANT = "registrant_ended"
 BY_SMS_STOP = "sms_stop"
+# A newer registration of the same address for the same person was confirmed.
+REPLACED = "replaced"
 
 
 def token_hash(token: str) -> str:
@@ -70,26 +72,17 @@ def is_public_ref(connection: Connection, person_ref: str) -> bool:
 def start(
     connection: Connection, vault: ContactVault, request: RegistrationRequest, now: datetime
 ) -> Started:
-    """Create (or refresh) a pending registration and queue its confirmation code.
+    """Create a pending registration and queue its confirmation code.
 
-    The same address for the same person is one registration: a pending one gets a new
-    code, an active one is left as it is and nothing is sent.
+    Always the same work, whatever that address already has for that person (nothing, a
+    pending registration, an active one, an ended one): no existing registration is even
+    looked at, so neither the time taken nor what follows (the code message, the pending
+    token's answers to wrong codes) tells a stranger whether a contact follows a person.
+    Duplicates are settled at confirmation (see `confirm`), by whoever holds the code.
     """
     index = vault.blind_index(request.channel.value, request.address)
-    existing = connection.execute(
-        select(registrations.c.id, registrations.c.state)
-        .where(
-            registrations.c.address_index == index,
-            registrations.c.person_ref == request.person_ref,
-            registrations.c.channel == request.channel.value,
-            registrations.c.state != ENDED,
-        )
-        .order_by(registrations.c.id.desc())
-    ).first()
     pending_token = secrets.token_urlsafe(24)
     expires_at = now + CODE_TTL
-    if existing is not None and existing.state == ACTIVE:
-        return Started(pending_token, expires_at)
     code = f"{secrets.randbelow(10**6):06d}"
     values: dict[str, Any] = {
         "language": request.language,
@@ -105,33 +98,27 @@ def start(
         "code_attempts": 0,
         "updated_at": now,
     }
-    if existing is not None:
-        registration_id = int(existing.id)
+    key_id, ciphertext = vault.encrypt(request.address, "address")
+    registration_id = int(
         connection.execute(
-            update(registrations).where(registrations.c.id == registration_id).values(values)
-        )
-    else:
-        key_id, ciphertext = vault.encrypt(request.address, "address")
-        registration_id = int(
-            connection.execute(
-                insert(registrations)
-                .values(
-                    person_ref=request.person_ref,
-                    number=100000 + secrets.randbelow(900000),
-                    channel=request.channel.value,
-                    address_key_id=key_id,
-                    address_ciphertext=ciphertext,
-                    address_index=index,
-                    address_hint=request.address_hint,
-                    state=PENDING,
-                    # Replaced at confirmation; until then it opens nothing.
-                    manage_token_hash=token_hash(secrets.token_urlsafe(32)),
-                    created_at=now,
-                    **values,
-                )
-                .returning(registrations.c.id)
-            ).scalar_one()
-        )
+            insert(registrations)
+            .values(
+                person_ref=request.person_ref,
+                number=100000 + secrets.randbelow(900000),
+                channel=request.channel.value,
+                address_key_id=key_id,
+                address_ciphertext=ciphertext,
+                address_index=index,
+                address_hint=request.address_hint,
+                state=PENDING,
+                # Replaced at confirmation; until then it opens nothing.
+                manage_token_hash=token_hash(secrets.token_urlsafe(32)),
+                created_at=now,
+                **values,
+            )
+            .returning(registrations.c.id)
+        ).scalar_one()
+    )
     code_key, code_ciphertext = vault.encrypt(code, "code")
     connection.execute(
         insert(notifications).values(
@@ -168,13 +155,13 @@ def confirm(
 ) -> Confirmed | ConfirmationRefused:
     """Activate the registration whose code this is, or say why not.
 
+    The same address for the same person on the same channel is one registration: the
+    one confirmed last replaces the others (see `_supersede`), so registering again and
+    confirming is how a registrant changes language, wording or quiet hours.
+
     The error is returned, not raised, so the caller commits the counted attempt.
     """
-    row = connection.execute(
-        select(registrations)
-        .where(registrations.c.pending_token_hash == token_hash(pending_token))
-        .with_for_update()
-    ).first()
+    row = _locked(connection, token_hash(pending_token))
     if row is None or row.state != PENDING or row.code_hash is None:
         # Still hash, so a wrong token costs what a wrong code costs.
         _hasher.hash(code or "0")
@@ -202,10 +189,12 @@ def confirm(
         key_id, ciphertext = vault.encrypt(webhook_secret, "webhook")
         secret_values = {"webhook_secret_key_id": key_id, "webhook_secret_ciphertext": ciphertext}
     public = is_public_ref(connection, row.person_ref)
+    number = _supersede(connection, row, now) if public else None
     connection.execute(
         update(registrations)
         .where(registrations.c.id == row.id)
         .values(
+            number=number or row.number,
             state=ACTIVE if public else ENDED,
             end_reason=None if public else RECORD_UNAVAILABLE,
             ended_at=None if public else now,
@@ -219,6 +208,65 @@ def confirm(
         )
     )
     return Confirmed(manage_token, webhook_secret)
+
+
+def _same_key(row: Any) -> Any:
+    """The registrations of the same address, person and channel still open."""
+    return (
+        registrations.c.address_index == row.address_index,
+        registrations.c.person_ref == row.person_ref,
+        registrations.c.channel == row.channel,
+        registrations.c.state != ENDED,
+    )
+
+
+def _locked(connection: Connection, pending_hash: str) -> Any:
+    """The registration of this pending token, with every open one of the same key locked
+    first, in id order: two confirmations for one address and person then take turns
+    instead of deadlocking, and the second sees what the first did."""
+    found = connection.execute(
+        select(registrations).where(registrations.c.pending_token_hash == pending_hash)
+    ).first()
+    if found is None:
+        return None
+    connection.execute(
+        select(registrations.c.id)
+        .where(*_same_key(found))
+        .order_by(registrations.c.id)
+        .with_for_update()
+    ).all()
+    return connection.execute(
+        select(registrations).where(registrations.c.id == found.id).with_for_update()
+    ).first()
+
+
+def _supersede(connection: Connection, row: Any, now: datetime) -> int | None:
+    """End the other open registrations of `row`'s address, person and channel as
+    `replaced`: an active one hands its unsent messages to `row` (each is still sent once,
+    by the new settings) and its number, which the registrant knows from discreet
+    messages; a pending one's code stops working. Returns the number to keep, if any."""
+    others = connection.execute(
+        select(registrations.c.id, registrations.c.state, registrations.c.number)
+        .where(*_same_key(row), registrations.c.id != row.id)
+        .order_by(registrations.c.id)
+    ).all()
+    number = None
+    for other in others:
+        if other.state == ACTIVE:
+            number = int(other.number)
+            connection.execute(
+                update(notifications)
+                .where(
+                    notifications.c.registration_id == other.id,
+                    # A message a live worker is sending is locked: this waits for its
+                    # batch, then finds it sent and leaves it. One a dead worker left
+                    # `sending` moves, and is claimed again when its lease runs out.
+                    notifications.c.state.in_(UNSENT),
+                )
+                .values(registration_id=row.id, updated_at=now)
+            )
+        end_registration(connection, int(other.id), REPLACED, now)
+    return number
 
 
 @dataclass(frozen=True)

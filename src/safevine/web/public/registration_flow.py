@@ -80,4 +80,8 @@ END_REASON_TEXT = {
     registrations.RECORD_UNAVAILABLE: N_("This record is no longer available."),
     registrations.BY_REGISTRANT: N_("You ended this registration."),
     registrations.BY_SMS_STOP: N_("Ended by a STOP reply."),
+    registrations.REPLACED: N_(
+        "Replaced by a newer registration for the same address. "
+        "Use the link in the newest message to see it."
+    ),
 }
