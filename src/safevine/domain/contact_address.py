@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from safevine.domain.errors import FieldError
 from safevine.domain.network_address import non_canonical_numeric_host
+from safevine.domain.value_ranges import ADDRESS_LENGTH, clean_text
 
 
 class Channel(StrEnum):
@@ -35,8 +36,12 @@ def normalise_address(channel: Channel, raw: str) -> str:
     text = raw.strip()
     if not text:
         raise FieldError("address", "is required")
-    if len(text) > 320:
+    if len(text) > ADDRESS_LENGTH:
         raise FieldError("address", "is too long")
+    if not clean_text(text):
+        # A NUL (which PostgreSQL refuses), a terminal escape, a lone surrogate: no real
+        # address of any channel holds one.
+        raise FieldError("address", "holds a control character")
     if channel == Channel.EMAIL:
         if not _EMAIL.fullmatch(text):
             raise FieldError("address", "is not an email address")

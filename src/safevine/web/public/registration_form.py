@@ -7,12 +7,12 @@ event kinds, quiet hours and voicemail have safe defaults.
 import re
 from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from safevine.domain.contact_address import Channel, mask_address, normalise_address
 from safevine.domain.errors import FieldError
 from safevine.domain.event_kinds import EventKind
 from safevine.domain.quiet_hours import QuietHours, parse_clock
+from safevine.domain.value_ranges import check_time_zone
 from safevine.i18n import LANGUAGES, N_
 from safevine.store.public.registrations import RegistrationRequest
 from safevine.web.public.search_query import Problem
@@ -39,6 +39,8 @@ TIME_ZONES = [
     ("America/Puerto_Rico", N_("Puerto Rico and Virgin Islands time")),
     ("Pacific/Guam", N_("Guam time")),
 ]
+# Quiet hours given without a zone are in the zone listed first.
+DEFAULT_ZONE = "America/New_York"
 ALL_EVENTS = tuple(kind.value for kind in EventKind)
 _REFERENCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -128,11 +130,14 @@ def _quiet_hours(raw: Mapping[str, Any], problems: list[Problem]) -> QuietHours 
     if not (start or end):
         return None
     try:
+        # Only a name of the zone database: ZoneInfo would also try to open a region's
+        # folder (`America`) or a path, and fail other than with ValueError.
         window = QuietHours(
-            parse_clock(start, "start"), parse_clock(end, "end"), zone or "America/New_York"
+            parse_clock(start, "start"),
+            parse_clock(end, "end"),
+            check_time_zone(zone or DEFAULT_ZONE, "time_zone"),
         )
-        ZoneInfo(window.zone)
-    except (ValueError, ZoneInfoNotFoundError):
+    except ValueError:
         problems.append(
             Problem(
                 "quiet_hours",
