@@ -62,37 +62,76 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
         listed = _first_public(tmp_path / "demo.db")
         found = client.post("/api/v1/search", json=listed).json()["results"]
         assert len(found) == 1
-        started = client.post(
-            "/api/v1/registrations",
-            json={
-                "person": found[0]["reference"],
-                "channel": "email",
-                "address": "newcomer@example.org",
-                "language": "en",
-            },
-        ).json()
-        inbox = wait_for(
-            lambda: (
-                "confirmation code is" in client.get("/demo/inbox").text
-                and client.get("/demo/inbox").text
-            ),
-            30,
-            "the code in the inbox",
-        )
-        code = re.search(r"confirmation code is (\d{6})", str(inbox)).group(1)  # type: ignore[union-attr]
-        confirmed = client.post(
-            "/api/v1/registrations/confirm",
-            json={"registration": started["registration"], "code": code},
-        )
-        assert confirmed.status_code == 200
+        pending = {
+            channel: client.post(
+                "/api/v1/registrations",
+                json={
+                    "person": found[0]["reference"],
+                    "channel": channel,
+                    "address": address,
+                    "language": "en",
+                },
+            ).json()["registration"]
+            for channel, address in (
+                ("email", "newcomer@example.org"),
+                ("sms", "+1 555 010 7777"),
+                ("voice", "+1 555 010 8888"),
+            )
+        }
+        # Each code arrives on the inbox page: by email, as a text and spoken in a call.
+        codes = wait_for(lambda: _codes(client.get("/demo/inbox").text), 30, "the codes")
+        manage = {}
+        for channel, token in pending.items():
+            confirmed = client.post(
+                "/api/v1/registrations/confirm",
+                json={"registration": token, "code": codes[channel]},  # type: ignore[index]
+            )
+            assert confirmed.status_code == 200, (channel, confirmed.text)
+            manage[channel] = confirmed.json()["manage_token"]
         name = found[0]["name"]
-        wait_for(lambda: name in client.get("/demo/inbox").text, 60, "a notification")
+        wait_for(
+            lambda: all(name in item for item in _items(client.get("/demo/inbox").text)[:3]),
+            60,
+            "a notification on every channel",
+        )
+        # The provider asks for its account's credentials, as the real one does.
+        provider = f"{base}/demo/provider/2010-04-01/Accounts/ACdemo/Messages.json"
+        assert httpx.post(provider, data={"To": "+15550107777", "Body": "x"}).status_code == 401
+        # Reply STOP from the phone: the registration by text ends, the others go on.
+        page = client.get("/demo/inbox").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        replied = client.post(
+            "/demo/phone/reply", data={"csrf_token": csrf, "From": "+15550107777", "lang": "en"}
+        )
+        assert replied.status_code == 303
+        ended = client.get(f"/api/v1/registrations/{manage['sms']}").json()
+        assert (ended["status"], ended["ended_reason"]) == ("ended", "Ended by a STOP reply.")
+        still = client.get(f"/api/v1/registrations/{manage['email']}").json()
+        assert still["status"] == "active"
     finally:
         demo.send_signal(signal.SIGINT)
         try:
             demo.wait(timeout=30)
         except subprocess.TimeoutExpired:
             demo.kill()
+
+
+def _items(page: str) -> list[str]:
+    """The inbox page's items, newest first."""
+    return page.split('<li class="result">')[1:]
+
+
+def _codes(page: str) -> dict[str, str] | None:
+    """The confirmation code each channel delivered, once all three have arrived."""
+    codes: dict[str, str] = {}
+    for item in _items(page):
+        if email := re.search(r"confirmation code is (\d{6})", item):
+            codes.setdefault("email" if "Email" in item else "voice", email.group(1))
+        if text := re.search(r"Your code is (\d{6})", item):
+            codes.setdefault("sms", text.group(1))
+        if call := re.search(r"code is ((?:\d, ){5}\d)", item):
+            codes.setdefault("voice", call.group(1).replace(", ", ""))
+    return codes if len(codes) == 3 else None
 
 
 def _up(base: str) -> bool:

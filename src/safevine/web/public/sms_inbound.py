@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from safevine.domain.contact_address import Channel, normalise_address
 from safevine.domain.errors import FieldError
@@ -67,9 +68,15 @@ async def inbound(request: Request) -> Response:
         except FieldError:
             number = None
         if number:
-            with state.public_engine.begin() as connection:
-                for channel in (Channel.SMS, Channel.VOICE):
-                    registrations.end_by_address(
-                        connection, state.vault, channel, number, datetime.now(UTC)
-                    )
+            # In a thread: the write may wait for a worker's transaction (SQLite has one
+            # writer), and the event loop must go on meanwhile.
+            await run_in_threadpool(_stop, state, number)
     return Response(EMPTY_TWIML, media_type="application/xml")
+
+
+def _stop(state: AppState, number: str) -> None:
+    with state.public_engine.begin() as connection:
+        for channel in (Channel.SMS, Channel.VOICE):
+            registrations.end_by_address(
+                connection, state.vault, channel, number, datetime.now(UTC)
+            )

@@ -1,0 +1,56 @@
+"""The demo inbox in a real browser: texts and calls beside emails, readable on a phone,
+and a Reply STOP button that ends the registration by text as a real reply would."""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from playwright.sync_api import Browser
+from sqlalchemy import select
+
+from safevine.demo.inbox import inbox_router
+from safevine.demo.mailbox import Mailbox
+from safevine.demo.phone import Phone, Ring, phone_router, with_phone
+from safevine.domain.contact_address import Channel
+from safevine.store.public.tables import registrations
+from safevine.web.app import create_app
+from safevine.web.server import background_server, free_port
+from tests.canaries import PUBLIC
+from tests.notify.conftest import Delivery, delivery  # noqa: F401 - the fixture
+
+NUMBER = "+15550107777"
+
+
+def test_texts_and_calls_on_the_inbox_and_reply_stop(
+    browser: Browser, delivery: Delivery, screenshots: Path  # noqa: F811
+) -> None:
+    delivery.register(delivery.ref(PUBLIC.a_number), NUMBER, Channel.SMS)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = with_phone(replace(delivery.settings, demo=True, public_base_url=base), base)
+    phone = Phone()
+    now = datetime.now(UTC)
+    phone.receive(Ring("call", now, "+15550108888", "This is an automated message. Released."))
+    phone.receive(Ring("text", now, NUMBER, "Update: released from custody. Reply STOP."))
+    app = create_app(settings)
+    app.include_router(inbox_router(Mailbox(), phone))
+    app.include_router(phone_router(phone, settings))
+    with background_server(app, port=port):
+        for width in (375, 1280):
+            context = browser.new_context(viewport={"width": width, "height": 900})
+            page = context.new_page()
+            page.goto(f"{base}/demo/inbox")
+            assert page.get_by_role("heading", name="Text message").count() == 1
+            assert page.get_by_role("heading", name="Phone call").count() == 1
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            page.screenshot(path=str(screenshots / f"demo-inbox-{width}.png"), full_page=True)
+            context.close()
+        page = browser.new_page()
+        page.goto(f"{base}/demo/inbox")
+        page.get_by_role("button", name=f"Reply STOP from {NUMBER}").click()
+        page.wait_for_url(f"{base}/demo/inbox?lang=en")
+        page.close()
+    app.state.safevine.public_engine.dispose()
+    with delivery.engine.connect() as connection:
+        row = connection.execute(select(registrations.c.state, registrations.c.end_reason)).one()
+    assert tuple(row) == ("ended", "sms_stop")

@@ -1,0 +1,34 @@
+"""The demo's phone: a Twilio-compatible provider that keeps what it is sent, behind the
+account's credentials as the real one is."""
+
+import httpx
+
+from safevine.demo.phone import Phone, phone_router, spoken, with_phone
+from safevine.notify.channels.voice import twiml
+from safevine.web.app import create_app
+from safevine.web.server import background_server
+from tests.notify.conftest import Delivery, delivery  # noqa: F401 - the fixture
+
+NUMBER = "+15550107777"
+
+
+def test_the_demo_provider_asks_for_its_account(delivery: Delivery) -> None:  # noqa: F811
+    settings = with_phone(delivery.settings, "http://127.0.0.1:1")
+    app = create_app(settings)
+    phone = Phone()
+    app.include_router(phone_router(phone, settings))
+    url = "/demo/provider/2010-04-01/Accounts/ACdemo/Messages.json"
+    form = {"To": NUMBER, "Body": "hello"}
+    with background_server(app) as base, httpx.Client(base_url=base) as client:
+        assert client.post(url, data=form).status_code == 401
+        assert client.post(url, data=form, auth=("ACdemo", "wrong")).status_code == 401
+        sent = client.post(url, data=form, auth=("ACdemo", settings.sms_auth_token))
+    app.state.safevine.public_engine.dispose()
+    assert sent.status_code == 201 and sent.json()["sid"].startswith("SM")
+    assert [(r.kind, r.to, r.text) for r in phone.rings()] == [("text", NUMBER, "hello")]
+
+
+def test_a_call_shows_the_words_it_says() -> None:
+    assert spoken(twiml("Your code is 1, 2, 3. <b>&", "en")) == "Your code is 1, 2, 3. <b>&"
+    assert spoken("<Response><Say>a</Say><Pause/><Say>b</Say></Response>") == "a\nb"
+    assert spoken("not xml <") == "" and spoken("<a>" * 20_000) == ""
