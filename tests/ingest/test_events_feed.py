@@ -215,6 +215,30 @@ def test_an_event_sent_again_after_it_was_refused_in_the_same_file_is_judged_aga
     assert eva is not None and [e.event_id for e in eva.history] == ["r2", "r1"]
 
 
+def test_a_csv_row_the_store_refuses_names_its_column(engine: Engine) -> None:
+    """Rows refused once read (a contradiction of the record, an unknown facility, a
+    reused id) name the CSV column, as the rows refused while reading do."""
+    load_facilities(engine, "F1")
+    when = days_ago(3).isoformat()
+    header = ["event_id", "kind", "occurred_at", "facility_code", "a_number", "date_of_birth",
+              "country_of_birth"]  # fmt: skip
+    lines = csv_lines(
+        header,
+        ["k1", "booked", when, "F1", "100000004", "1990-05-01", "MX"],
+        ["k2", "escaped", when, "F1", "100000004", "1991-05-01", ""],
+        ["k3", "escaped", when, "F1", "100000004", "", "Honduras"],
+        ["k4", "booked", when, "NOPE", "100000005", "", ""],
+        ["k1", "escaped", when, "F1", "100000004", "", ""],
+    )
+    summary = ingest_events(engine, lines, source="feed.csv", fmt="csv")
+    assert [(r.line, r.field) for r in summary.rejects] == [
+        (3, "date_of_birth"),
+        (4, "country_of_birth"),
+        (5, "facility_code"),
+        (6, "event_id"),
+    ]
+
+
 def test_a_file_that_cannot_be_read_changes_nothing(engine: Engine) -> None:
     with pytest.raises(UnreadableSourceError, match="lacks required column"):
         ingest_events(engine, csv_lines(["id", "what"], ["1", "booked"]), source="x.csv", fmt="csv")
