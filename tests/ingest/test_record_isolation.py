@@ -212,6 +212,28 @@ def test_a_roster_row_with_a_name_too_long_as_matched_is_a_reject(engine: Engine
     assert "as matched" in summary.rejects[0].reason
 
 
+def test_a_roster_row_with_a_nul_in_its_facility_code_is_a_reject(engine: Engine) -> None:
+    """The facility code of a rejected row is looked up (so its person can still count
+    as listed there) only once it reads as a code: PostgreSQL's driver refuses a NUL in
+    a query, which failed the whole snapshot."""
+    load_facilities(engine, "F1")
+    at = days_ago(0.01).isoformat()
+    lines = csv_lines(
+        ROSTER_HEADER,
+        [at, "F1", "300000501", "Ana", "Pérez", "1990-05-01", "MX"],
+        [at, "F\x00", "300000502", "Eva", "Ruiz", "1990-05-01", "MX"],
+        ["0001-01-01T00:00:00+14:00", "F1\x00", "300000503", "Eva", "Ruiz", "", ""],
+    )
+    summary = ingest_roster(engine, lines, source="roster.csv")
+    assert (summary.status, summary.applied, summary.derived_events) == ("completed", 1, 1)
+    assert [(r.line, r.field) for r in summary.rejects] == [
+        (3, "facility_code"),
+        (4, "snapshot_at"),
+    ]
+    status, stored = _batch(engine, summary.batch_id)
+    assert status == "completed" and all("\x00" not in raw for _, _, raw in stored)
+
+
 def _facility(code: str) -> dict[str, object]:
     return {"code": code, "name": f"Facility {code}", "updated_at": NOW}
 
