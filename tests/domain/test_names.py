@@ -45,6 +45,7 @@ def test_display_spelling_is_kept() -> None:
         ("123", "no letters"),
         ("Ana\u200b", "invisible"),
         ("x" * 101, "longer than"),
+        ("ß" * 51, "as matched"),
     ],
 )
 def test_bad_names_are_rejected(raw: str, reason: str) -> None:

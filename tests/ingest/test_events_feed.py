@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -185,6 +186,57 @@ def test_csv_feed_accepts_the_same_events_and_names_columns(engine: Engine) -> N
     assert ana is not None and ana.state == "removed"
     assert ana.aliases == [("Anita", "Pérez López"), ("A.", "Pérez")]
     assert ana.history[0].details == {"destination_country": "MX"}
+
+
+def test_an_event_sent_again_after_it_was_refused_in_the_same_file_is_judged_again(
+    engine: Engine,
+) -> None:
+    """A repeat is a duplicate only of an event that was stored: an event refused for
+    contradicting the record, sent again further down, is refused again (not counted a
+    duplicate of itself), and another event reusing its id may still be stored."""
+    load_facilities(engine, "F1")
+    born_1990 = person("100000003", "Eva", "Ruiz", born=date(1990, 1, 1))
+    born_1991 = person("100000003", "Eva", "Ruiz", born=date(1991, 1, 1))
+    lines = jsonl(
+        event("r1", "booked", days_ago(3), born_1990),  # 1 applied
+        event("r2", "transferred", days_ago(2), born_1991),  # 2 contradicts line 1
+        event("r2", "transferred", days_ago(2), born_1991),  # 3 the same again
+        event("r2", "transferred", days_ago(2), person("100000003", born=None)),  # 4 stored
+        event("r2", "transferred", days_ago(2), born_1990),  # 5 a resend of line 4
+    )
+    summary = ingest_events(engine, lines, source="again.jsonl", fmt="jsonl")
+    assert (summary.total, summary.applied, summary.duplicates, summary.rejected) == (5, 2, 1, 2)
+    assert [(r.line, r.field) for r in summary.rejects] == [
+        (2, "person.date_of_birth"),
+        (3, "person.date_of_birth"),
+    ]
+    with engine.connect() as connection:
+        eva = staff_view(connection, "100000003")
+    assert eva is not None and [e.event_id for e in eva.history] == ["r2", "r1"]
+
+
+def test_a_csv_row_the_store_refuses_names_its_column(engine: Engine) -> None:
+    """Rows refused once read (a contradiction of the record, an unknown facility, a
+    reused id) name the CSV column, as the rows refused while reading do."""
+    load_facilities(engine, "F1")
+    when = days_ago(3).isoformat()
+    header = ["event_id", "kind", "occurred_at", "facility_code", "a_number", "date_of_birth",
+              "country_of_birth"]  # fmt: skip
+    lines = csv_lines(
+        header,
+        ["k1", "booked", when, "F1", "100000004", "1990-05-01", "MX"],
+        ["k2", "escaped", when, "F1", "100000004", "1991-05-01", ""],
+        ["k3", "escaped", when, "F1", "100000004", "", "Honduras"],
+        ["k4", "booked", when, "NOPE", "100000005", "", ""],
+        ["k1", "escaped", when, "F1", "100000004", "", ""],
+    )
+    summary = ingest_events(engine, lines, source="feed.csv", fmt="csv")
+    assert [(r.line, r.field) for r in summary.rejects] == [
+        (3, "date_of_birth"),
+        (4, "country_of_birth"),
+        (5, "facility_code"),
+        (6, "event_id"),
+    ]
 
 
 def test_a_file_that_cannot_be_read_changes_nothing(engine: Engine) -> None:

@@ -83,6 +83,9 @@ HOSTILE_EVENTS = [
     ("a lone surrogate in a name", {"person": {"a_number": "300000010", "given_name": "\ud800",
                                               "family_name": "Pérez"}}, "person.given_name"),
     ("a NUL in the event id", {"event_id": "e\x00"}, "event_id"),
+    # Sixty characters, but 120 as matched (ß is ss): too long for the key's column.
+    ("a name longer than a name once folded", {"person": {"a_number": "300000011",
+     "given_name": "ß" * 60, "family_name": "Pérez"}}, "person.given_name"),
 ]  # fmt: skip
 
 
@@ -190,6 +193,45 @@ def test_an_overlong_roster_line_is_a_reject_and_withholds_departures(
     assert summary.status == "completed"
     assert [(r.line, r.field) for r in summary.rejects] == [(5, "line")]
     assert summary.applied == 3
+
+
+def test_a_roster_row_with_a_name_too_long_as_matched_is_a_reject(engine: Engine) -> None:
+    """On PostgreSQL such a name failed the whole snapshot: the matching key of a name
+    that folds longer than its column (ß is ss) was refused as the events were derived."""
+    load_facilities(engine, "F1")
+    at = days_ago(0.01).isoformat()
+    lines = csv_lines(
+        ROSTER_HEADER,
+        [at, "F1", "300000401", "Ana", "Pérez", "1990-05-01", "MX"],
+        [at, "F1", "300000402", "ß" * 60, "Straße", "1990-05-01", "DE"],
+        [at, "F1", "300000403", "Eva", "Ruiz", "1990-05-01", "MX"],
+    )
+    summary = ingest_roster(engine, lines, source="roster.csv")
+    assert (summary.status, summary.applied, summary.derived_events) == ("completed", 2, 2)
+    assert [(r.line, r.field) for r in summary.rejects] == [(3, "given_name")]
+    assert "as matched" in summary.rejects[0].reason
+
+
+def test_a_roster_row_with_a_nul_in_its_facility_code_is_a_reject(engine: Engine) -> None:
+    """The facility code of a rejected row is looked up (so its person can still count
+    as listed there) only once it reads as a code: PostgreSQL's driver refuses a NUL in
+    a query, which failed the whole snapshot."""
+    load_facilities(engine, "F1")
+    at = days_ago(0.01).isoformat()
+    lines = csv_lines(
+        ROSTER_HEADER,
+        [at, "F1", "300000501", "Ana", "Pérez", "1990-05-01", "MX"],
+        [at, "F\x00", "300000502", "Eva", "Ruiz", "1990-05-01", "MX"],
+        ["0001-01-01T00:00:00+14:00", "F1\x00", "300000503", "Eva", "Ruiz", "", ""],
+    )
+    summary = ingest_roster(engine, lines, source="roster.csv")
+    assert (summary.status, summary.applied, summary.derived_events) == ("completed", 1, 1)
+    assert [(r.line, r.field) for r in summary.rejects] == [
+        (3, "facility_code"),
+        (4, "snapshot_at"),
+    ]
+    status, stored = _batch(engine, summary.batch_id)
+    assert status == "completed" and all("\x00" not in raw for _, _, raw in stored)
 
 
 def _facility(code: str) -> dict[str, object]:

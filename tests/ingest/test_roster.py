@@ -2,11 +2,12 @@
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from safevine.ingest.events import ingest_events
 from safevine.ingest.roster import ingest_roster
 from safevine.store.records.person_view import staff_view
+from safevine.store.schema import ingest_rejects
 from tests.builders import NOW, ROSTER_HEADER, csv_lines, event, jsonl, load_facilities, person
 
 HEADER = ROSTER_HEADER
@@ -72,6 +73,23 @@ def test_an_older_snapshot_is_refused_and_changes_nothing(engine: Engine) -> Non
     assert old.status == "refused" and old.derived_events == 0
     assert "older than the one applied" in old.notes[0]
     assert place(engine, "2")[0] == "in_custody"
+
+
+def test_a_refused_snapshot_still_keeps_every_reject_it_counts(engine: Engine) -> None:
+    """A row listing someone again is a reject even in a snapshot refused as stale: it
+    was counted but, rolled back with the refusal, never stored."""
+    load_facilities(engine, "F1")
+    ingest_roster(engine, snapshot(T2, ("F1", "1"), ("F1", "2")), source="new.csv")
+    old = ingest_roster(engine, snapshot(T1, ("F1", "1"), ("F1", "1")), source="old.csv")
+    assert (old.status, old.total, old.applied, old.rejected) == ("refused", 2, 0, 1)
+    assert [(r.line, r.field) for r in old.rejects] == [(3, "a_number")]
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(ingest_rejects.c.line, ingest_rejects.c.field).where(
+                ingest_rejects.c.batch_id == old.batch_id
+            )
+        ).all()
+    assert [tuple(r) for r in stored] == [(3, "a_number")]
 
 
 def test_the_same_snapshot_twice_is_a_no_op(engine: Engine) -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from safevine.domain.a_number import normalise_a_number
 from safevine.domain.errors import FieldError
+from safevine.ingest.fields import text
 from safevine.ingest.parsed import Parsed, parse_csv_rows
 from safevine.ingest.roster_csv import REQUIRED, RosterEntry, parse_entry, read_roster_csv
 from safevine.ingest.source import csv_rows
@@ -52,8 +53,12 @@ def _accepted(line: int, entry: RosterEntry, raw: str) -> tuple[Any, ...]:
 
 
 def _code(p: Parsed[RosterEntry]) -> str | None:
-    code = p.record.get("facility_code")
-    return code.strip().upper() if isinstance(code, str) and code.strip() else None
+    """The rejected row's facility code, if it reads as one (as its A-number, below)."""
+    try:
+        code = text(p.record, "facility_code", "facility_code", required=False, limit=40)
+    except FieldError:
+        return None
+    return code.upper() if code else None
 
 
 def _a_number(p: Parsed[RosterEntry]) -> str | None:

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from safevine.domain.errors import FieldError
-
-MAX_NAME_LENGTH = 100
+from safevine.domain.value_ranges import NAME_LENGTH
 
 # Typographic apostrophes and dashes are typed interchangeably with ASCII ones.
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
@@ -23,12 +22,19 @@ def clean_name(raw: str, field: str) -> str:
     text = _SPACES.sub(" ", unicodedata.normalize("NFKC", raw)).strip()
     if not text:
         raise FieldError(field, "is empty")
-    if len(text) > MAX_NAME_LENGTH:
-        raise FieldError(field, f"is longer than {MAX_NAME_LENGTH} characters")
+    if len(text) > NAME_LENGTH:
+        raise FieldError(field, f"is longer than {NAME_LENGTH} characters")
     if any(unicodedata.category(ch).startswith("C") for ch in text):
         raise FieldError(field, "contains control or invisible characters")
     if not any(ch.isalpha() for ch in text):
         raise FieldError(field, "has no letters")
+    # The matching key is kept in a column as long as a name, and folding can lengthen a
+    # name (`ß` is `ss`): such a key fits SQLite, which ignores lengths, but PostgreSQL
+    # refuses it, so it is refused here, the same on both.
+    if len(fold_name(text)) > NAME_LENGTH:
+        raise FieldError(
+            field, f"is longer than {NAME_LENGTH} characters as matched (ß counts as ss)"
+        )
     return text
 
 

@@ -1,6 +1,6 @@
 """Ingesting a custody event feed (JSON Lines or CSV) in chunked transactions."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Literal
 
@@ -11,7 +11,7 @@ from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.protection import Protection
 from safevine.ingest.batch_run import begin, chunks, finish, isolated, keep_rejects, now, stopped
 from safevine.ingest.event_record import asserted_protection
-from safevine.ingest.events_csv import parse_events_csv
+from safevine.ingest.events_csv import column_of, parse_events_csv
 from safevine.ingest.events_jsonl import parse_events_jsonl
 from safevine.ingest.parsed import Parsed, refused, with_overlong
 from safevine.ingest.summary import IngestSummary
@@ -42,6 +42,8 @@ def ingest_events(
     Raises UnreadableSourceError before changing anything when the input cannot be used.
     """
     parse = parse_events_csv if fmt == "csv" else parse_events_jsonl
+    # A record the store refuses is named as the reader names it: by its CSV column.
+    field_name: Callable[[str], str] = column_of if fmt == "csv" else str
     parsed = with_overlong(parse(lines, source), lines)
     summary = begin(engine, "events", source)
     judge = _Judge(thresholds or Thresholds.from_env())
@@ -57,7 +59,7 @@ def ingest_events(
                     connection,
                     summary,
                     chunk,
-                    lambda c, records: _apply_chunk(c, summary, records, judge),
+                    lambda c, records: _apply_chunk(c, summary, records, judge, field_name),
                     refused,
                     then=(lambda c: judge.decide(c, summary)) if following is None else None,
                 )
@@ -126,6 +128,7 @@ def _apply_chunk(
     summary: IngestSummary,
     chunk: list[Parsed[CustodyEventInput]],
     judge: _Judge,
+    field_name: Callable[[str], str],
 ) -> None:
     """Apply the records; `summary` and `judge` learn of them only once every write is done,
     so an attempt that fails (and is made again record by record) has counted nothing."""
@@ -146,7 +149,7 @@ def _apply_chunk(
     )
     for index, error in outcome.errors:
         record = valid[index]
-        rejects.append(Reject(record.line, error.field, error.reason, record.raw))
+        rejects.append(Reject(record.line, field_name(error.field), error.reason, record.raw))
         assert record.value is not None
         if record.value.person.protection == Protection.PROTECTED:
             protect_anyway.append(record.value.person.a_number)

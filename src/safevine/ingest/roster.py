@@ -196,7 +196,11 @@ def ingest_roster(
             with engine.begin() as connection:
                 _stage_chunk(connection, summary, staging, chunk)
         with engine.begin() as connection:
+            # Rows listing someone again are rejects whatever becomes of the snapshot,
+            # as every other bad row is: kept before it is judged (a stale one is
+            # refused by rolling back what is judged).
             _reject_repeats(connection, summary, staging, batch_id)
+        with engine.begin() as connection:
             in_scope = _scope(connection, staging, scope, declared)
             to_apply = _fresh(connection, summary, staging, in_scope)
             _resolve_earlier_holds(connection, summary, to_apply)

@@ -439,7 +439,7 @@ def _fast_row(
     except FieldError as error:
         rejects.append(
             RosterReject(
-                line, error.field, error.reason, raw, code.upper() if code else None,
+                line, error.field, error.reason, raw, _salvaged_facility(code),
                 _salvaged_a_number(a_number),
             )
         )  # fmt: skip
@@ -479,7 +479,7 @@ def _general_row(
         code = record.get("facility_code")
         rejects.append(
             RosterReject(
-                line, error.field, error.reason, raw, code.upper() if code else None,
+                line, error.field, error.reason, raw, _salvaged_facility(code),
                 _salvaged_a_number(record.get("a_number")),
             )
         )  # fmt: skip
@@ -506,6 +506,15 @@ def _general_row(
     rows.countries.append(country)
     rows.country_codes[country] = country or None
     rows.raws.append(raw)
+
+
+def _salvaged_facility(raw: str | None) -> str | None:
+    """The facility code of a rejected row, if it reads as one: it is looked up, and an
+    unread value (a NUL, which PostgreSQL refuses) must never reach a query."""
+    try:
+        return _facility(raw) if raw else None
+    except FieldError:
+        return None
 
 
 def _salvaged_a_number(raw: str | None) -> str | None:

@@ -94,8 +94,61 @@ def record_events(
 
     An event whose id was seen with other content, whose facility is unknown or whose
     person facts contradict the record is returned in `errors` and changes nothing.
+
+    An event id that repeats within `events` is judged once the events before it are
+    recorded: each run of events in which no id repeats is recorded in turn. So a repeat
+    is a duplicate (or a reuse) only of an event that was stored, never of one refused in
+    the same call, and person facts are still merged in the order given.
     """
     result = RecordedEvents()
+    start = 0
+    for end in _runs(events):
+        part = _record_run(
+            connection,
+            events[start:end],
+            origin=origin,
+            now=now,
+            batch_id=batch_id,
+            provisional=provisional,
+            source=source,
+        )
+        result.stored += part.stored
+        result.duplicates += part.duplicates
+        result.errors += [(start + index, error) for index, error in part.errors]
+        result.status_changes += part.status_changes
+        result.notifications += part.notifications
+        start = end
+    return result
+
+
+def _runs(events: Sequence[CustodyEventInput]) -> list[int]:
+    """Where each run of `events` without a repeated event id ends (nearly always one run:
+    the whole sequence)."""
+    ends: list[int] = []
+    ids: set[str] = set()
+    for index, event in enumerate(events):
+        if event.event_id in ids:
+            ends.append(index)
+            ids.clear()
+        ids.add(event.event_id)
+    ends.append(len(events))
+    return ends
+
+
+def _record_run(
+    connection: Connection,
+    events: Sequence[CustodyEventInput],
+    *,
+    origin: str,
+    now: datetime,
+    source: str,
+    batch_id: int | None,
+    provisional: bool,
+) -> RecordedEvents:
+    """`record_events` for events whose ids are all different."""
+    result = RecordedEvents()
+    if not events:
+        return result
     hashes = [content_hash(e) for e in events]
     facility_map = facility_ids(connection, (e.facility_code for e in events if e.facility_code))
     seen = _stored_hashes(connection, [e.event_id for e in events])
@@ -121,7 +174,6 @@ def record_events(
                 )
             )
             continue
-        seen[event.event_id] = hashes[index]
         candidates.append(index)
 
     resolved = resolve_persons(connection, [events[i].person for i in candidates], now)
