@@ -313,6 +313,7 @@ GOOD_COUNTRIES: list[tuple[Any, Any]] = [
 ]
 BAD_COUNTRIES: list[Any] = ["Narnia", "ZZ", "M\x00X", "x" * 201]
 
+
 @dataclass
 class Layout:
     """How a feed is written out: what goes between records and at the end."""
@@ -467,7 +468,9 @@ class Outcome:
 
 def batch_count(engine: Engine) -> int:
     with engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(ingest_batches)).scalar_one())
+        return int(
+            connection.execute(select(func.count()).select_from(ingest_batches)).scalar_one()
+        )
 
 
 def check(engine: Engine, summary: IngestSummary, want: Outcome) -> None:

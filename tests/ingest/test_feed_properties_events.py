@@ -237,7 +237,9 @@ def drafts(
         fields.append("person")
     if hostile is None:
         hostile = draw(st.integers(0, 4)) < 2
-    targets = set(draw(st.sets(st.sampled_from(fields), min_size=1, max_size=2))) if hostile else set()
+    targets = (
+        set(draw(st.sets(st.sampled_from(fields), min_size=1, max_size=2))) if hostile else set()
+    )
     if id_ref is not None:
         targets.discard("event_id")
     if birth_other_than is not None:
@@ -252,12 +254,18 @@ def drafts(
         return _pick(draw, good)
 
     record: dict[str, Any] = {}
-    id_forms = ["plain", "padded", "emoji", "rtl", "combining", "max"] + (["int"] if as_json else [])
-    bad_ids = ["", "  ", *BAD_TEXT, *LONG_TEXT] + ([None, ["x"], {"id": 1}, 1.5, True] if as_json else [])
+    id_forms = ["plain", "padded", "emoji", "rtl", "combining", "max"] + (
+        ["int"] if as_json else []
+    )
+    bad_ids = ["", "  ", *BAD_TEXT, *LONG_TEXT] + (
+        [None, ["x"], {"id": 1}, 1.5, True] if as_json else []
+    )
     record["event_id"] = choose(
         "event_id", [id_ref or Ref("e", slot, _pick(draw, id_forms))], bad_ids, "event_id"
     )
-    bad_kinds = ["arrested", 'boo"ked', "book\x00ed", ""] + ([None, ["booked"], 1] if as_json else [])
+    bad_kinds = ["arrested", 'boo"ked', "book\x00ed", ""] + (
+        [None, ["booked"], 1] if as_json else []
+    )
     record["kind"] = choose("kind", [kind, kind.upper(), f" {kind} "], bad_kinds, "kind")
     if "occurred_at" in targets:
         broken.add("occurred_at")
@@ -277,7 +285,9 @@ def drafts(
     good_facilities: list[Any] = [Ref("f", facility_slot, f) for f in ("plain", "lower", "padded")]
     if kind not in NEEDS_FACILITY:
         good_facilities.append(None)
-    bad_facilities: list[Any] = (["", "X" * 41, "F\x00"] if kind in NEEDS_FACILITY else ["X" * 41, "F\x00"])
+    bad_facilities: list[Any] = (
+        ["", "X" * 41, "F\x00"] if kind in NEEDS_FACILITY else ["X" * 41, "F\x00"]
+    )
     if as_json:
         bad_facilities.append(["F1"])
     facility = choose("facility_code", good_facilities, bad_facilities, "facility_code")
@@ -308,13 +318,25 @@ def drafts(
         which = draw(st.integers(0, 3))
         # The other part is given, or the reject would name the missing one instead.
         if which == 0:
-            given, family, broken_part = _pick(draw, BAD_NAME_PARTS), family or "Pérez", "given_name"
+            given, family, broken_part = (
+                _pick(draw, BAD_NAME_PARTS),
+                family or "Pérez",
+                "given_name",
+            )
         elif which == 1:
             given, family, broken_part = given or "Ana", _pick(draw, BAD_NAME_PARTS), "family_name"
         elif which == 2:
-            given, family, broken_part = "Ana", draw(st.sampled_from([None, "", "   "])), "family_name"
+            given, family, broken_part = (
+                "Ana",
+                draw(st.sampled_from([None, "", "   "])),
+                "family_name",
+            )
         else:
-            given, family, broken_part = draw(st.sampled_from([None, "", "   "])), "Pérez", "given_name"
+            given, family, broken_part = (
+                draw(st.sampled_from([None, "", "   "])),
+                "Pérez",
+                "given_name",
+            )
         broken.add(f"person.{broken_part}")
     if given is not None:
         person["given_name"] = given
@@ -466,7 +488,9 @@ def feeds(draw: st.DrawFn, fmt: str) -> Feed:
         if op == "conflict" and with_birth:
             earlier = _pick(draw, with_birth).draft
             draft = draw(
-                drafts(slot, fmt, hostile=False, a_slot=earlier.a_slot, birth_other_than=earlier.birth)
+                drafts(
+                    slot, fmt, hostile=False, a_slot=earlier.a_slot, birth_other_than=earlier.birth
+                )
             )
             entries.append(Entry(draft))
             continue
@@ -590,7 +614,9 @@ def plan(feed: Feed, tag: int) -> Plan:
     return Plan(written, unreadable, written.starts, line_level)
 
 
-def _jsonl_line_level(entry: Entry, mangle: str | None, start: int, layout: Layout) -> Expect | None:
+def _jsonl_line_level(
+    entry: Entry, mangle: str | None, start: int, layout: Layout
+) -> Expect | None:
     if mangle == "bom" and start == 1 and not layout.bom:
         return None  # a byte-order mark that opens the file is dropped
     if mangle is not None and mangle != "spaces":

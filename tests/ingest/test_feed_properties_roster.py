@@ -130,7 +130,9 @@ def rows(draw: st.DrawFn, slot: int, a_slot: int | None = None) -> Row:
     fields = ["snapshot_at", "facility_code", "unknown_facility", "a_number", "names",
               "date_of_birth", "country_of_birth"]  # fmt: skip
     hostile = draw(st.integers(0, 4)) < 2
-    targets = set(draw(st.sets(st.sampled_from(fields), min_size=1, max_size=2))) if hostile else set()
+    targets = (
+        set(draw(st.sets(st.sampled_from(fields), min_size=1, max_size=2))) if hostile else set()
+    )
     broken: set[str] = set()
     if "snapshot_at" in targets:
         when = When("text", text=_pick(draw, BAD_MOMENTS))
@@ -289,7 +291,9 @@ def read(roster: Roster, p: Plan, shift: timedelta) -> Listed:
     expects: dict[int, Expect] = {}
     people: dict[int, list[int]] = {}
     seen: set[int] = set()
-    for row, line, fixed, unknown in zip(roster.rows, p.lines, p.line_level, p.unknown, strict=True):
+    for row, line, fixed, unknown in zip(
+        roster.rows, p.lines, p.line_level, p.unknown, strict=True
+    ):
         if fixed is not None:
             expects[line] = fixed
         elif row.broken:
@@ -330,7 +334,8 @@ def run(engine: Engine, folder: Path, roster: Roster) -> None:
     first = read(roster, p, timedelta(0))
     applied = sum(len(v) for v in first.people.values())
     outcomes = [e.outcome for e in first.expects.values()]
-    event(f"rows: {min(outcomes.count('applied'), 3)}+ applied, {min(outcomes.count('rejected'), 3)}+ rejected")
+    shown = {kind: min(outcomes.count(kind), 3) for kind in ("applied", "rejected")}
+    event(f"rows: {shown['applied']}+ applied, {shown['rejected']}+ rejected")
     if any(e.fields == {"a_number"} for e in first.expects.values()):
         event("a person listed twice")
     summary = ingest(engine, folder, p.written, roster.layout, f"r{tag}")
