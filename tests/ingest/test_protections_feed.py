@@ -125,3 +125,18 @@ def test_the_same_list_twice_changes_nothing(engine: Engine) -> None:
     again = ingest_protections(engine, rows, source="p.csv")
     assert (first.applied, first.duplicates) == (2, 0)
     assert (again.applied, again.duplicates, again.rejected) == (0, 2, 0)
+
+
+def test_a_plain_date_outside_the_range_of_moments_is_a_reject(engine: Engine) -> None:
+    lines = csv_lines(
+        HEADER,
+        ["200000091", "protected", "9999-12-31", "screening"],
+        ["200000092", "cleared", "1899-12-31", "screening"],
+        ["200000093", "cleared", "2026-01-15", "screening"],
+    )
+    summary = ingest_protections(engine, lines, source="dates.csv")
+    assert [(r.line, r.field) for r in summary.rejects] == [(2, "as_of"), (3, "as_of")]
+    # Fail closed: the rejected row that says `protected` still protects.
+    assert protection_of(engine, "200000091") == "protected"
+    assert protection_of(engine, "200000092") is None
+    assert protection_of(engine, "200000093") == "cleared"

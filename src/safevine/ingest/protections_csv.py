@@ -8,6 +8,7 @@ from typing import Any
 from safevine.domain.a_number import normalise_a_number
 from safevine.domain.errors import FieldError
 from safevine.domain.protection import Protection
+from safevine.domain.value_ranges import check_moment
 from safevine.ingest.event_record import parse_protection
 from safevine.ingest.fields import text, timestamp
 from safevine.ingest.parsed import Parsed, parse_csv_rows
@@ -25,12 +26,15 @@ class ProtectionRow:
 
 
 def _as_of(value: str) -> datetime:
-    """A date and time with offset, or a plain date (taken as midnight UTC)."""
+    """A date and time with offset, or a plain date (taken as midnight UTC), within the
+    range of stored moments either way."""
     if len(value) == 10:
         try:
-            return datetime.combine(date.fromisoformat(value), time(), UTC)
+            day = datetime.combine(date.fromisoformat(value), time(), UTC)
         except ValueError:
             pass
+        else:
+            return check_moment(day, "as_of", datetime.now(UTC))
     return timestamp(value, "as_of")
 
 
