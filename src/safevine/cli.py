@@ -37,6 +37,7 @@ from safevine.ingest.source import FeedLines, UnreadableSourceError, file_lines
 from safevine.ingest.summary import IngestSummary
 from safevine.logs import configure as configure_logging
 from safevine.store import migrate
+from safevine.store.decoy import real_events, real_persons
 from safevine.store.engine import make_engine
 from safevine.store.public.lookup import public_count
 from safevine.store.records.audit import append
@@ -512,15 +513,19 @@ def demo_cmd(
                 "facilities": connection.execute(
                     select(func.count()).select_from(facilities)
                 ).scalar(),
-                "persons": connection.execute(select(func.count()).select_from(persons)).scalar(),
+                "persons": connection.execute(
+                    select(func.count()).select_from(persons).where(real_persons())
+                ).scalar(),
                 "custody events": connection.execute(
-                    select(func.count()).select_from(custody_events)
+                    select(func.count()).select_from(custody_events).where(real_events())
                 ).scalar(),
                 "public (searchable)": public_count(connection),
             }
             by_protection: dict[str, int] = dict(
                 connection.execute(
-                    select(persons.c.protection, func.count()).group_by(persons.c.protection)
+                    select(persons.c.protection, func.count())
+                    .where(real_persons())
+                    .group_by(persons.c.protection)
                 ).all()
             )
         table = Table("what", "how many", title="safevine demo database")

@@ -16,6 +16,7 @@ from safevine.config import Settings
 from safevine.domain.event_kinds import CustodyState
 from safevine.domain.protection import Protection
 from safevine.domain.publication import is_public
+from safevine.store.decoy import real_names, real_persons
 from safevine.store.schema import custody_status, person_names, persons
 from safevine.web import csrf
 from safevine.web.app import create_app
@@ -64,11 +65,15 @@ def non_public_probes(engine: Engine, retention_days: int) -> Iterator[Probe]:
                 custody_status.c.left_custody_at,
             )
             .outerjoin(custody_status, custody_status.c.person_id == persons.c.id)
+            # The decoy is nobody: no search can name it, and the tests search for it.
+            .where(real_persons())
             .order_by(persons.c.id)
         ).all()
         names: dict[int, list[tuple[str, str]]] = {}
         for row in connection.execute(
-            select(person_names.c.person_id, person_names.c.given_name, person_names.c.family_name)
+            select(
+                person_names.c.person_id, person_names.c.given_name, person_names.c.family_name
+            ).where(real_names())
         ):
             names.setdefault(row.person_id, []).append((row.given_name, row.family_name))
     for person in people:

@@ -19,6 +19,7 @@ EXPECTED = {
     "events",
     "roster",
     "search",
+    "lookup-timing",
     "memory-web",
     "delivery",
     "delivery-steady",
@@ -75,6 +76,12 @@ def test_every_benchmark_runs_on_a_tiny_data_set(tmp_path: Path) -> None:
         assert events["notifications_queued"] > 0
         assert results["search"]["ratio"] > 0
         assert results["delivery"]["figures"]["messages"] > 0
+        timing = results["lookup-timing"]["figures"]
+        for how in ("a_number", "name"):
+            for who in ("public", "protected", "unscreened", "minor", "aged_out", "nobody"):
+                assert timing[f"{how} {who} p50_us"] > 0
+            for who in ("protected", "unscreened", "minor", "aged_out"):
+                assert 0 <= timing[f"{how} {who} vs nobody p"] <= 1
 
     [summary] = tmp_path.glob("*-smoke.md")
     text = summary.read_text()

@@ -91,6 +91,34 @@ def test_view_applies_the_rule_at_every_boundary(engine: Engine) -> None:
     assert _visible(engine) == expected
 
 
+def _searched(engine: Engine, loaded: dict[str, Case]) -> set[str]:
+    """Who the public searches find, each searched for by A-number, by name and by name
+    and date of birth; the three must agree."""
+    found: set[str] = set()
+    with engine.connect() as connection:
+        for a_number, (born, _, _, _) in loaded.items():
+            key = ("ana", fold_name(f"Case{a_number[-1]}"), "MX")
+            by_a_number = lookup.by_a_number(connection, a_number, "MX")
+            by_name = lookup.by_name(connection, *key)
+            by_birth = lookup.by_name(connection, *key, born) if born else []
+            assert len(by_a_number) <= 1 and by_name == by_a_number
+            assert by_birth == (by_a_number if born else [])
+            found |= {a_number} if by_a_number else set()
+    return found
+
+
+def test_searches_apply_the_rule_at_every_boundary(engine: Engine) -> None:
+    loaded = _load(engine)
+    assert _searched(engine, loaded) == {a for a, (_, _, _, public) in loaded.items() if public}
+    assert _searched(engine, loaded) == _visible(engine)
+    with engine.begin() as connection:
+        migrate.sync_policy(connection, 30)
+    assert "100000007" not in _searched(engine, loaded)
+    with engine.begin() as connection:
+        migrate.sync_policy(connection, 90)
+    assert {"100000007", "100000008", "100000009"} <= _searched(engine, loaded)
+
+
 def test_view_agrees_with_the_domain_rule(engine: Engine) -> None:
     _load(engine)
     now = datetime.now(UTC)

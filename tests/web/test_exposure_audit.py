@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from safevine.exposure_audit import audit_exposure
 from safevine.store.records.persons import person_ids_by_a_number
 from tests.canaries import NON_PUBLIC, plant
+from tests.public_schema import install_leaking_searches
 from tests.web.conftest import settings_for
 
 
@@ -23,9 +24,11 @@ def test_the_audit_passes_over_canaries_of_every_kind(engine: Engine) -> None:
 
 
 def test_the_audit_catches_a_projection_that_leaks(engine: Engine) -> None:
-    """Break the public view the way a bad migration could: drop the publication rule."""
+    """Break the public views and searches the way a bad migration could: drop the
+    publication rule."""
     plant(engine)
     with engine.begin() as connection:
+        install_leaking_searches(connection)
         connection.execute(text("DROP VIEW public_person_names"))
         connection.execute(text("DROP VIEW public_persons"))
         connection.execute(

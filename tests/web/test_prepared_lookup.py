@@ -19,6 +19,7 @@ from safevine.store.public.prepared_lookup import PreparedLookups
 from tests.builders import NOW, csv_lines, days_ago, jsonl, person
 from tests.builders import event as custody_event
 from tests.canaries import NEVER_EXISTED, NON_PUBLIC, PUBLIC, plant
+from tests.public_schema import drop_public_reads
 
 # Four public namesakes (three share a date of birth) and one protected: a name search
 # expands IN (...) to several references, and the order of the answer matters.
@@ -175,8 +176,7 @@ def test_database_errors_are_sqlalchemy_errors_without_the_parameters(engine: En
     try:
         prepared = PreparedLookups(public)
         with engine.begin() as connection:
-            connection.execute(text("DROP VIEW public_person_names"))
-            connection.execute(text("DROP VIEW public_persons"))
+            drop_public_reads(connection)
         with pytest.raises(DBAPIError) as raised:
             prepared.by_a_number(PUBLIC.a_number, PUBLIC.country)
         assert PUBLIC.a_number not in str(raised.value)

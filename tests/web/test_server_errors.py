@@ -5,13 +5,14 @@ import logging
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from safevine.logs import JsonLines
 from safevine.web.app import create_app
 from safevine.web.security_headers import CONTENT_SECURITY_POLICY
 from safevine.web.server import background_server
 from tests.canaries import NEVER_EXISTED, NON_PUBLIC, PUBLIC, plant
+from tests.public_schema import drop_public_reads
 from tests.web.conftest import settings_for
 
 GENERIC = "Something went wrong on our side. Nothing you entered was kept."
@@ -28,8 +29,7 @@ def test_a_failing_search_leaks_nothing(engine: Engine, caplog: pytest.LogCaptur
         # A schema the public role can no longer read: every lookup fails in the database,
         # with the search terms as the statement's parameters.
         with engine.begin() as connection:
-            connection.execute(text("DROP VIEW public_person_names"))
-            connection.execute(text("DROP VIEW public_persons"))
+            drop_public_reads(connection)
         for canary in [PUBLIC, NEVER_EXISTED, *NON_PUBLIC]:
             for body in (canary.by_a_number(), canary.by_name()):
                 answers.append(client.post("/api/v1/search", json=body))

@@ -1,5 +1,7 @@
 """The public projection: the only query path for public web, exports and notifications.
 
-It reads the `public_persons` and `public_person_names` views, which apply the
-publication rule inside the database, so a non-public person is simply not there.
+Searches go through migration 0010's searches (functions on PostgreSQL, views on SQLite),
+which do the same work whether the person searched for is hidden or does not exist;
+references and counts through the `public_persons` view. Both apply the publication rule
+inside the database, so a non-public person is simply not there.
 """

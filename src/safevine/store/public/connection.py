@@ -14,7 +14,9 @@ from sqlalchemy.engine import make_url
 from safevine.store.engine import make_engine
 
 PUBLIC_ROLE = "safevine_public"
-PUBLIC_VIEWS = frozenset({"public_persons", "public_person_names"})
+PUBLIC_VIEWS = frozenset(
+    {"public_persons", "public_person_names", "public_search_by_a_number", "public_search_by_name"}
+)
 PUBLIC_TABLES = frozenset({"registrations", "notifications"})
 
 

@@ -1,12 +1,24 @@
-"""Exact lookups in the public projection. Nothing here can see a non-public person."""
+"""Exact lookups in the public projection. Nothing here can see a non-public person.
 
+Searches go through migration 0010's searches, which do the same work for a hidden
+person as for nobody; references and counts through the `public_persons` view.
+"""
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, select
+from sqlalchemy import Connection, Date, Select, String, bindparam, func, select
 
-from safevine.store.public.views import public_person_names, public_persons
+from safevine.store.public.views import (
+    SEARCH_BY_A_NUMBER,
+    SEARCH_BY_NAME,
+    postgres_search,
+    public_persons,
+    sqlite_search_by_a_number,
+    sqlite_search_by_name,
+)
 
 
 @dataclass(frozen=True)
@@ -29,43 +41,54 @@ class PublicPerson:
     facility_time_zone: str | None
 
 
-_SHOWN = [public_persons.c[name] for name in PublicPerson.__dataclass_fields__]
+_FIELDS = list(PublicPerson.__dataclass_fields__)
+_SHOWN = [public_persons.c[name] for name in _FIELDS]
+
+_A_NUMBER = (bindparam("a_number", type_=String), bindparam("country", type_=String))
+_NAME = (
+    bindparam("given_key", type_=String),
+    bindparam("family_key", type_=String),
+    bindparam("country", type_=String),
+    bindparam("date_of_birth", type_=Date),
+)
+
+
+@dataclass(frozen=True)
+class Searches:
+    """The two searches for one dialect; parameters a_number and country, or given_key,
+    family_key, country and date_of_birth (None for any)."""
+
+    by_a_number: Select[Any]
+    by_name: Select[Any]
+
+
+def _searches(dialect: str) -> Searches:
+    if dialect == "postgresql":
+        by_a_number = postgres_search(getattr(func, SEARCH_BY_A_NUMBER)(*_A_NUMBER))
+        by_name = postgres_search(getattr(func, SEARCH_BY_NAME)(*_NAME))
+        a_number_columns: Sequence[Any] = [by_a_number.c[name] for name in _FIELDS]
+        name_columns: Sequence[Any] = [by_name.c[name] for name in _FIELDS]
+        return Searches(
+            select(*a_number_columns),
+            select(*name_columns).order_by(by_name.c.family_name, by_name.c.given_name),
+        )
+    a, n = sqlite_search_by_a_number, sqlite_search_by_name
+    return Searches(
+        select(*[a.c[name] for name in _FIELDS]).where(a.c.query == func.json_array(*_A_NUMBER)),
+        select(*[n.c[name] for name in _FIELDS])
+        .where(n.c.query == func.json_array(*_NAME))
+        .order_by(n.c.family_name, n.c.given_name),
+    )
 
 
 # Built once: constructing a statement costs far more than running it on an index.
-BY_A_NUMBER = select(*_SHOWN).where(
-    public_persons.c.a_number == bindparam("a_number"),
-    public_persons.c.country_of_birth == bindparam("country"),
-)
-
-
-def _names_statement(with_birth: bool) -> Select[Any]:
-    names = select(public_person_names.c.public_ref).where(
-        public_person_names.c.given_key == bindparam("given_key"),
-        public_person_names.c.family_key == bindparam("family_key"),
-    )
-    if with_birth:
-        names = names.where(public_person_names.c.date_of_birth == bindparam("date_of_birth"))
-    return names
-
-
-# Names first, then persons by reference: PostgreSQL cannot drive a semi-join into a
-# security_barrier view, so one statement would read every public person of the country.
-NAMES = _names_statement(with_birth=False)
-NAMES_AND_BIRTH = _names_statement(with_birth=True)
-BY_REFS = (
-    select(*_SHOWN)
-    .where(
-        public_persons.c.public_ref.in_(bindparam("refs", expanding=True)),
-        public_persons.c.country_of_birth == bindparam("country"),
-    )
-    .order_by(public_persons.c.family_name, public_persons.c.given_name)
-)
+SEARCHES = {dialect: _searches(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def by_a_number(connection: Connection, a_number: str, country: str) -> list[PublicPerson]:
     """Public persons with this canonical A-number and country of birth (zero or one)."""
-    rows = connection.execute(BY_A_NUMBER, {"a_number": a_number, "country": country})
+    statement = SEARCHES[connection.dialect.name].by_a_number
+    rows = connection.execute(statement, {"a_number": a_number, "country": country})
     return [PublicPerson(**row._mapping) for row in rows]
 
 
@@ -77,17 +100,14 @@ def by_name(
     date_of_birth: date | None = None,
 ) -> list[PublicPerson]:
     """Public persons known by exactly this folded name (or alias) and country."""
-    values: dict[str, object] = {"given_key": given_key, "family_key": family_key}
-    if date_of_birth is None:
-        found = connection.execute(NAMES, values)
-    else:
-        found = connection.execute(NAMES_AND_BIRTH, {**values, "date_of_birth": date_of_birth})
-    # A miss and a hidden person both end here, the same way: neither has a public name.
-    refs = sorted(set(found.scalars()))
-    if not refs:
-        return []
-    rows = connection.execute(BY_REFS, {"refs": refs, "country": country})
-    return [PublicPerson(**row._mapping) for row in rows]
+    statement = SEARCHES[connection.dialect.name].by_name
+    values = {
+        "given_key": given_key,
+        "family_key": family_key,
+        "country": country,
+        "date_of_birth": date_of_birth,
+    }
+    return [PublicPerson(**row._mapping) for row in connection.execute(statement, values)]
 
 
 def by_reference(connection: Connection, refs: list[str]) -> list[PublicPerson]:

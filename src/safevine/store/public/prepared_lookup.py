@@ -24,13 +24,7 @@ from sqlalchemy import Connection, Engine, Select, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-from safevine.store.public.lookup import (
-    BY_A_NUMBER,
-    BY_REFS,
-    NAMES,
-    NAMES_AND_BIRTH,
-    PublicPerson,
-)
+from safevine.store.public.lookup import SEARCHES, PublicPerson
 
 Processor = Callable[[Any], Any] | None
 # Distinct numbers of references a name search has expanded `IN (...)` for; beyond it a
@@ -154,10 +148,9 @@ class PreparedLookups:
         self._engine = engine
         dialect = engine.dialect
         self.blocks = dialect.name != "sqlite"
-        self._by_a_number = PreparedStatement(BY_A_NUMBER, dialect)
-        self._names = PreparedStatement(NAMES, dialect)
-        self._names_and_birth = PreparedStatement(NAMES_AND_BIRTH, dialect)
-        self._by_refs = PreparedStatement(BY_REFS, dialect)
+        searches = SEARCHES[dialect.name]
+        self._by_a_number = PreparedStatement(searches.by_a_number, dialect)
+        self._by_name = PreparedStatement(searches.by_name, dialect)
         self._local = threading.local()
         self._held: list[Connection] = []
         self._lock = threading.Lock()
@@ -176,17 +169,13 @@ class PreparedLookups:
         date_of_birth: date | None = None,
     ) -> list[PublicPerson]:
         """Public persons known by exactly this folded name (or alias) and country."""
-        values: dict[str, object] = {"given_key": given_key, "family_key": family_key}
-        if date_of_birth is None:
-            found = self._run(self._names, values)
-        else:
-            found = self._run(self._names_and_birth, {**values, "date_of_birth": date_of_birth})
-        # A miss and a hidden person both end here, the same way: neither has a public name.
-        refs = sorted({row[0] for row in found})
-        if not refs:
-            return []
-        rows = self._run(self._by_refs, {"refs": refs, "country": country})
-        return [PublicPerson(*row) for row in rows]
+        values = {
+            "given_key": given_key,
+            "family_key": family_key,
+            "country": country,
+            "date_of_birth": date_of_birth,
+        }
+        return [PublicPerson(*row) for row in self._run(self._by_name, values)]
 
     def close(self) -> None:
         """Close every held connection (the engine's `dispose()` calls this)."""
