@@ -12,12 +12,13 @@ import pytest
 
 from safevine.notify import webhook_destination
 from safevine.notify.webhook_destination import Checked, Destination, Refused, Unresolved
+from tests import loops
 from tests.notify.resolvers import PUBLIC_V4, PUBLIC_V6, resolve_with
 
 
 def both(url: str, allow_private: bool = False, timeout: float = 5.0) -> list[Checked]:
     """The answer from the event loop and from a worker thread: they must agree."""
-    from_loop = asyncio.run(
+    from_loop = loops.run(
         webhook_destination.check(url, allow_private=allow_private, timeout=timeout)
     )
     from_thread = webhook_destination.check_blocking(
@@ -213,5 +214,5 @@ def test_the_event_loop_keeps_running_while_a_name_resolves(
         ticking.cancel()
         return checked, ticks
 
-    checked, ticks = asyncio.run(race())
+    checked, ticks = loops.run(race())
     assert isinstance(checked, Destination) and ticks >= 10

@@ -2,7 +2,6 @@
 was checked, under the original name (Host header, TLS SNI and certificate), resolves once,
 follows no redirect, and refuses before connecting."""
 
-import asyncio
 import json
 import socket
 import ssl
@@ -15,6 +14,7 @@ from safevine.config import Settings
 from safevine.notify.channels.base import DeliveryResult, OutgoingMessage
 from safevine.notify.channels.webhook import WebhookTransport
 from safevine.notify.messages import Rendered
+from tests import loops
 from tests.notify.resolvers import PUBLIC_V4, resolve_with
 from tests.notify.servers import Provider, provider_stub
 from tests.notify.tls_receiver import tls_receiver
@@ -46,7 +46,7 @@ def send(url: str, allow_private: bool, trusted: ssl.SSLContext | None = None) -
             finally:
                 await transport.close()
 
-    return asyncio.run(once())
+    return loops.run(once())
 
 
 def port_of(provider: Provider) -> int:

@@ -98,41 +98,58 @@ def record_events(
     An event id that repeats within `events` is judged once the events before it are
     recorded: each run of events in which no id repeats is recorded in turn. So a repeat
     is a duplicate (or a reuse) only of an event that was stored, never of one refused in
-    the same call, and person facts are still merged in the order given.
+    the same call, and person facts are still merged in the order given. A repeat that is
+    the very same input as an earlier one in its run (a file sent twice over, say) is not
+    a new run: it fares as that one did, a duplicate if it was stored, the same reject if
+    not, so a feed of one event a million times is still recorded in one pass.
     """
     result = RecordedEvents()
     start = 0
-    for end in _runs(events):
+    for end, echoes in _runs(events):
+        firsts = [i for i in range(start, end) if i not in echoes]
         part = _record_run(
             connection,
-            events[start:end],
+            [events[i] for i in firsts],
             origin=origin,
             now=now,
             batch_id=batch_id,
             provisional=provisional,
             source=source,
         )
+        refused = {firsts[index]: error for index, error in part.errors}
         result.stored += part.stored
         result.duplicates += part.duplicates
-        result.errors += [(start + index, error) for index, error in part.errors]
+        result.errors += list(refused.items())
+        for echo, first in echoes.items():
+            if first in refused:
+                result.errors.append((echo, refused[first]))
+            else:
+                result.duplicates += 1
         result.status_changes += part.status_changes
         result.notifications += part.notifications
         start = end
+    result.errors.sort(key=lambda found: found[0])
     return result
 
 
-def _runs(events: Sequence[CustodyEventInput]) -> list[int]:
-    """Where each run of `events` without a repeated event id ends (nearly always one run:
-    the whole sequence)."""
-    ends: list[int] = []
-    ids: set[str] = set()
+def _runs(events: Sequence[CustodyEventInput]) -> list[tuple[int, dict[int, int]]]:
+    """Where each run of `events` ends, none holding an event id twice but as the same
+    input again, with those repeats (index: index of the first) (nearly always one run:
+    the whole sequence, with no repeats)."""
+    runs: list[tuple[int, dict[int, int]]] = []
+    firsts: dict[str, int] = {}
+    echoes: dict[int, int] = {}
     for index, event in enumerate(events):
-        if event.event_id in ids:
-            ends.append(index)
-            ids.clear()
-        ids.add(event.event_id)
-    ends.append(len(events))
-    return ends
+        first = firsts.get(event.event_id)
+        if first is not None and events[first] == event:
+            echoes[index] = first
+            continue
+        if first is not None:
+            runs.append((index, echoes))
+            firsts, echoes = {}, {}
+        firsts[event.event_id] = index
+    runs.append((len(events), echoes))
+    return runs
 
 
 def _record_run(
