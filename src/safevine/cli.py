@@ -493,7 +493,7 @@ def demo_cmd(
         bool,
         typer.Option(
             help="Then serve it all on 127.0.0.1: the site, a "
-            "worker, a local mail inbox and an event simulator."
+            "worker, a local inbox for mail, texts and calls, and an event simulator."
         ),
     ] = False,
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
@@ -551,7 +551,7 @@ def demo_cmd(
 
             out.print(
                 f"\nsafevine demo: http://127.0.0.1:{port}/   "
-                f"mail inbox: http://127.0.0.1:{port}/demo/inbox   "
+                f"inbox (mail, texts, calls): http://127.0.0.1:{port}/demo/inbox   "
                 f"(mail server 127.0.0.1:{mail_port}; Ctrl-C stops everything)"
             )
             asyncio.run(run_demo(settings, port, every, mail_port))
