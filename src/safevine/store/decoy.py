@@ -1,10 +1,12 @@
-"""The decoy: a person who is never public, examined by a public search that finds no one.
+"""The decoy: a person who is never public, examined by a public search for a key after
+every real one.
 
-Migration 0010 creates it (id 0, with a name, an event and a custody status, protected)
-so that a search for nobody does the same work as a search for a hidden person. It is
-not a person: whatever lists or counts people, names or events leaves it out, and no
-search, feed or staff command can name it (its A-number has letters, its name keys hold
-U+10FFFF, its event id a control character).
+A search for nobody examines the person whose key comes next (migration 0011), so that it
+does the same work as a search for a hidden person; past the last real key, that is the
+decoy. Migration 0010 creates it (id 0, with a name, an event and a custody status,
+protected). It is not a person: whatever lists or counts people, names or events leaves
+it out, and no search, feed or staff command can name it (its A-number has letters, its
+name keys hold U+10FFFF, its event id a control character).
 """
 
 from sqlalchemy import ColumnElement

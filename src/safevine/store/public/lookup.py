@@ -1,7 +1,7 @@
 """Exact lookups in the public projection. Nothing here can see a non-public person.
 
-Searches go through migration 0010's searches, which do the same work for a hidden
-person as for nobody; references and counts through the `public_persons` view.
+Searches go through the searches of migrations 0010 and 0011, which do the same work for
+a hidden person as for nobody; references and counts through the `public_persons` view.
 """
 
 from collections.abc import Sequence

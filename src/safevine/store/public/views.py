@@ -42,7 +42,7 @@ public_person_names = Table(
     Column("date_of_birth", Date),
 )
 
-# The searches (migration 0010). On SQLite, views that take the search as a JSON array in
+# The searches (migrations 0010 and 0011). On SQLite, views that take the search as a JSON array in
 # `query`; on PostgreSQL, functions of the same names returning the same columns.
 SEARCH_BY_A_NUMBER = "public_search_by_a_number"
 SEARCH_BY_NAME = "public_search_by_name"
