@@ -18,7 +18,7 @@ BODY: dict[str, list[object]] = {"results": []}
 
 
 def create_app() -> FastAPI:
-    # FastAPI's OpenTelemetry hooks off, as `safevine.web.app` has them: a cost the search
+    # FastAPI's OpenTelemetry hooks off, as `safevine.web.app_shell` has them: a cost the search
     # no longer pays must not be counted against it in the ceiling either.
     app = FastAPI(
         docs_url=None,

@@ -1,10 +1,10 @@
 """The logs of a full run, at the most verbose level we ship, hold no contact, URL or person.
 
-`safevine serve`, `safevine worker` and `safevine ingest` run as real processes with
-SAFEVINE_LOG_LEVEL=debug against a real SMTP server and a provider simulator over real
-HTTP; registrations on every channel are made and confirmed through the public API, an
-event is delivered on each, an SMS STOP arrives, staff act through the CLI and the staff
-API. Then everything the processes wrote to stderr is read.
+`safevine serve`, `safevine staff serve`, `safevine worker` and `safevine ingest` run as
+real processes with SAFEVINE_LOG_LEVEL=debug against a real SMTP server and a provider
+simulator over real HTTP; registrations on every channel are made and confirmed through
+the public API, an event is delivered on each, an SMS STOP arrives, staff act through the
+CLI and the staff service's API. Then everything the processes wrote to stderr is read.
 """
 
 import os
@@ -115,16 +115,19 @@ def test_no_contact_url_or_person_reaches_the_logs_of_a_full_run(
     engine: Engine, tmp_path: Path
 ) -> None:
     plant(engine)
-    port = free_port()
+    port, staff_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     logs: list[str] = []
     with smtp_sink() as sink, provider_stub() as provider:
         hook = f"{provider.base}/hook?{HOOK_QUERY}"
         env = _environment(engine, sink, provider, port)
         server = _start(env, "serve", "--port", str(port))
+        staff = _start(env, "staff", "serve", "--port", str(staff_port))
         worker = _start(env, "worker")
         try:
             _wait(lambda: _answers(base), "the server")
+            staff_base = f"http://127.0.0.1:{staff_port}"
+            _wait(lambda: _answers(staff_base, "/openapi.json"), "the staff service")
             with httpx.Client(base_url=base, timeout=30) as client:
                 _search_everyone(client)
                 ref = client.post("/api/v1/search", json=PUBLIC.by_a_number()).json()["results"]
@@ -162,9 +165,10 @@ def test_no_contact_url_or_person_reaches_the_logs_of_a_full_run(
                 _wait(lambda: not _unsent(engine), "the release to be sent")
                 assert len(sink.received) == 2 and len(provider.requests) == 6
                 _stop_by_sms(client, base, provider)
-                _staff(env, client, logs)
+                with httpx.Client(base_url=staff_base, timeout=30) as staff_client:
+                    _staff(env, staff_client, logs)
         finally:
-            logs += [_stop(server), _stop(worker)]
+            logs += [_stop(server), _stop(staff), _stop(worker)]
     _assert_clean("\n".join(logs), hook, provider)
     with engine.connect() as connection:
         ended = connection.execute(
@@ -181,9 +185,9 @@ def test_no_contact_url_or_person_reaches_the_logs_of_a_full_run(
     ]
 
 
-def _answers(base: str) -> bool:
+def _answers(base: str, path: str = "/") -> bool:
     try:
-        return httpx.get(f"{base}/", timeout=1).status_code == 200
+        return httpx.get(f"{base}{path}", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -230,6 +234,7 @@ def _staff(env: dict[str, str], client: httpx.Client, logs: list[str]) -> None:
 def _assert_clean(logged: str, hook: str, provider: Provider) -> None:
     # The run really was logged, at debug, by every process.
     assert '"route": "/api/v1/registrations"' in logged
+    assert '"route": "/api/v1/staff/persons/lookup"' in logged
     assert "batch: claimed=" in logged
     secrets = [
         EMAIL,

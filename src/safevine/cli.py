@@ -15,12 +15,23 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from safevine.actions import holds as hold_actions
+from safevine.actions import ingest, tokens
+from safevine.actions import persons as person_actions
+from safevine.actions.actor import Actor
 from safevine.config import ConfigError, Settings
 from safevine.domain import value_ranges
-from safevine.domain.a_number import format_a_number, normalise_a_number
-from safevine.domain.errors import FieldError
+from safevine.domain.a_number import format_a_number
+from safevine.domain.errors import (
+    ConflictError,
+    FieldError,
+    InvalidError,
+    NotAllowedError,
+    NotFoundError,
+    RefusedError,
+)
 from safevine.domain.value_ranges import (
     MAX_ID,
     NAME_LENGTH,
@@ -28,11 +39,7 @@ from safevine.domain.value_ranges import (
     check_free_text,
     check_text,
 )
-from safevine.ingest.events import ingest_events
-from safevine.ingest.facilities import ingest_facilities
 from safevine.ingest.fields import timestamp
-from safevine.ingest.protections import ingest_protections
-from safevine.ingest.roster import ingest_roster
 from safevine.ingest.source import FeedLines, UnreadableSourceError, file_lines
 from safevine.ingest.summary import IngestSummary
 from safevine.logs import configure as configure_logging
@@ -40,18 +47,8 @@ from safevine.store import migrate
 from safevine.store.decoy import real_events, real_persons
 from safevine.store.engine import make_engine
 from safevine.store.public.lookup import public_count
-from safevine.store.records.audit import append
-from safevine.store.records.holds import Hold, HoldError
-from safevine.store.records.person_view import StaffPersonView, staff_view, view_json
-from safevine.store.records.persons import person_ids_by_a_number
-from safevine.store.records.protection import (
-    ProtectionError,
-    clear,
-    confirm_clear,
-    protect,
-    request_clear,
-)
-from safevine.store.records.staff_tokens import TokenError
+from safevine.store.records.holds import Hold
+from safevine.store.records.person_view import StaffPersonView, view_json
 from safevine.store.schema import custody_events, facilities, persons
 
 app = typer.Typer(
@@ -77,6 +74,13 @@ err = Console(stderr=True)
 def _actor() -> str:
     """Who is at the keyboard, for the audit trail: the CLI's login name."""
     return f"cli:{getpass.getuser()}"
+
+
+A_NUMBER = "A-NUMBER"  # how an A-number argument is named in an error
+
+
+def _who(actor: str | None) -> Actor:
+    return Actor(actor or _actor())
 
 
 class UserError(Exception):
@@ -132,12 +136,22 @@ def _run(action: Callable[[], None]) -> None:
         _fail(str(error))
     except FieldError as error:
         _fail(f"{error.field} {error.reason}")
-    except ProtectionError as error:
-        _fail(str(error))
-    except TokenError as error:
-        _fail(str(error))
-    except HoldError as error:
-        _fail(str(error))
+    except RefusedError as error:
+        _fail(str(error), exit_code(error))
+
+
+# An action's refusal, by kind, as an exit code (the README lists them). 1 is also a stale
+# roster's: refused by the state of things, nothing changed.
+EXIT_CODES: tuple[tuple[type[RefusedError], int], ...] = (
+    (NotAllowedError, 4),
+    (NotFoundError, 2),
+    (ConflictError, 1),
+    (InvalidError, 2),
+)
+
+
+def exit_code(error: RefusedError) -> int:
+    return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
 
 
 @db_app.command("upgrade")
@@ -172,17 +186,7 @@ class RosterScope(StrEnum):
     all = "all"
 
 
-def _report(summary: IngestSummary, as_json: bool, engine: Engine) -> None:
-    with engine.begin() as connection:
-        append(
-            connection,
-            actor=_actor(),
-            action=f"ingest_{summary.kind}",
-            target=f"batch:{summary.batch_id}",
-            reason=f"applied {summary.applied}, duplicates {summary.duplicates}, "
-            f"rejected {summary.rejected}, derived {summary.derived_events}",
-            at=datetime.now(UTC),
-        )
+def _report(summary: IngestSummary, as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(summary.to_dict()))
     else:
@@ -216,7 +220,8 @@ def ingest_facilities_cmd(path: FileArg, as_json: JsonFlag = False) -> None:
 
     def action() -> None:
         with _store() as engine:
-            _report(ingest_facilities(engine, _lines(path), source=path.name), as_json, engine)
+            summary = ingest.facilities(engine, _who(None), _lines(path), source=path.name)
+            _report(summary, as_json)
 
     _run(action)
 
@@ -234,8 +239,10 @@ def ingest_events_cmd(
     def action() -> None:
         chosen = fmt or (EventFormat.csv if path.suffix.lower() == ".csv" else EventFormat.jsonl)
         with _store() as engine:
-            summary = ingest_events(engine, _lines(path), source=path.name, fmt=chosen.value)
-            _report(summary, as_json, engine)
+            summary = ingest.events(
+                engine, _who(None), _lines(path), source=path.name, fmt=chosen.value
+            )
+            _report(summary, as_json)
 
     _run(action)
 
@@ -265,15 +272,16 @@ def ingest_roster_cmd(
         if snapshot_at:
             when = timestamp(snapshot_at, "--snapshot-at")
         with _store() as engine:
-            summary = ingest_roster(
+            summary = ingest.roster(
                 engine,
+                _who(None),
                 _lines(path),
                 source=path.name,
                 scope=scope.value,
                 declared=facility or [],
                 snapshot_at=when,
             )
-            _report(summary, as_json, engine)
+            _report(summary, as_json)
 
     _run(action)
 
@@ -284,18 +292,10 @@ def ingest_protections_cmd(path: FileArg, as_json: JsonFlag = False) -> None:
 
     def action() -> None:
         with _store() as engine:
-            _report(ingest_protections(engine, _lines(path), source=path.name), as_json, engine)
+            summary = ingest.protections(engine, _who(None), _lines(path), source=path.name)
+            _report(summary, as_json)
 
     _run(action)
-
-
-def _person_id(engine: Engine, raw: str) -> tuple[int, str]:
-    a_number = normalise_a_number(raw, "A-NUMBER")
-    with engine.connect() as connection:
-        found = person_ids_by_a_number(connection, [a_number])
-    if a_number not in found:
-        raise UserError(f"no person with A-number {format_a_number(a_number)}")
-    return found[a_number], a_number
 
 
 def _checked(check: Callable[[str, str, int], str], limit: int) -> Callable[[str | None], Any]:
@@ -320,7 +320,7 @@ Reason = Annotated[
         callback=_checked(check_free_text, REASON_LENGTH),
     ),
 ]
-Actor = Annotated[
+ActorOption = Annotated[
     str | None,
     typer.Option(
         "--actor",
@@ -333,31 +333,22 @@ RowIdArg = Annotated[int, typer.Argument(min=1, max=MAX_ID, show_default=False)]
 
 
 @app.command("protect")
-def protect_cmd(a_number: str, reason: Reason, actor: Actor = None) -> None:
+def protect_cmd(a_number: str, reason: Reason, actor: ActorOption = None) -> None:
     """Protect a person at once: they disappear from every public surface."""
 
     def action() -> None:
-        if not reason.strip():
-            raise UserError("--reason must not be empty")
-        with _store() as engine:
-            person_id, canonical = _person_id(engine, a_number)
-            with engine.begin() as connection:
-                changed = protect(
-                    connection,
-                    person_id,
-                    actor=actor or _actor(),
-                    source="staff",
-                    reason=reason.strip(),
-                    now=datetime.now(UTC),
-                )
-        label = format_a_number(canonical)
+        with _store() as engine, engine.begin() as connection:
+            person, changed = person_actions.protect(
+                connection, _who(actor), a_number, reason, datetime.now(UTC), A_NUMBER
+            )
+        label = format_a_number(person.a_number)
         out.print(f"{label} is now protected" if changed else f"{label} was already protected")
 
     _run(action)
 
 
 @app.command("clear")
-def clear_cmd(a_number: str, reason: Reason, actor: Actor = None) -> None:
+def clear_cmd(a_number: str, reason: Reason, actor: ActorOption = None) -> None:
     """Clear a person's protection (a staff decision with a reason): they may become public.
 
     With SAFEVINE_TWO_PERSON_CLEAR (the default) this only asks; a different person
@@ -366,46 +357,40 @@ def clear_cmd(a_number: str, reason: Reason, actor: Actor = None) -> None:
 
     def action() -> None:
         settings = _settings()
-        with _store() as engine:
-            person_id, canonical = _person_id(engine, a_number)
-            with engine.begin() as connection:
-                if settings.two_person_clear:
-                    asked = request_clear(
-                        connection,
-                        person_id,
-                        actor=actor or _actor(),
-                        reason=reason,
-                        now=datetime.now(UTC),
-                    )
-                else:
-                    changed = clear(
-                        connection,
-                        person_id,
-                        actor=actor or _actor(),
-                        reason=reason,
-                        now=datetime.now(UTC),
-                    )
-        label = format_a_number(canonical)
-        if settings.two_person_clear:
+        with _store() as engine, engine.begin() as connection:
+            outcome = person_actions.clear(
+                connection,
+                _who(actor),
+                a_number,
+                reason,
+                datetime.now(UTC),
+                two_person=settings.two_person_clear,
+                field=A_NUMBER,
+            )
+        label = format_a_number(outcome.person.a_number)
+        asked = outcome.request
+        if asked is not None:
             out.print(
                 f"clear request {asked.id} for {label} is waiting for a second person: "
                 f"`safevine clear-confirm {asked.id}` before "
                 f"{asked.expires_at:%Y-%m-%d %H:%M} UTC; until then {label} stays protected"
             )
         else:
-            out.print(f"{label} is now cleared" if changed else f"{label} was already cleared")
+            out.print(
+                f"{label} is now cleared" if outcome.changed else f"{label} was already cleared"
+            )
 
     _run(action)
 
 
 @app.command("clear-confirm")
-def clear_confirm_cmd(request_id: RowIdArg, actor: Actor = None) -> None:
+def clear_confirm_cmd(request_id: RowIdArg, actor: ActorOption = None) -> None:
     """Confirm someone else's clear request: the person is cleared."""
 
     def action() -> None:
         with _store() as engine, engine.begin() as connection:
-            person_id = confirm_clear(
-                connection, request_id, actor=actor or _actor(), now=datetime.now(UTC)
+            person_id = person_actions.confirm_clear(
+                connection, _who(actor), request_id, datetime.now(UTC)
             )
         out.print(f"clear request {request_id} confirmed: person {person_id} is now cleared")
 
@@ -417,20 +402,10 @@ def person_show(a_number: str, as_json: JsonFlag = False) -> None:
     """Everything about a person, protection and history included (staff only)."""
 
     def action() -> None:
-        canonical = normalise_a_number(a_number, "A-NUMBER")
         with _store() as engine, engine.begin() as connection:
-            view = staff_view(connection, canonical)
-            if view is not None:
-                append(
-                    connection,
-                    actor=_actor(),
-                    action="view_person",
-                    target=f"person:{view.id}",
-                    reason=None,
-                    at=datetime.now(UTC),
-                )
-        if view is None:
-            raise UserError(f"no person with A-number {format_a_number(canonical)}")
+            view = person_actions.view(
+                connection, _who(None), a_number, datetime.now(UTC), A_NUMBER
+            )
         if as_json:
             out.print_json(json.dumps(view_json(view)))
             return
@@ -492,13 +467,14 @@ def demo_cmd(
     serve: Annotated[
         bool,
         typer.Option(
-            help="Then serve it all on 127.0.0.1: the site, a "
+            help="Then serve it all on 127.0.0.1: the site, the staff service, a "
             "worker, a local inbox for mail, texts and calls, and an event simulator."
         ),
     ] = False,
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
     every: Annotated[float, typer.Option(help="Seconds between simulated events.")] = 20.0,
     mail_port: Annotated[int, typer.Option(help="Port of the demo's mail server.")] = 8025,
+    staff_port: Annotated[int, typer.Option(help="Port of the staff service.")] = 8001,
 ) -> None:
     """Set up a demo database: the real ICE facility list and a synthetic population."""
     from safevine.demo.population import examples, load_demo
@@ -552,9 +528,11 @@ def demo_cmd(
             out.print(
                 f"\nsafevine demo: http://127.0.0.1:{port}/   "
                 f"inbox (mail, texts, calls): http://127.0.0.1:{port}/demo/inbox   "
-                f"(mail server 127.0.0.1:{mail_port}; Ctrl-C stops everything)"
+                f"(mail server 127.0.0.1:{mail_port}; Ctrl-C stops everything)\n"
+                f"staff service: http://127.0.0.1:{staff_port}/ (for staff only; "
+                "in production on an internal network)"
             )
-            asyncio.run(run_demo(settings, port, every, mail_port))
+            asyncio.run(run_demo(settings, port, every, mail_port, staff_port))
 
     _run(action)
 
@@ -571,12 +549,35 @@ def _serving_settings() -> Settings:
     return settings
 
 
+def _public_path_ready(settings: Settings) -> None:
+    """The public path's database is there and migrated, checked through the public path
+    itself: the public service never opens a connection on the full records."""
+    from safevine.store.public.connection import make_public_engine
+
+    _engine(settings).dispose()  # a missing SQLite file is named, not created
+    engine = make_public_engine(settings.database_url, settings.public_database_url)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1 FROM public_persons LIMIT 1").all()
+    except DBAPIError as error:
+        raise UserError(
+            "the public path cannot read the public views; run `safevine db upgrade` "
+            f"(the database said: {str(error.orig).splitlines()[0][:200]})"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(help="Serve this process's Prometheus metrics on 127.0.0.1 at this port."),
+]
+
+
 @app.command("worker")
 def worker_cmd(
     once: Annotated[bool, typer.Option("--once", help="Work what is due now, then stop.")] = False,
-    metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1 at this port.")
-    ] = None,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Send due notifications: claim, check, render, send, record, retry."""
     import asyncio
@@ -586,9 +587,8 @@ def worker_cmd(
     from safevine.store.public.connection import make_public_engine
 
     def action() -> None:
-        with _store():
-            pass
         settings = _serving_settings()
+        _public_path_ready(settings)
         engine = make_public_engine(settings.database_url, settings.public_database_url)
 
         configure_logging(settings.log_level)
@@ -623,18 +623,51 @@ def worker_cmd(
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    metrics_port: MetricsPort = None,
 ) -> None:
-    """Serve the public search pages and API."""
-    from safevine.web.app import create_app
+    """Serve the public site and API (the staff service is `safevine staff serve`)."""
+    from safevine.web.public_app import create_public_app
     from safevine.web.server import serve
+
+    def action() -> None:
+        settings = _serving_settings()
+        _public_path_ready(settings)
+        application = create_public_app(settings)
+        if metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(
+                metrics_port, addr="127.0.0.1", registry=application.state.safevine.metrics.registry
+            )
+        out.print(f"safevine is serving on http://{host}:{port}/ (Ctrl-C stops it)")
+        configure_logging(settings.log_level)
+        serve(application, host, port)
+
+    _run(action)
+
+
+staff_app = typer.Typer(help="The staff service and staff accounts.", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+
+
+@staff_app.command("serve")
+def staff_serve_cmd(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (keep it on an internal network).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
+) -> None:
+    """Serve the staff API, its reports and /metrics, apart from the public site."""
+    from safevine.web.server import serve
+    from safevine.web.staff_app import create_staff_app
 
     def action() -> None:
         with _store():
             pass
         settings = _serving_settings()
-        out.print(f"safevine is serving on http://{host}:{port}/ (Ctrl-C stops it)")
+        out.print(f"safevine staff service on http://{host}:{port}/ (Ctrl-C stops it)")
         configure_logging(settings.log_level)
-        serve(create_app(settings), host, port)
+        serve(create_staff_app(settings), host, port)
 
     _run(action)
 
@@ -688,20 +721,11 @@ def token_create(
     ],
 ) -> None:
     """Make a token; it is printed once and only its hash is kept."""
-    from safevine.store.records import staff_tokens
 
     def action() -> None:
         now = datetime.now(UTC)
         with _store() as engine, engine.begin() as connection:
-            secret = staff_tokens.create(connection, name, scope, now)
-            append(
-                connection,
-                actor=_actor(),
-                action="token_create",
-                target=f"token:{name}",
-                reason=",".join(sorted(scope)),
-                at=now,
-            )
+            secret = tokens.create(connection, _who(None), name, scope, now)
         out.print(secret, highlight=False, soft_wrap=True)
         err.print("store it now: it is not shown again")
 
@@ -735,20 +759,11 @@ def token_revoke(
     name: Annotated[str, typer.Argument(callback=_checked(check_text, NAME_LENGTH))],
 ) -> None:
     """Revoke a token at once."""
-    from safevine.store.records import staff_tokens
 
     def action() -> None:
         now = datetime.now(UTC)
         with _store() as engine, engine.begin() as connection:
-            staff_tokens.revoke(connection, name, now)
-            append(
-                connection,
-                actor=_actor(),
-                action="token_revoke",
-                target=f"token:{name}",
-                reason=None,
-                at=now,
-            )
+            tokens.revoke(connection, _who(None), name, now)
         out.print(f"token {name!r} is revoked")
 
     _run(action)
@@ -871,30 +886,24 @@ def holds_show(hold_id: RowIdArg) -> None:
 
 
 @holds_app.command("release")
-def holds_release(hold_id: RowIdArg, actor: Actor = None) -> None:
+def holds_release(hold_id: RowIdArg, actor: ActorOption = None) -> None:
     """The batch was real: its notifications go out, each once."""
-    from safevine.store.records import holds
 
     def action() -> None:
         with _store() as engine, engine.begin() as connection:
-            queued = holds.release(
-                connection, hold_id, actor=actor or _actor(), now=datetime.now(UTC)
-            )
+            queued = hold_actions.release(connection, _who(actor), hold_id, datetime.now(UTC))
         out.print(f"hold {hold_id} released: {queued} notifications queued")
 
     _run(action)
 
 
 @holds_app.command("discard")
-def holds_discard(hold_id: RowIdArg, actor: Actor = None) -> None:
+def holds_discard(hold_id: RowIdArg, actor: ActorOption = None) -> None:
     """The batch was an accident: its changes are reverted and no alert is ever sent."""
-    from safevine.store.records import holds
 
     def action() -> None:
         with _store() as engine, engine.begin() as connection:
-            restored = holds.discard(
-                connection, hold_id, actor=actor or _actor(), now=datetime.now(UTC)
-            )
+            restored = hold_actions.discard(connection, _who(actor), hold_id, datetime.now(UTC))
         out.print(f"hold {hold_id} discarded: {restored} statuses restored, no alert sent")
 
     _run(action)

@@ -110,6 +110,8 @@ class Settings:
     old_secret_keys: tuple[bytes, ...] = ()
     # Where people reach the site; links in messages point here.
     public_base_url: str = "http://127.0.0.1:8000"
+    # Where staff reach the staff service (an internal address); HSTS when https.
+    staff_base_url: str = "http://127.0.0.1:8001"
     # A number registrants can call, named in discreet messages.
     help_phone: str = ""
     smtp_host: str = "127.0.0.1"
@@ -162,6 +164,9 @@ class Settings:
             public_base_url=(
                 os.environ.get("SAFEVINE_PUBLIC_BASE_URL") or cls.public_base_url
             ).rstrip("/"),
+            staff_base_url=(os.environ.get("SAFEVINE_STAFF_BASE_URL") or cls.staff_base_url).rstrip(
+                "/"
+            ),
             help_phone=os.environ.get("SAFEVINE_HELP_PHONE", ""),
             smtp_host=os.environ.get("SAFEVINE_SMTP_HOST") or cls.smtp_host,
             smtp_port=_int_env("SAFEVINE_SMTP_PORT", cls.smtp_port, 1),

@@ -19,7 +19,7 @@ from safevine.domain.publication import is_public
 from safevine.store.decoy import real_names, real_persons
 from safevine.store.schema import custody_status, person_names, persons
 from safevine.web import csrf
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 
 RESULT_MARKER = 'class="result"'
@@ -104,7 +104,7 @@ def non_public_probes(engine: Engine, retention_days: int) -> Iterator[Probe]:
 def audit_exposure(settings: Settings, records: Engine) -> ExposureReport:
     """Search for every non-public person through a live app; rate limits are off for it."""
     audit_settings = Settings(**{**settings.__dict__, "rate_limits_enabled": False})
-    app = create_app(audit_settings)
+    app = create_public_app(audit_settings)
     report = ExposureReport()
     seen: set[int] = set()
     with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:

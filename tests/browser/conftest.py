@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import Engine
 
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server, free_port
 from tests.canaries import plant
 from tests.web.conftest import settings_for
@@ -81,7 +81,7 @@ def site(sqlite_engine: Engine) -> Iterator[Site]:
     plant(sqlite_engine)
     neutral_port = free_port()
     neutral = f"http://127.0.0.1:{neutral_port}/"
-    app = create_app(settings_for(sqlite_engine, exit_url=neutral))
+    app = create_public_app(settings_for(sqlite_engine, exit_url=neutral))
     with background_server(neutral_site(), port=neutral_port), background_server(app) as base:
         yield Site(base, neutral)
     app.state.safevine.public_engine.dispose()

@@ -13,7 +13,7 @@ from safevine.demo.mailbox import Mailbox
 from safevine.demo.phone import Phone, Ring, phone_router, with_phone
 from safevine.domain.contact_address import Channel
 from safevine.store.public.tables import registrations
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server, free_port
 from tests.canaries import PUBLIC
 from tests.notify.conftest import Delivery, delivery  # noqa: F401 - the fixture
@@ -22,7 +22,9 @@ NUMBER = "+15550107777"
 
 
 def test_texts_and_calls_on_the_inbox_and_reply_stop(
-    browser: Browser, delivery: Delivery, screenshots: Path  # noqa: F811
+    browser: Browser,
+    delivery: Delivery,  # noqa: F811
+    screenshots: Path,
 ) -> None:
     delivery.register(delivery.ref(PUBLIC.a_number), NUMBER, Channel.SMS)
     port = free_port()
@@ -32,7 +34,7 @@ def test_texts_and_calls_on_the_inbox_and_reply_stop(
     now = datetime.now(UTC)
     phone.receive(Ring("call", now, "+15550108888", "This is an automated message. Released."))
     phone.receive(Ring("text", now, NUMBER, "Update: released from custody. Reply STOP."))
-    app = create_app(settings)
+    app = create_public_app(settings)
     app.include_router(inbox_router(Mailbox(), phone))
     app.include_router(phone_router(phone, settings))
     with background_server(app, port=port):

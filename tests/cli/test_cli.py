@@ -72,7 +72,7 @@ def test_ingest_show_protect_and_clear(database: str, tmp_path: Path) -> None:
         == "protected"
     )
     same = run(database, "clear-confirm", "1", "--actor", "ana")
-    assert same.returncode == 2 and "different person" in same.stderr
+    assert same.returncode == 4 and "different person" in same.stderr  # not allowed
     assert "now cleared" in run(database, "clear-confirm", "1", "--actor", "luis").stdout
     history = json.loads(run(database, "person", "show", "A123456789", "--json").stdout)
     assert [c["reason"] for c in history["protection_history"]] == ["1367", "screened"]

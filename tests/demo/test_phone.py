@@ -5,7 +5,7 @@ import httpx
 
 from safevine.demo.phone import Phone, phone_router, spoken, with_phone
 from safevine.notify.channels.voice import twiml
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.notify.conftest import Delivery, delivery  # noqa: F401 - the fixture
 
@@ -14,7 +14,7 @@ NUMBER = "+15550107777"
 
 def test_the_demo_provider_asks_for_its_account(delivery: Delivery) -> None:  # noqa: F811
     settings = with_phone(delivery.settings, "http://127.0.0.1:1")
-    app = create_app(settings)
+    app = create_public_app(settings)
     phone = Phone()
     app.include_router(phone_router(phone, settings))
     url = "/demo/provider/2010-04-01/Accounts/ACdemo/Messages.json"

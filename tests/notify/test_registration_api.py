@@ -18,8 +18,8 @@ from safevine.domain.contact_address import Channel
 from safevine.notify import webhook_destination
 from safevine.store.public import registrations as registration_store
 from safevine.store.public.tables import notifications, registrations
-from safevine.web.app import create_app
 from safevine.web.public.registration_form import ADDRESS_PROBLEM
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.canaries import NON_PUBLIC, PUBLIC
 from tests.notify.conftest import Delivery
@@ -29,7 +29,7 @@ from tests.notify.test_delivery import release
 
 @pytest.fixture
 def api(delivery: Delivery) -> Iterator[httpx.Client]:
-    app = create_app(delivery.settings)
+    app = create_public_app(delivery.settings)
     with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield client
     app.state.safevine.public_engine.dispose()
@@ -285,7 +285,7 @@ def test_codes_cannot_flood_one_address(delivery: Delivery) -> None:
             "registration_limit_client": "50/hour",
         }
     )
-    app = create_app(settings)
+    app = create_public_app(settings)
     with background_server(app) as base, httpx.Client(base_url=base) as client:
         statuses = [
             client.post("/api/v1/registrations", json=body(delivery)).status_code for _ in range(3)
@@ -313,7 +313,7 @@ def test_an_sms_stop_reply_ends_the_registration_at_once(delivery: Delivery, wor
         channel=__import__("safevine.domain.contact_address", fromlist=["Channel"]).Channel.SMS,
     )
     settings = Settings(**{**delivery.settings.__dict__, "sms_auth_token": "tok"})
-    app = create_app(settings)
+    app = create_public_app(settings)
     form = {"From": "+15550100100", "Body": word, "MessageSid": "SM1"}
     with background_server(app) as base, httpx.Client(base_url=base) as client:
         forged = client.post("/api/v1/sms/inbound", data=form, headers={"X-Twilio-Signature": "x"})
@@ -338,7 +338,7 @@ WEBHOOK_PROBLEM = [{"field": "address", "message": ADDRESS_PROBLEM[Channel.WEBHO
 def strict_api(delivery: Delivery) -> Iterator[httpx.Client]:
     """The app as deployed: webhooks only over https, and only to public addresses."""
     settings = Settings(**{**delivery.settings.__dict__, "webhook_allow_private": False})
-    app = create_app(settings)
+    app = create_public_app(settings)
     with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield client
     app.state.safevine.public_engine.dispose()

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from safevine.store.public.tables import registrations
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.canaries import PUBLIC
 from tests.notify.conftest import Delivery
@@ -38,7 +38,10 @@ CASES = [
 
 @pytest.mark.parametrize(("changes", "field"), CASES)
 def test_hostile_registrations_get_a_field_problem(
-    delivery: Delivery, api: httpx.Client, changes: dict[str, object], field: str  # noqa: F811
+    delivery: Delivery,
+    api: httpx.Client,  # noqa: F811
+    changes: dict[str, object],
+    field: str,
 ) -> None:
     sent = json.dumps(body(delivery, **changes)).encode()
     answer = api.post(
@@ -52,7 +55,7 @@ def test_hostile_registrations_get_a_field_problem(
 
 
 def test_the_pages_answer_a_nul_with_the_address_problem(delivery: Delivery) -> None:
-    app = create_app(delivery.settings)
+    app = create_public_app(delivery.settings)
     with background_server(app) as base, httpx.Client(base_url=base) as client:
         client.get("/")
         form = {

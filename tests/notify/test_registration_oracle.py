@@ -17,7 +17,7 @@ from safevine.contact_vault import ContactVault
 from safevine.domain.contact_address import Channel, mask_address
 from safevine.store.public import registrations
 from safevine.store.public.registrations import RegistrationRequest
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.canaries import PUBLIC
 from tests.notify.conftest import Delivery
@@ -117,7 +117,7 @@ def test_the_answers_and_the_pending_tokens_are_alike(delivery: Delivery) -> Non
     addresses = _prepare(delivery)
     delivery.dispatch()  # the codes of the registrations made so far
     delivery.sink.received.clear()
-    app = create_app(delivery.settings)
+    app = create_public_app(delivery.settings)
     answers: dict[str, list[Any]] = {}
     with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         for state in STATES:
@@ -151,6 +151,4 @@ def test_the_answers_and_the_pending_tokens_are_alike(delivery: Delivery) -> Non
         assert answers[state] == answers["new"], state
     # And each address got its code: the owner of an active one learns someone asked.
     delivery.dispatch()
-    assert sorted(r.recipients[0] for r in delivery.sink.received) == sorted(
-        addresses.values()
-    )
+    assert sorted(r.recipients[0] for r in delivery.sink.received) == sorted(addresses.values())

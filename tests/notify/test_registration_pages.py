@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from safevine.config import Settings
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.canaries import PROTECTED, PUBLIC
 from tests.notify.conftest import Delivery
@@ -16,7 +16,7 @@ from tests.notify.conftest import Delivery
 
 @pytest.fixture
 def site(delivery: Delivery) -> Iterator[httpx.Client]:
-    app = create_app(delivery.settings)
+    app = create_public_app(delivery.settings)
     with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         client.get("/")
         yield client
@@ -127,7 +127,7 @@ def test_a_webhook_on_a_private_address_is_an_address_problem_on_the_page(
     delivery: Delivery,
 ) -> None:
     settings = Settings(**{**delivery.settings.__dict__, "webhook_allow_private": False})
-    app = create_app(settings)
+    app = create_public_app(settings)
     with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         client.get("/")
         token = client.cookies.get("sv_csrf") or ""

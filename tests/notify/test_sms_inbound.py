@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from safevine.domain.contact_address import Channel
 from safevine.store.public.tables import registrations
-from safevine.web.app import create_app
 from safevine.web.public.sms_inbound import twilio_signature
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.canaries import PUBLIC
 from tests.notify.conftest import Delivery
@@ -23,7 +23,7 @@ def test_without_a_token_an_unsigned_stop_is_refused_and_changes_nothing(
     delivery: Delivery,
 ) -> None:
     delivery.register(delivery.ref(PUBLIC.a_number), "+1 555 010 0100", Channel.SMS)
-    app = create_app(replace(delivery.settings, sms_auth_token=""))
+    app = create_public_app(replace(delivery.settings, sms_auth_token=""))
     form = {"From": "+15550100100", "Body": "STOP", "MessageSid": "SM1"}
     with background_server(app) as base, httpx.Client(base_url=base) as client:
         unsigned = client.post("/api/v1/sms/inbound", data=form)

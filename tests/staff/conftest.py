@@ -1,4 +1,5 @@
-"""A live app with staff tokens of every scope, over a database holding the canaries."""
+"""The staff service and the public service, live on loopback ports of their own, with
+staff tokens of every scope, over a database holding the canaries."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -6,11 +7,13 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from safevine.store.records import staff_tokens
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
+from safevine.web.staff_app import create_staff_app
 from tests.canaries import plant
 from tests.web.conftest import settings_for
 
@@ -20,8 +23,10 @@ SCOPES = ("ingest", "protect", "read", "report", "admin")
 @dataclass
 class Staff:
     base: str
-    client: httpx.Client
+    client: httpx.Client  # the staff service
     engine: Engine
+    public: httpx.Client  # the public site, as the public sees it
+    public_app: FastAPI
     tokens: dict[str, str] = field(default_factory=dict)
 
     def as_(self, who: str) -> dict[str, str]:
@@ -45,8 +50,14 @@ def make_tokens(engine: Engine) -> dict[str, str]:
 def staff(engine: Engine) -> Iterator[Staff]:
     plant(engine)
     tokens = make_tokens(engine)
-    app = create_app(settings_for(engine))
-    with background_server(app) as base, httpx.Client(base_url=base, timeout=120) as client:
-        yield Staff(base, client, engine, tokens)
-    app.state.safevine.public_engine.dispose()
-    app.state.safevine.records_engine.dispose()
+    settings = settings_for(engine)
+    staff_app, public_app = create_staff_app(settings), create_public_app(settings)
+    with (
+        background_server(staff_app) as base,
+        background_server(public_app) as public_base,
+        httpx.Client(base_url=base, timeout=120) as client,
+        httpx.Client(base_url=public_base, timeout=120) as public,
+    ):
+        yield Staff(base, client, engine, public, public_app, tokens)
+    public_app.state.safevine.public_engine.dispose()
+    staff_app.state.staff.records_engine.dispose()

@@ -133,7 +133,7 @@ def test_protect_then_a_two_person_clear(staff: Staff) -> None:
         headers=staff.as_("protect"),
     )
     assert protect.status_code == 200 and protect.json()["changed"] is True
-    search = staff.client.post("/api/v1/search", json=PUBLIC.by_a_number()).json()
+    search = staff.public.post("/api/v1/search", json=PUBLIC.by_a_number()).json()
     assert search == {"results": []}
     asked = staff.client.post(
         "/api/v1/staff/persons/clear",
@@ -142,7 +142,7 @@ def test_protect_then_a_two_person_clear(staff: Staff) -> None:
     )
     assert asked.status_code == 202 and asked.json()["state"] == "pending"
     request_id = asked.json()["request"]
-    assert staff.client.post("/api/v1/search", json=PUBLIC.by_a_number()).json()["results"] == []
+    assert staff.public.post("/api/v1/search", json=PUBLIC.by_a_number()).json()["results"] == []
     same = staff.client.post(
         f"/api/v1/staff/clear-requests/{request_id}/confirm", headers=staff.as_("protect")
     )
@@ -152,7 +152,7 @@ def test_protect_then_a_two_person_clear(staff: Staff) -> None:
     )
     assert other.status_code == 200
     assert (
-        len(staff.client.post("/api/v1/search", json=PUBLIC.by_a_number()).json()["results"]) == 1
+        len(staff.public.post("/api/v1/search", json=PUBLIC.by_a_number()).json()["results"]) == 1
     )
     twice = staff.client.post(
         f"/api/v1/staff/clear-requests/{request_id}/confirm", headers=staff.as_("protect2")
@@ -229,7 +229,7 @@ def test_staff_endpoints_are_documented_but_never_linked_from_public_pages(staff
     assert "/api/v1/staff/feeds/events" in schema["paths"]
     assert "bearerAuth" in json.dumps(schema) or "HTTPBearer" in json.dumps(schema)
     for page in ("/", "/browse-safely"):
-        assert "/staff" not in staff.client.get(page).text
+        assert "/staff" not in staff.public.get(page).text
 
 
 def test_a_held_feed_is_reviewed_and_released_through_the_api(staff: Staff) -> None:

@@ -7,6 +7,7 @@ import tracemalloc
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import Engine
 
 from tests.builders import days_ago, event, person
@@ -50,11 +51,11 @@ def test_report_metrics_and_logs_carry_no_identifier(
     staff: Staff, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    token = staff.client.get("/").cookies.get("sv_csrf") or ""
+    token = staff.public.get("/").cookies.get("sv_csrf") or ""
     for canary in [PUBLIC, NEVER_EXISTED, *NON_PUBLIC]:
         for body in (canary.by_a_number(), canary.by_name()):
-            staff.client.post("/api/v1/search", json=body)
-            staff.client.post("/", data={**body, "csrf_token": token})
+            staff.public.post("/api/v1/search", json=body)
+            staff.public.post("/", data={**body, "csrf_token": token})
     staff.client.post(
         "/api/v1/staff/persons/protect",
         json={"a_number": PUBLIC.a_number, "reason": "test"},
@@ -69,15 +70,19 @@ def test_report_metrics_and_logs_carry_no_identifier(
     audit = staff.client.get("/api/v1/staff/audit", headers=staff.as_("report"))
     assert report.status_code == page.status_code == metrics.status_code == 200
     assert "<svg" in page.text and "safevine_http_requests" in metrics.text
-    assert 'route="/api/v1/search"' in metrics.text
-    assert "safevine_search_seconds_bucket" in metrics.text
+    assert 'route="/api/v1/staff/persons/protect"' in metrics.text
+    assert "safevine_queue_depth" in metrics.text
+    # The public service's own (`safevine serve --metrics-port`, on an internal port).
+    public_metrics = generate_latest(staff.public_app.state.safevine.metrics.registry).decode()
+    assert 'route="/api/v1/search"' in public_metrics
+    assert "safevine_search_seconds_bucket" in public_metrics
     # The server's own log records; the test's HTTP client logs its own requests.
     server_logs = "\n".join(
         f"{r.name} {r.getMessage()} {r.__dict__}"
         for r in caplog.records
         if not r.name.startswith(("httpx", "httpcore"))
     )
-    seen = report.text + page.text + metrics.text + audit.text + server_logs
+    seen = report.text + page.text + metrics.text + public_metrics + audit.text + server_logs
     assert "'route': '/api/v1/search'" in server_logs  # the request log really ran
     for canary in [PUBLIC, NEVER_EXISTED, *NON_PUBLIC]:
         for identifier in canary.identifiers:

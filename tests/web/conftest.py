@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 
 from safevine.config import Settings
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.canaries import plant
 
@@ -41,7 +41,7 @@ class Live:
 @pytest.fixture
 def live(engine: Engine) -> Iterator[Live]:
     plant(engine)
-    app = create_app(settings_for(engine))
+    app = create_public_app(settings_for(engine))
     with background_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield Live(base, client, engine)
     app.state.safevine.public_engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, event
 
 from safevine.store.engine import make_engine
 from safevine.web import csrf
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.canaries import NEVER_EXISTED, NON_PUBLIC, Canary, plant
 from tests.conftest import Databases
@@ -35,7 +35,7 @@ TOKEN = csrf.issue(SECRET)
 
 @contextmanager
 def _serve(engine: Engine) -> Iterator[World]:
-    app = create_app(settings_for(engine))
+    app = create_public_app(settings_for(engine))
     statements: list[str] = []
     event.listen(
         app.state.safevine.public_engine,

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.canaries import NEVER_EXISTED, NON_PUBLIC, PUBLIC, plant
 from tests.web.conftest import settings_for
@@ -15,7 +15,7 @@ from tests.web.conftest import settings_for
 def test_no_identifier_is_logged(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     plant(engine)
     caplog.set_level(logging.DEBUG)
-    app = create_app(settings_for(engine))
+    app = create_public_app(settings_for(engine))
     with background_server(app, access_log=True) as base, httpx.Client(base_url=base) as client:
         client.get("/")
         token = client.cookies.get("sv_csrf") or ""

@@ -9,8 +9,8 @@ import redis
 from sqlalchemy import Engine
 
 from safevine.config import ConfigError, Settings
-from safevine.web.app import create_app
 from safevine.web.client_address import ClientAddresses
+from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.canaries import NEVER_EXISTED, PUBLIC, plant
 from tests.web.conftest import settings_for
@@ -20,7 +20,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 def test_a_client_over_its_limit_gets_429_with_retry_after(sqlite_engine: Engine) -> None:
     plant(sqlite_engine)
-    app = create_app(
+    app = create_public_app(
         settings_for(
             sqlite_engine,
             rate_limits_enabled=True,
@@ -47,7 +47,7 @@ def test_a_client_over_its_limit_gets_429_with_retry_after(sqlite_engine: Engine
 
 def test_the_same_identifiers_are_limited_whoever_searches(sqlite_engine: Engine) -> None:
     plant(sqlite_engine)
-    app = create_app(
+    app = create_public_app(
         settings_for(
             sqlite_engine,
             rate_limits_enabled=True,
@@ -81,7 +81,7 @@ def test_redis_shares_the_counters_between_web_processes(sqlite_engine: Engine) 
         rate_limit_client="2/minute",
         redis_url=REDIS_URL,
     )
-    first, second = create_app(settings), create_app(settings)
+    first, second = create_public_app(settings), create_public_app(settings)
     with background_server(first) as a, background_server(second) as b:
         assert httpx.post(f"{a}/api/v1/search", json=PUBLIC.by_a_number()).status_code == 200
         assert httpx.post(f"{b}/api/v1/search", json=PUBLIC.by_a_number()).status_code == 200
@@ -94,7 +94,7 @@ def test_redis_shares_the_counters_between_web_processes(sqlite_engine: Engine) 
 
 def test_an_a_number_is_limited_whatever_country_is_tried(sqlite_engine: Engine) -> None:
     plant(sqlite_engine)
-    app = create_app(
+    app = create_public_app(
         settings_for(
             sqlite_engine,
             rate_limits_enabled=True,
@@ -115,7 +115,7 @@ def test_an_a_number_is_limited_whatever_country_is_tried(sqlite_engine: Engine)
 
 def _limited_by_client(sqlite_engine: Engine, **settings: object) -> list[int]:
     """Statuses of four searches, each claiming another client in X-Forwarded-For."""
-    app = create_app(
+    app = create_public_app(
         settings_for(
             sqlite_engine,
             rate_limits_enabled=True,

@@ -8,9 +8,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.security_headers import CONTENT_SECURITY_POLICY
 from safevine.web.server import background_server
+from safevine.web.staff_app import create_staff_app
 from tests.canaries import PUBLIC
 from tests.web.conftest import Live, settings_for
 
@@ -52,13 +53,23 @@ def test_every_405_says_which_methods_are_allowed(live: Live) -> None:
         ("GET", "/api/v1/search"): {"POST"},
         ("POST", "/browse-safely"): {"GET"},
         ("POST", "/static/safevine.css"): {"GET", "HEAD"},
-        ("PATCH", "/api/v1/staff/persons/protect"): {"POST"},
     }
     for (method, path), allowed in answers.items():
-        response = live.client.request(method, path)
-        assert response.status_code == 405, (method, path)
-        assert set(response.headers["allow"].split(", ")) == allowed, (method, path)
-        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        _assert_405(live.client, method, path, allowed)
+    staff = create_staff_app(settings_for(live.engine))
+    try:
+        with background_server(staff) as base, httpx.Client(base_url=base) as client:
+            _assert_405(client, "PATCH", "/api/v1/staff/persons/protect", {"POST"})
+            _assert_405(client, "DELETE", "/metrics", {"GET"})
+    finally:
+        staff.state.staff.records_engine.dispose()
+
+
+def _assert_405(client: httpx.Client, method: str, path: str, allowed: set[str]) -> None:
+    response = client.request(method, path)
+    assert response.status_code == 405, (method, path)
+    assert set(response.headers["allow"].split(", ")) == allowed, (method, path)
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
 
 
 def test_strict_transport_security_only_when_the_site_is_https(engine: Engine) -> None:
@@ -66,7 +77,7 @@ def test_strict_transport_security_only_when_the_site_is_https(engine: Engine) -
         ("https://vine.example.org", "max-age=63072000; includeSubDomains"),
         ("http://127.0.0.1:8000", None),
     ):
-        app = create_app(settings_for(engine, public_base_url=base_url))
+        app = create_public_app(settings_for(engine, public_base_url=base_url))
         with background_server(app) as base, httpx.Client(base_url=base) as client:
             for path in ("/", "/static/safevine.css", "/no-such-page"):
                 header = client.get(path).headers.get("strict-transport-security")

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from starlette.types import Message
 
-from safevine.web.app import create_app
 from safevine.web.public.api import PATH
+from safevine.web.public_app import create_public_app
 from tests.canaries import NEVER_EXISTED, NON_PUBLIC, PUBLIC, plant
 from tests.web.conftest import settings_for
 
@@ -130,8 +130,8 @@ def _call(
 @pytest.fixture
 def apps(engine: Engine) -> Iterator[tuple[FastAPI, FastAPI]]:
     plant(engine)
-    fast = create_app(settings_for(engine))
-    slow = create_app(settings_for(engine), search_fast_path=False)
+    fast = create_public_app(settings_for(engine))
+    slow = create_public_app(settings_for(engine), search_fast_path=False)
     yield fast, slow
     fast.state.safevine.public_engine.dispose()
     slow.state.safevine.public_engine.dispose()
@@ -203,8 +203,8 @@ def _hypothesis_apps(engine: Engine) -> tuple[FastAPI, FastAPI]:
     if key not in _made:
         plant(engine)
         _made[key] = (
-            create_app(settings_for(engine)),
-            create_app(settings_for(engine), search_fast_path=False),
+            create_public_app(settings_for(engine)),
+            create_public_app(settings_for(engine), search_fast_path=False),
         )
     return _made[key]
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 
 from safevine.logs import JsonLines
-from safevine.web.app import create_app
+from safevine.web.public_app import create_public_app
 from safevine.web.security_headers import CONTENT_SECURITY_POLICY
 from safevine.web.server import background_server
 from tests.canaries import NEVER_EXISTED, NON_PUBLIC, PUBLIC, plant
@@ -21,7 +21,7 @@ GENERIC = "Something went wrong on our side. Nothing you entered was kept."
 def test_a_failing_search_leaks_nothing(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     plant(engine)
     caplog.set_level(logging.DEBUG)
-    app = create_app(settings_for(engine))
+    app = create_public_app(settings_for(engine))
     answers: list[httpx.Response] = []
     with background_server(app, access_log=True) as base, httpx.Client(base_url=base) as client:
         client.get("/")

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from safevine.ingest.summary import IngestSummary
+from safevine.store.records.audit import append
 from safevine.store.records.batches import Reject, finish_batch, start_batch, store_rejects
 
 T = TypeVar("T")
@@ -109,10 +110,12 @@ def _apply_one(
 
 
 @contextlib.contextmanager
-def running(engine: Engine, kind: str, source: str) -> Iterator[IngestSummary]:
+def running(
+    engine: Engine, kind: str, source: str, actor: str | None = None
+) -> Iterator[IngestSummary]:
     """A batch record for the block: finished as the summary says when the block ends, or
     as failed if it raises, so no batch is ever left `running`."""
-    summary = begin(engine, kind, source)
+    summary = begin(engine, kind, source, actor)
     try:
         yield summary
     except BaseException as error:
@@ -122,10 +125,13 @@ def running(engine: Engine, kind: str, source: str) -> Iterator[IngestSummary]:
         finish(engine, summary)
 
 
-def begin(engine: Engine, kind: str, source: str) -> IngestSummary:
+def begin(engine: Engine, kind: str, source: str, actor: str | None = None) -> IngestSummary:
+    """A new batch. `actor` names who sent it in the audit log; by default the feed."""
     with engine.begin() as connection:
         batch_id = start_batch(connection, kind, source)
-    return IngestSummary(kind=kind, source=source, batch_id=batch_id)
+    return IngestSummary(
+        kind=kind, source=source, batch_id=batch_id, actor=(actor or f"feed:{source}")[:100]
+    )
 
 
 def keep_rejects(connection: Connection, summary: IngestSummary, rejects: list[Reject]) -> None:
@@ -144,8 +150,19 @@ def stopped(summary: IngestSummary, error: BaseException) -> None:
 
 
 def finish(engine: Engine, summary: IngestSummary, message: str | None = None) -> IngestSummary:
+    """The batch's end, and its audit entry in the same transaction: a batch is never
+    recorded as finished without its entry, nor the entry without the batch's outcome."""
     assert summary.batch_id is not None
     with engine.begin() as connection:
+        append(
+            connection,
+            actor=summary.actor or f"feed:{summary.source}",
+            action=f"ingest_{summary.kind}",
+            target=f"batch:{summary.batch_id}",
+            reason=f"{summary.status}: applied {summary.applied}, duplicates "
+            f"{summary.duplicates}, rejected {summary.rejected}, derived {summary.derived_events}",
+            at=now(),
+        )
         finish_batch(
             connection,
             summary.batch_id,

@@ -32,6 +32,7 @@ def ingest_events(
     source: str,
     fmt: EventFormat,
     thresholds: Thresholds | None = None,
+    actor: str | None = None,
 ) -> IngestSummary:
     """Store every valid event once; keep every invalid one as a reject with its reason.
     A record whose values cannot be stored fails alone (see `batch_run.isolated`).
@@ -45,7 +46,7 @@ def ingest_events(
     # A record the store refuses is named as the reader names it: by its CSV column.
     field_name: Callable[[str], str] = column_of if fmt == "csv" else str
     parsed = with_overlong(parse(lines, source), lines)
-    summary = begin(engine, "events", source)
+    summary = begin(engine, "events", source, actor)
     judge = _Judge(thresholds or Thresholds.from_env())
     pending = chunks(parsed)
     chunk = next(pending, None)

@@ -12,11 +12,13 @@ from safevine.store.records.batches import Reject
 from safevine.store.records.facilities import FacilityInput, upsert_facilities
 
 
-def ingest_facilities(engine: Engine, lines: Iterable[bytes], *, source: str) -> IngestSummary:
+def ingest_facilities(
+    engine: Engine, lines: Iterable[bytes], *, source: str, actor: str | None = None
+) -> IngestSummary:
     """Load facilities; an unusable file raises UnreadableSourceError and changes nothing.
     A row whose values cannot be stored fails alone (see `batch_run.isolated`)."""
     parsed = with_overlong(parse_facilities_csv(lines, source), lines)
-    with running(engine, "facilities", source) as summary, engine.connect() as connection:
+    with running(engine, "facilities", source, actor) as summary, engine.connect() as connection:
         for chunk in chunks(parsed):
             summary.total += len(chunk)
             isolated(connection, summary, chunk, lambda c, rows: _apply(c, summary, rows), refused)

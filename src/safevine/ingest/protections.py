@@ -21,14 +21,16 @@ _NO_FEED_CLEAR = (
 )
 
 
-def ingest_protections(engine: Engine, lines: Iterable[bytes], *, source: str) -> IngestSummary:
+def ingest_protections(
+    engine: Engine, lines: Iterable[bytes], *, source: str, actor: str | None = None
+) -> IngestSummary:
     """Apply a protection list; raises UnreadableSourceError before changing anything.
 
     Every row is applied, a duplicate, or a reject naming its line and field; a row whose
     values cannot be stored fails alone (see `batch_run.isolated`), so one bad row never
     keeps the valid protections of the same file from taking effect."""
     parsed = with_overlong(parse_protections_csv(lines, source), lines)
-    with running(engine, "protections", source) as summary, engine.connect() as connection:
+    with running(engine, "protections", source, actor) as summary, engine.connect() as connection:
         for chunk in chunks(parsed):
             summary.total += len(chunk)
             isolated(connection, summary, chunk, lambda c, rows: _apply(c, summary, rows), refused)

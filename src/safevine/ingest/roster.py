@@ -176,6 +176,7 @@ def ingest_roster(
     declared: Sequence[str] = (),
     snapshot_at: datetime | None = None,
     thresholds: Thresholds | None = None,
+    actor: str | None = None,
 ) -> IngestSummary:
     """Apply a snapshot of who is in custody where.
 
@@ -185,7 +186,7 @@ def ingest_roster(
     with status `refused` and changes nothing.
     """
     chunks = read_roster_csv(lines, source, STAGE_CHUNK)
-    summary = begin(engine, "roster", source)
+    summary = begin(engine, "roster", source, actor)
     staging = _Staging(taken_at=snapshot_at)
     assert summary.batch_id is not None
     batch_id = summary.batch_id

@@ -23,6 +23,8 @@ class IngestSummary:
     rejects: list[Reject] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     hold_id: int | None = None
+    # Who sent the batch, as the audit log names them (see `batch_run.finish`).
+    actor: str = ""
 
     def snapshot(self) -> tuple[tuple[int, int, int, int, int], int, int]:
         """The counts and list lengths, for `restore` after a failed attempt."""

@@ -20,7 +20,10 @@ log = logging.getLogger("safevine.web")
 
 
 class Metrics:
-    def __init__(self, engine: Engine) -> None:
+    """A process's own metrics. The staff service adds the outbox's counts
+    (`watch_outbox`); the public service serves its own on an internal port only."""
+
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "safevine_http_requests",
@@ -40,6 +43,8 @@ class Metrics:
             ["kind", "outcome"],
             registry=self.registry,
         )
+
+    def watch_outbox(self, engine: Engine) -> None:
         self.registry.register(OutboxCollector(engine))
 
 

@@ -1,4 +1,5 @@
-"""What the app holds for its lifetime: settings, the public engine, the rate limiter."""
+"""What the public app holds for its lifetime: settings, the public engine, the rate
+limiter. Nothing here can read the full records."""
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,8 +23,6 @@ class AppState:
     public_engine: Engine
     limiter: RateLimiter | None
     vault: ContactVault
-    # The full records, for the staff API only; public routes never touch it.
-    records_engine: Engine
     metrics: "Metrics"
     searcher: "Searcher"
     clients: ClientAddresses = field(default_factory=ClientAddresses)

@@ -39,6 +39,10 @@ ShortNameInPath = Annotated[str, Path(min_length=1, max_length=NAME_LENGTH), Aft
 # A reason or note typed by staff: line breaks allowed, no other control characters.
 Reason = Annotated[str, Field(min_length=1, max_length=REASON_LENGTH), AfterValidator(_clean_free)]
 # Identifiers given in a query (A-numbers travel in bodies, never here).
+FacilityCode = Annotated[
+    Annotated[str, Field(max_length=CODE_LENGTH), AfterValidator(_clean)] | None,
+    Query(max_length=CODE_LENGTH),
+]
 FacilityCodes = Annotated[
     list[Annotated[str, Field(max_length=CODE_LENGTH), AfterValidator(_clean)]] | None,
     Query(max_length=10_000),

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, case, delete, func, insert, literal, select, 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from safevine.domain.errors import ConflictError, NotFoundError
 from safevine.store.member_of import chunked, member_of
 from safevine.store.public.tables import notifications
 from safevine.store.records.audit import append
@@ -34,8 +35,12 @@ from safevine.store.types import BigId
 SAMPLE = 20
 
 
-class HoldError(ValueError):
-    """A hold that cannot be released or discarded; the message says why."""
+class HoldError(ConflictError):
+    """A hold that cannot be released or discarded: it was already decided."""
+
+
+class NoSuchHoldError(HoldError, NotFoundError):
+    pass
 
 
 def keep_prior_status(connection: Connection, batch_id: int, person_ids: Sequence[int]) -> None:
@@ -213,7 +218,7 @@ def _open(connection: Connection, hold_id: int) -> Any:
         select(batch_holds).where(batch_holds.c.id == hold_id).with_for_update()
     ).first()
     if row is None:
-        raise HoldError(f"no hold {hold_id}")
+        raise NoSuchHoldError(f"no hold {hold_id}")
     if row.state != "held":
         raise HoldError(f"hold {hold_id} was already {row.state}")
     return row

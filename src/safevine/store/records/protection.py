@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 
+from safevine.domain.errors import ConflictError, FieldError, NotAllowedError, NotFoundError
 from safevine.domain.protection import Protection, feed_protection_change
 from safevine.store.records.audit import append
 from safevine.store.records.outbox import stop_everything_about
@@ -16,8 +17,22 @@ from safevine.store.schema import clear_requests, persons, protection_changes
 from safevine.store.write_priority import claim_priority
 
 
-class ProtectionError(ValueError):
-    """A protection change that is not allowed; the message says why."""
+class ProtectionError(ConflictError):
+    """A protection change that the person's or the request's state does not allow."""
+
+
+class NoPendingClearError(ProtectionError, NotFoundError):
+    """No clear request with that id is waiting for a confirmation."""
+
+
+class ClearByAskerError(ProtectionError, NotAllowedError):
+    """The one who asked for a clear tried to confirm it."""
+
+
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        raise FieldError("reason", "is required: a protection is never cleared silently")
+    return reason.strip()
 
 
 def current_protection(connection: Connection, person_id: int) -> Protection:
@@ -111,10 +126,9 @@ def clear(
 ) -> bool:
     """Staff decision that a person may be public; False if already cleared.
 
-    Raises ProtectionError without a reason: unprotecting is never done silently.
+    Raises FieldError without a reason: unprotecting is never done silently.
     """
-    if not reason.strip():
-        raise ProtectionError("clearing a protection needs a reason")
+    reason = _reason(reason)
     before = current_protection(connection, person_id)
     if before == Protection.CLEARED:
         return False
@@ -205,8 +219,7 @@ def request_clear(
 ) -> ClearRequest:
     """First half of a two-person clear. The person stays protected until a different
     person confirms within 24 hours. Raises ProtectionError."""
-    if not reason.strip():
-        raise ProtectionError("clearing a protection needs a reason")
+    reason = _reason(reason)
     if current_protection(connection, person_id) == Protection.CLEARED:
         raise ProtectionError("this person is already cleared")
     request_id = connection.execute(
@@ -241,15 +254,17 @@ def confirm_clear(connection: Connection, request_id: int, *, actor: str, now: d
     row = connection.execute(
         select(clear_requests).where(clear_requests.c.id == request_id).with_for_update()
     ).first()
-    if row is None or row.state != "pending":
-        raise ProtectionError("no pending clear request with that id")
+    if row is None:
+        raise NoPendingClearError("no pending clear request with that id")
+    if row.state != "pending":
+        raise ProtectionError(f"clear request {request_id} was already {row.state}")
     if row.expires_at <= now:
         connection.execute(
             update(clear_requests).where(clear_requests.c.id == request_id).values(state="expired")
         )
         raise ProtectionError("this clear request expired; the person stays protected")
     if row.requested_by == actor:
-        raise ProtectionError("a clear must be confirmed by a different person than asked for it")
+        raise ClearByAskerError("a clear must be confirmed by a different person than asked for it")
     connection.execute(
         update(clear_requests)
         .where(clear_requests.c.id == request_id)

@@ -8,14 +8,19 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from safevine.domain.errors import InvalidError, NotFoundError
 from safevine.store.schema import staff_tokens
 
 SCOPES = ("ingest", "protect", "read", "report", "admin")
 PREFIX = "svt_"
 
 
-class TokenError(ValueError):
-    """A token that cannot be made or revoked; the message says why."""
+class TokenError(InvalidError):
+    """A token that cannot be made as asked; the message says why."""
+
+
+class NoSuchTokenError(TokenError, NotFoundError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ def listing(connection: Connection) -> list[StaffToken]:
 def revoke(connection: Connection, name: str, now: datetime) -> StaffToken:
     row = connection.execute(select(staff_tokens).where(staff_tokens.c.name == name)).first()
     if row is None:
-        raise TokenError(f"no token named {name!r}")
+        raise NoSuchTokenError(f"no token named {name!r}")
     if row.revoked_at is None:
         connection.execute(
             update(staff_tokens).where(staff_tokens.c.id == row.id).values(revoked_at=now)

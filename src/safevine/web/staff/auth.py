@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from safevine.store.records import staff_tokens
 from safevine.store.records.staff_tokens import StaffToken
-from safevine.web.state import AppState
+from safevine.web.staff.state import StaffState
 
 bearer = HTTPBearer(auto_error=False, description="A staff token from `safevine token create`.")
 
@@ -24,7 +24,7 @@ def require(scope: str) -> Callable[..., StaffToken]:
             raise HTTPException(
                 401, "a staff bearer token is required", headers={"WWW-Authenticate": "Bearer"}
             )
-        state = AppState.of(request)
+        state = StaffState.of(request)
         with state.records_engine.begin() as connection:
             token = staff_tokens.authenticate(
                 connection, credentials.credentials, datetime.now(UTC)

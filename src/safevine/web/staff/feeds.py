@@ -4,7 +4,6 @@
 import re
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,19 +11,18 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from safevine.actions import ingest
+from safevine.actions.actor import Actor
 from safevine.domain.errors import FieldError
 from safevine.ingest import events_csv, facilities_csv, protections_csv, roster_csv
-from safevine.ingest.events import EventFormat, ingest_events
-from safevine.ingest.facilities import ingest_facilities
+from safevine.ingest.events import EventFormat
 from safevine.ingest.fields import timestamp
-from safevine.ingest.protections import ingest_protections
-from safevine.ingest.roster import Scope, ingest_roster
+from safevine.ingest.roster import Scope
 from safevine.ingest.source import FeedLines, UnreadableSourceError, file_lines
 from safevine.ingest.summary import IngestSummary
-from safevine.store.records.audit import append
 from safevine.store.records.staff_tokens import StaffToken
 from safevine.web.staff.auth import require
-from safevine.web.state import AppState
+from safevine.web.staff.state import StaffState
 from safevine.web.value_types import FacilityCodes
 
 router = APIRouter(prefix="/api/v1/staff/feeds", tags=["staff: feeds"])
@@ -87,7 +85,7 @@ async def _ingest(
             415,
             f"send this feed as {' or '.join(sorted(allowed))}, not {media or 'no content type'}",
         )
-    state = AppState.of(request)
+    state = StaffState.of(request)
     with tempfile.TemporaryDirectory(prefix="safevine-feed-") as folder:
         body = await _spool(request, Path(folder))
         try:
@@ -95,16 +93,6 @@ async def _ingest(
         except UnreadableSourceError as error:
             message = str(error).replace(str(body), "body")
             raise HTTPException(422, message) from None
-    with state.records_engine.begin() as connection:
-        append(
-            connection,
-            actor=token.name,
-            action=f"ingest_{kind}",
-            target=f"batch:{summary.batch_id}",
-            reason=f"applied {summary.applied}, duplicates {summary.duplicates}, "
-            f"rejected {summary.rejected}, derived {summary.derived_events}",
-            at=datetime.now(UTC),
-        )
     counter = state.metrics.ingest_records
     for outcome in ("applied", "duplicates", "rejected", "derived_events"):
         counter.labels(kind, outcome).inc(getattr(summary, outcome))
@@ -113,7 +101,7 @@ async def _ingest(
 
 
 def _lines(request: Request, path: Path) -> FeedLines:
-    return file_lines(path, max_line_bytes=AppState.of(request).settings.feed_max_line_bytes)
+    return file_lines(path, max_line_bytes=StaffState.of(request).settings.feed_max_line_bytes)
 
 
 def _source(request: Request, kind: str) -> str:
@@ -128,12 +116,16 @@ def _source(request: Request, kind: str) -> str:
     ),
 )
 async def events(request: Request, token: Ingester) -> JSONResponse:
-    engine = AppState.of(request).records_engine
+    engine = StaffState.of(request).records_engine
 
     def run(path: Path, media: str) -> IngestSummary:
         fmt: EventFormat = "csv" if media in CSV_TYPES else "jsonl"
-        return ingest_events(
-            engine, _lines(request, path), source=_source(request, "events"), fmt=fmt
+        return ingest.events(
+            engine,
+            Actor(token.name),
+            _lines(request, path),
+            source=_source(request, "events"),
+            fmt=fmt,
         )
 
     return await _ingest(request, token, "events", JSONL_TYPES | CSV_TYPES, run)
@@ -151,15 +143,16 @@ async def roster(
     facility: FacilityCodes = None,
     snapshot_at: Annotated[str | None, Query(max_length=40)] = None,
 ) -> JSONResponse:
-    engine = AppState.of(request).records_engine
+    engine = StaffState.of(request).records_engine
     try:
         when = timestamp(snapshot_at, "snapshot_at") if snapshot_at else None
     except FieldError as error:
         raise HTTPException(422, f"{error.field} {error.reason}") from None
 
     def run(path: Path, _media: str) -> IngestSummary:
-        return ingest_roster(
+        return ingest.roster(
             engine,
+            Actor(token.name),
             _lines(request, path),
             source=_source(request, "roster"),
             scope=scope,
@@ -176,11 +169,11 @@ async def roster(
     openapi_extra=_body({"text/csv": _csv(*protections_csv.REQUIRED)}),
 )
 async def protections(request: Request, token: Ingester) -> JSONResponse:
-    engine = AppState.of(request).records_engine
+    engine = StaffState.of(request).records_engine
 
     def run(path: Path, _media: str) -> IngestSummary:
-        return ingest_protections(
-            engine, _lines(request, path), source=_source(request, "protections")
+        return ingest.protections(
+            engine, Actor(token.name), _lines(request, path), source=_source(request, "protections")
         )
 
     return await _ingest(request, token, "protections", CSV_TYPES, run)
@@ -192,11 +185,11 @@ async def protections(request: Request, token: Ingester) -> JSONResponse:
     openapi_extra=_body({"text/csv": _csv(*facilities_csv.OWN_COLUMNS)}),
 )
 async def facilities(request: Request, token: Ingester) -> JSONResponse:
-    engine = AppState.of(request).records_engine
+    engine = StaffState.of(request).records_engine
 
     def run(path: Path, _media: str) -> IngestSummary:
-        return ingest_facilities(
-            engine, _lines(request, path), source=_source(request, "facilities")
+        return ingest.facilities(
+            engine, Actor(token.name), _lines(request, path), source=_source(request, "facilities")
         )
 
     return await _ingest(request, token, "facilities", CSV_TYPES, run)

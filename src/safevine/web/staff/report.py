@@ -14,7 +14,7 @@ from safevine.store.records.staff_tokens import StaffToken
 from safevine.web.rendering import render
 from safevine.web.staff.auth import require
 from safevine.web.staff.charts import bars
-from safevine.web.state import AppState
+from safevine.web.staff.state import StaffState
 
 router = APIRouter(tags=["staff: reports"])
 Reporter = Annotated[StaffToken, Depends(require("report"))]
@@ -22,13 +22,13 @@ Reporter = Annotated[StaffToken, Depends(require("report"))]
 
 @router.get("/api/v1/staff/report", summary="Delivery report")
 def report_json(request: Request, token: Reporter) -> JSONResponse:
-    with AppState.of(request).records_engine.connect() as connection:
+    with StaffState.of(request).records_engine.connect() as connection:
         return JSONResponse(delivery_report.build(connection).as_json())
 
 
 @router.get("/staff/report", response_class=HTMLResponse, summary="Delivery report page")
 def report_page(request: Request, token: Reporter) -> HTMLResponse:
-    with AppState.of(request).records_engine.connect() as connection:
+    with StaffState.of(request).records_engine.connect() as connection:
         report = delivery_report.build(connection)
     channel_rows = [
         (f"{row['channel']} {row['state']}", row["count"]) for row in report.by_channel_state
@@ -72,7 +72,7 @@ def audit_export(
         start = value_ranges.since(since, "since", datetime.now(UTC)) if since else None
     except FieldError as error:
         raise HTTPException(422, f"{error.field} {error.reason}") from None
-    with AppState.of(request).records_engine.connect() as connection:
+    with StaffState.of(request).records_engine.connect() as connection:
         entries = [e.as_json() for e in audit.entries(connection, start)]
         head = audit.verify(connection).head
     return JSONResponse({"entries": entries, "head": head})
@@ -81,5 +81,5 @@ def audit_export(
 @router.get("/metrics", summary="Prometheus metrics")
 def metrics(request: Request, token: Reporter) -> Response:
     return Response(
-        generate_latest(AppState.of(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
+        generate_latest(StaffState.of(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
     )
