@@ -2,11 +2,13 @@
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Date,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -205,6 +207,56 @@ publication_policy = Table(
 
 
 # Bearer tokens for the staff API; only a hash of each token is kept.
+# Staff accounts (migration 0012): see store/records/staff_accounts.py.
+staff_accounts = Table(
+    "staff_accounts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("roles", JSON, nullable=False),
+    Column("password_hash", String(200)),
+    Column("totp_key_id", String(16)),
+    Column("totp_ciphertext", LargeBinary),
+    Column("totp_confirmed_at", UTCDateTime),
+    Column("totp_last_step", BigInteger),
+    Column("oidc_subject", String(255), unique=True),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_at", UTCDateTime),
+    Column("disabled_at", UTCDateTime),
+    Column("password_changed_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column(
+        "account_id", BigId, ForeignKey("staff_accounts.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("csrf_token", String(64), nullable=False),
+    Column("mfa_passed_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("end_reason", String(20)),
+    Column("client", String(64)),
+    Index("ix_staff_sessions_account", "account_id"),
+)
+
+staff_login_attempts = Table(
+    "staff_login_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("account_name", String(100), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Index("ix_staff_login_attempts_client", "client", "at"),
+)
+
 staff_tokens = Table(
     "staff_tokens",
     metadata,
@@ -215,6 +267,8 @@ staff_tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
     Column("last_used_at", UTCDateTime),
+    # The account it belongs to; none for tokens made at the command line before 0012.
+    Column("account_id", BigId, ForeignKey("staff_accounts.id", name="fk_staff_tokens_account")),
 )
 
 # Append only: a trigger refuses UPDATE and DELETE, and each entry carries the hash of the

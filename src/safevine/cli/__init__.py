@@ -1,0 +1,18 @@
+"""The `safevine` command: a module per command group. User mistakes end in one clear
+line and a non-zero exit code (`common.run`)."""
+
+from safevine.cli import audit, db, demo, holds, ingest, persons, serve, tokens
+from safevine.cli.common import app, exit_code
+
+__all__ = [
+    "app",
+    "audit",
+    "db",
+    "demo",
+    "exit_code",
+    "holds",
+    "ingest",
+    "persons",
+    "serve",
+    "tokens",
+]

@@ -1,0 +1,90 @@
+"""`safevine demo`: the demo database, and with `--serve` everything `make run` runs."""
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import func, select
+
+from safevine.cli.common import app, load_settings, open_engine, out, run
+from safevine.store import migrate
+from safevine.store.decoy import real_events, real_persons
+from safevine.store.public.lookup import public_count
+from safevine.store.schema import custody_events, facilities, persons
+
+
+@app.command("demo")
+def demo_cmd(
+    people: Annotated[int, typer.Option(help="Synthetic people to create.")] = 400,
+    seed: Annotated[int, typer.Option(help="Seed for the synthetic data.")] = 2017,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            help="Then serve it all on 127.0.0.1: the site, the staff service, a "
+            "worker, a local inbox for mail, texts and calls, and an event simulator."
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
+    every: Annotated[float, typer.Option(help="Seconds between simulated events.")] = 20.0,
+    mail_port: Annotated[int, typer.Option(help="Port of the demo's mail server.")] = 8025,
+    staff_port: Annotated[int, typer.Option(help="Port of the staff service.")] = 8001,
+) -> None:
+    """Set up a demo database: the real ICE facility list and a synthetic population."""
+    from safevine.demo.population import examples, load_demo
+
+    def action() -> None:
+        settings = load_settings()
+        engine = open_engine(settings, must_exist=False)
+        migrate.upgrade(engine, settings.retention_days)
+        loaded = load_demo(engine, people, seed)
+        with engine.connect() as connection:
+            counts = {
+                "facilities": connection.execute(
+                    select(func.count()).select_from(facilities)
+                ).scalar(),
+                "persons": connection.execute(
+                    select(func.count()).select_from(persons).where(real_persons())
+                ).scalar(),
+                "custody events": connection.execute(
+                    select(func.count()).select_from(custody_events).where(real_events())
+                ).scalar(),
+                "public (searchable)": public_count(connection),
+            }
+            by_protection: dict[str, int] = dict(
+                connection.execute(
+                    select(persons.c.protection, func.count())
+                    .where(real_persons())
+                    .group_by(persons.c.protection)
+                ).all()
+            )
+        table = Table("what", "how many", title="safevine demo database")
+        for key, value in counts.items():
+            table.add_row(key, str(value))
+        for key in ("cleared", "unscreened", "protected"):
+            table.add_row(f"persons {key}", str(by_protection.get(key, 0)))
+        out.print(table)
+        out.print(
+            f"{len(loaded.population)} synthetic people, {loaded.events} events fed through ingest"
+        )
+        samples = Table(
+            "A-number", "name", "country of birth", title="try searching for these (public) people"
+        )
+        for a_number, name, country in examples(engine):
+            samples.add_row(a_number, name, country)
+        engine.dispose()
+        out.print(samples)
+        if serve:
+            import asyncio
+
+            from safevine.demo.run import run_demo
+
+            out.print(
+                f"\nsafevine demo: http://127.0.0.1:{port}/   "
+                f"inbox (mail, texts, calls): http://127.0.0.1:{port}/demo/inbox   "
+                f"(mail server 127.0.0.1:{mail_port}; Ctrl-C stops everything)\n"
+                f"staff service: http://127.0.0.1:{staff_port}/ (for staff only; "
+                "in production on an internal network)"
+            )
+            asyncio.run(run_demo(settings, port, every, mail_port, staff_port))
+
+    run(action)

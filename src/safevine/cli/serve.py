@@ -1,0 +1,136 @@
+"""The long-running processes: `serve` (public), `staff serve`, `worker`."""
+
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import DBAPIError
+
+from safevine.cli.common import (
+    MetricsPort,
+    UserError,
+    app,
+    open_engine,
+    out,
+    run,
+    serving_settings,
+    store,
+)
+from safevine.config import Settings
+from safevine.logs import configure as configure_logging
+
+
+def _public_path_ready(settings: Settings) -> None:
+    """The public path's database is there and migrated, checked through the public path
+    itself: the public service never opens a connection on the full records."""
+    from safevine.store.public.connection import make_public_engine
+
+    open_engine(settings).dispose()  # a missing SQLite file is named, not created
+    engine = make_public_engine(settings.database_url, settings.public_database_url)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1 FROM public_persons LIMIT 1").all()
+    except DBAPIError as error:
+        raise UserError(
+            "the public path cannot read the public views; run `safevine db upgrade` "
+            f"(the database said: {str(error.orig).splitlines()[0][:200]})"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+@app.command("worker")
+def worker_cmd(
+    once: Annotated[bool, typer.Option("--once", help="Work what is due now, then stop.")] = False,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Send due notifications: claim, check, render, send, record, retry."""
+    import asyncio
+    import signal
+
+    from safevine.notify.dispatcher import Dispatcher
+    from safevine.store.public.connection import make_public_engine
+
+    def action() -> None:
+        settings = serving_settings()
+        _public_path_ready(settings)
+        engine = make_public_engine(settings.database_url, settings.public_database_url)
+
+        configure_logging(settings.log_level)
+
+        async def work() -> None:
+            dispatcher = Dispatcher(settings, engine)
+            if metrics_port:
+                from prometheus_client import start_http_server
+
+                start_http_server(metrics_port, addr="127.0.0.1", registry=dispatcher.registry)
+            try:
+                if once:
+                    while (await dispatcher.run_once()).claimed:
+                        pass
+                    return
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                out.print(f"worker {dispatcher.name} is sending (Ctrl-C stops it)")
+                await dispatcher.run(stop)
+            finally:
+                await dispatcher.close()
+                engine.dispose()
+
+        asyncio.run(work())
+
+    run(action)
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Serve the public site and API (the staff service is `safevine staff serve`)."""
+    from safevine.web.public_app import create_public_app
+    from safevine.web.server import serve
+
+    def action() -> None:
+        settings = serving_settings()
+        _public_path_ready(settings)
+        application = create_public_app(settings)
+        if metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(
+                metrics_port, addr="127.0.0.1", registry=application.state.safevine.metrics.registry
+            )
+        out.print(f"safevine is serving on http://{host}:{port}/ (Ctrl-C stops it)")
+        configure_logging(settings.log_level)
+        serve(application, host, port)
+
+    run(action)
+
+
+staff_app = typer.Typer(help="The staff service and staff accounts.", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+
+
+@staff_app.command("serve")
+def staff_serve_cmd(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (keep it on an internal network).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
+) -> None:
+    """Serve the staff API, its reports and /metrics, apart from the public site."""
+    from safevine.web.server import serve
+    from safevine.web.staff_app import create_staff_app
+
+    def action() -> None:
+        with store():
+            pass
+        settings = serving_settings()
+        out.print(f"safevine staff service on http://{host}:{port}/ (Ctrl-C stops it)")
+        configure_logging(settings.log_level)
+        serve(create_staff_app(settings), host, port)
+
+    run(action)
