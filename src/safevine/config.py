@@ -139,6 +139,12 @@ class Settings:
     log_level: str = "INFO"
     # A feed line longer than this is rejected without being read whole into memory.
     feed_max_line_bytes: int = FEED_LINE_BYTES
+    # Staff sign-in: sessions end after this long idle or this long at all; this many
+    # failures in a row lock an account; this many from one client in 15 minutes stop it.
+    staff_idle_minutes: int = 15
+    staff_session_hours: int = 8
+    staff_lockout_after: int = 5
+    staff_client_failures: int = 20
     # Proxies whose X-Forwarded-For names the client (addresses or CIDR networks). None by
     # default: from anyone else the header is ignored, loopback included.
     trusted_proxies: tuple[str, ...] = ()
@@ -195,4 +201,8 @@ class Settings:
                 "SAFEVINE_FEED_MAX_LINE_BYTES", FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
             ),
             trusted_proxies=_networks_env("SAFEVINE_TRUSTED_PROXIES"),
+            staff_idle_minutes=_int_env("SAFEVINE_STAFF_IDLE_MINUTES", 15, 1),
+            staff_session_hours=_int_env("SAFEVINE_STAFF_SESSION_HOURS", 8, 1),
+            staff_lockout_after=_int_env("SAFEVINE_STAFF_LOCKOUT_AFTER", 5, 1),
+            staff_client_failures=_int_env("SAFEVINE_STAFF_CLIENT_FAILURES", 20, 1),
         )

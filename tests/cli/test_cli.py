@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pyotp
 import pytest
 
 from tests.builders import days_ago, event, person
@@ -13,11 +15,39 @@ from tests.builders import days_ago, event, person
 SAFEVINE = Path(sys.executable).parent / "safevine"
 
 
-def run(database: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SAFEVINE_DATABASE_URL": database, "COLUMNS": "200"}
+def run(database: str, *args: str, given: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The command, with `given` typed at its prompts."""
+    env = {
+        **os.environ,
+        "SAFEVINE_DATABASE_URL": database,
+        "SAFEVINE_SECRET_KEY": "k" * 40,
+        "COLUMNS": "200",
+    }
     return subprocess.run(
-        [str(SAFEVINE), *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        [str(SAFEVINE), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        input=given,
     )
+
+
+PASSWORD = "a long enough password"
+
+
+def make_account(database: str, name: str, role: str) -> str:
+    """The account's second-factor key, as `staff account create` shows it once."""
+    made = run(
+        database, "staff", "account", "create", name, "--role", role, given=f"{PASSWORD}\n" * 2
+    )
+    assert made.returncode == 0, made.stderr
+    return re.search(r"key: ([A-Z2-7]+)", made.stdout).group(1)  # type: ignore[union-attr]
+
+
+def confirming(name: str, key: str, password: str = PASSWORD) -> str:
+    return f"{name}\n{password}\n{pyotp.TOTP(key).now()}\n"
 
 
 @pytest.fixture
@@ -71,9 +101,19 @@ def test_ingest_show_protect_and_clear(database: str, tmp_path: Path) -> None:
         json.loads(run(database, "person", "show", "A123456789", "--json").stdout)["protection"]
         == "protected"
     )
-    same = run(database, "clear-confirm", "1", "--actor", "ana")
+    ana, luis = (
+        make_account(database, "ana", "supervisor"),
+        make_account(database, "luis", "supervisor"),
+    )
+    same = run(database, "clear-confirm", "1", given=confirming("ana", ana))
     assert same.returncode == 4 and "different person" in same.stderr  # not allowed
-    assert "now cleared" in run(database, "clear-confirm", "1", "--actor", "luis").stdout
+    # Typing another person's name is not enough: their password and code are asked for.
+    guessed = run(
+        database, "clear-confirm", "1", given=confirming("luis", luis, "not the password")
+    )
+    assert guessed.returncode == 4 and "wrong name, password or code" in guessed.stderr
+    confirmed = run(database, "clear-confirm", "1", given=confirming("luis", luis))
+    assert "now cleared" in confirmed.stdout, confirmed.stderr
     history = json.loads(run(database, "person", "show", "A123456789", "--json").stdout)
     assert [c["reason"] for c in history["protection_history"]] == ["1367", "screened"]
 

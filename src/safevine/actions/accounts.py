@@ -5,11 +5,12 @@ A refused login is recorded (the attempt, the failure count, a lockout, the audi
 and committed before the refusal is raised, so that no failure goes uncounted.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
 from safevine.actions.actor import Actor
+from safevine.config import Settings
 from safevine.contact_vault import ContactVault
 from safevine.store.records import staff_accounts as accounts
 from safevine.store.records.audit import append
@@ -21,6 +22,15 @@ from safevine.store.records.staff_accounts import (
     LoginRefusedError,
     Session,
 )
+
+
+def policy(settings: Settings) -> LoginPolicy:
+    return LoginPolicy(
+        idle=timedelta(minutes=settings.staff_idle_minutes),
+        lifetime=timedelta(hours=settings.staff_session_hours),
+        lockout_after=settings.staff_lockout_after,
+        client_failures=settings.staff_client_failures,
+    )
 
 
 def _audit(

@@ -1,7 +1,7 @@
 """The `safevine` command: a module per command group. User mistakes end in one clear
 line and a non-zero exit code (`common.run`)."""
 
-from safevine.cli import audit, db, demo, holds, ingest, persons, serve, tokens
+from safevine.cli import audit, db, demo, holds, ingest, persons, serve, staff, tokens
 from safevine.cli.common import app, exit_code
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "ingest",
     "persons",
     "serve",
+    "staff",
     "tokens",
 ]

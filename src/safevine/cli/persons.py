@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 import typer
 from rich.table import Table
 
+from safevine.actions import accounts
 from safevine.actions import persons as person_actions
+from safevine.actions.actor import Actor
 from safevine.cli.common import (
     A_NUMBER,
     ActorOption,
@@ -15,12 +17,18 @@ from safevine.cli.common import (
     RowIdArg,
     app,
     load_settings,
+    login_actor,
     out,
     run,
+    serving_settings,
     store,
     who,
 )
+from safevine.contact_vault import ContactVault
 from safevine.domain.a_number import format_a_number
+from safevine.domain.errors import NotAllowedError
+from safevine.domain.staff_roles import Right
+from safevine.store.records import protection
 from safevine.store.records.person_view import StaffPersonView, view_json
 
 person_app = typer.Typer(help="Staff view of persons.", no_args_is_help=True)
@@ -79,14 +87,39 @@ def clear_cmd(a_number: str, reason: Reason, actor: ActorOption = None) -> None:
 
 
 @app.command("clear-confirm")
-def clear_confirm_cmd(request_id: RowIdArg, actor: ActorOption = None) -> None:
-    """Confirm someone else's clear request: the person is cleared."""
+def clear_confirm_cmd(request_id: RowIdArg) -> None:
+    """Confirm someone else's clear request: the person is cleared.
+
+    Anyone with the database can run this command, so it asks who confirms: a supervisor's
+    account name, password and a code from its authenticator, checked as a sign-in is.
+    """
 
     def action() -> None:
-        with store() as engine, engine.begin() as connection:
-            person_id = person_actions.confirm_clear(
-                connection, who(actor), request_id, datetime.now(UTC)
+        settings = serving_settings()
+        vault = ContactVault(settings.secret_key, settings.old_secret_keys)
+        with store() as engine, engine.connect() as connection:
+            asked = protection.pending_request(connection, request_id)
+        out.print(f"clear request {asked.id}, asked by {asked.requested_by}: {asked.reason}")
+        name = typer.prompt("your staff account")
+        password = typer.prompt("password", hide_input=True)
+        code = typer.prompt("code from your authenticator")
+        with store() as engine:
+            account = accounts.confirm_identity(
+                engine,
+                vault,
+                name,
+                password,
+                code,
+                login_actor(),
+                datetime.now(UTC),
+                accounts.policy(settings),
             )
+            if Right.CONFIRM_CLEAR not in account.rights:
+                raise NotAllowedError(f"{account.name} may not confirm a clear (a supervisor may)")
+            with engine.begin() as connection:
+                person_id = person_actions.confirm_clear(
+                    connection, Actor(account.name), request_id, datetime.now(UTC)
+                )
         out.print(f"clear request {request_id} confirmed: person {person_id} is now cleared")
 
     run(action)

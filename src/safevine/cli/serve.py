@@ -13,7 +13,6 @@ from safevine.cli.common import (
     out,
     run,
     serving_settings,
-    store,
 )
 from safevine.config import Settings
 from safevine.logs import configure as configure_logging
@@ -106,31 +105,5 @@ def serve_cmd(
         out.print(f"safevine is serving on http://{host}:{port}/ (Ctrl-C stops it)")
         configure_logging(settings.log_level)
         serve(application, host, port)
-
-    run(action)
-
-
-staff_app = typer.Typer(help="The staff service and staff accounts.", no_args_is_help=True)
-app.add_typer(staff_app, name="staff")
-
-
-@staff_app.command("serve")
-def staff_serve_cmd(
-    host: Annotated[
-        str, typer.Option(help="Address to listen on (keep it on an internal network).")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
-) -> None:
-    """Serve the staff API, its reports and /metrics, apart from the public site."""
-    from safevine.web.server import serve
-    from safevine.web.staff_app import create_staff_app
-
-    def action() -> None:
-        with store():
-            pass
-        settings = serving_settings()
-        out.print(f"safevine staff service on http://{host}:{port}/ (Ctrl-C stops it)")
-        configure_logging(settings.log_level)
-        serve(create_staff_app(settings), host, port)
 
     run(action)

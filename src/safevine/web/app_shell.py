@@ -1,6 +1,8 @@
 """What the public app and the staff app share: how a FastAPI app is made, the safety
 middleware around it, and the answers to a malformed request and to a 405."""
 
+from pathlib import Path
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -13,6 +15,8 @@ from safevine.web.security_headers import SecurityHeaders
 from safevine.web.server_errors import Answer, ServerErrors
 
 _INVALID = N_("This value is not valid.")
+# Our own CSS and script, served by both services.
+STATIC = Path(__file__).parent / "static"
 
 
 def new_app(title: str) -> FastAPI:

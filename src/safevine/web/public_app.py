@@ -6,8 +6,6 @@ every engine this app holds can read the public views and write registrations an
 notifications only (`store.public.connection`). The staff service is `web.staff_app`.
 """
 
-from pathlib import Path
-
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -19,7 +17,7 @@ from safevine.contact_vault import ContactVault
 from safevine.i18n import N_, translations
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.prepared_lookup import PreparedLookups
-from safevine.web.app_shell import error_headers, guard, include, language, new_app
+from safevine.web.app_shell import STATIC, error_headers, guard, include, language, new_app
 from safevine.web.client_address import ClientAddresses
 from safevine.web.observability import Metrics
 from safevine.web.public import api, pages, registration_api, registration_pages, sms_inbound
@@ -28,7 +26,6 @@ from safevine.web.public.search_fast_path import SearchFastPath
 from safevine.web.rate_limits import RateLimiter
 from safevine.web.state import AppState
 
-STATIC = Path(__file__).parent / "static"
 _INVALID = N_("This value is not valid.")
 _NOT_FOUND = N_("Not found.")
 _FAILED = N_("Something went wrong on our side. Nothing you entered was kept.")

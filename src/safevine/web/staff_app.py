@@ -1,19 +1,34 @@
-"""The staff service (`safevine staff serve`): the staff JSON API, the reports and
-`/metrics`, on a port and origin of its own, meant for an internal network only.
+"""The staff service (`safevine staff serve`): the staff console (pages for people who
+sign in), the staff JSON API (for tokens), the reports and `/metrics`, on a port and
+origin of its own, meant for an internal network only.
 
 It is the only web process that holds an engine on the full records. Its answers name the
 reason for a refusal (staff need it); the public service never does.
 """
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from safevine.actions import accounts
 from safevine.config import Settings
+from safevine.contact_vault import ContactVault
 from safevine.store.engine import make_engine
-from safevine.web.app_shell import error_headers, guard, include, new_app
+from safevine.web.app_shell import STATIC, error_headers, guard, include, new_app
 from safevine.web.observability import Metrics
-from safevine.web.staff import feeds, holds, persons, report, screening, tokens
+from safevine.web.staff import (
+    console_login,
+    console_pages,
+    feeds,
+    holds,
+    persons,
+    report,
+    screening,
+    tokens,
+)
+from safevine.web.staff.console_pages import page
+from safevine.web.staff.console_session import ForbiddenError, SignInNeededError, current
 from safevine.web.staff.refusals import answer_refusals
 from safevine.web.staff.state import StaffState
 
@@ -25,13 +40,17 @@ def create_staff_app(settings: Settings) -> FastAPI:
     records = make_engine(settings.database_url)
     metrics = Metrics()
     metrics.watch_outbox(records)
-    app.state.staff = StaffState(settings, records, metrics)
+    vault = ContactVault(settings.secret_key, settings.old_secret_keys)
+    app.state.staff = StaffState(settings, records, metrics, vault, accounts.policy(settings))
     # The staff service is reached over TLS by the agency's proxy or on loopback; HSTS
     # follows its own base URL, not the public site's.
     guard(app, metrics, _server_error, https=settings.staff_base_url.startswith("https://"))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     include(
         app,
         [
+            console_login.router,
+            console_pages.router,
             feeds.router,
             holds.router,
             persons.router,
@@ -42,7 +61,25 @@ def create_staff_app(settings: Settings) -> FastAPI:
     )
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     answer_refusals(app)
+    app.add_exception_handler(SignInNeededError, _sign_in)  # type: ignore[arg-type]
+    app.add_exception_handler(ForbiddenError, _forbidden)  # type: ignore[arg-type]
     return app
+
+
+async def _sign_in(request: Request, error: SignInNeededError) -> Response:
+    return RedirectResponse("/login/code" if error.half else "/login", status_code=303)
+
+
+async def _forbidden(request: Request, error: ForbiddenError) -> Response:
+    found = current(request)
+    return page(
+        request,
+        "staff/message.html",
+        found[0] if found else None,
+        403,
+        heading="Not allowed",
+        message=error.message,
+    )
 
 
 async def _http_error(request: Request, error: HTTPException) -> Response:

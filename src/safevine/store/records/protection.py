@@ -247,6 +247,24 @@ def request_clear(
     )
 
 
+def pending_request(connection: Connection, request_id: int) -> ClearRequest:
+    """A clear request waiting for its second person; NoPendingClearError otherwise."""
+    row = connection.execute(
+        select(clear_requests).where(clear_requests.c.id == request_id)
+    ).first()
+    if row is None or row.state != "pending":
+        raise NoPendingClearError("no pending clear request with that id")
+    return ClearRequest(
+        int(row.id),
+        int(row.person_id),
+        row.requested_by,
+        row.reason,
+        row.requested_at,
+        row.expires_at,
+        row.state,
+    )
+
+
 def confirm_clear(connection: Connection, request_id: int, *, actor: str, now: datetime) -> int:
     """Second half: a different person confirms, and the person is cleared. Returns the
     person id. Raises ProtectionError for an unknown, decided or expired request, or when

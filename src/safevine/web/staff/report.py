@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from safevine.domain import value_ranges
 from safevine.domain.errors import FieldError
 from safevine.store.records import audit, delivery_report
+from safevine.store.records.staff_accounts import Session
 from safevine.store.records.staff_tokens import StaffToken
 from safevine.web.rendering import render
 from safevine.web.staff.auth import require
@@ -28,6 +29,11 @@ def report_json(request: Request, token: Reporter) -> JSONResponse:
 
 @router.get("/staff/report", response_class=HTMLResponse, summary="Delivery report page")
 def report_page(request: Request, token: Reporter) -> HTMLResponse:
+    return delivery_page(request, None)
+
+
+def delivery_page(request: Request, session: Session | None) -> HTMLResponse:
+    """The delivery report with its charts: for a token holder, or in the console."""
     with StaffState.of(request).records_engine.connect() as connection:
         report = delivery_report.build(connection)
     channel_rows = [
@@ -54,10 +60,11 @@ def report_page(request: Request, token: Reporter) -> HTMLResponse:
         "en",
         report=report,
         charts=charts,
-        path="/staff/report",
-        csrf_token="",
-        csrf_field="",
-        errors={},
+        path=request.url.path,
+        session=session,
+        rights={r.value for r in session.account.rights} if session else set(),
+        notice=None,
+        problem=None,
     )
     return HTMLResponse(html)
 

@@ -7,6 +7,8 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 
 from safevine.config import Settings
+from safevine.contact_vault import ContactVault
+from safevine.store.records.staff_accounts import LoginPolicy
 from safevine.web.observability import Metrics
 
 
@@ -15,6 +17,8 @@ class StaffState:
     settings: Settings
     records_engine: Engine
     metrics: Metrics
+    vault: ContactVault
+    policy: LoginPolicy
 
     @classmethod
     def of(cls, request: Request) -> "StaffState":
