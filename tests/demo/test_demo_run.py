@@ -27,7 +27,7 @@ def wait_for(predicate: object, timeout: float, what: str) -> object:
 
 
 def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None:
-    port, mail_port = free_port(), free_port()
+    port, mail_port, staff_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "SAFEVINE_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
@@ -46,6 +46,8 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
             str(port),
             "--mail-port",
             str(mail_port),
+            "--staff-port",
+            str(staff_port),
             "--every",
             "1",
         ],
@@ -108,12 +110,37 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
         assert (ended["status"], ended["ended_reason"]) == ("ended", "Ended by a STOP reply.")
         still = client.get(f"/api/v1/registrations/{manage['email']}").json()
         assert still["status"] == "active"
+        _staff_sign_in(f"http://127.0.0.1:{staff_port}")
     finally:
         demo.send_signal(signal.SIGINT)
         try:
             demo.wait(timeout=30)
         except subprocess.TimeoutExpired:
             demo.kill()
+
+
+def _staff_sign_in(staff: str) -> None:
+    """The demo screener signs in with the password and code the demo shows, and finds
+    people waiting to be screened and the batch held for review."""
+    hidden = re.compile(r'name="csrf_token" value="([^"]+)"')
+    with httpx.Client(base_url=staff, timeout=30, follow_redirects=True) as client:
+        codes = client.get("/demo/authenticator").text
+        row = re.search(
+            r"demo-screener</td><td><code>([^<]+)</code></td><td><strong[^>]*>(\d{6})", codes
+        )
+        assert row, codes
+        password, code = row.group(1), row.group(2)
+        token = hidden.search(client.get("/login").text).group(1)  # type: ignore[union-attr]
+        client.post(
+            "/login", data={"name": "demo-screener", "password": password, "csrf_token": token}
+        )
+        token = hidden.search(client.get("/login/code").text).group(1)  # type: ignore[union-attr]
+        board = client.post("/login/code", data={"code": code, "csrf_token": token})
+        assert board.status_code == 200 and "<h1>Dashboard</h1>" in board.text, board.text
+        waiting = re.search(r'id="t-screening">[^<]*</h2>\s*<p class="figure">(\d+)', board.text)
+        held = re.search(r'id="t-holds">[^<]*</h2>\s*<p class="figure">(\d+)', board.text)
+        assert waiting and int(waiting.group(1)) > 0
+        assert held and int(held.group(1)) == 1
 
 
 def _items(page: str) -> list[str]:

@@ -30,13 +30,18 @@ def demo_cmd(
     staff_port: Annotated[int, typer.Option(help="Port of the staff service.")] = 8001,
 ) -> None:
     """Set up a demo database: the real ICE facility list and a synthetic population."""
+    from safevine.contact_vault import ContactVault
+    from safevine.demo.held_batch import hold_one
     from safevine.demo.population import examples, load_demo
+    from safevine.demo.staff_accounts import demo_staff
 
     def action() -> None:
         settings = load_settings()
         engine = open_engine(settings, must_exist=False)
         migrate.upgrade(engine, settings.retention_days)
         loaded = load_demo(engine, people, seed)
+        hold_one(engine)
+        staff = demo_staff(engine, ContactVault(settings.secret_key, settings.old_secret_keys))
         with engine.connect() as connection:
             counts = {
                 "facilities": connection.execute(
@@ -73,6 +78,22 @@ def demo_cmd(
             samples.add_row(a_number, name, country)
         engine.dispose()
         out.print(samples)
+        accounts = Table(
+            "account",
+            "roles",
+            "password",
+            "second-factor key",
+            title=f"staff console http://127.0.0.1:{staff_port}/ (demo only: made fresh now)",
+        )
+        for member in staff:
+            accounts.add_row(member.name, ", ".join(member.roles), member.password, member.key)
+        out.print(accounts)
+        out.print(
+            "Sign in with an authenticator app (scan the code shown at the first sign-in, or "
+            "type the key), or read the codes at "
+            f"http://127.0.0.1:{staff_port}/demo/authenticator while the demo runs.",
+            highlight=False,
+        )
         if serve:
             import asyncio
 
@@ -85,6 +106,6 @@ def demo_cmd(
                 f"staff service: http://127.0.0.1:{staff_port}/ (for staff only; "
                 "in production on an internal network)"
             )
-            asyncio.run(run_demo(settings, port, every, mail_port, staff_port))
+            asyncio.run(run_demo(settings, port, every, mail_port, staff_port, staff))
 
     run(action)

@@ -10,10 +10,12 @@ from dataclasses import replace
 import uvicorn
 
 from safevine.config import Settings
+from safevine.demo.authenticator import authenticator_router
 from safevine.demo.inbox import inbox_router
 from safevine.demo.mailbox import start_mail_server
 from safevine.demo.phone import Phone, phone_router, with_phone
 from safevine.demo.simulator import simulate
+from safevine.demo.staff_accounts import DemoStaff
 from safevine.notify.dispatcher import Dispatcher
 from safevine.store.engine import make_engine
 from safevine.store.public.connection import make_public_engine
@@ -44,6 +46,7 @@ async def run_demo(
     every_seconds: float = 20.0,
     mail_port: int = MAIL_PORT,
     staff_port: int = STAFF_PORT,
+    staff_accounts: list[DemoStaff] | None = None,
 ) -> None:
     base_url = f"http://127.0.0.1:{port}"
     settings = replace(
@@ -64,6 +67,7 @@ async def run_demo(
     app.include_router(inbox_router(mailbox, phone))
     app.include_router(phone_router(phone, settings))
     staff = create_staff_app(settings)
+    staff.include_router(authenticator_router(staff_accounts or []))
     records = make_engine(settings.database_url)
     public = make_public_engine(settings.database_url, settings.public_database_url)
     dispatcher = Dispatcher(settings, public, name="demo-worker")

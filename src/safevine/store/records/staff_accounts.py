@@ -521,3 +521,20 @@ def reset_mfa(
     )
     end_sessions_of(connection, account_id, now, "mfa_reset")
     return new
+
+
+def set_password(connection: Connection, account_id: int, password: str, now: datetime) -> None:
+    """A new password; every session of the account ends and its failures are forgiven."""
+    row = _row(connection, account_id)
+    connection.execute(
+        update(staff_accounts)
+        .where(staff_accounts.c.id == account_id)
+        .values(
+            password_hash=_HASHER.hash(_password(password, row.name)),
+            password_changed_at=now,
+            failed_logins=0,
+            locked_at=None,
+            updated_at=now,
+        )
+    )
+    end_sessions_of(connection, account_id, now, "password_changed")
