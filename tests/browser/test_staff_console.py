@@ -5,7 +5,7 @@ problem on any page; every page is screenshot at 375 and 1280 px."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,9 +18,11 @@ from sqlalchemy import Engine
 from safevine.actions import accounts
 from safevine.actions.actor import Actor
 from safevine.contact_vault import ContactVault
+from safevine.ingest.events import ingest_events
 from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from safevine.web.staff_app import create_staff_app
+from tests.builders import event, jsonl, person
 from tests.canaries import PUBLIC, UNSCREENED, plant
 from tests.web.conftest import SECRET, settings_for
 
@@ -43,7 +45,7 @@ def console(sqlite_engine: Engine) -> Iterator[Console]:
     plant(sqlite_engine)
     keys = {}
     with sqlite_engine.begin() as connection:
-        for name, role in (("sam", "screener"), ("sue", "supervisor")):
+        for name, role in (("sam", "screener"), ("sue", "supervisor"), ("ann", "auditor")):
             _, enrolment = accounts.create(
                 connection,
                 ContactVault(SECRET),
@@ -55,6 +57,13 @@ def console(sqlite_engine: Engine) -> Iterator[Console]:
             )
             assert enrolment is not None
             keys[name] = enrolment.secret
+    # A batch held for review (an event dated days ahead), and one with a rejected record.
+    who = person(PUBLIC.a_number, PUBLIC.given, PUBLIC.family, born=PUBLIC.born, country="MX")
+    ahead = event("ahead-1", "transferred", datetime.now(UTC) + timedelta(days=3), who)
+    held = ingest_events(sqlite_engine, jsonl(ahead), source="clock-error.jsonl", fmt="jsonl")
+    assert held.hold_id is not None
+    bad = ingest_events(sqlite_engine, [b'{"event_id": "x"}\n'], source="bad.jsonl", fmt="jsonl")
+    assert bad.rejected == 1
     settings = settings_for(sqlite_engine)
     staff, public = create_staff_app(settings), create_public_app(settings)
     with background_server(staff) as staff_base, background_server(public) as public_base:
@@ -181,4 +190,50 @@ def test_the_keyboard_reaches_everything_from_the_top(browser: Browser, console:
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url("**/login/code")
+    context.close()
+
+
+def test_a_supervisor_releases_a_hold_and_an_auditor_reads_the_log(
+    browser: Browser, console: Console, screenshots: Path
+) -> None:
+    used: set[str] = set()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    _sign_in(page, console, "sue", used)
+    page.click("nav >> text=Holds")
+    _accessible(page)
+    page.click("text=Hold 1")
+    assert "dated in the future" in page.locator(".facts").inner_text()
+    _accessible(page)
+    _shoot(page, screenshots, "hold")
+    page.click("text=Release: the news is real")
+    assert "Released" in page.locator(".notice").inner_text()
+    assert page.locator("text=Release: the news is real").count() == 0
+    context.clear_cookies()
+
+    _sign_in(page, console, "ann", used)
+    assert page.locator("nav >> text=Screening").count() == 0  # an auditor changes nothing
+    page.click("nav >> text=Batches")
+    _accessible(page)
+    page.click("text=Batch 5")
+    line, field, reason = page.locator("tbody tr").first.locator("td").all_inner_texts()
+    assert line == "1" and field and reason  # the rejected record, by line and field
+    _accessible(page)
+    page.click("nav >> text=Audit log")
+    assert "The chain holds" in page.locator(".notice").inner_text()
+    _accessible(page)
+    _shoot(page, screenshots, "audit")
+    page.fill("#actor", "sue")
+    page.click("text=Filter")
+    actions = page.locator("tbody tr td:nth-child(4)").all_inner_texts()
+    assert "hold_release" in actions and "login" in actions
+    assert set(page.locator("tbody tr td:nth-child(3)").all_inner_texts()) == {"sue"}
+    with page.expect_download() as download:
+        page.click("text=Export these entries")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert '"head"' in lines[-1] and all('"actor": "sue"' in line for line in lines[:-1])
+    page.click("nav >> text=Reports")
+    assert page.locator("h1").inner_text() == "Delivery report"
+    _accessible(page)
     context.close()

@@ -16,6 +16,7 @@ class Right(StrEnum):
     PROTECT = "protect"
     REQUEST_CLEAR = "request_clear"
     CONFIRM_CLEAR = "confirm_clear"  # the second person of a two-person clear
+    VIEW_HOLDS = "view_holds"
     DECIDE_HOLDS = "decide_holds"  # release or discard a held batch
     VIEW_PERSON = "view_person"
     READ_REPORTS = "read_reports"  # delivery report, batches and rejects, feed health
@@ -28,8 +29,10 @@ class Right(StrEnum):
 _SCREENER = {Right.SCREEN, Right.PROTECT, Right.REQUEST_CLEAR, Right.VIEW_PERSON}
 RIGHTS: dict[Role, frozenset[Right]] = {
     Role.SCREENER: frozenset(_SCREENER),
-    Role.SUPERVISOR: frozenset(_SCREENER | {Right.CONFIRM_CLEAR, Right.DECIDE_HOLDS}),
-    Role.AUDITOR: frozenset({Right.READ_REPORTS, Right.READ_AUDIT}),
+    Role.SUPERVISOR: frozenset(
+        _SCREENER | {Right.CONFIRM_CLEAR, Right.VIEW_HOLDS, Right.DECIDE_HOLDS}
+    ),
+    Role.AUDITOR: frozenset({Right.READ_REPORTS, Right.READ_AUDIT, Right.VIEW_HOLDS}),
     Role.ADMIN: frozenset({Right.MANAGE_ACCOUNTS, Right.MANAGE_TOKENS, Right.INGEST}),
 }
 

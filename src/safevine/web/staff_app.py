@@ -20,6 +20,7 @@ from safevine.web.observability import Metrics
 from safevine.web.staff import (
     console_login,
     console_pages,
+    console_review,
     feeds,
     holds,
     persons,
@@ -51,6 +52,7 @@ def create_staff_app(settings: Settings) -> FastAPI:
         [
             console_login.router,
             console_pages.router,
+            console_review.router,
             feeds.router,
             holds.router,
             persons.router,
