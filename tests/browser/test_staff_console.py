@@ -45,7 +45,12 @@ def console(sqlite_engine: Engine) -> Iterator[Console]:
     plant(sqlite_engine)
     keys = {}
     with sqlite_engine.begin() as connection:
-        for name, role in (("sam", "screener"), ("sue", "supervisor"), ("ann", "auditor")):
+        for name, role in (
+            ("sam", "screener"),
+            ("sue", "supervisor"),
+            ("ann", "auditor"),
+            ("ada", "admin"),
+        ):
             _, enrolment = accounts.create(
                 connection,
                 ContactVault(SECRET),
@@ -236,4 +241,58 @@ def test_a_supervisor_releases_a_hold_and_an_auditor_reads_the_log(
     page.click("nav >> text=Reports")
     assert page.locator("h1").inner_text() == "Delivery report"
     _accessible(page)
+    context.close()
+
+
+def test_an_administrator_makes_an_account_and_a_token_with_at_most_its_rights(
+    browser: Browser, console: Console, screenshots: Path
+) -> None:
+    used: set[str] = set()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    _sign_in(page, console, "ada", used)
+    page.click("nav >> text=Accounts")
+    _accessible(page)
+    page.fill("#new-name", "newbie")
+    page.check("#role-screener")
+    page.fill("#new-password", PASSWORD)
+    page.click("text=Make the account")
+    assert "first sign-in" in page.locator(".notice").inner_text()
+    _accessible(page)
+    _shoot(page, screenshots, "account")
+    page.uncheck("#role-screener")
+    page.check("#role-supervisor")
+    page.click("text=Change roles")
+    assert "Roles changed" in page.locator(".notice").inner_text()
+
+    page.click("nav >> text=API tokens")
+    _accessible(page)
+    page.fill("#token-name", "newbie-laptop")
+    page.select_option("#token-account", label="newbie")
+    page.check("#scope-protect")
+    page.check("#scope-ingest")
+    page.click("text=Make the token")
+    assert "do not allow the scopes ingest" in page.locator(".problem").inner_text()
+    page.fill("#token-name", "newbie-laptop")
+    page.select_option("#token-account", label="newbie")
+    page.check("#scope-protect")
+    page.click("text=Make the token")
+    secret = page.locator(".notice .key").inner_text()
+    assert secret.startswith("svt_") and secret not in page.url
+    _shoot(page, screenshots, "tokens")
+    page.reload()
+    assert secret not in page.content()  # shown once
+
+    # The token acts as its account: protect works, and goes when the role goes.
+    headers = {"Authorization": f"Bearer {secret}"}
+    body = {"a_number": PUBLIC.a_number, "reason": "T visa"}
+    url = f"{console.staff}/api/v1/staff/persons/protect"
+    assert httpx.post(url, json=body, headers=headers, timeout=30).status_code == 200
+    page.goto(f"{console.staff}/accounts")
+    page.click("text=newbie")
+    page.uncheck("#role-supervisor")
+    page.check("#role-auditor")
+    page.click("text=Change roles")
+    assert httpx.post(url, json=body, headers=headers, timeout=30).status_code == 403
     context.close()

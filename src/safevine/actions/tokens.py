@@ -5,21 +5,31 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from safevine.actions.actor import Actor
+from safevine.domain.staff_roles import scopes_allowed
 from safevine.store.records import staff_tokens
 from safevine.store.records.audit import append
+from safevine.store.records.staff_accounts import Account
 
 
 def create(
-    connection: Connection, actor: Actor, name: str, scopes: list[str], now: datetime
+    connection: Connection,
+    actor: Actor,
+    name: str,
+    scopes: list[str],
+    now: datetime,
+    account: Account | None = None,
 ) -> str:
-    """The new token's secret."""
-    secret = staff_tokens.create(connection, name, scopes, now)
+    """The new token's secret. A token of an account carries at most its rights."""
+    allowed = scopes_allowed(account.roles) if account else frozenset(staff_tokens.SCOPES)
+    secret = staff_tokens.create(
+        connection, name, scopes, now, account.id if account else None, allowed
+    )
     append(
         connection,
         actor=actor.name,
         action="token_create",
         target=f"token:{name.strip()}",
-        reason=",".join(sorted(set(scopes))),
+        reason=",".join(sorted(set(scopes))) + (f" for {account.name}" if account else ""),
         at=now,
     )
     return secret

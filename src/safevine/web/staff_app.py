@@ -18,6 +18,7 @@ from safevine.store.engine import make_engine
 from safevine.web.app_shell import STATIC, error_headers, guard, include, new_app
 from safevine.web.observability import Metrics
 from safevine.web.staff import (
+    console_admin,
     console_login,
     console_pages,
     console_review,
@@ -53,6 +54,7 @@ def create_staff_app(settings: Settings) -> FastAPI:
             console_login.router,
             console_pages.router,
             console_review.router,
+            console_admin.router,
             feeds.router,
             holds.router,
             persons.router,

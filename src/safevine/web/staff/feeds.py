@@ -122,7 +122,7 @@ async def events(request: Request, token: Ingester) -> JSONResponse:
         fmt: EventFormat = "csv" if media in CSV_TYPES else "jsonl"
         return ingest.events(
             engine,
-            Actor(token.name),
+            Actor(token.actor),
             _lines(request, path),
             source=_source(request, "events"),
             fmt=fmt,
@@ -152,7 +152,7 @@ async def roster(
     def run(path: Path, _media: str) -> IngestSummary:
         return ingest.roster(
             engine,
-            Actor(token.name),
+            Actor(token.actor),
             _lines(request, path),
             source=_source(request, "roster"),
             scope=scope,
@@ -173,7 +173,10 @@ async def protections(request: Request, token: Ingester) -> JSONResponse:
 
     def run(path: Path, _media: str) -> IngestSummary:
         return ingest.protections(
-            engine, Actor(token.name), _lines(request, path), source=_source(request, "protections")
+            engine,
+            Actor(token.actor),
+            _lines(request, path),
+            source=_source(request, "protections"),
         )
 
     return await _ingest(request, token, "protections", CSV_TYPES, run)
@@ -189,7 +192,7 @@ async def facilities(request: Request, token: Ingester) -> JSONResponse:
 
     def run(path: Path, _media: str) -> IngestSummary:
         return ingest.facilities(
-            engine, Actor(token.name), _lines(request, path), source=_source(request, "facilities")
+            engine, Actor(token.actor), _lines(request, path), source=_source(request, "facilities")
         )
 
     return await _ingest(request, token, "facilities", CSV_TYPES, run)

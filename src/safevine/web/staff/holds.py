@@ -49,12 +49,12 @@ def show(hold_id: RowId, request: Request, token: Ingester) -> JSONResponse:
 @router.post("/{hold_id}/release", summary="Release: the notifications go out, each once")
 def release(hold_id: RowId, request: Request, token: Ingester) -> JSONResponse:
     with StaffState.of(request).records_engine.begin() as connection:
-        queued = hold_actions.release(connection, Actor(token.name), hold_id, datetime.now(UTC))
+        queued = hold_actions.release(connection, Actor(token.actor), hold_id, datetime.now(UTC))
     return JSONResponse({"hold": hold_id, "state": "released", "queued": queued})
 
 
 @router.post("/{hold_id}/discard", summary="Discard: revert the changes, alert nobody")
 def discard(hold_id: RowId, request: Request, token: Ingester) -> JSONResponse:
     with StaffState.of(request).records_engine.begin() as connection:
-        restored = hold_actions.discard(connection, Actor(token.name), hold_id, datetime.now(UTC))
+        restored = hold_actions.discard(connection, Actor(token.actor), hold_id, datetime.now(UTC))
     return JSONResponse({"hold": hold_id, "state": "discarded", "restored": restored})

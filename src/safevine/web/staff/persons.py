@@ -32,7 +32,7 @@ class PersonReason(Person):
 @router.post("/persons/lookup", summary="Everything about a person (audited)")
 def show(body: Person, request: Request, token: Reader) -> JSONResponse:
     with StaffState.of(request).records_engine.begin() as connection:
-        view = persons.view(connection, Actor(token.name), body.a_number, datetime.now(UTC))
+        view = persons.view(connection, Actor(token.actor), body.a_number, datetime.now(UTC))
     return JSONResponse(view_json(view))
 
 
@@ -40,7 +40,7 @@ def show(body: Person, request: Request, token: Reader) -> JSONResponse:
 def protect_person(body: PersonReason, request: Request, token: Protector) -> JSONResponse:
     with StaffState.of(request).records_engine.begin() as connection:
         person, changed = persons.protect(
-            connection, Actor(token.name), body.a_number, body.reason, datetime.now(UTC)
+            connection, Actor(token.actor), body.a_number, body.reason, datetime.now(UTC)
         )
     return JSONResponse({"person": person.id, "protection": "protected", "changed": changed})
 
@@ -54,7 +54,7 @@ def clear_person(body: PersonReason, request: Request, token: Protector) -> JSON
     with state.records_engine.begin() as connection:
         outcome = persons.clear(
             connection,
-            Actor(token.name),
+            Actor(token.actor),
             body.a_number,
             body.reason,
             datetime.now(UTC),
@@ -81,6 +81,6 @@ def clear_person(body: PersonReason, request: Request, token: Protector) -> JSON
 def confirm(request_id: RowId, request: Request, token: Protector) -> JSONResponse:
     with StaffState.of(request).records_engine.begin() as connection:
         person_id = persons.confirm_clear(
-            connection, Actor(token.name), request_id, datetime.now(UTC)
+            connection, Actor(token.actor), request_id, datetime.now(UTC)
         )
     return JSONResponse({"person": person_id, "protection": "cleared"})

@@ -62,7 +62,7 @@ def screen(body: Screening, request: Request, token: Screener) -> JSONResponse:
     with StaffState.of(request).records_engine.begin() as connection:
         outcome = screening.screen_many(
             connection,
-            Actor(token.name),
+            Actor(token.actor),
             body.people,
             screening.Decision(body.decision),
             body.reason,

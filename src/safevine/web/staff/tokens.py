@@ -28,7 +28,7 @@ class NewToken(BaseModel):
 def create(body: NewToken, request: Request, token: Admin) -> JSONResponse:
     now = datetime.now(UTC)
     with StaffState.of(request).records_engine.begin() as connection:
-        secret = tokens.create(connection, Actor(token.name), body.name, body.scopes, now)
+        secret = tokens.create(connection, Actor(token.actor), body.name, body.scopes, now)
     return JSONResponse({"name": body.name, "token": secret}, status_code=201)
 
 
@@ -53,5 +53,5 @@ def listing(request: Request, token: Admin) -> JSONResponse:
 def revoke(name: ShortNameInPath, request: Request, token: Admin) -> Response:
     now = datetime.now(UTC)
     with StaffState.of(request).records_engine.begin() as connection:
-        tokens.revoke(connection, Actor(token.name), name, now)
+        tokens.revoke(connection, Actor(token.actor), name, now)
     return Response(status_code=204)
