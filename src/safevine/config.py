@@ -84,6 +84,16 @@ def _secret_key() -> bytes:
     return value.encode()
 
 
+def configured_secret_key() -> bytes | None:
+    """SAFEVINE_SECRET_KEY (or its file) when one is set; None, not a random key, when not."""
+    if not (os.environ.get("SAFEVINE_SECRET_KEY") or os.environ.get("SAFEVINE_SECRET_KEY_FILE")):
+        return None
+    try:
+        return _secret_key()
+    except ConfigError:
+        return None
+
+
 def _old_secret_keys() -> tuple[bytes, ...]:
     """SAFEVINE_OLD_SECRET_KEYS: earlier keys, comma-separated, kept only to decrypt."""
     raw = os.environ.get("SAFEVINE_OLD_SECRET_KEYS", "")

@@ -125,3 +125,76 @@ def test_removing_the_newest_entries_is_found_with_an_exported_head(
     assert (
         found.returncode == 1 and "no longer in the chain" in found.stderr
     )  # ...the head does not
+
+
+def _rehash(engine: Engine, link: str, edit: bool) -> None:
+    """What someone with the database but not the key does: change an entry, then
+    recompute every link after it, keyed links with plain SHA-256 (they cannot make an
+    HMAC) and marked as `link` says."""
+    with engine.connect() as connection:
+        rows = list(audit.entries(connection))
+    statements, prev = [], audit.GENESIS
+    for entry in rows:
+        reason = "nothing to see" if edit and entry.seq == 2 else entry.reason
+        digest = audit.entry_hash(
+            entry.seq,
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.target,
+            reason,
+            prev,
+            audit.UNKEYED,
+        )
+        statements.append(
+            f"UPDATE audit_log SET reason = '{reason}', prev_hash = '{prev}', "
+            f"hash = '{digest}', link = '{link}' WHERE seq = {entry.seq}"
+        )
+        prev = digest
+    bypass(engine, *statements)
+
+
+def test_links_are_keyed_and_cannot_be_recomputed_without_the_key(engine: Engine) -> None:
+    fill(engine)
+    with engine.connect() as connection:
+        first = next(audit.entries(connection))
+    assert first.link == audit.KEYED
+    assert first.hash != audit.entry_hash(
+        first.seq,
+        first.at,
+        first.actor,
+        first.action,
+        first.target,
+        first.reason,
+        first.prev_hash,
+        audit.UNKEYED,
+    )
+    _rehash(engine, audit.KEYED, edit=True)
+    with engine.connect() as connection:
+        result = audit.verify(connection)
+    assert not result.ok and result.broken_at == 1 and "altered" in result.problem
+
+
+def test_an_unkeyed_entry_after_keyed_ones_is_a_rewritten_chain(engine: Engine) -> None:
+    fill(engine)
+    bypass(engine, "UPDATE audit_log SET link = 'sha256' WHERE seq = 4")
+    with engine.connect() as connection:
+        result = audit.verify(connection)
+    assert not result.ok and result.broken_at == 4 and "without the key" in result.problem
+
+
+def test_a_chain_made_with_another_key_does_not_verify(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(engine)
+    with engine.connect() as connection:
+        assert audit.verify(connection).ok
+    monkeypatch.setenv("SAFEVINE_AUDIT_KEY", "another key entirely, not the one used")
+    audit.chain_key.cache_clear()
+    try:
+        with engine.connect() as connection:
+            result = audit.verify(connection)
+        assert not result.ok and result.broken_at == 1
+    finally:
+        monkeypatch.delenv("SAFEVINE_AUDIT_KEY")
+        audit.chain_key.cache_clear()

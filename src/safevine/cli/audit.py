@@ -70,6 +70,11 @@ def audit_verify(
             )
             raise typer.Exit(1)
         out.print(f"audit chain intact: {result.entries} entries, head {result.head}")
+        if not result.real_key:
+            err.print(
+                "warning: checked with the development key; set SAFEVINE_SECRET_KEY (or "
+                "SAFEVINE_AUDIT_KEY) as the services have it"
+            )
 
     run(action)
 

@@ -285,6 +285,8 @@ audit_log = Table(
     Column("reason", Text),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # How `hash` links the entry: "hmac" (keyed, migration 0013 on) or "sha256" (before).
+    Column("link", String(12), nullable=False, server_default="sha256"),
 )
 
 # Clearing a protection with two people: one asks, another confirms within 24 hours.

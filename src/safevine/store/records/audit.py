@@ -1,21 +1,45 @@
-"""The audit trail: append-only entries chained by SHA-256, verified and exported.
+"""The audit trail: append-only entries chained by a keyed hash, verified and exported.
 
-Each entry's hash covers a canonical encoding of its sequence number, time, actor, action,
-target, reason and the previous entry's hash. Changing, deleting or reordering any entry
-breaks the chain at that point, and `verify` names the first broken link.
+Each entry's link is an HMAC-SHA256, with a key the database does not hold, of a
+canonical encoding of its sequence number, time, actor, action, target, reason and the
+previous entry's link. Changing, deleting or reordering any entry breaks the chain at
+that point, and `verify` names the first broken link; without the key, nobody can
+recompute the chain after changing it. Entries from before migration 0013 keep their
+plain SHA-256 links and are marked `sha256`; none may follow a keyed one.
+
+The key is SAFEVINE_AUDIT_KEY, or derived from SAFEVINE_SECRET_KEY; a process with
+neither (tests, a first try) uses a fixed development key, which `verify` reports.
 """
 
 import hashlib
+import hmac
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from sqlalchemy import Connection, insert, select, text
 
+from safevine.config import configured_secret_key
 from safevine.store.schema import audit_log
 
 GENESIS = "0" * 64
+KEYED, UNKEYED = "hmac", "sha256"
+_DEVELOPMENT_KEY = b"safevine development audit key: set SAFEVINE_SECRET_KEY"
+
+
+@lru_cache(maxsize=1)
+def chain_key() -> tuple[bytes, bool]:
+    """The key, and whether it is a real one (not the development key)."""
+    explicit = os.environ.get("SAFEVINE_AUDIT_KEY", "").strip()
+    if explicit:
+        return explicit.encode(), True
+    secret = configured_secret_key()
+    if secret is None:
+        return _DEVELOPMENT_KEY, False
+    return hmac.new(secret, b"safevine audit chain v1", hashlib.sha256).digest(), True
 
 
 @dataclass(frozen=True)
@@ -28,6 +52,7 @@ class AuditEntry:
     reason: str | None
     prev_hash: str
     hash: str
+    link: str = KEYED
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -39,11 +64,19 @@ class AuditEntry:
             "reason": self.reason,
             "prev_hash": self.prev_hash,
             "hash": self.hash,
+            "link": self.link,
         }
 
 
 def entry_hash(
-    seq: int, at: datetime, actor: str, action: str, target: str, reason: str | None, prev_hash: str
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    target: str,
+    reason: str | None,
+    prev_hash: str,
+    link: str = KEYED,
 ) -> str:
     canonical = json.dumps(
         {
@@ -59,7 +92,9 @@ def entry_hash(
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    if link == UNKEYED:
+        return hashlib.sha256(canonical.encode()).hexdigest()
+    return hmac.new(chain_key()[0], canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def append(
@@ -92,6 +127,7 @@ def append(
             reason=reason,
             prev_hash=prev,
             hash=digest,
+            link=KEYED,
         )
     )
     return AuditEntry(seq, at, actor[:100], action, target[:200], reason, prev, digest)
@@ -102,7 +138,9 @@ def entries(connection: Connection, since: datetime | None = None) -> Iterator[A
     if since is not None:
         query = query.where(audit_log.c.at >= since)
     for r in connection.execute(query):
-        yield AuditEntry(r.seq, r.at, r.actor, r.action, r.target, r.reason, r.prev_hash, r.hash)
+        yield AuditEntry(
+            r.seq, r.at, r.actor, r.action, r.target, r.reason, r.prev_hash, r.hash, r.link
+        )
 
 
 @dataclass(frozen=True)
@@ -111,6 +149,8 @@ class Verification:
     head: str
     broken_at: int | None = None  # sequence number of the first bad entry
     problem: str = ""
+    # False when the chain was checked with the development key (no secret configured).
+    real_key: bool = True
 
     @property
     def ok(self) -> bool:
@@ -119,9 +159,20 @@ class Verification:
 
 def verify(connection: Connection) -> Verification:
     """Walk the chain in storage order and report the first link that does not hold."""
-    prev, expected_seq, count = GENESIS, 1, 0
+    prev, expected_seq, count, keyed = GENESIS, 1, 0, False
+    real = chain_key()[1]
     for entry in entries(connection):
         count += 1
+        if entry.link == UNKEYED and keyed:
+            return Verification(
+                count,
+                prev,
+                entry.seq,
+                f"entry {entry.seq} is linked without the key after keyed entries "
+                "(the chain was rewritten)",
+                real,
+            )
+        keyed = keyed or entry.link == KEYED
         if entry.seq != expected_seq:
             return Verification(
                 count,
@@ -129,10 +180,15 @@ def verify(connection: Connection) -> Verification:
                 entry.seq,
                 f"entry {entry.seq} found where {expected_seq} was expected "
                 "(an entry was deleted or the order changed)",
+                real,
             )
         if entry.prev_hash != prev:
             return Verification(
-                count, prev, entry.seq, f"entry {entry.seq} does not point to the entry before it"
+                count,
+                prev,
+                entry.seq,
+                f"entry {entry.seq} does not point to the entry before it",
+                real,
             )
         recomputed = entry_hash(
             entry.seq,
@@ -142,8 +198,9 @@ def verify(connection: Connection) -> Verification:
             entry.target,
             entry.reason,
             entry.prev_hash,
+            entry.link,
         )
-        if recomputed != entry.hash:
-            return Verification(count, prev, entry.seq, f"entry {entry.seq} was altered")
+        if not hmac.compare_digest(recomputed, entry.hash):
+            return Verification(count, prev, entry.seq, f"entry {entry.seq} was altered", real)
         prev, expected_seq = entry.hash, expected_seq + 1
-    return Verification(count, prev)
+    return Verification(count, prev, real_key=real)
