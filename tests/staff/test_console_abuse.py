@@ -14,9 +14,10 @@ import pyotp
 import pytest
 from sqlalchemy import Engine, select
 
-from safevine.actions import accounts
+from safevine.actions import accounts, tokens
 from safevine.actions.actor import Actor
 from safevine.contact_vault import ContactVault
+from safevine.store.records import staff_accounts
 from safevine.store.records.persons import person_ids_by_a_number
 from safevine.store.records.staff_accounts import LoginPolicy
 from safevine.store.schema import audit_log, persons
@@ -212,3 +213,29 @@ def test_a_bulk_screening_with_a_bad_row_names_it(desk: Desk) -> None:
         data={"decision": "protected", "reason": "x", "csrf_token": token},
     )
     assert nothing.status_code == 422 and "none were chosen" in nothing.text
+
+
+def test_two_tokens_of_one_account_are_one_person_for_a_clear(desk: Desk) -> None:
+    now = datetime.now(UTC)
+    with desk.engine.begin() as c:
+        sue = staff_accounts.by_name(c, "sue")
+        first, second = (
+            tokens.create(c, Actor("cli:test"), name, ["protect"], now, sue)
+            for name in ("sue-laptop", "sue-phone")
+        )
+    body = {"a_number": PUBLIC.a_number, "reason": "T visa"}
+    with desk.client() as api:
+        for path in ("protect", "clear"):
+            answer = api.post(
+                f"/api/v1/staff/persons/{path}",
+                json=body,
+                headers={"Authorization": f"Bearer {first}"},
+            )
+            assert answer.status_code in (200, 202), answer.text
+        request_id = answer.json()["request"]
+        again = api.post(
+            f"/api/v1/staff/clear-requests/{request_id}/confirm",
+            headers={"Authorization": f"Bearer {second}"},
+        )
+    assert again.status_code == 403 and "different person" in again.json()["error"]
+    assert ("sue", "clear_requested") in [(a, b) for a, b, _ in desk.actions()]
