@@ -155,6 +155,11 @@ class Settings:
     staff_session_hours: int = 8
     staff_lockout_after: int = 5
     staff_client_failures: int = 20
+    # The agency's operations address (email and/or an https webhook): the worker sends the
+    # audit chain's head there every `audit_head_every_hours`.
+    operations_email: str = ""
+    operations_webhook: str = ""
+    audit_head_every_hours: int = 24
     # Proxies whose X-Forwarded-For names the client (addresses or CIDR networks). None by
     # default: from anyone else the header is ignored, loopback included.
     trusted_proxies: tuple[str, ...] = ()
@@ -211,6 +216,9 @@ class Settings:
                 "SAFEVINE_FEED_MAX_LINE_BYTES", FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
             ),
             trusted_proxies=_networks_env("SAFEVINE_TRUSTED_PROXIES"),
+            operations_email=os.environ.get("SAFEVINE_OPERATIONS_EMAIL", "").strip(),
+            operations_webhook=os.environ.get("SAFEVINE_OPERATIONS_WEBHOOK", "").strip(),
+            audit_head_every_hours=_int_env("SAFEVINE_AUDIT_HEAD_EVERY_HOURS", 24, 1),
             staff_idle_minutes=_int_env("SAFEVINE_STAFF_IDLE_MINUTES", 15, 1),
             staff_session_hours=_int_env("SAFEVINE_STAFF_SESSION_HOURS", 8, 1),
             staff_lockout_after=_int_env("SAFEVINE_STAFF_LOCKOUT_AFTER", 5, 1),

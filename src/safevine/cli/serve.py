@@ -1,5 +1,6 @@
 """The long-running processes: `serve` (public), `staff serve`, `worker`."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -47,6 +48,7 @@ def worker_cmd(
     import signal
 
     from safevine.notify.dispatcher import Dispatcher
+    from safevine.notify.operations import OperationsSender
     from safevine.store.public.connection import make_public_engine
 
     def action() -> None:
@@ -58,6 +60,7 @@ def worker_cmd(
 
         async def work() -> None:
             dispatcher = Dispatcher(settings, engine)
+            operations = OperationsSender(settings, engine, dispatcher.transports)
             if metrics_port:
                 from prometheus_client import start_http_server
 
@@ -66,13 +69,14 @@ def worker_cmd(
                 if once:
                     while (await dispatcher.run_once()).claimed:
                         pass
+                    await operations.tick(datetime.now(UTC))
                     return
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, stop.set)
                 out.print(f"worker {dispatcher.name} is sending (Ctrl-C stops it)")
-                await dispatcher.run(stop)
+                await asyncio.gather(dispatcher.run(stop), operations.run(stop))
             finally:
                 await dispatcher.close()
                 engine.dispose()

@@ -17,6 +17,7 @@ from safevine.demo.phone import Phone, phone_router, with_phone
 from safevine.demo.simulator import simulate
 from safevine.demo.staff_accounts import DemoStaff
 from safevine.notify.dispatcher import Dispatcher
+from safevine.notify.operations import OperationsSender
 from safevine.store.engine import make_engine
 from safevine.store.public.connection import make_public_engine
 from safevine.web.public_app import create_public_app
@@ -57,6 +58,8 @@ async def run_demo(
         smtp_security="none",
         public_base_url=base_url,
         staff_base_url=f"http://127.0.0.1:{staff_port}",
+        # The audit chain's daily head lands in the demo inbox too.
+        operations_email="operations@safevine.demo",
         webhook_allow_private=True,
         retry_base_seconds=5.0,
     )
@@ -75,6 +78,7 @@ async def run_demo(
     servers = [_server(app, port), _server(staff, staff_port)]
     background = [
         asyncio.create_task(dispatcher.run(stop)),
+        asyncio.create_task(OperationsSender(settings, public, dispatcher.transports).run(stop)),
         asyncio.create_task(simulate(records, stop, every_seconds)),
     ]
     serving = [asyncio.create_task(s.serve()) for s in servers]

@@ -15,9 +15,15 @@ from safevine.store.engine import make_engine
 
 PUBLIC_ROLE = "safevine_public"
 PUBLIC_VIEWS = frozenset(
-    {"public_persons", "public_person_names", "public_search_by_a_number", "public_search_by_name"}
+    {
+        "public_persons",
+        "public_person_names",
+        "public_search_by_a_number",
+        "public_search_by_name",
+        "audit_head",
+    }
 )
-PUBLIC_TABLES = frozenset({"registrations", "notifications"})
+PUBLIC_TABLES = frozenset({"registrations", "notifications", "operations_messages"})
 
 
 def make_public_engine(database_url: str, public_database_url: str | None = None) -> Engine:

@@ -100,3 +100,25 @@ notifications = Table(
         sqlite_where=text("state IN ('queued', 'retrying')"),
     ),
 )
+
+
+# Messages to the agency's operations address (migration 0014): the worker sends them on
+# the public path, as it sends notifications; nothing in them names a person.
+operations_messages = Table(
+    "operations_messages",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("kind", String(20), nullable=False),  # audit_head
+    Column("channel", String(10), nullable=False),  # email or webhook
+    Column("subject", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(12), nullable=False),  # queued, retrying, sending, sent, failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_operations_messages_due", "state", "next_attempt_at"),
+    Index("ix_operations_messages_kind", "kind", "created_at"),
+)

@@ -16,13 +16,14 @@ import hmac
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 
 from sqlalchemy import Connection, insert, select, text
 
 from safevine.config import configured_secret_key
+from safevine.store.public.tables import operations_messages
 from safevine.store.schema import audit_log
 
 GENESIS = "0" * 64
@@ -157,12 +158,53 @@ class Verification:
         return self.broken_at is None
 
 
+def _checkpoints(connection: Connection) -> list[tuple[int, str, str]]:
+    """Every head the worker sent to the operations address: (seq, link, when)."""
+    rows = connection.execute(
+        select(operations_messages.c.payload, operations_messages.c.sent_at).where(
+            operations_messages.c.kind == "audit_head", operations_messages.c.state == "sent"
+        )
+    ).all()
+    return [
+        (int(p["seq"]), str(p["link"]), f"{sent:%Y-%m-%d %H:%M} UTC")
+        for p, sent in rows
+        if isinstance(p, dict) and "seq" in p and "link" in p
+    ]
+
+
 def verify(connection: Connection) -> Verification:
-    """Walk the chain in storage order and report the first link that does not hold."""
+    """Walk the chain in storage order and report the first link that does not hold, then
+    check every head sent to the operations address is still in the chain as sent."""
+    checkpoints = _checkpoints(connection)
+    wanted = {seq for seq, _, _ in checkpoints}
+    seen: dict[int, str] = {}
+    result = _walk(connection, wanted, seen)
+    if not result.ok:
+        return result
+    for seq, link, when in sorted(checkpoints):
+        if seq not in seen:
+            return replace(
+                result,
+                broken_at=seq,
+                problem=f"the head sent to operations on {when} was entry {seq}, and the "
+                f"chain now ends at {result.entries}: entries at the end were removed",
+            )
+        if not hmac.compare_digest(seen[seq], link):
+            return replace(
+                result,
+                broken_at=seq,
+                problem=f"entry {seq} is not the one sent to operations on {when}",
+            )
+    return result
+
+
+def _walk(connection: Connection, wanted: set[int], seen: dict[int, str]) -> Verification:
     prev, expected_seq, count, keyed = GENESIS, 1, 0, False
     real = chain_key()[1]
     for entry in entries(connection):
         count += 1
+        if entry.seq in wanted:
+            seen[entry.seq] = entry.hash
         if entry.link == UNKEYED and keyed:
             return Verification(
                 count,
