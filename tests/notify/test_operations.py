@@ -4,11 +4,11 @@ then kept as a checkpoint that finds a removed tail."""
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from safevine.config import Settings
 from safevine.notify.dispatcher import Dispatcher
-from safevine.notify.operations import OperationsSender, Tick
+from safevine.notify.operations import OperationsSender, Tick, queue_head
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.tables import operations_messages
 from safevine.store.records import audit
@@ -107,3 +107,22 @@ def test_a_head_sent_finds_the_tail_removed_after_it(engine: Engine) -> None:
         result = audit.verify(c)
     assert not result.ok and result.broken_at == 6
     assert "entries at the end were removed" in result.problem
+
+
+def test_a_head_left_sending_by_a_dead_worker_is_sent_after_its_lease(engine: Engine) -> None:
+    fill(engine)
+    with smtp_sink() as sink, provider_stub() as provider:
+        settings = _settings(sink, provider)
+        with engine.begin() as c:
+            queued = queue_head(c, settings, T0)
+            # A worker took them and died before sending.
+            c.execute(
+                update(operations_messages).values(
+                    state="sending", next_attempt_at=T0 + timedelta(seconds=300)
+                )
+            )
+        assert queued == 2
+        assert _tick(engine, settings, T0 + timedelta(seconds=60)).sent == 0
+        assert _tick(engine, settings, T0 + timedelta(seconds=301)).sent == 2
+        sink.wait_for(1)
+    assert _states(engine) == [("email", "sent", 1), ("webhook", "sent", 1)]

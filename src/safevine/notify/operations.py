@@ -113,13 +113,16 @@ class OperationsSender:
             due = connection.execute(
                 select(operations_messages)
                 .where(
-                    operations_messages.c.state.in_(("queued", "retrying")),
+                    # A message left `sending` past its lease (a worker that died while
+                    # sending it) is due again.
+                    operations_messages.c.state.in_(("queued", "retrying", "sending")),
                     operations_messages.c.next_attempt_at <= now,
                 )
                 .order_by(operations_messages.c.id)
                 .limit(20)
             ).all()
-            claimed = [row for row in due if self._claim(connection, row.id, row.state)]
+            lease = now + timedelta(seconds=self.settings.worker_lease_seconds)
+            claimed = [row for row in due if self._claim(connection, row, lease)]
         sent = failed = 0
         for row in claimed:
             result = await self._send(row)
@@ -129,12 +132,17 @@ class OperationsSender:
         return Tick(queued, sent, failed)
 
     @staticmethod
-    def _claim(connection: Connection, message_id: int, state: str) -> bool:
-        """Compare-and-set, so that two workers never send one message twice."""
+    def _claim(connection: Connection, row: Any, lease: datetime) -> bool:
+        """Compare-and-set on the state and due time, so that two workers never take one
+        message at once; taken until `lease`."""
         taken = connection.execute(
             update(operations_messages)
-            .where(operations_messages.c.id == message_id, operations_messages.c.state == state)
-            .values(state="sending")
+            .where(
+                operations_messages.c.id == row.id,
+                operations_messages.c.state == row.state,
+                operations_messages.c.next_attempt_at == row.next_attempt_at,
+            )
+            .values(state="sending", next_attempt_at=lease)
         )
         return taken.rowcount == 1
 
