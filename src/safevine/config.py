@@ -160,6 +160,10 @@ class Settings:
     operations_email: str = ""
     operations_webhook: str = ""
     audit_head_every_hours: int = 24
+    # The agency's OpenID Connect provider for staff sign-in (optional).
+    staff_oidc_issuer: str = ""
+    staff_oidc_client_id: str = ""
+    staff_oidc_client_secret: str = field(default="", repr=False)
     # Proxies whose X-Forwarded-For names the client (addresses or CIDR networks). None by
     # default: from anyone else the header is ignored, loopback included.
     trusted_proxies: tuple[str, ...] = ()
@@ -216,6 +220,9 @@ class Settings:
                 "SAFEVINE_FEED_MAX_LINE_BYTES", FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
             ),
             trusted_proxies=_networks_env("SAFEVINE_TRUSTED_PROXIES"),
+            staff_oidc_issuer=os.environ.get("SAFEVINE_STAFF_OIDC_ISSUER", "").strip().rstrip("/"),
+            staff_oidc_client_id=os.environ.get("SAFEVINE_STAFF_OIDC_CLIENT_ID", "").strip(),
+            staff_oidc_client_secret=os.environ.get("SAFEVINE_STAFF_OIDC_CLIENT_SECRET", ""),
             operations_email=os.environ.get("SAFEVINE_OPERATIONS_EMAIL", "").strip(),
             operations_webhook=os.environ.get("SAFEVINE_OPERATIONS_WEBHOOK", "").strip(),
             audit_head_every_hours=_int_env("SAFEVINE_AUDIT_HEAD_EVERY_HOURS", 24, 1),

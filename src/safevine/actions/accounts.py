@@ -144,6 +144,17 @@ def second_factor(
     return login.session
 
 
+def sign_in_oidc(engine: Engine, subject: str, client: str, now: datetime) -> tuple[Session, str]:
+    """A full session for the account the provider vouched for (its subject); the second
+    factor was the provider's. LoginRefusedError, after it is recorded, for no account."""
+    with engine.begin() as connection:
+        login = accounts.login_oidc(connection, subject, client, now)
+        _recorded(connection, login, "oidc", client, now)
+    if login.session is None or login.token is None:
+        raise LoginRefusedError()
+    return login.session, login.token
+
+
 def sign_out(connection: Connection, session: Session, token: str, now: datetime) -> None:
     accounts.end_session(connection, token, now)
     _audit(connection, session.account.name, "logout", f"account:{session.account.id}", None, now)

@@ -20,6 +20,7 @@ from safevine.web.observability import Metrics
 from safevine.web.staff import (
     console_admin,
     console_login,
+    console_oidc,
     console_pages,
     console_review,
     feeds,
@@ -52,6 +53,7 @@ def create_staff_app(settings: Settings) -> FastAPI:
         app,
         [
             console_login.router,
+            console_oidc.router,
             console_pages.router,
             console_review.router,
             console_admin.router,

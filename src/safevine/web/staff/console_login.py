@@ -25,13 +25,14 @@ from safevine.web.staff.state import StaffState
 router = APIRouter(include_in_schema=False)
 
 
-def _client(request: Request) -> str:
+def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _login_page(request: Request, problem: str | None = None, status: int = 200) -> Response:
+def login_page(request: Request, problem: str | None = None, status: int = 200) -> Response:
     token = secrets.token_urlsafe(32)
-    response = page(request, "staff/login.html", None, login_csrf=token, problem=problem)
+    oidc = bool(StaffState.of(request).settings.staff_oidc_issuer)
+    response = page(request, "staff/login.html", None, login_csrf=token, problem=problem, oidc=oidc)
     response.status_code = status
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -46,7 +47,7 @@ def _login_page(request: Request, problem: str | None = None, status: int = 200)
 
 @router.get("/login")
 def login_form(request: Request) -> Response:
-    return _login_page(request)
+    return login_page(request)
 
 
 @router.post("/login")
@@ -55,17 +56,22 @@ async def login(request: Request) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     given = form.get("csrf_token")
     if not expected or not isinstance(given, str) or not secrets.compare_digest(given, expected):
-        return _login_page(request, "This form has expired. Please try again.", 403)
+        return login_page(request, "This form has expired. Please try again.", 403)
     name, password = form.get("name"), form.get("password")
     if not isinstance(name, str) or not isinstance(password, str):
-        return _login_page(request, "Enter your account name and password.", 400)
+        return login_page(request, "Enter your account name and password.", 400)
     state = StaffState.of(request)
     try:
         _, token = accounts.sign_in(
-            state.records_engine, name, password, _client(request), datetime.now(UTC), state.policy
+            state.records_engine,
+            name,
+            password,
+            client_of(request),
+            datetime.now(UTC),
+            state.policy,
         )
     except RefusedError as error:
-        return _login_page(request, str(error).capitalize() + ".", 401)
+        return login_page(request, str(error).capitalize() + ".", 401)
     response = RedirectResponse("/login/code", status_code=303)
     response.set_cookie(
         COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(request)
@@ -120,13 +126,13 @@ async def code(request: Request) -> Response:
             state.vault,
             token,
             given if isinstance(given, str) else "",
-            _client(request),
+            client_of(request),
             datetime.now(UTC),
             state.policy,
         )
     except RefusedError as error:
         if current(request) is None:  # locked: the half session ended too
-            return _login_page(request, str(error).capitalize() + ".", 401)
+            return login_page(request, str(error).capitalize() + ".", 401)
         return _code_page(request, str(error).capitalize() + ".", 401)
     return RedirectResponse("/", status_code=303)
 
