@@ -77,7 +77,43 @@ def console(sqlite_engine: Engine) -> Iterator[Console]:
     public.state.safevine.public_engine.dispose()
 
 
+# Every control a mouse could use, tagged so the keyboard walk can tell them apart; the
+# radio buttons of one group are one stop (Tab enters the group, the arrows move in it).
+_CONTROLS = """() => {
+  const selector = 'a[href], button, input:not([type=hidden]), select, textarea';
+  const all = [...document.querySelectorAll(selector)].filter(e => e.offsetParent !== null);
+  const groups = {};
+  let stops = 0;
+  for (const e of all) {
+    if (e.type === 'radio') {
+      if (!(e.name in groups)) groups[e.name] = stops++;
+      e.dataset.control = groups[e.name];
+    } else {
+      e.dataset.control = stops++;
+    }
+  }
+  return stops;
+}"""
+
+
+def _keyboard(page: Page) -> None:
+    """Tab alone reaches every visible control on the page, each with a focus outline."""
+    count = page.evaluate(_CONTROLS)
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    reached, outlines = set(), set()
+    # A date field takes a stop for each of its parts.
+    for _ in range(4 * count + 10):
+        page.keyboard.press("Tab")
+        control = page.evaluate("document.activeElement.dataset.control")
+        if control is not None:
+            reached.add(control)
+            outlines.add(page.evaluate("getComputedStyle(document.activeElement).outlineStyle"))
+    assert len(reached) == count, (page.url, count, sorted(reached))
+    assert outlines == {"solid"}, (page.url, outlines)
+
+
 def _accessible(page: Page) -> None:
+    _keyboard(page)
     results = Axe().run(page)
     serious = [
         v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")
