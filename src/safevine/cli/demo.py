@@ -78,16 +78,17 @@ def demo_cmd(
             samples.add_row(a_number, name, country)
         engine.dispose()
         out.print(samples)
-        accounts = Table(
-            "account",
-            "roles",
-            "password",
-            "second-factor key",
-            title=f"staff console http://127.0.0.1:{staff_port}/ (demo only: made fresh now)",
+        # Plain lines, never a table: a narrow terminal would cut a password short.
+        out.print(
+            f"\nstaff console http://127.0.0.1:{staff_port}/ accounts (demo only, made fresh now):"
         )
         for member in staff:
-            accounts.add_row(member.name, ", ".join(member.roles), member.password, member.key)
-        out.print(accounts)
+            out.print(
+                f"  {member.name} ({', '.join(member.roles)}): password {member.password}  "
+                f"second-factor key {member.key}",
+                highlight=False,
+                soft_wrap=True,
+            )
         out.print(
             "Sign in with an authenticator app (scan the code shown at the first sign-in, or "
             "type the key), or read the codes at "
