@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -17,11 +18,14 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from safevine.actions import screening
+from safevine.actions.actor import Actor
 from safevine.store.public import connection as public_connection
+from safevine.store.records.persons import person_ids_by_a_number
 from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server, free_port
 from safevine.web.staff_app import create_staff_app
-from tests.canaries import PUBLIC, plant
+from tests.canaries import PUBLIC, UNSCREENED, plant
 from tests.web.conftest import SECRET, settings_for
 
 SAFEVINE = Path(sys.executable).parent / "safevine"
@@ -195,6 +199,22 @@ def test_the_public_process_connects_to_the_database_only_as_the_public_role(
                 },
             )
             assert started.status_code == 202, started.text
+            # Screened as cleared on the staff side, found at once by `safevine serve`.
+            assert client.post("/api/v1/search", json=UNSCREENED.by_a_number()).json() == {
+                "results": []
+            }
+            with postgres_engine.begin() as connection:
+                who = person_ids_by_a_number(connection, [UNSCREENED.a_number])
+                screening.screen(
+                    connection,
+                    Actor("sam"),
+                    who[UNSCREENED.a_number],
+                    screening.Decision.CLEARED,
+                    "no 1367 record",
+                    datetime.now(UTC),
+                )
+            found = client.post("/api/v1/search", json=UNSCREENED.by_a_number()).json()
+            assert len(found["results"]) == 1
             ports = _local_ports(server.pid)
             with admin.connect() as connection:
                 roles = connection.execute(
