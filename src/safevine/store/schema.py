@@ -125,6 +125,7 @@ custody_events = Table(
     Index("ix_custody_events_person", "person_id", "occurred_at"),
     Index("ix_custody_events_batch", "batch_id"),
     Index("ix_custody_events_facility", "facility_id", "occurred_at"),
+    Index("ix_custody_events_facility_received", "facility_id", "received_at"),
 )
 
 # Derived from custody_events by the one writer in records.events; never edited elsewhere.
@@ -338,4 +339,28 @@ held_status = Table(
     Column("left_custody_at", UTCDateTime),
     Column("updated_at", UTCDateTime),
     Index("ix_held_status_person", "person_id", "batch_id"),
+)
+
+
+# Feed health (migration 0015): see store/records/feed_health.py.
+facility_health = Table(
+    "facility_health",
+    metadata,
+    Column("facility_id", BigId, ForeignKey("facilities.id"), primary_key=True),
+    Column("state", String(12), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("held", String(12)),
+    Column("held_reason", Text),
+    Column("evaluated_at", UTCDateTime, nullable=False),
+)
+
+facility_health_changes = Table(
+    "facility_health_changes",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("facility_id", BigId, ForeignKey("facilities.id"), nullable=False),
+    Column("from_state", String(12)),
+    Column("to_state", String(12), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_facility_health_changes_facility", "facility_id", "at"),
 )
