@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from safevine.domain.feed_health import HealthRules
 from safevine.domain.publication import DEFAULT_RETENTION_DAYS
 from safevine.domain.value_ranges import FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
 
@@ -25,6 +26,13 @@ def _int_env(name: str, default: int, minimum: int) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+def _feed_rules() -> HealthRules:
+    try:
+        return HealthRules.from_env()
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _bool_env(name: str, default: bool) -> bool:
@@ -160,6 +168,11 @@ class Settings:
     operations_email: str = ""
     operations_webhook: str = ""
     audit_head_every_hours: int = 24
+    # The staff service evaluates every facility's feed health this often (0: never; then
+    # run `safevine feed-health evaluate` on a schedule instead).
+    feed_health_every_seconds: int = 300
+    # Expected cadences and the silence that makes a facility down (domain.feed_health).
+    feed_rules: HealthRules = field(default_factory=HealthRules)
     # The agency's OpenID Connect provider for staff sign-in (optional).
     staff_oidc_issuer: str = ""
     staff_oidc_client_id: str = ""
@@ -226,6 +239,8 @@ class Settings:
             operations_email=os.environ.get("SAFEVINE_OPERATIONS_EMAIL", "").strip(),
             operations_webhook=os.environ.get("SAFEVINE_OPERATIONS_WEBHOOK", "").strip(),
             audit_head_every_hours=_int_env("SAFEVINE_AUDIT_HEAD_EVERY_HOURS", 24, 1),
+            feed_health_every_seconds=_int_env("SAFEVINE_FEED_HEALTH_EVERY_SECONDS", 300, 0),
+            feed_rules=_feed_rules(),
             staff_idle_minutes=_int_env("SAFEVINE_STAFF_IDLE_MINUTES", 15, 1),
             staff_session_hours=_int_env("SAFEVINE_STAFF_SESSION_HOURS", 8, 1),
             staff_lockout_after=_int_env("SAFEVINE_STAFF_LOCKOUT_AFTER", 5, 1),

@@ -10,8 +10,11 @@ from hypothesis import strategies as st
 
 from safevine.domain.feed_health import (
     Arrivals,
+    Cadence,
     Health,
     HealthRules,
+    cadence_of,
+    last_data,
     learned_cadence,
     state_of,
 )
@@ -22,7 +25,7 @@ HOUR = timedelta(hours=1)
 
 
 def _state(arrivals: Arrivals, now: datetime, previous: Health | None = None) -> Health:
-    return state_of(arrivals, 24 * HOUR, 12 * HOUR, now, RULES, previous)
+    return state_of(arrivals, Cadence(24 * HOUR, 12 * HOUR, RULES.down_after), now, previous)
 
 
 def test_a_facility_goes_late_then_down_then_recovers() -> None:
@@ -50,7 +53,8 @@ def test_an_unchanged_roster_does_not_hide_stopped_events() -> None:
 def test_staff_holds_win_and_silence_is_not_judged_before_anything_arrived() -> None:
     silent = Arrivals(last_roster=T0, last_roster_change=T0, last_event=T0)
     for held in (Health.PAUSED, Health.CLOSED):
-        assert state_of(silent, HOUR, HOUR, T0 + 999 * HOUR, RULES, None, held) == held
+        every_hour = Cadence(HOUR, HOUR, RULES.down_after)
+        assert state_of(silent, every_hour, T0 + 999 * HOUR, None, held) == held
     assert _state(Arrivals(None, None, None), T0 + 999 * HOUR) == Health.CURRENT
 
 
@@ -60,8 +64,11 @@ def test_a_cadence_is_learned_from_the_typical_gap_within_bounds() -> None:
     # One long outage among them does not move the median.
     assert learned_cadence([*every_six, T0 + 200 * HOUR], 24 * HOUR, RULES) == 6 * HOUR
     assert learned_cadence(every_six[:3], 24 * HOUR, RULES) == 24 * HOUR  # too little
+    # Many events in one delivery teach nothing; deliveries minutes apart teach the floor.
     burst = [T0 + n * timedelta(seconds=10) for n in range(10)]
-    assert learned_cadence(burst, 24 * HOUR, RULES) == RULES.shortest
+    assert learned_cadence(burst, 24 * HOUR, RULES) == 24 * HOUR
+    hurried = [T0 + n * timedelta(minutes=2) for n in range(10)]
+    assert learned_cadence(hurried, 24 * HOUR, RULES) == RULES.shortest
     sparse = [T0 + n * timedelta(days=30) for n in range(6)]
     assert learned_cadence(sparse, 24 * HOUR, RULES) == RULES.longest
 
@@ -98,3 +105,30 @@ def test_more_silence_never_makes_a_facility_healthier(
     before = _state(arrivals, now)
     after = _state(arrivals, now + later * HOUR)
     assert rank[after] >= rank[before]
+
+
+def test_a_set_cadence_wins_over_history_and_down_after_can_be_set_per_facility() -> None:
+    every_six = [T0 + n * 6 * HOUR for n in range(6)]
+    learned = cadence_of(every_six, every_six, RULES)
+    assert (learned.roster_every, learned.events_every, learned.learned) == (
+        6 * HOUR,
+        6 * HOUR,
+        True,
+    )
+    minute = timedelta(minutes=1)
+    demo = cadence_of(every_six, every_six, RULES, minute, minute, 5 * minute)
+    assert demo == Cadence(minute, minute, 5 * minute, learned=False)
+    sent = Arrivals(T0, T0, T0)
+    assert state_of(sent, demo, T0 + 2 * minute) == Health.CURRENT
+    assert state_of(sent, demo, T0 + 3 * minute) == Health.LATE
+    assert state_of(sent, demo, T0 + 5 * minute) == Health.DOWN
+
+
+def test_last_received_is_the_freshest_sign_of_life_the_judgement_counts() -> None:
+    cadence = Cadence(24 * HOUR, 12 * HOUR, RULES.down_after)
+    stale = Arrivals(last_roster=T0 + 71 * HOUR, last_roster_change=T0, last_event=T0)
+    # The roster kept arriving unchanged after events stopped: it proves nothing.
+    assert last_data(stale, cadence, T0 + 72 * HOUR) == T0
+    live = Arrivals(last_roster=T0 + 71 * HOUR, last_roster_change=T0, last_event=T0 + 70 * HOUR)
+    assert last_data(live, cadence, T0 + 72 * HOUR) == T0 + 71 * HOUR
+    assert last_data(Arrivals(None, None, None), cadence, T0) is None

@@ -1,7 +1,18 @@
 """The `safevine` command: a module per command group. User mistakes end in one clear
 line and a non-zero exit code (`common.run`)."""
 
-from safevine.cli import audit, db, demo, holds, ingest, persons, serve, staff, tokens
+from safevine.cli import (
+    audit,
+    db,
+    demo,
+    feed_health,
+    holds,
+    ingest,
+    persons,
+    serve,
+    staff,
+    tokens,
+)
 from safevine.cli.common import app, exit_code
 
 __all__ = [
@@ -10,6 +21,7 @@ __all__ = [
     "db",
     "demo",
     "exit_code",
+    "feed_health",
     "holds",
     "ingest",
     "persons",

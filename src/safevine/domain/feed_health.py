@@ -22,6 +22,9 @@ from enum import StrEnum
 
 LATE_AFTER = 3  # cadences without data before a facility is late
 LEARN_FROM = 5  # arrivals needed before a cadence is learned rather than assumed
+# Arrivals closer together than this are one delivery (a batch of many events), not a
+# cadence: a history loaded at once must not teach that the feed speaks every second.
+ONE_DELIVERY = timedelta(minutes=1)
 
 
 class Health(StrEnum):
@@ -72,7 +75,7 @@ def learned_cadence(
     gaps = sorted(
         later - earlier
         for earlier, later in itertools.pairwise(sorted(arrivals))
-        if later > earlier
+        if later - earlier >= ONE_DELIVERY
     )
     if len(gaps) < LEARN_FROM - 1:
         return fallback
@@ -90,12 +93,55 @@ class Arrivals:
     last_event: datetime | None
 
 
+@dataclass(frozen=True)
+class Cadence:
+    """What one facility is held to: set (facility file or staff) or learned."""
+
+    roster_every: timedelta
+    events_every: timedelta
+    down_after: timedelta
+    learned: bool = False
+
+
+def cadence_of(
+    rosters: Sequence[datetime],
+    events: Sequence[datetime],
+    rules: HealthRules,
+    roster_every: timedelta | None = None,
+    events_every: timedelta | None = None,
+    down_after: timedelta | None = None,
+) -> Cadence:
+    """A set value wins; otherwise the facility's recent arrivals teach it."""
+    learned = roster_every is None or events_every is None
+    return Cadence(
+        roster_every or learned_cadence(rosters, rules.roster_every, rules),
+        events_every or learned_cadence(events, rules.events_every, rules),
+        down_after or rules.down_after,
+        learned,
+    )
+
+
+def _roster_seen(arrivals: Arrivals, cadence: Cadence, now: datetime) -> datetime | None:
+    """When the roster last proved the feed alive: an unchanged roster counts from its
+    last change, not its last arrival, once events have stopped too."""
+    events_alive = arrivals.last_event is not None and now - arrivals.last_event < (
+        LATE_AFTER * cadence.events_every
+    )
+    if arrivals.last_roster is not None and not events_alive and arrivals.last_roster_change:
+        return arrivals.last_roster_change
+    return arrivals.last_roster
+
+
+def last_data(arrivals: Arrivals, cadence: Cadence, now: datetime) -> datetime | None:
+    """The freshest sign of life the judgement counts ("last received")."""
+    seen = [m for m in (_roster_seen(arrivals, cadence, now), arrivals.last_event) if m]
+    return max(seen) if seen else None
+
+
 def state_of(
     arrivals: Arrivals,
-    roster_every: timedelta,
-    events_every: timedelta,
+    cadence: Cadence,
     now: datetime,
-    rules: HealthRules,
     previous: Health | None = None,
     held_by_staff: Health | None = None,
 ) -> Health:
@@ -103,26 +149,44 @@ def state_of(
     that has never sent anything is not judged (current) until it has."""
     if held_by_staff in (Health.PAUSED, Health.CLOSED):
         return held_by_staff
-    # The freshest sign of life, each measured against its own cadence: an unchanged
-    # roster counts from its last change, not its last arrival, when events also stopped.
+    # Each stream measured against its own cadence; the healthier one decides.
+    roster_seen = _roster_seen(arrivals, cadence, now)
     overdue: list[float] = []
     silent: list[timedelta] = []
-    events_alive = arrivals.last_event is not None and now - arrivals.last_event < (
-        LATE_AFTER * events_every
-    )
-    roster_seen = arrivals.last_roster
-    if roster_seen is not None and not events_alive and arrivals.last_roster_change is not None:
-        roster_seen = arrivals.last_roster_change
-    for seen, every in ((roster_seen, roster_every), (arrivals.last_event, events_every)):
+    for seen, every in (
+        (roster_seen, cadence.roster_every),
+        (arrivals.last_event, cadence.events_every),
+    ):
         if seen is not None:
             overdue.append((now - seen) / every)
             silent.append(now - seen)
     if not overdue:
         return Health.CURRENT
-    if min(silent) >= rules.down_after:
+    if min(silent) >= cadence.down_after:
         return Health.DOWN
     if min(overdue) >= LATE_AFTER:
         return Health.LATE
     if previous in (Health.LATE, Health.DOWN):
         return Health.RECOVERED
     return Health.CURRENT
+
+
+@dataclass(frozen=True)
+class HealthChange:
+    """One facility's change of state, as evaluation found it."""
+
+    facility_id: int
+    code: str
+    name: str
+    before: Health | None
+    after: Health
+    at: datetime
+    last_data: datetime | None
+
+    @property
+    def alerts(self) -> bool:
+        """Staff are told when a facility goes late or down and when it recovers; a
+        change staff made themselves (paused, closed) tells them nothing new."""
+        if self.after in (Health.LATE, Health.DOWN):
+            return self.before != self.after
+        return self.after == Health.RECOVERED

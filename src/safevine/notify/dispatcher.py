@@ -31,7 +31,13 @@ from safevine.domain.retry_policy import next_delay
 from safevine.failures import describe
 from safevine.notify.channels import TRANSPORTS, DeliveryResult, Transport
 from safevine.notify.channels.base import OutgoingMessage
-from safevine.notify.messages import MessageContext, Rendered, render_code, render_event
+from safevine.notify.messages import (
+    MessageContext,
+    Rendered,
+    render_code,
+    render_event,
+    render_feed_notice,
+)
 from safevine.store.public import delivery
 from safevine.store.public.delivery import Outgoing
 from safevine.store.public.registrations import ACTIVE, ENDED, RECORD_UNAVAILABLE, end_registration
@@ -40,6 +46,9 @@ from safevine.store.write_priority import yield_to_priority
 log = logging.getLogger("safevine.worker")
 T = TypeVar("T")
 QUIET_CHANNELS = (Channel.SMS.value, Channel.VOICE.value)
+# Messages about a person (an event, or a feed delay at their facility): each goes only
+# while the registration is active and the person public, and waits out quiet hours.
+ABOUT_A_PERSON = ("event", "delay", "resumed")
 
 
 def worker_name() -> str:
@@ -306,7 +315,7 @@ class Dispatcher:
         self, connection: Connection, ids: list[int]
     ) -> tuple[list[Outgoing], dict[str, Any]]:
         batch = delivery.hold(connection, self.name, ids)
-        refs = [o.person_ref for o in batch if o.purpose == "event"]
+        refs = [o.person_ref for o in batch if o.purpose in ABOUT_A_PERSON]
         return batch, delivery.people(connection, refs)
 
     def _gate(
@@ -327,14 +336,14 @@ class Dispatcher:
         now = datetime.now(UTC)
         if public is None:
             public = delivery.people(
-                connection, [o.person_ref for o in batch if o.purpose == "event"]
+                connection, [o.person_ref for o in batch if o.purpose in ABOUT_A_PERSON]
             )
         for o in batch:
             if o.registration_state == ENDED:
                 delivery.mark_cancelled(connection, o.id, "registration_ended", now)
                 report.cancelled += 1
                 continue
-            if o.purpose == "event":
+            if o.purpose in ABOUT_A_PERSON:
                 if o.registration_state != ACTIVE:
                     delivery.mark_cancelled(connection, o.id, "registration_not_active", now)
                     report.cancelled += 1
@@ -365,7 +374,7 @@ class Dispatcher:
     @staticmethod
     def _quiet_until(o: Outgoing, now: datetime) -> datetime | None:
         # A code the registrant just asked for is not held back; updates are.
-        if o.purpose != "event" or o.channel not in QUIET_CHANNELS:
+        if o.purpose not in ABOUT_A_PERSON or o.channel not in QUIET_CHANNELS:
             return None
         if not (o.quiet_start and o.quiet_end and o.time_zone):
             return None
@@ -396,9 +405,12 @@ class Dispatcher:
                 f"{self.settings.public_base_url}/m/{token}",
                 self.settings.help_phone,
             )
-            rendered = render_event(
-                o.content, name, o.person_ref, context, email_only=o.channel == "email"
-            )
+            if o.purpose == "event":
+                rendered = render_event(
+                    o.content, name, o.person_ref, context, email_only=o.channel == "email"
+                )
+            else:
+                rendered = render_feed_notice(o.purpose, o.content, context, o.time_zone)
         secret = (
             self.vault.decrypt(o.webhook_secret_key_id, o.webhook_secret_ciphertext, "webhook")
             if o.webhook_secret_key_id and o.webhook_secret_ciphertext

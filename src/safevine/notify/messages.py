@@ -60,6 +60,20 @@ VOICE_DISCREET = N_(
     "There is an update for registration %(number)s. Please visit the website to learn more."
 )
 VOICE_STOP = N_("To stop these calls, use the link in your confirmation message.")
+# Feed health notices (one when a facility's feed goes down, one when it is back). They
+# name nothing, whatever the wording: not the person, not the facility.
+FEED_DELAY = N_(
+    "Updates about registration %(number)s may be delayed: we have not received "
+    "information from the facility since %(since)s. We will tell you when they resume."
+)
+FEED_DELAY_UNKNOWN = N_(
+    "Updates about registration %(number)s may be delayed: we are not receiving "
+    "information from the facility. We will tell you when they resume."
+)
+FEED_RESUMED = N_(
+    "Updates about registration %(number)s have resumed: information from the facility "
+    "is arriving again."
+)
 
 
 @dataclass(frozen=True)
@@ -237,6 +251,42 @@ def render_event(
         _html([long_text, manage], context.manage_url),
         sms,
         voice,
+        data,
+    )
+
+
+def render_feed_notice(
+    purpose: str, content: dict[str, Any], context: MessageContext, time_zone: str | None
+) -> Rendered:
+    """A `delay` or `resumed` notice. The day data last arrived is given as a date in the
+    registrant's own time zone (UTC if they gave none), never the facility's."""
+    gettext = translations(context.language).gettext
+    since = content.get("since")
+    if purpose == "resumed":
+        text = gettext(FEED_RESUMED) % {"number": context.number}
+    elif since:
+        day = datetime.fromisoformat(since).astimezone(_zone(time_zone)).date()
+        text = gettext(FEED_DELAY) % {
+            "number": context.number,
+            "since": _long_date(day, context.language),
+        }
+    else:
+        text = gettext(FEED_DELAY_UNKNOWN) % {"number": context.number}
+    manage = gettext(MANAGE) % {"url": context.manage_url}
+    spoken = text.replace(str(context.number), " ".join(str(context.number)))
+    data = {
+        "type": "feed_delay" if purpose == "delay" else "feed_resumed",
+        "registration": context.number,
+        "since": since,
+        "text": text,
+        "manage_url": context.manage_url,
+    }
+    return Rendered(
+        gettext(SUBJECT),
+        f"{text}\n\n{manage}\n",
+        _html([text, manage], context.manage_url),
+        _fit_sms(text, context.manage_url),
+        f"{gettext(VOICE_INTRO)} {spoken} {spoken} {gettext(VOICE_STOP)}",
         data,
     )
 

@@ -45,7 +45,7 @@ def _head(connection: Connection) -> tuple[int, str] | None:
     return (int(row.seq), str(row.hash)) if row else None
 
 
-def _addresses(settings: Settings) -> dict[str, str]:
+def operations_addresses(settings: Settings) -> dict[str, str]:
     found = {"email": settings.operations_email, "webhook": settings.operations_webhook}
     return {channel: address for channel, address in found.items() if address}
 
@@ -53,7 +53,7 @@ def _addresses(settings: Settings) -> dict[str, str]:
 def queue_head(connection: Connection, settings: Settings, now: datetime) -> int:
     """Queue the chain's head for each operations address, unless one was queued within
     the interval (by this worker or another). How many were queued."""
-    addresses = _addresses(settings)
+    addresses = operations_addresses(settings)
     if not addresses:
         return 0
     last = connection.execute(
@@ -147,7 +147,7 @@ class OperationsSender:
         return taken.rowcount == 1
 
     async def _send(self, row: Any) -> DeliveryResult:
-        address = _addresses(self.settings).get(row.channel)
+        address = operations_addresses(self.settings).get(row.channel)
         transport = self.transports.get(row.channel)
         if not address or transport is None:
             return DeliveryResult.permanent_failure(f"no operations {row.channel} is configured")

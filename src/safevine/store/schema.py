@@ -39,6 +39,10 @@ facilities = Table(
     Column("average_population", Integer),
     Column("max_population", Integer),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Set cadences (facility file or staff), in minutes; NULL: learned from its history.
+    Column("roster_every_minutes", Integer),
+    Column("events_every_minutes", Integer),
+    Column("down_after_minutes", Integer),
 )
 
 persons = Table(
@@ -352,6 +356,19 @@ facility_health = Table(
     Column("held", String(12)),
     Column("held_reason", Text),
     Column("evaluated_at", UTCDateTime, nullable=False),
+    Column("last_roster", UTCDateTime),
+    Column("last_roster_change", UTCDateTime),
+    Column("last_event", UTCDateTime),
+    # The freshest arrival the judgement counted: what "last received" means.
+    Column("last_data", UTCDateTime),
+    # The cadences the last evaluation used, set or learned, in minutes.
+    Column("roster_every_minutes", Integer),
+    Column("events_every_minutes", Integer),
+    Column("cadence_learned", Integer),
+    Column("held_by", String(100)),
+    Column("held_at", UTCDateTime),
+    # The outage under way (down, until data arrives again), if any.
+    Column("outage_id", BigId),
 )
 
 facility_health_changes = Table(
@@ -363,4 +380,18 @@ facility_health_changes = Table(
     Column("to_state", String(12), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Index("ix_facility_health_changes_facility", "facility_id", "at"),
+)
+
+# Each time a facility went down, until data arrived again, with the notices it caused.
+feed_outages = Table(
+    "feed_outages",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("facility_id", BigId, ForeignKey("facilities.id"), nullable=False),
+    Column("began_at", UTCDateTime, nullable=False),
+    Column("last_data", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("delay_notices", Integer, nullable=False, server_default="0"),
+    Column("resumed_notices", Integer, nullable=False, server_default="0"),
+    Index("ix_feed_outages_facility", "facility_id", "began_at"),
 )

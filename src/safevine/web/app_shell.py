@@ -1,6 +1,8 @@
 """What the public app and the staff app share: how a FastAPI app is made, the safety
 middleware around it, and the answers to a malformed request and to a 405."""
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -14,14 +16,18 @@ from safevine.web.observability import Metrics, Observe
 from safevine.web.security_headers import SecurityHeaders
 from safevine.web.server_errors import Answer, ServerErrors
 
+# What runs beside an app for its lifetime (the staff service's feed health clock).
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
 _INVALID = N_("This value is not valid.")
 # Our own CSS and script, served by both services.
 STATIC = Path(__file__).parent / "static"
 
 
-def new_app(title: str) -> FastAPI:
+def new_app(title: str, lifespan: Lifespan | None = None) -> FastAPI:
     return FastAPI(
         title=title,
+        lifespan=lifespan,
         version="1",
         # Swagger UI and ReDoc load scripts from third parties; the schema is enough.
         docs_url=None,

@@ -21,6 +21,7 @@ from safevine.web.app_shell import STATIC, error_headers, guard, include, langua
 from safevine.web.client_address import ClientAddresses
 from safevine.web.observability import Metrics
 from safevine.web.public import api, pages, registration_api, registration_pages, sms_inbound
+from safevine.web.public.feed_delays import DelayBoard
 from safevine.web.public.search import Searcher
 from safevine.web.public.search_fast_path import SearchFastPath
 from safevine.web.rate_limits import RateLimiter
@@ -44,7 +45,7 @@ def create_public_app(
     )
     vault = ContactVault(settings.secret_key, settings.old_secret_keys)
     metrics = Metrics()
-    searcher = Searcher(PreparedLookups(engine), limiter)
+    searcher = Searcher(PreparedLookups(engine), limiter, DelayBoard(engine))
     clients = ClientAddresses(settings.trusted_proxies)
     app.state.safevine = AppState(settings, engine, limiter, vault, metrics, searcher, clients)
     # The search fast path is innermost, so its answers and failures get the headers and

@@ -6,16 +6,21 @@ It is the only web process that holds an engine on the full records. Its answers
 reason for a refusal (staff need it); the public service never does.
 """
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
-from safevine.actions import accounts
+from safevine.actions import accounts, feed_health
 from safevine.config import Settings
 from safevine.contact_vault import ContactVault
 from safevine.store.engine import make_engine
-from safevine.web.app_shell import STATIC, error_headers, guard, include, new_app
+from safevine.web.app_shell import STATIC, Lifespan, error_headers, guard, include, new_app
 from safevine.web.observability import Metrics
 from safevine.web.staff import (
     console_admin,
@@ -32,17 +37,35 @@ from safevine.web.staff import (
 )
 from safevine.web.staff.console_pages import page
 from safevine.web.staff.console_session import ForbiddenError, SignInNeededError, current
+from safevine.web.staff.feed_metrics import FeedHealthCollector
 from safevine.web.staff.refusals import answer_refusals
 from safevine.web.staff.state import StaffState
 
 DEFAULT_PORT = 8001
 
 
+def _clock(records: Engine, settings: Settings) -> Lifespan:
+    """Feed health is evaluated on the staff service's clock: it alone holds the records."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(feed_health.keep_evaluating(records, settings, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    return lifespan
+
+
 def create_staff_app(settings: Settings) -> FastAPI:
-    app = new_app("safevine staff API")
     records = make_engine(settings.database_url)
+    app = new_app("safevine staff API", _clock(records, settings))
     metrics = Metrics()
     metrics.watch_outbox(records)
+    metrics.registry.register(FeedHealthCollector(records))
     vault = ContactVault(settings.secret_key, settings.old_secret_keys)
     app.state.staff = StaffState(settings, records, metrics, vault, accounts.policy(settings))
     # The staff service is reached over TLS by the agency's proxy or on loopback; HSTS

@@ -21,6 +21,7 @@ PUBLIC_VIEWS = frozenset(
         "public_search_by_a_number",
         "public_search_by_name",
         "audit_head",
+        "public_feed_delays",
     }
 )
 PUBLIC_TABLES = frozenset({"registrations", "notifications", "operations_messages"})

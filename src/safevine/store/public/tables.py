@@ -64,7 +64,8 @@ notifications = Table(
     metadata,
     Column("id", BigId, primary_key=True),
     Column("registration_id", BigId, ForeignKey("registrations.id"), nullable=False),
-    # `event` (a custody change) or `confirmation` (a double opt-in code).
+    # `event` (a custody change), `confirmation` (a double opt-in code), or `delay` and
+    # `resumed` (the facility's feed went down, and came back: feed health).
     Column("purpose", String(12), nullable=False),
     Column("event_pk", BigId, ForeignKey("custody_events.id")),
     # What the message says about the event, copied when the event is stored: kind, time,
@@ -84,12 +85,16 @@ notifications = Table(
     Column("provider_message_id", String(200)),
     Column("last_error", Text),
     Column("cancel_reason", String(30)),
+    # The feed outage a `delay` or `resumed` notice is about (migration 0016).
+    Column("outage_id", BigId),
     # The batch whose judgement this waits for (state `held`), if any.
     Column("hold_batch_id", BigId, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("registration_id", "event_pk", name="uq_notifications_registration_event"),
+    # One notice of each purpose per registration and outage, whoever evaluates.
+    Index("uq_notifications_outage", "outage_id", "registration_id", "purpose", unique=True),
     Index("ix_notifications_due", "state", "next_attempt_at"),
     # What a claim reads, in the order it takes rows (migration 0009).
     Index(

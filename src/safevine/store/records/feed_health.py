@@ -1,23 +1,37 @@
 """Evaluating every facility's feed health (the rule is `domain.feed_health`): what has
 arrived from each, its state now, and each change of state recorded with its time and
-audited. The time comes from the caller, so tests move it.
+audited; each outage (down, until data arrives again) kept with its start. The time comes
+from the caller, so tests move it.
 
-Per facility, the last event is found by one index probe (facility, received_at), and
-the last roster and its last change from the facility's recent snapshots: no history is
-read whole.
+What each facility last sent is read by index probes (events by facility and arrival,
+snapshots by facility and time), never by reading a history whole: on PostgreSQL in one
+LATERAL statement for every facility, on SQLite (in process, no round trips) one probe
+per facility. Only what changed is written back, in one statement per kind of change.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 
 from safevine.domain.feed_health import (
     Arrivals,
+    Cadence,
     Health,
+    HealthChange,
     HealthRules,
-    learned_cadence,
+    cadence_of,
+    last_data,
     state_of,
 )
 from safevine.store.records.audit import append
@@ -26,93 +40,167 @@ from safevine.store.schema import (
     facilities,
     facility_health,
     facility_health_changes,
+    feed_outages,
     roster_snapshots,
 )
 
-# Recent snapshots read per facility: enough to learn a cadence and see the last change.
+# Recent arrivals read per facility: enough to learn a cadence and see the last change.
 RECENT = 20
+EVALUATOR = "safevine"
 
 
 @dataclass(frozen=True)
-class Change:
-    facility_id: int
-    code: str
-    before: Health | None
-    after: Health
-    at: datetime
+class Evaluation:
+    changes: list[HealthChange]
+    # Outages that began (facility id -> outage id) and ended (outage ids) in this run.
+    began: dict[int, int]
+    ended: list[int]
 
 
-def _roster(connection: Connection, facility_id: int) -> tuple[list[datetime], datetime | None]:
-    """The facility's recent snapshot arrivals (newest first) and when its roster last
-    changed (the oldest arrival of the newest run of identical snapshots)."""
-    rows = connection.execute(
-        select(roster_snapshots.c.applied_at, roster_snapshots.c.content_hash)
-        .where(roster_snapshots.c.facility_id == facility_id)
-        .order_by(roster_snapshots.c.applied_at.desc())
-        .limit(RECENT)
-    ).all()
-    if not rows:
-        return [], None
-    changed = rows[0].applied_at
-    for row in rows[1:]:
-        if row.content_hash != rows[0].content_hash:
-            break
-        changed = row.applied_at
-    return [r.applied_at for r in rows], changed
+@dataclass
+class _Sent:
+    rosters: list[tuple[datetime, str]]  # (applied_at, content_hash), newest first
+    events: list[datetime]  # newest first
 
 
-def _events(connection: Connection, facility_id: int) -> list[datetime]:
-    return list(
-        connection.execute(
+def _minutes(value: int | None) -> timedelta | None:
+    return timedelta(minutes=value) if value else None
+
+
+def _recent(connection: Connection, ids: Sequence[int]) -> dict[int, _Sent]:
+    sent = {facility_id: _Sent([], []) for facility_id in ids}
+    if connection.dialect.name == "postgresql":
+        rosters = (
+            select(roster_snapshots.c.applied_at, roster_snapshots.c.content_hash)
+            .where(roster_snapshots.c.facility_id == facilities.c.id)
+            .order_by(roster_snapshots.c.taken_at.desc())
+            .limit(RECENT)
+            .lateral()
+        )
+        events = (
             select(custody_events.c.received_at)
-            .where(custody_events.c.facility_id == facility_id)
+            .where(custody_events.c.facility_id == facilities.c.id)
             .order_by(custody_events.c.received_at.desc())
             .limit(RECENT)
-        ).scalars()
+            .lateral()
+        )
+        for row in connection.execute(
+            select(facilities.c.id, rosters.c.applied_at, rosters.c.content_hash).join(
+                rosters, true()
+            )
+        ):
+            if row.id in sent:
+                sent[row.id].rosters.append((row.applied_at, row.content_hash))
+        for facility_id, received_at in connection.execute(
+            select(facilities.c.id, events.c.received_at).join(events, true())
+        ):
+            if facility_id in sent:
+                sent[facility_id].events.append(received_at)
+        for item in sent.values():
+            item.rosters.sort(reverse=True)
+            item.events.sort(reverse=True)
+        return sent
+    roster_query = (
+        select(roster_snapshots.c.applied_at, roster_snapshots.c.content_hash)
+        .where(roster_snapshots.c.facility_id == bindparam("facility"))
+        .order_by(roster_snapshots.c.taken_at.desc())
+        .limit(RECENT)
     )
+    event_query = (
+        select(custody_events.c.received_at)
+        .where(custody_events.c.facility_id == bindparam("facility"))
+        .order_by(custody_events.c.received_at.desc())
+        .limit(RECENT)
+    )
+    for facility_id, item in sent.items():
+        values = {"facility": facility_id}
+        item.rosters = [
+            (r.applied_at, r.content_hash) for r in connection.execute(roster_query, values)
+        ]
+        item.events = list(connection.execute(event_query, values).scalars())
+    return sent
 
 
-def evaluate(connection: Connection, now: datetime, rules: HealthRules) -> list[Change]:
-    """Every facility's state now; the changes, recorded and audited in this transaction."""
+def _arrivals(sent: _Sent) -> Arrivals:
+    """The last roster, when the roster last changed (the oldest of the newest run of
+    identical snapshots), and the last event."""
+    if not sent.rosters:
+        return Arrivals(None, None, sent.events[0] if sent.events else None)
+    newest, digest = sent.rosters[0]
+    changed = newest
+    for applied_at, content_hash in sent.rosters[1:]:
+        if content_hash != digest:
+            break
+        changed = applied_at
+    return Arrivals(newest, changed, sent.events[0] if sent.events else None)
+
+
+def _whole_minutes(span: timedelta) -> int:
+    return max(1, round(span.total_seconds() / 60))
+
+
+def evaluate(connection: Connection, now: datetime, rules: HealthRules) -> Evaluation:
+    """Every facility's state now. Changes are recorded and audited, and outages begun
+    and ended, in this transaction; the caller adds the notices and alerts they cause."""
+    places = connection.execute(
+        select(
+            facilities.c.id,
+            facilities.c.code,
+            facilities.c.name,
+            facilities.c.roster_every_minutes,
+            facilities.c.events_every_minutes,
+            facilities.c.down_after_minutes,
+        ).order_by(facilities.c.id)
+    ).all()
     known: dict[int, Any] = {
         row.facility_id: row for row in connection.execute(select(facility_health))
     }
-    changes: list[Change] = []
-    for facility_id, code in connection.execute(
-        select(facilities.c.id, facilities.c.code).order_by(facilities.c.id)
-    ).all():
-        rosters, changed = _roster(connection, facility_id)
-        events = _events(connection, facility_id)
-        arrivals = Arrivals(rosters[0] if rosters else None, changed, events[0] if events else None)
-        row = known.get(facility_id)
+    sent = _recent(connection, [p.id for p in places])
+    new_rows: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    changes: list[HealthChange] = []
+    for place in places:
+        item = sent[place.id]
+        arrivals = _arrivals(item)
+        cadence = cadence_of(
+            [applied for applied, _ in item.rosters],
+            item.events,
+            rules,
+            _minutes(place.roster_every_minutes),
+            _minutes(place.events_every_minutes),
+            _minutes(place.down_after_minutes),
+        )
+        row = known.get(place.id)
         previous = Health(row.state) if row else None
         held = Health(row.held) if row is not None and row.held else None
-        state = state_of(
-            arrivals,
-            learned_cadence(rosters, rules.roster_every, rules),
-            learned_cadence(events, rules.events_every, rules),
-            now,
-            rules,
-            previous,
-            held,
-        )
+        state = state_of(arrivals, cadence, now, previous, held)
+        values = _values(arrivals, cadence, now)
         if row is None:
-            connection.execute(
-                insert(facility_health).values(
-                    facility_id=facility_id, state=state.value, since=now, evaluated_at=now
-                )
-            )
+            new_rows.append({**values, "facility_id": place.id, "state": state, "since": now})
         else:
-            values: dict[str, Any] = {"evaluated_at": now}
-            if state != previous:
-                values.update(state=state.value, since=now)
-            connection.execute(
-                update(facility_health)
-                .where(facility_health.c.facility_id == facility_id)
-                .values(**values)
+            changed = state != previous
+            updates.append(
+                {
+                    **values,
+                    "b_facility": place.id,
+                    "state": state,
+                    "since": now if changed else row.since,
+                }
             )
         if state != previous and not (previous is None and state == Health.CURRENT):
-            changes.append(Change(facility_id, code, previous, state, now))
+            changes.append(
+                HealthChange(
+                    place.id, place.code, place.name, previous, state, now, values["last_data"]
+                )
+            )
+    if new_rows:
+        connection.execute(insert(facility_health), new_rows)
+    if updates:
+        connection.execute(
+            update(facility_health).where(facility_health.c.facility_id == bindparam("b_facility")),
+            updates,
+        )
+    began, ended = _outages(connection, changes, known, now)
     for change in changes:
         connection.execute(
             insert(facility_health_changes).values(
@@ -124,13 +212,64 @@ def evaluate(connection: Connection, now: datetime, rules: HealthRules) -> list[
         )
         append(
             connection,
-            actor="safevine",
+            actor=EVALUATOR,
             action="feed_health",
             target=f"facility:{change.code}",
             reason=f"{change.before.value if change.before else 'new'} -> {change.after.value}",
             at=change.at,
         )
-    return changes
+    return Evaluation(changes, began, ended)
+
+
+def _values(arrivals: Arrivals, cadence: Cadence, now: datetime) -> dict[str, Any]:
+    return {
+        "evaluated_at": now,
+        "last_roster": arrivals.last_roster,
+        "last_roster_change": arrivals.last_roster_change,
+        "last_event": arrivals.last_event,
+        "last_data": last_data(arrivals, cadence, now),
+        "roster_every_minutes": _whole_minutes(cadence.roster_every),
+        "events_every_minutes": _whole_minutes(cadence.events_every),
+        "cadence_learned": int(cadence.learned),
+    }
+
+
+def _outages(
+    connection: Connection, changes: list[HealthChange], known: dict[int, Any], now: datetime
+) -> tuple[dict[int, int], list[int]]:
+    """An outage begins when a facility goes down and ends when data arrives again."""
+    began: dict[int, int] = {}
+    ended: list[int] = []
+    for change in changes:
+        row = known.get(change.facility_id)
+        current = row.outage_id if row is not None else None
+        if change.after == Health.DOWN and current is None:
+            outage = connection.execute(
+                insert(feed_outages)
+                .values(facility_id=change.facility_id, began_at=now, last_data=change.last_data)
+                .returning(feed_outages.c.id)
+            ).scalar_one()
+            began[change.facility_id] = int(outage)
+            _set_outage(connection, change.facility_id, int(outage))
+        elif change.after in (Health.RECOVERED, Health.CURRENT) and current is not None:
+            _end_outage(connection, change.facility_id, int(current), now)
+            ended.append(int(current))
+    return began, ended
+
+
+def _set_outage(connection: Connection, facility_id: int, outage_id: int | None) -> None:
+    connection.execute(
+        update(facility_health)
+        .where(facility_health.c.facility_id == facility_id)
+        .values(outage_id=outage_id)
+    )
+
+
+def _end_outage(connection: Connection, facility_id: int, outage_id: int, now: datetime) -> None:
+    connection.execute(
+        update(feed_outages).where(feed_outages.c.id == outage_id).values(ended_at=now)
+    )
+    _set_outage(connection, facility_id, None)
 
 
 def hold(
@@ -140,28 +279,172 @@ def hold(
     held: Health | None,
     reason: str,
     now: datetime,
-) -> None:
-    """Staff mark a facility paused or closed on purpose (or lift it: `held` None)."""
+) -> int | None:
+    """Staff mark a facility paused or closed on purpose (or lift it: `held` None). An
+    outage under way ends with the hold (no alert, no notice follows it); its id is
+    returned so the caller can withdraw the notices not yet sent."""
     assert held in (None, Health.PAUSED, Health.CLOSED)
+    row = connection.execute(
+        select(facility_health.c.outage_id, facility_health.c.state).where(
+            facility_health.c.facility_id == facility_id
+        )
+    ).first()
+    if row is None:
+        connection.execute(
+            insert(facility_health).values(
+                facility_id=facility_id, state=Health.CURRENT, since=now, evaluated_at=now
+            )
+        )
     connection.execute(
         update(facility_health)
         .where(facility_health.c.facility_id == facility_id)
-        .values(held=held.value if held else None, held_reason=reason if held else None)
+        .values(
+            held=held.value if held else None,
+            held_reason=reason if held else None,
+            held_by=actor if held else None,
+            held_at=now if held else None,
+        )
     )
+    if held is not None and (row is None or row.state != held):
+        # Held from now: the change is recorded as evaluation records its own.
+        connection.execute(
+            update(facility_health)
+            .where(facility_health.c.facility_id == facility_id)
+            .values(state=held.value, since=now)
+        )
+        connection.execute(
+            insert(facility_health_changes).values(
+                facility_id=facility_id,
+                from_state=row.state if row is not None else None,
+                to_state=held.value,
+                at=now,
+            )
+        )
+    outage = int(row.outage_id) if row is not None and row.outage_id and held else None
+    if outage is not None:
+        _end_outage(connection, facility_id, outage, now)
+    code = connection.execute(
+        select(facilities.c.code).where(facilities.c.id == facility_id)
+    ).scalar_one()
     append(
         connection,
         actor=actor,
         action="feed_health_hold",
-        target=f"facility:{facility_id}",
+        target=f"facility:{code}",
         reason=f"{held.value if held else 'lifted'}: {reason}",
+        at=now,
+    )
+    return outage
+
+
+def set_cadence(
+    connection: Connection,
+    actor: str,
+    facility_id: int,
+    minutes: dict[str, int | None],
+    now: datetime,
+) -> None:
+    """Staff set (or, with None, return to learning) a facility's cadences in minutes:
+    keys roster_every_minutes, events_every_minutes, down_after_minutes."""
+    allowed = {"roster_every_minutes", "events_every_minutes", "down_after_minutes"}
+    assert set(minutes) <= allowed
+    connection.execute(
+        update(facilities).where(facilities.c.id == facility_id).values(**minutes, updated_at=now)
+    )
+    code = connection.execute(
+        select(facilities.c.code).where(facilities.c.id == facility_id)
+    ).scalar_one()
+    told = ", ".join(
+        f"{key}={value if value else 'learned'}" for key, value in sorted(minutes.items())
+    )
+    append(
+        connection,
+        actor=actor,
+        action="feed_cadence",
+        target=f"facility:{code}",
+        reason=told,
         at=now,
     )
 
 
 def counts(connection: Connection) -> dict[str, int]:
+    """Facilities by state, a facility held by staff counted as held."""
+    state = func.coalesce(facility_health.c.held, facility_health.c.state)
     return {
-        state: int(n)
-        for state, n in connection.execute(
-            select(facility_health.c.state, func.count()).group_by(facility_health.c.state)
-        )
+        str(name): int(n)
+        for name, n in connection.execute(select(state, func.count()).group_by(state))
     }
+
+
+@dataclass(frozen=True)
+class FacilityHealth:
+    """One row of the staff feed health page."""
+
+    facility_id: int
+    code: str
+    name: str
+    city: str | None
+    state: str  # the judged state, or paused/closed when held
+    since: datetime
+    last_roster: datetime | None
+    last_event: datetime | None
+    last_data: datetime | None
+    roster_every_minutes: int | None
+    events_every_minutes: int | None
+    cadence_learned: bool
+    held_reason: str | None
+    held_by: str | None
+    evaluated_at: datetime
+
+
+def listing(connection: Connection) -> list[FacilityHealth]:
+    """Every evaluated facility, worst first (down, late, recovered, paused, current,
+    closed), then the longest silent."""
+    rows = connection.execute(
+        select(
+            facilities.c.id,
+            facilities.c.code,
+            facilities.c.name,
+            facilities.c.city,
+            func.coalesce(facility_health.c.held, facility_health.c.state).label("state"),
+            facility_health.c.since,
+            facility_health.c.last_roster,
+            facility_health.c.last_event,
+            facility_health.c.last_data,
+            facility_health.c.roster_every_minutes,
+            facility_health.c.events_every_minutes,
+            facility_health.c.cadence_learned,
+            facility_health.c.held_reason,
+            facility_health.c.held_by,
+            facility_health.c.evaluated_at,
+        ).join(facility_health, facility_health.c.facility_id == facilities.c.id)
+    ).all()
+    found = [
+        FacilityHealth(
+            int(r.id),
+            r.code,
+            r.name,
+            r.city,
+            r.state,
+            r.since,
+            r.last_roster,
+            r.last_event,
+            r.last_data,
+            r.roster_every_minutes,
+            r.events_every_minutes,
+            bool(r.cadence_learned),
+            r.held_reason,
+            r.held_by,
+            r.evaluated_at,
+        )
+        for r in rows
+    ]
+    order = ["down", "late", "recovered", "paused", "current", "closed"]
+    return sorted(
+        found,
+        key=lambda f: (
+            order.index(f.state) if f.state in order else 0,
+            f.last_data.timestamp() if f.last_data else 0.0,
+            f.code,
+        ),
+    )

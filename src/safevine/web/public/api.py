@@ -8,7 +8,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from safevine.i18n import negotiate, translations
-from safevine.web.public.results import present
 from safevine.web.state import AppState, client_address
 
 PREFIX = "/api/v1"
@@ -39,6 +38,14 @@ class Facility(BaseModel):
     phone: str | None
 
 
+class Delay(BaseModel):
+    state: str = Field(description="late, down or paused")
+    state_text: str
+    last_received: str | None
+    last_received_text: str | None
+    text: str
+
+
 class SearchResult(BaseModel):
     reference: str = Field(description="Opaque reference, for registering to be notified.")
     name: str
@@ -53,6 +60,9 @@ class SearchResult(BaseModel):
     facility: Facility
     last_updated: str
     last_updated_text: str
+    information_delayed: Delay | None = Field(
+        description="Set when this facility's information may be out of date."
+    )
 
 
 class SearchResponse(BaseModel):
@@ -127,5 +137,5 @@ async def answer(
         return JSONResponse({"errors": errors}, status_code=422, headers=headers)
     if not outcome.people:
         return Response(NOBODY, media_type=JSONResponse.media_type, headers=headers)
-    results = [present(p, language, gettext) for p in outcome.people]
+    results = outcome.presented(language, gettext)
     return JSONResponse({"results": results}, headers=headers)

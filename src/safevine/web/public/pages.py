@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from safevine.i18n import negotiate, translations
 from safevine.web import csrf
-from safevine.web.public.results import present
+from safevine.web.public.feed_delays import describe_delay
 from safevine.web.public.search_query import FIELDS
 from safevine.web.rendering import render
 from safevine.web.state import AppState, client_address
@@ -108,7 +108,7 @@ async def search_submit(request: Request) -> Response:
             results=None,
         )
     gettext = translations(language).gettext
-    results = [present(p, language, gettext) for p in outcome.people]
+    results = outcome.presented(language, gettext)
     return page(request, "search.html", language, form=values, problems=[], results=results)
 
 
@@ -118,6 +118,23 @@ def quick_exit(request: Request) -> Response:
     response = RedirectResponse(AppState.of(request).settings.exit_url, status_code=303)
     response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
     return response
+
+
+@router.get("/delays", response_class=HTMLResponse)
+def delays_page(request: Request) -> Response:
+    """Facilities whose information is delayed: no one is named, only facilities."""
+    language = language_of(request)
+    gettext = translations(language).gettext
+    listed = [
+        {
+            "name": delay.facility_name,
+            "city": delay.facility_city,
+            "state": delay.facility_state,
+            **describe_delay(delay, language, gettext),
+        }
+        for delay in AppState.of(request).searcher.board.all()
+    ]
+    return page(request, "delays.html", language, delays=listed)
 
 
 @router.get("/browse-safely", response_class=HTMLResponse)

@@ -55,11 +55,22 @@ def long_datetime(moment: datetime, language: str) -> str:
     return _date_and_time(language).replace("{0}", time_text).replace("{1}", day_text)
 
 
+def moment_text(moment: datetime, zone_name: str | None, language: str) -> str:
+    """A moment in a facility's local time, in the reader's language."""
+    return long_datetime(moment.astimezone(_zone(zone_name)), language)
+
+
 _country_name = lru_cache(maxsize=1024)(country_name)
 
 
-def present(person: PublicPerson, language: str, gettext: Callable[[str], str]) -> dict[str, Any]:
-    """The result as the API returns it and the page shows it."""
+def present(
+    person: PublicPerson,
+    language: str,
+    gettext: Callable[[str], str],
+    delayed: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The result as the API returns it and the page shows it; `delayed` is the notice
+    for a facility whose information is late (`feed_delays.describe_delay`)."""
     zone = _zone(person.facility_time_zone)
 
     def when(moment: datetime) -> str:
@@ -87,4 +98,5 @@ def present(person: PublicPerson, language: str, gettext: Callable[[str], str]) 
         },
         "last_updated": person.last_changed_at.isoformat(),
         "last_updated_text": when(person.last_changed_at),
+        "information_delayed": delayed,
     }

@@ -2,12 +2,16 @@
 
 import asyncio
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
+from safevine.store.public.feed_delays import FacilityDelay
 from safevine.store.public.lookup import PublicPerson
 from safevine.store.public.prepared_lookup import PreparedLookups
+from safevine.web.public.feed_delays import DelayBoard, describe_delay
+from safevine.web.public.results import present
 from safevine.web.public.search_query import Problem, SearchQuery, parse_query
 from safevine.web.rate_limits import RateLimiter
 
@@ -29,6 +33,22 @@ class SearchOutcome:
     people: list[PublicPerson] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     retry_after: int | None = None
+    # The delay at the facility of each person found, by reference.
+    delays: dict[str, FacilityDelay] = field(default_factory=dict)
+
+    def presented(self, language: str, gettext: Callable[[str], str]) -> list[dict[str, Any]]:
+        """The people found, as the page shows them and the API returns them."""
+        return [
+            present(
+                person,
+                language,
+                gettext,
+                describe_delay(self.delays[person.public_ref], language, gettext)
+                if person.public_ref in self.delays
+                else None,
+            )
+            for person in self.people
+        ]
 
 
 def run_search(
@@ -36,8 +56,10 @@ def run_search(
     limiter: RateLimiter | None,
     client: str,
     raw: Mapping[str, object],
+    board: DelayBoard | None = None,
 ) -> SearchOutcome:
-    """Rate-limit the client, validate, rate-limit the identifiers, then look up."""
+    """Rate-limit the client, validate, rate-limit the identifiers, then look up (and,
+    for anyone found, whether their facility's information is delayed)."""
     if limiter is not None and (wait := limiter.check("search_client", client)) is not None:
         return SearchOutcome(retry_after=wait)
     parsed = parse_query(raw)
@@ -45,7 +67,8 @@ def run_search(
         return SearchOutcome(problems=parsed)
     if limiter is not None and (wait := limiter.check("search_identifier", parsed.canonical)):
         return SearchOutcome(retry_after=wait)
-    return SearchOutcome(people=find(lookups, parsed))
+    people = find(lookups, parsed)
+    return SearchOutcome(people=people, delays=board.for_people(people) if board else {})
 
 
 class Searcher:
@@ -53,16 +76,19 @@ class Searcher:
     SQLite lookup, no limiter or one counting in memory), which saves handing each one to
     a thread and back; otherwise on the lookup threads."""
 
-    def __init__(self, lookups: PreparedLookups, limiter: RateLimiter | None) -> None:
+    def __init__(
+        self, lookups: PreparedLookups, limiter: RateLimiter | None, board: DelayBoard
+    ) -> None:
         self.lookups = lookups
         self.limiter = limiter
+        self.board = board
         self.inline = not lookups.blocks and (limiter is None or not limiter.blocks)
 
     async def search(self, client: str, raw: Mapping[str, object]) -> SearchOutcome:
         if self.inline:
-            return run_search(self.lookups, self.limiter, client, raw)
+            return run_search(self.lookups, self.limiter, client, raw, self.board)
         return await asyncio.get_running_loop().run_in_executor(
-            _lookup_threads(), run_search, self.lookups, self.limiter, client, raw
+            _lookup_threads(), run_search, self.lookups, self.limiter, client, raw, self.board
         )
 
 
