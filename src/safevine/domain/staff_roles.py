@@ -24,16 +24,19 @@ class Right(StrEnum):
     MANAGE_ACCOUNTS = "manage_accounts"
     MANAGE_TOKENS = "manage_tokens"
     INGEST = "ingest"  # send feed batches (API tokens of feed systems)
+    MANAGE_FEEDS = "manage_feeds"  # pause or close a facility's feed, set its cadence
 
 
 _SCREENER = {Right.SCREEN, Right.PROTECT, Right.REQUEST_CLEAR, Right.VIEW_PERSON}
 RIGHTS: dict[Role, frozenset[Right]] = {
     Role.SCREENER: frozenset(_SCREENER),
     Role.SUPERVISOR: frozenset(
-        _SCREENER | {Right.CONFIRM_CLEAR, Right.VIEW_HOLDS, Right.DECIDE_HOLDS}
+        _SCREENER | {Right.CONFIRM_CLEAR, Right.VIEW_HOLDS, Right.DECIDE_HOLDS, Right.MANAGE_FEEDS}
     ),
     Role.AUDITOR: frozenset({Right.READ_REPORTS, Right.READ_AUDIT, Right.VIEW_HOLDS}),
-    Role.ADMIN: frozenset({Right.MANAGE_ACCOUNTS, Right.MANAGE_TOKENS, Right.INGEST}),
+    Role.ADMIN: frozenset(
+        {Right.MANAGE_ACCOUNTS, Right.MANAGE_TOKENS, Right.INGEST, Right.MANAGE_FEEDS}
+    ),
 }
 
 # The staff API's token scopes, and the rights each needs of the account it belongs to.
