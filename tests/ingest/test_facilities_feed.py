@@ -64,3 +64,58 @@ def test_safevines_own_format_updates_in_place(engine: Engine) -> None:
 def test_an_unknown_header_is_refused(engine: Engine) -> None:
     with pytest.raises(UnreadableSourceError, match="neither safevine's columns"):
         ingest_facilities(engine, csv_lines(["facility", "town"], ["a", "b"]), source="x.csv")
+
+
+def test_a_facility_file_sets_cadences_and_refuses_nonsense_naming_the_field(
+    engine: Engine,
+) -> None:
+    from datetime import UTC, datetime
+
+    from safevine.actions import feed_health
+    from safevine.actions.actor import Actor
+    from safevine.store.schema import ingest_rejects
+
+    header = ["code", "name", "roster_every_hours", "events_every_hours", "down_after_hours"]
+    summary = ingest_facilities(
+        engine,
+        csv_lines(
+            header,
+            ["A1", "Quick", "0.25", "1", "6"],
+            ["A2", "Learned", "", "", ""],
+            ["B1", "Bad", "-1", "", ""],
+            ["B2", "Bad", "", "1e9", ""],
+            ["B3", "Bad", "", "", "nan"],
+            ["B4", "Bad", "", "", "99999"],
+            ["B5", "Bad", "0.001", "", ""],
+        ),
+        source="cadence.csv",
+    )
+    assert (summary.applied, summary.rejected) == (2, 5)
+    with engine.connect() as connection:
+        rows = {
+            r.code: (r.roster_every_minutes, r.events_every_minutes, r.down_after_minutes)
+            for r in connection.execute(select(facilities))
+        }
+        fields = [
+            (r.line, r.field)
+            for r in connection.execute(select(ingest_rejects).order_by(ingest_rejects.c.line))
+        ]
+    assert rows == {"A1": (15, 60, 360), "A2": (None, None, None)}
+    assert fields == [
+        (4, "roster_every_hours"),
+        (5, "events_every_hours"),
+        (6, "down_after_hours"),
+        (7, "down_after_hours"),
+        (8, "roster_every_hours"),
+    ]
+    # Staff set A2's cadence; a file that says nothing about it leaves it alone.
+    with engine.begin() as connection:
+        feed_health.set_cadence(
+            connection, Actor("sue"), "A2", {"events_every": 2.0}, datetime.now(UTC)
+        )
+    ingest_facilities(engine, csv_lines(["code", "name"], ["A2", "Learned"]), source="again.csv")
+    with engine.connect() as connection:
+        kept = connection.execute(
+            select(facilities.c.events_every_minutes).where(facilities.c.code == "A2")
+        ).scalar()
+    assert kept == 120

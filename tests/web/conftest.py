@@ -22,6 +22,8 @@ def settings_for(engine: Engine, **changes: object) -> Settings:
         "secret_key": SECRET,
         "rate_limits_enabled": False,
         "exit_url": "http://127.0.0.1:9/neutral",
+        # A test that wants the staff service's feed health clock turns it on.
+        "feed_health_every_seconds": 0,
     }
     values.update(changes)
     return Settings(**values)  # type: ignore[arg-type]

@@ -9,14 +9,15 @@ registrants and the alert to the operations address all commit together or not a
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime, timedelta
+import math
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, select, text
 
 from safevine.actions.actor import Actor
 from safevine.config import Settings
 from safevine.domain.errors import FieldError, NotFoundError
-from safevine.domain.feed_health import Health
+from safevine.domain.feed_health import LONGEST_CADENCE_MINUTES, Health
 from safevine.domain.value_ranges import check_free_text
 from safevine.failures import describe
 from safevine.notify.feed_alerts import queue_feed_alert
@@ -26,8 +27,6 @@ from safevine.store.schema import facilities
 
 log = logging.getLogger("safevine.feed_health")
 
-# Longest cadence staff may set: a year, in minutes.
-LONGEST_MINUTES = 365 * 24 * 60
 _LOCK = 7351832016  # pg_advisory_xact_lock key of the evaluation
 
 
@@ -116,8 +115,10 @@ def set_cadence(
         if value is None:
             minutes[f"{key}_minutes"] = None
             continue
-        span = round(timedelta(hours=value).total_seconds() / 60) if value == value else 0
-        if not 1 <= span <= LONGEST_MINUTES:
+        if not (math.isfinite(value) and 0 < value <= LONGEST_CADENCE_MINUTES / 60):
+            raise FieldError(key, "between one minute and a year, in hours")
+        span = round(value * 60)
+        if span < 1:
             raise FieldError(key, "between one minute and a year, in hours")
         minutes[f"{key}_minutes"] = span
     feed_health.set_cadence(connection, actor.name, _facility(connection, code), minutes, now)

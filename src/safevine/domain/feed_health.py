@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+LONGEST_CADENCE_MINUTES = 365 * 24 * 60  # the longest cadence a facility may be set to
 LATE_AFTER = 3  # cadences without data before a facility is late
 LEARN_FROM = 5  # arrivals needed before a cadence is learned rather than assumed
 # Arrivals closer together than this are one delivery (a batch of many events), not a
@@ -54,7 +55,10 @@ class HealthRules:
             raw = os.environ.get(name, "").strip()
             if not raw:
                 return default
-            value = float(raw)
+            try:
+                value = float(raw)
+            except ValueError:
+                value = -1.0
             if not 0 < value <= 24 * 365:
                 raise ValueError(f"{name} must be a number of hours above 0, not {raw!r}")
             return timedelta(hours=value)

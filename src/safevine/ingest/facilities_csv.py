@@ -12,6 +12,7 @@ from typing import Any
 import us
 
 from safevine.domain.errors import FieldError
+from safevine.domain.feed_health import LONGEST_CADENCE_MINUTES
 from safevine.domain.value_ranges import check_time_zone
 from safevine.ingest.fields import text, whole_number
 from safevine.ingest.parsed import Parsed, parse_csv_rows
@@ -21,6 +22,9 @@ from safevine.store.records.facilities import FacilityInput
 ICE_COLUMNS = ("name", "city", "st", "zip", "aor", "type")
 OWN_COLUMNS = ("code", "name")
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,39}")
+# A cadence in hours: a plain decimal (no exponent, no sign), between a minute and a year.
+_HOURS = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4})?")
+CADENCES = ("roster_every_hours", "events_every_hours", "down_after_hours")
 _SPACES = re.compile(r"\s+")
 
 
@@ -46,6 +50,19 @@ def _count(row: Mapping[str, Any], key: str, field: str) -> int | None:
     if not (value.isascii() and value.isdigit()):
         raise FieldError(field, f"{value[:40]!r} is not a whole number")
     return whole_number(value, field)
+
+
+def _minutes(row: Mapping[str, Any], key: str) -> int | None:
+    """An optional cadence column, in hours, as whole minutes; blank means not set here."""
+    value = str(row.get(key) or "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and _HOURS.fullmatch(value)):
+        raise FieldError(key, f"{value[:40]!r} is not a number of hours, such as 24 or 0.25")
+    minutes = round(float(value) * 60)
+    if not 1 <= minutes <= LONGEST_CADENCE_MINUTES:
+        raise FieldError(key, "must be between one minute (0.02) and a year (8760)")
+    return minutes
 
 
 def _state(row: Mapping[str, Any], key: str) -> str | None:
@@ -93,6 +110,9 @@ def _from_own(row: Mapping[str, Any]) -> FacilityInput:
         phone=text(row, "phone", "phone", required=False, limit=40),
         facility_type=text(row, "type", "type", required=False, limit=20),
         time_zone=_time_zone(row) or state_time_zone(state),
+        roster_every_minutes=_minutes(row, "roster_every_hours"),
+        events_every_minutes=_minutes(row, "events_every_hours"),
+        down_after_minutes=_minutes(row, "down_after_hours"),
     )
 
 

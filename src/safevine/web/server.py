@@ -41,9 +41,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def background_server(
-    app: FastAPI, host: str = "127.0.0.1", port: int | None = None, access_log: bool = False
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    access_log: bool = False,
+    lifespan: bool = False,
 ) -> Iterator[str]:
-    """Run `app` on a loopback port until the block ends; yields its base URL."""
+    """Run `app` on a loopback port until the block ends; yields its base URL. With
+    `lifespan`, what the app runs beside itself (the staff service's clock) runs too."""
     chosen = port or free_port(host)
     # log_config=None leaves logging to the host program, whose handlers see every record.
     config = uvicorn.Config(
@@ -52,7 +57,7 @@ def background_server(
         port=chosen,
         log_config=None,
         access_log=access_log,
-        lifespan="off",
+        lifespan="on" if lifespan else "off",
         log_level="info" if access_log else "warning",
         server_header=False,
         proxy_headers=False,

@@ -24,6 +24,13 @@ class FacilityInput:
     time_zone: str | None = None
     average_population: int | None = None
     max_population: int | None = None
+    # Set cadences; None leaves what is stored (staff may have set them in the console).
+    roster_every_minutes: int | None = None
+    events_every_minutes: int | None = None
+    down_after_minutes: int | None = None
+
+
+_CADENCES = ("roster_every_minutes", "events_every_minutes", "down_after_minutes")
 
 
 @dataclass(frozen=True)
@@ -44,10 +51,14 @@ def upsert_facilities(connection: Connection, items: Sequence[FacilityInput]) ->
     now = datetime.now(UTC)
     new_rows, changed = [], []
     for item in items:
-        values = asdict(item)
+        values = {
+            key: value
+            for key, value in asdict(item).items()
+            if value is not None or key not in _CADENCES
+        }
         row = existing.get(item.code)
         if row is None:
-            new_rows.append({**values, "updated_at": now})
+            new_rows.append({**asdict(item), "updated_at": now})
         elif any(getattr(row, key) != value for key, value in values.items()):
             changed.append((row.id, {**values, "updated_at": now}))
     if new_rows:

@@ -129,7 +129,7 @@ def delays_page(request: Request) -> Response:
         {
             "name": delay.facility_name,
             "city": delay.facility_city,
-            "state": delay.facility_state,
+            "region": delay.facility_state,
             **describe_delay(delay, language, gettext),
         }
         for delay in AppState.of(request).searcher.board.all()
