@@ -111,6 +111,7 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
         still = client.get(f"/api/v1/registrations/{manage['email']}").json()
         assert still["status"] == "active"
         _staff_sign_in(f"http://127.0.0.1:{staff_port}")
+        _the_silent_facility_shows_its_delay(client, tmp_path / "demo.db")
     finally:
         demo.send_signal(signal.SIGINT)
         try:
@@ -161,6 +162,38 @@ def _codes(page: str) -> dict[str, str] | None:
     return codes if len(codes) == 3 else None
 
 
+def _the_silent_facility_shows_its_delay(client: httpx.Client, database: Path) -> None:
+    """As if five minutes had passed since the demo facility that stops sending last
+    sent anything: the staff service's clock finds it down, its people's results say so,
+    /delays lists it and the operations alert reaches the demo inbox."""
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    then = (datetime.now(UTC) - timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with sqlite3.connect(database) as db:
+        facility_id, name = db.execute(
+            "SELECT id, name FROM facilities WHERE down_after_minutes = 5"
+        ).fetchone()
+        db.execute(
+            "UPDATE custody_events SET received_at = ? WHERE facility_id = ?", (then, facility_id)
+        )
+        held = db.execute(
+            "SELECT a_number, country_of_birth FROM public_persons "
+            "WHERE custody_state = 'in_custody' AND facility_name = ? LIMIT 1",
+            (name,),
+        ).fetchone()
+    wait_for(lambda: name in client.get("/delays").text, 120, "the silent facility on /delays")
+    [result] = client.post(
+        "/api/v1/search", json={"a_number": held[0], "country_of_birth": held[1]}
+    ).json()["results"]
+    assert result["information_delayed"]["state"] == "down"
+    wait_for(
+        lambda: "safevine feed health: 1 DOWN" in client.get("/demo/inbox").text,
+        60,
+        "the operations alert in the demo inbox",
+    )
+
+
 def _up(base: str) -> bool:
     try:
         return httpx.get(f"{base}/", timeout=2).status_code == 200
@@ -175,7 +208,8 @@ def _first_public(database: Path) -> dict[str, str]:
         sqlite3.connect(database)
         .execute(
             "SELECT a_number, country_of_birth FROM public_persons "
-            "WHERE custody_state = 'in_custody' "
+            "WHERE custody_state = 'in_custody' AND facility_name NOT IN "
+            "(SELECT name FROM facilities WHERE down_after_minutes = 5) "
             "ORDER BY a_number LIMIT 1"
         )
         .fetchone()

@@ -264,3 +264,16 @@ def test_a_registration_for_a_person_released_from_the_facility_is_not_told(
     assert _notices(delivery.engine) == []
     with delivery.engine.connect() as c:
         assert c.execute(select(persons.c.id)).first() is not None
+
+
+def test_who_registers_during_an_outage_is_told_at_the_next_evaluation(
+    delivery: Delivery,
+) -> None:
+    _silence(delivery.engine, 100)
+    assert _evaluate(delivery) == {"F1": Health.DOWN}
+    assert _notices(delivery.engine) == []  # nobody registered yet
+    delivery.register(delivery.ref(PUBLIC.a_number), "late@example.org")
+    assert _evaluate(delivery) == {}
+    assert _notices(delivery.engine) == [("delay", "queued", None)]
+    assert _evaluate(delivery) == {}
+    assert _notices(delivery.engine) == [("delay", "queued", None)]

@@ -43,7 +43,9 @@ def evaluate(engine: Engine, settings: Settings, now: datetime) -> Evaluation:
     with engine.begin() as connection:
         _one_at_a_time(connection)
         result = feed_health.evaluate(connection, now, settings.feed_rules)
-        for facility_id, outage_id in result.began.items():
+        # Every outage under way, not only those begun now: whoever registered since it
+        # began, or whose person was moved there, is told too (once: see feed_notices).
+        for facility_id, outage_id in feed_health.open_outages(connection).items():
             feed_notices.queue_delay_notices(connection, facility_id, outage_id, now)
         for outage_id in result.ended:
             feed_notices.queue_resumed_notices(connection, outage_id, now)

@@ -33,6 +33,7 @@ def demo_cmd(
     from safevine.contact_vault import ContactVault
     from safevine.demo.held_batch import hold_one
     from safevine.demo.population import examples, load_demo
+    from safevine.demo.silent_facility import silence_one
     from safevine.demo.staff_accounts import demo_staff
 
     def action() -> None:
@@ -41,6 +42,7 @@ def demo_cmd(
         migrate.upgrade(engine, settings.retention_days)
         loaded = load_demo(engine, people, seed)
         hold_one(engine)
+        silent = silence_one(engine)
         staff = demo_staff(engine, ContactVault(settings.secret_key, settings.old_secret_keys))
         with engine.connect() as connection:
             counts = {
@@ -78,6 +80,15 @@ def demo_cmd(
             samples.add_row(a_number, name, country)
         engine.dispose()
         out.print(samples)
+        if silent is not None:
+            out.print(
+                f"\n{silent.name} ({silent.code}) stops sending: about five minutes after the "
+                "demo starts, results there say their information may be out of date, and "
+                f"http://127.0.0.1:{port}/delays lists it. People held there:",
+                highlight=False,
+            )
+            for a_number, name, country in silent.people:
+                out.print(f"  {a_number}  {name}  {country}", highlight=False)
         # Plain lines, never a table: a narrow terminal would cut a password short.
         out.print(
             f"\nstaff console http://127.0.0.1:{staff_port}/ accounts (demo only, made fresh now):"
@@ -107,6 +118,16 @@ def demo_cmd(
                 f"staff service: http://127.0.0.1:{staff_port}/ (for staff only; "
                 "in production on an internal network)"
             )
-            asyncio.run(run_demo(settings, port, every, mail_port, staff_port, staff))
+            asyncio.run(
+                run_demo(
+                    settings,
+                    port,
+                    every,
+                    mail_port,
+                    staff_port,
+                    staff,
+                    silent.id if silent else None,
+                )
+            )
 
     run(action)

@@ -48,6 +48,7 @@ async def run_demo(
     mail_port: int = MAIL_PORT,
     staff_port: int = STAFF_PORT,
     staff_accounts: list[DemoStaff] | None = None,
+    silent_facility: int | None = None,
 ) -> None:
     base_url = f"http://127.0.0.1:{port}"
     settings = replace(
@@ -62,6 +63,8 @@ async def run_demo(
         operations_email="operations@safevine.demo",
         webhook_allow_private=True,
         retry_base_seconds=5.0,
+        # The silent facility goes late after three minutes and down after five.
+        feed_health_every_seconds=30,
     )
     settings = with_phone(settings, base_url)
     mailbox, mail_server = start_mail_server(mail_port)
@@ -79,7 +82,7 @@ async def run_demo(
     background = [
         asyncio.create_task(dispatcher.run(stop)),
         asyncio.create_task(OperationsSender(settings, public, dispatcher.transports).run(stop)),
-        asyncio.create_task(simulate(records, stop, every_seconds)),
+        asyncio.create_task(simulate(records, stop, every_seconds, silent_facility)),
     ]
     serving = [asyncio.create_task(s.serve()) for s in servers]
     try:

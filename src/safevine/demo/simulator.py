@@ -12,13 +12,17 @@ from sqlalchemy import Engine, select
 from safevine.ingest.events import ingest_events
 from safevine.store.public.tables import registrations
 from safevine.store.public.views import public_persons
-from safevine.store.schema import facilities, persons
+from safevine.store.schema import custody_status, facilities, persons
 
 KINDS = ["transferred", "transferred", "hearing_scheduled", "released"]
 
 
-def _pick(engine: Engine, rng: random.Random) -> tuple[str, str] | None:
-    """(A-number, kind) for the next event, or None while there is nobody public."""
+def _pick(engine: Engine, rng: random.Random, silent: int | None) -> tuple[str, str] | None:
+    """(A-number, kind) for the next event, or None while there is nobody public. No one
+    held at the `silent` facility is moved: its feed has stopped."""
+    elsewhere = persons.c.id.not_in(
+        select(custody_status.c.person_id).where(custody_status.c.facility_id == silent)
+    )
     with engine.connect() as connection:
         registered = (
             connection.execute(
@@ -28,6 +32,7 @@ def _pick(engine: Engine, rng: random.Random) -> tuple[str, str] | None:
                 .where(
                     registrations.c.state == "active",
                     public_persons.c.custody_state == "in_custody",
+                    elsewhere,
                 )
             )
             .scalars()
@@ -38,7 +43,8 @@ def _pick(engine: Engine, rng: random.Random) -> tuple[str, str] | None:
         candidates = (
             connection.execute(
                 select(public_persons.c.a_number)
-                .where(public_persons.c.custody_state == "in_custody")
+                .join(persons, persons.c.public_ref == public_persons.c.public_ref)
+                .where(public_persons.c.custody_state == "in_custody", elsewhere)
                 .limit(200)
             )
             .scalars()
@@ -47,16 +53,19 @@ def _pick(engine: Engine, rng: random.Random) -> tuple[str, str] | None:
     return (rng.choice(candidates), rng.choice(KINDS)) if candidates else None
 
 
-def emit(engine: Engine, rng: random.Random) -> str | None:
-    """Feed one event; returns its kind."""
-    choice = _pick(engine, rng)
+def emit(engine: Engine, rng: random.Random, silent: int | None = None) -> str | None:
+    """Feed one event, never at the `silent` facility; returns its kind."""
+    choice = _pick(engine, rng, silent)
     if choice is None:
         return None
     a_number, kind = choice
     with engine.connect() as connection:
         codes = (
             connection.execute(
-                select(facilities.c.code).where(facilities.c.code.like("ICE-%")).limit(50)
+                select(facilities.c.code)
+                .where(facilities.c.code.like("ICE-%"), facilities.c.id != (silent or 0))
+                .order_by(facilities.c.code)
+                .limit(50)
             )
             .scalars()
             .all()
@@ -80,10 +89,12 @@ def emit(engine: Engine, rng: random.Random) -> str | None:
     return kind
 
 
-async def simulate(engine: Engine, stop: asyncio.Event, every_seconds: float = 20.0) -> None:
+async def simulate(
+    engine: Engine, stop: asyncio.Event, every_seconds: float = 20.0, silent: int | None = None
+) -> None:
     rng = random.Random()
     while not stop.is_set():
-        await asyncio.to_thread(emit, engine, rng)
+        await asyncio.to_thread(emit, engine, rng, silent)
         try:
             await asyncio.wait_for(stop.wait(), timeout=every_seconds)
         except TimeoutError:

@@ -272,6 +272,18 @@ def _end_outage(connection: Connection, facility_id: int, outage_id: int, now: d
     _set_outage(connection, facility_id, None)
 
 
+def open_outages(connection: Connection) -> dict[int, int]:
+    """Facility id -> outage id for every outage under way."""
+    return {
+        int(facility_id): int(outage_id)
+        for facility_id, outage_id in connection.execute(
+            select(facility_health.c.facility_id, facility_health.c.outage_id).where(
+                facility_health.c.outage_id.is_not(None)
+            )
+        )
+    }
+
+
 def hold(
     connection: Connection,
     actor: str,
