@@ -74,6 +74,7 @@ def neutral_site() -> FastAPI:
 class Site:
     base: str
     neutral: str
+    engine: Engine
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def site(sqlite_engine: Engine) -> Iterator[Site]:
     neutral = f"http://127.0.0.1:{neutral_port}/"
     app = create_public_app(settings_for(sqlite_engine, exit_url=neutral))
     with background_server(neutral_site(), port=neutral_port), background_server(app) as base:
-        yield Site(base, neutral)
+        yield Site(base, neutral, sqlite_engine)
     app.state.safevine.public_engine.dispose()
 
 

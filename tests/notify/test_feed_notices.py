@@ -4,8 +4,10 @@ never twice for one outage, none for a paused facility, none about a person who 
 public, and quiet hours respected. The notices name nothing: not the person, not the
 facility."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, select, text, update
 
 from safevine.actions import feed_health
@@ -86,8 +88,9 @@ def _leaks(body: str) -> list[str]:
 
 
 def test_one_notice_when_the_facility_goes_down_and_one_when_it_is_back(
-    delivery: Delivery,
+    delivery: Delivery, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     delivery.register(delivery.ref(PUBLIC.a_number), "ana@example.org")
     _, number = _registration(delivery.engine)
     delivery.dispatch()  # the confirmation code
@@ -120,6 +123,11 @@ def test_one_notice_when_the_facility_goes_down_and_one_when_it_is_back(
         outage = c.execute(select(feed_outages)).one()
     assert (outage.delay_notices, outage.resumed_notices) == (1, 1)
     assert outage.ended_at is not None
+    # safevine's own records (the test's SMTP server logs every line it receives).
+    ours = [r for r in caplog.records if r.name.startswith("safevine")]
+    logged = "\n".join(r.getMessage() + repr(r.__dict__) for r in ours)
+    people = [w for c in [PUBLIC, *NON_PUBLIC] for w in c.identifiers]
+    assert ours and [w for w in people if w in logged] == []
 
 
 def test_a_second_outage_is_told_again_but_one_outage_never_twice(delivery: Delivery) -> None:

@@ -3,11 +3,13 @@ search result there (page and API), and the list of delayed facilities, with fac
 facts only: the canaries held at that facility appear nowhere, and a hidden person is
 still answered exactly as nobody is."""
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import Engine, text
 
 from safevine.actions import feed_health
@@ -59,8 +61,9 @@ def _leaked(body: str) -> list[str]:
 
 
 def test_a_result_at_a_down_facility_says_its_information_may_be_out_of_date(
-    engine: Engine,
+    engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     plant(engine)
     then = _silence(engine, 100)
     _evaluate(engine)
@@ -84,6 +87,7 @@ def test_a_result_at_a_down_facility_says_its_information_may_be_out_of_date(
         listing = client.get("/delays")
         assert listing.status_code == 200
         assert "Facility F1" in listing.text and "Eloy, AZ" in listing.text
+        assert '<a href="tel:520-555-0100">520-555-0100</a>' in listing.text
         assert "Information is not being received" in listing.text
         assert "Last received:" in listing.text
         assert "<title>Delayed information · safevine</title>" in listing.text
@@ -101,6 +105,9 @@ def test_a_result_at_a_down_facility_says_its_information_may_be_out_of_date(
                 assert NOTICE not in _page_search(client, body)
         assert _leaked(listing.text) == []
         assert _leaked(_page_search(client, PUBLIC.by_a_number())) == []
+    ours = [r for r in caplog.records if r.name.startswith("safevine")]
+    logged = "\n".join(r.getMessage() + repr(r.__dict__) for r in ours)
+    assert ours and _leaked(logged) == []
 
 
 def test_a_current_facility_shows_no_notice_and_the_list_says_all_is_well(

@@ -17,6 +17,7 @@ public_feed_delays = Table(
     Column("facility_city", String(100)),
     Column("facility_state", String(2)),
     Column("facility_postal_code", String(10)),
+    Column("facility_phone", String(40)),
     Column("facility_time_zone", String(64)),
     Column("health", String(12)),  # late, down or paused
     Column("last_received", UTCDateTime),
@@ -30,6 +31,7 @@ class FacilityDelay:
     facility_city: str | None
     facility_state: str | None
     facility_postal_code: str | None
+    facility_phone: str | None
     facility_time_zone: str | None
     health: str
     last_received: datetime | None

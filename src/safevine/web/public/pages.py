@@ -130,6 +130,7 @@ def delays_page(request: Request) -> Response:
             "name": delay.facility_name,
             "city": delay.facility_city,
             "region": delay.facility_state,
+            "phone": delay.facility_phone,
             **describe_delay(delay, language, gettext),
         }
         for delay in AppState.of(request).searcher.board.all()

@@ -32,7 +32,7 @@ PUBLIC_ROLE = "safevine_public"
 _DELAYS = """
     SELECT f.name AS facility_name, f.address AS facility_address, f.city AS facility_city,
            f.state AS facility_state, f.postal_code AS facility_postal_code,
-           f.time_zone AS facility_time_zone,
+           f.phone AS facility_phone, f.time_zone AS facility_time_zone,
            CASE WHEN h.held = 'paused' THEN 'paused' ELSE h.state END AS health,
            h.last_data AS last_received
     FROM facility_health h
