@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from safevine.domain.notification_state import WAITING
 from safevine.store.public.tables import notifications, registrations
 
 log = logging.getLogger("safevine.web")
@@ -75,7 +76,7 @@ class OutboxCollector(Collector):
             ).all()
             first = connection.execute(
                 select(func.min(notifications.c.created_at)).where(
-                    notifications.c.state.in_(("queued", "retrying", "sending"))
+                    notifications.c.state.in_(WAITING)
                 )
             ).scalar()
             reg_rows = connection.execute(
@@ -84,7 +85,7 @@ class OutboxCollector(Collector):
         waiting = 0
         for state, channel, count in rows:
             by_state.add_metric([state, channel], count)
-            if state in ("queued", "retrying", "sending"):
+            if state in WAITING:
                 waiting += count
         depth.add_metric([], waiting)
         oldest.add_metric([], (time.time() - first.timestamp()) if first else 0.0)

@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from safevine.domain.notification_state import DUE
+from safevine.domain.notification_state import NotificationState as S
 from safevine.domain.value_ranges import storable
 from safevine.store.public.tables import notifications, registrations
 from safevine.store.public.views import public_persons
@@ -34,7 +36,7 @@ from safevine.store.public.views import public_persons
 # notifications.provider_message_id is VARCHAR(200).
 PROVIDER_ID_LENGTH = 200
 
-DUE_STATES = ("queued", "retrying")
+DUE_STATES = tuple(s.value for s in DUE)
 LEASE = timedelta(minutes=5)
 
 
@@ -84,14 +86,14 @@ _DUE = (
 _EXPIRED = (
     select(notifications.c.id)
     .where(
-        notifications.c.state == "sending",
+        notifications.c.state == S.SENDING,
         notifications.c.claimed_at < bindparam("expired_before"),
     )
     .order_by(notifications.c.next_attempt_at, notifications.c.id)
     .limit(bindparam("limit"))
 )
 _CLAIMING = {
-    "state": "sending",
+    "state": S.SENDING,
     "claimed_by": bindparam("worker"),
     "claimed_at": bindparam("now"),
     "updated_at": bindparam("now"),
@@ -134,7 +136,7 @@ _SQLITE_CLAIM_DUE = (
     .values(**_CLAIMING)
 )
 _SQLITE_CLAIMED = select(notifications.c.id).where(
-    notifications.c.state == "sending",
+    notifications.c.state == S.SENDING,
     notifications.c.claimed_by == bindparam("worker"),
     notifications.c.claimed_at == bindparam("now"),
 )
@@ -186,7 +188,7 @@ _HOLD_COLUMNS = [
 _VOICEMAIL = list(Outgoing.__dataclass_fields__).index("allow_voicemail")
 _OURS = (
     notifications.c.id.in_(bindparam("ids", expanding=True)),
-    notifications.c.state == "sending",
+    notifications.c.state == S.SENDING,
     notifications.c.claimed_by == bindparam("worker"),
 )
 _HOLD = (
@@ -257,7 +259,7 @@ _MARK_SENT_ROWS = (
     .render_derived(name="sent")
 )
 _SENT: dict[str, Any] = {
-    "state": "sent",
+    "state": S.SENT,
     "sent_at": bindparam("now"),
     "last_error": None,
     "deferred_reason": None,
@@ -300,7 +302,7 @@ def mark_sent(
     _set(
         connection,
         notification_id,
-        state="sent",
+        state=S.SENT,
         attempts=attempts,
         sent_at=now,
         provider_message_id=None
@@ -362,7 +364,7 @@ def mark_retry(
     _set(
         connection,
         notification_id,
-        state="retrying",
+        state=S.RETRYING,
         attempts=attempts,
         next_attempt_at=at,
         last_error=storable(error, ERROR_LENGTH),
@@ -377,7 +379,7 @@ def mark_failed(
     _set(
         connection,
         notification_id,
-        state="failed",
+        state=S.FAILED,
         attempts=attempts,
         last_error=storable(error, ERROR_LENGTH),
         updated_at=now,
@@ -387,7 +389,7 @@ def mark_failed(
 def mark_cancelled(
     connection: Connection, notification_id: int, reason: str, now: datetime
 ) -> None:
-    _set(connection, notification_id, state="cancelled", cancel_reason=reason, updated_at=now)
+    _set(connection, notification_id, state=S.CANCELLED, cancel_reason=reason, updated_at=now)
 
 
 def defer(
@@ -397,7 +399,7 @@ def defer(
     _set(
         connection,
         notification_id,
-        state="queued",
+        state=S.QUEUED,
         next_attempt_at=until,
         deferred_reason=reason,
         claimed_by=None,

@@ -15,6 +15,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from safevine.contact_vault import ContactVault
 from safevine.domain.contact_address import Channel
+from safevine.domain.notification_state import UNSENT as NOTIFICATION_UNSENT
+from safevine.domain.notification_state import NotificationState as S
 from safevine.domain.quiet_hours import QuietHours
 from safevine.store.public.tables import notifications, registrations
 from safevine.store.public.views import public_persons
@@ -25,7 +27,7 @@ MAX_CODE_ATTEMPTS = 5
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 # Every state a notification can be in before it is sent; ending or protecting stops all.
-UNSENT = ("held", "queued", "retrying", "sending")
+UNSENT = tuple(s.value for s in NOTIFICATION_UNSENT)
 PENDING = "pending_confirmation"
 ACTIVE = "active"
 ENDED = "ended"
@@ -127,7 +129,7 @@ def start(
             content={},
             secret_key_id=code_key,
             secret_ciphertext=code_ciphertext,
-            state="queued",
+            state=S.QUEUED,
             next_attempt_at=now,
             idempotency_key=secrets.token_hex(16),
             created_at=now,
@@ -342,7 +344,7 @@ def end_registration(
             notifications.c.registration_id == registration_id,
             notifications.c.state.in_(UNSENT),
         )
-        .values(state="cancelled", cancel_reason=reason, updated_at=now)
+        .values(state=S.CANCELLED, cancel_reason=reason, updated_at=now)
     )
 
 

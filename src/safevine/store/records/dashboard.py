@@ -6,11 +6,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
+from safevine.domain.notification_state import WAITING as WAITING_STATES
+from safevine.domain.notification_state import NotificationState as S
 from safevine.store.public.tables import notifications
 from safevine.store.records import screening_queue
 from safevine.store.schema import batch_holds, ingest_batches
 
-WAITING = ("queued", "retrying", "sending")
+WAITING = tuple(s.value for s in WAITING_STATES)
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,8 @@ def build(connection: Connection) -> Dashboard:
     return Dashboard(
         screening_queue.summary(connection),
         int(holds_open),
-        int(by_state.get("failed", 0)),
-        int(by_state.get("retrying", 0)),
+        int(by_state.get(S.FAILED, 0)),
+        int(by_state.get(S.RETRYING, 0)),
         sum(by_state.get(s, 0) for s in WAITING),
         oldest,
         feeds,

@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from safevine.domain.notification_state import WAITING as WAITING_STATES
+from safevine.domain.notification_state import NotificationState as S
 from safevine.store.public.tables import notifications, registrations
 from safevine.store.schema import batch_holds, ingest_batches
 
-WAITING = ("queued", "retrying", "sending")
+WAITING = tuple(s.value for s in WAITING_STATES)
 
 
 @dataclass
@@ -80,7 +82,7 @@ def build(connection: Connection, days: int = 30) -> DeliveryReport:
         {"reason": reason, "count": count}
         for reason, count in connection.execute(
             select(func.substr(n.c.last_error, 1, 120).label("reason"), func.count())
-            .where(n.c.state == "failed")
+            .where(n.c.state == S.FAILED)
             .group_by("reason")
             .order_by(func.count().desc())
         )
@@ -88,7 +90,7 @@ def build(connection: Connection, days: int = 30) -> DeliveryReport:
     report.cancellations = dict(
         connection.execute(
             select(n.c.cancel_reason, func.count())
-            .where(n.c.state == "cancelled")
+            .where(n.c.state == S.CANCELLED)
             .group_by(n.c.cancel_reason)
         ).all()
     )

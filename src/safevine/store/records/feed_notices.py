@@ -13,8 +13,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from safevine.domain.notification_state import REACHED, UNSENT
+from safevine.domain.notification_state import NotificationState as S
 from safevine.store.member_of import chunked
-from safevine.store.public.registrations import ACTIVE, UNSENT
+from safevine.store.public.registrations import ACTIVE
 from safevine.store.public.tables import notifications, registrations
 from safevine.store.public.views import public_persons
 from safevine.store.schema import custody_status, feed_outages, persons
@@ -23,8 +25,6 @@ DELAY = "delay"
 RESUMED = "resumed"
 # A delay notice not yet sent when the feed is back says nothing true any more.
 SUPERSEDED = "superseded"
-# What a resumed notice follows: a delay notice that went out.
-_REACHED = ("sent", "delivered", "acknowledged")
 
 
 def _row(
@@ -35,7 +35,7 @@ def _row(
         "purpose": purpose,
         "outage_id": outage_id,
         "content": content,
-        "state": "queued",
+        "state": S.QUEUED,
         "next_attempt_at": now,
         "idempotency_key": secrets.token_hex(16),
         "created_at": now,
@@ -109,7 +109,7 @@ def withdraw_delay_notices(connection: Connection, outage_id: int, now: datetime
                 notifications.c.purpose == DELAY,
                 notifications.c.state.in_(UNSENT),
             )
-            .values(state="cancelled", cancel_reason=SUPERSEDED, updated_at=now)
+            .values(state=S.CANCELLED, cancel_reason=SUPERSEDED, updated_at=now)
         ).rowcount
     )
 
@@ -124,7 +124,7 @@ def queue_resumed_notices(connection: Connection, outage_id: int, now: datetime)
         .where(
             notifications.c.outage_id == outage_id,
             notifications.c.purpose == DELAY,
-            notifications.c.state.in_(_REACHED),
+            notifications.c.state.in_(REACHED),
             registrations.c.state == ACTIVE,
         )
     ).all()

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from safevine.domain.errors import ConflictError, NotFoundError
+from safevine.domain.notification_state import NotificationState as S
 from safevine.store.member_of import chunked, member_of
 from safevine.store.public.tables import notifications
 from safevine.store.records.audit import append
@@ -96,8 +97,8 @@ def confirm_batch(connection: Connection, batch_id: int, now: datetime) -> int:
     """The batch is good: its notifications are queued and its snapshots dropped."""
     sent = connection.execute(
         update(notifications)
-        .where(notifications.c.hold_batch_id == batch_id, notifications.c.state == "held")
-        .values(state="queued", next_attempt_at=now, updated_at=now)
+        .where(notifications.c.hold_batch_id == batch_id, notifications.c.state == S.HELD)
+        .values(state=S.QUEUED, next_attempt_at=now, updated_at=now)
     ).rowcount
     connection.execute(delete(held_status).where(held_status.c.batch_id == batch_id))
     return int(sent)
@@ -135,7 +136,7 @@ def batch_detail(connection: Connection, batch_id: int) -> dict[str, Any]:
     held = connection.execute(
         select(func.count())
         .select_from(notifications)
-        .where(notifications.c.hold_batch_id == batch_id, notifications.c.state == "held")
+        .where(notifications.c.hold_batch_id == batch_id, notifications.c.state == S.HELD)
     ).scalar_one()
     return {"counts": counts, "sample": sample, "held_notifications": int(held)}
 
@@ -313,8 +314,8 @@ def revert_batch(connection: Connection, batch_id: int, now: datetime) -> int:
     )
     connection.execute(
         update(notifications)
-        .where(notifications.c.hold_batch_id == batch_id, notifications.c.state == "held")
-        .values(state="cancelled", cancel_reason="batch_discarded", updated_at=now)
+        .where(notifications.c.hold_batch_id == batch_id, notifications.c.state == S.HELD)
+        .values(state=S.CANCELLED, cancel_reason="batch_discarded", updated_at=now)
     )
     connection.execute(delete(held_status).where(held_status.c.batch_id == batch_id))
     return restored

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from safevine.domain.notification_state import NotificationState as S
 from safevine.store.member_of import chunked
 from safevine.store.public.registrations import (
     ACTIVE,
@@ -87,7 +88,7 @@ def write_event_notifications(
                         "purpose": "event",
                         "event_pk": event_pk,
                         "content": content,
-                        "state": "held" if hold_batch_id else "queued",
+                        "state": S.HELD if hold_batch_id else S.QUEUED,
                         "hold_batch_id": hold_batch_id,
                         "next_attempt_at": now,
                         "idempotency_key": secrets.token_hex(16),
@@ -125,7 +126,7 @@ def stop_everything_about(connection: Connection, person_id: int, now: datetime)
             notifications.c.registration_id.in_(registration_ids),
             notifications.c.state.in_(UNSENT),
         )
-        .values(state="cancelled", cancel_reason=RECORD_UNAVAILABLE, updated_at=now)
+        .values(state=S.CANCELLED, cancel_reason=RECORD_UNAVAILABLE, updated_at=now)
     ).rowcount
     ended = 0
     for registration_id in registration_ids:
