@@ -34,6 +34,7 @@ class Console:
     staff: str
     public: str
     keys: dict[str, str]
+    engine: Engine
 
     def found(self, body: dict[str, str]) -> int:
         answer = httpx.post(f"{self.public}/api/v1/search", json=body, timeout=30)
@@ -72,7 +73,7 @@ def console(sqlite_engine: Engine) -> Iterator[Console]:
     settings = settings_for(sqlite_engine)
     staff, public = create_staff_app(settings), create_public_app(settings)
     with background_server(staff) as staff_base, background_server(public) as public_base:
-        yield Console(staff_base, public_base, keys)
+        yield Console(staff_base, public_base, keys, sqlite_engine)
     staff.state.staff.records_engine.dispose()
     public.state.safevine.public_engine.dispose()
 
@@ -331,4 +332,43 @@ def test_an_administrator_makes_an_account_and_a_token_with_at_most_its_rights(
     page.check("#role-auditor")
     page.click("text=Change roles")
     assert httpx.post(url, json=body, headers=headers, timeout=30).status_code == 403
+    context.close()
+
+
+def test_a_supervisor_reads_feed_health_and_pauses_a_silent_facility(
+    browser: Browser, console: Console, screenshots: Path
+) -> None:
+    from sqlalchemy import text
+
+    from safevine.actions import feed_health
+
+    with console.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE custody_events SET received_at = :t"),
+            {"t": datetime.now(UTC) - timedelta(hours=100)},
+        )
+    feed_health.evaluate(console.engine, settings_for(console.engine), datetime.now(UTC))
+    used: set[str] = set()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    _sign_in(page, console, "sue", used)
+    assert "1 down" in " ".join(page.locator(".tile-alarm .figure").inner_text().split())
+    _shoot(page, screenshots, "dashboard-feeds")
+    page.click("nav >> text=Feed health")
+    assert page.locator("h1").inner_text() == "Feed health"
+    _accessible(page)
+    _shoot(page, screenshots, "feed-health")
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.click("tbody >> text=Facility F1")
+    assert "down" in page.locator(".facts").inner_text()
+    _accessible(page)
+    _shoot(page, screenshots, "feed-facility")
+    page.fill("#hold-reason", "the jail is moving to a new system")
+    page.get_by_role("button", name="Hold", exact=True).click()
+    assert "Paused" in page.locator(".notice").inner_text()
+    assert "the jail is moving to a new system (sue)" in page.locator(".facts").inner_text()
+    _accessible(page)
     context.close()

@@ -61,3 +61,7 @@ def staff(engine: Engine) -> Iterator[Staff]:
         yield Staff(base, client, engine, public, public_app, tokens)
     public_app.state.safevine.public_engine.dispose()
     staff_app.state.staff.records_engine.dispose()
+
+
+# Signed-in console sessions for three roles (tests/staff/desk.py).
+from tests.staff.desk import desk  # noqa: E402, F401

@@ -91,10 +91,10 @@ def hold(
     """Pause or close a facility on purpose, with a reason (no alert, no notice while it
     lasts), or lift the hold (`held` None): the next evaluation judges it again."""
     if held not in (None, Health.PAUSED, Health.CLOSED):
-        raise FieldError("state", "a facility can be held as paused or closed only")
+        raise FieldError("state", "must be paused or closed")
     reason = check_free_text(reason, "reason").strip()
     if not reason:
-        raise FieldError("reason", "say why")
+        raise FieldError("reason", "is required: say why")
     facility_id = _facility(connection, code)
     outage = feed_health.hold(connection, actor.name, facility_id, held, reason, now)
     if outage is not None:
@@ -113,14 +113,14 @@ def set_cadence(
     minutes: dict[str, int | None] = {}
     for key, value in hours.items():
         if key not in ("roster_every", "events_every", "down_after"):
-            raise FieldError(key, "not a cadence")
+            raise FieldError(key, "is not a cadence")
         if value is None:
             minutes[f"{key}_minutes"] = None
             continue
         if not (math.isfinite(value) and 0 < value <= LONGEST_CADENCE_MINUTES / 60):
-            raise FieldError(key, "between one minute and a year, in hours")
+            raise FieldError(key, "must be between one minute and a year, in hours")
         span = round(value * 60)
         if span < 1:
-            raise FieldError(key, "between one minute and a year, in hours")
+            raise FieldError(key, "must be between one minute and a year, in hours")
         minutes[f"{key}_minutes"] = span
     feed_health.set_cadence(connection, actor.name, _facility(connection, code), minutes, now)

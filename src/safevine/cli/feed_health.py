@@ -3,7 +3,7 @@ the staff service's clock is off), holding a facility on purpose, setting its ca
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -21,7 +21,6 @@ from safevine.cli.common import (
     who,
 )
 from safevine.domain.feed_health import Health
-from safevine.store.records.feed_health import FacilityHealth
 
 feed_app = typer.Typer(
     help="Feed health: which facilities have gone silent, and staff holds.",
@@ -34,23 +33,6 @@ Code = Annotated[str, typer.Argument(help="The facility's code.", show_default=F
 
 def _when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment else "never"
-
-
-def _json(f: FacilityHealth) -> dict[str, Any]:
-    return {
-        "facility": f.code,
-        "name": f.name,
-        "state": f.state,
-        "since": f.since.isoformat(),
-        "last_roster": f.last_roster.isoformat() if f.last_roster else None,
-        "last_event": f.last_event.isoformat() if f.last_event else None,
-        "last_received": f.last_data.isoformat() if f.last_data else None,
-        "roster_every_minutes": f.roster_every_minutes,
-        "events_every_minutes": f.events_every_minutes,
-        "cadence_learned": f.cadence_learned,
-        "held_reason": f.held_reason,
-        "held_by": f.held_by,
-    }
 
 
 @feed_app.command("evaluate")
@@ -84,7 +66,7 @@ def list_cmd(as_json: JsonFlag = False) -> None:
         with store() as engine, engine.connect() as connection:
             rows = feed_health.listing(connection)
         if as_json:
-            out.print_json(json.dumps([_json(f) for f in rows]))
+            out.print_json(json.dumps([f.as_json() for f in rows]))
             return
         table = Table("facility", "state", "since", "last received", "cadence (min)", "hold")
         for f in rows:

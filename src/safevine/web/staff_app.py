@@ -24,10 +24,12 @@ from safevine.web.app_shell import STATIC, Lifespan, error_headers, guard, inclu
 from safevine.web.observability import Metrics
 from safevine.web.staff import (
     console_admin,
+    console_feeds,
     console_login,
     console_oidc,
     console_pages,
     console_review,
+    feed_health_api,
     feeds,
     holds,
     persons,
@@ -80,6 +82,8 @@ def create_staff_app(settings: Settings) -> FastAPI:
             console_pages.router,
             console_review.router,
             console_admin.router,
+            console_feeds.router,
+            feed_health_api.router,
             feeds.router,
             holds.router,
             persons.router,

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, select
 from safevine.domain.notification_state import WAITING as WAITING_STATES
 from safevine.domain.notification_state import NotificationState as S
 from safevine.store.public.tables import notifications
-from safevine.store.records import screening_queue
+from safevine.store.records import feed_health, screening_queue
 from safevine.store.schema import batch_holds, ingest_batches
 
 WAITING = tuple(s.value for s in WAITING_STATES)
@@ -34,6 +34,8 @@ class Dashboard:
     waiting: int
     oldest_waiting: datetime | None
     feeds: list[FeedLast]
+    # Facilities by feed health state (a staff hold counted as its hold).
+    feed_health: dict[str, int]
 
 
 def build(connection: Connection) -> Dashboard:
@@ -66,4 +68,5 @@ def build(connection: Connection) -> Dashboard:
         sum(by_state.get(s, 0) for s in WAITING),
         oldest,
         feeds,
+        feed_health.counts(connection),
     )

@@ -408,11 +408,37 @@ class FacilityHealth:
     held_by: str | None
     evaluated_at: datetime
 
+    def as_json(self) -> dict[str, Any]:
+        """As the staff API and `safevine feed-health list --json` give it."""
 
-def listing(connection: Connection) -> list[FacilityHealth]:
-    """Every evaluated facility, worst first (down, late, recovered, paused, current,
-    closed), then the longest silent."""
-    rows = connection.execute(
+        def when(moment: datetime | None) -> str | None:
+            return moment.isoformat() if moment else None
+
+        return {
+            "facility": self.code,
+            "name": self.name,
+            "city": self.city,
+            "state": self.state,
+            "since": self.since.isoformat(),
+            "last_roster": when(self.last_roster),
+            "last_event": when(self.last_event),
+            "last_received": when(self.last_data),
+            "roster_every_minutes": self.roster_every_minutes,
+            "events_every_minutes": self.events_every_minutes,
+            "cadence_learned": self.cadence_learned,
+            "held_reason": self.held_reason,
+            "held_by": self.held_by,
+            "evaluated_at": self.evaluated_at.isoformat(),
+        }
+
+
+WORST_FIRST = ["down", "late", "recovered", "paused", "current", "closed"]
+
+
+def listing(connection: Connection, code: str | None = None) -> list[FacilityHealth]:
+    """Every evaluated facility (or the one with `code`), worst first (down, late,
+    recovered, paused, current, closed), then the longest silent."""
+    query = (
         select(
             facilities.c.id,
             facilities.c.code,
@@ -429,8 +455,12 @@ def listing(connection: Connection) -> list[FacilityHealth]:
             facility_health.c.held_reason,
             facility_health.c.held_by,
             facility_health.c.evaluated_at,
-        ).join(facility_health, facility_health.c.facility_id == facilities.c.id)
-    ).all()
+        )
+        .join(facility_health, facility_health.c.facility_id == facilities.c.id)
+    )
+    if code is not None:
+        query = query.where(facilities.c.code == code)
+    rows = connection.execute(query).all()
     found = [
         FacilityHealth(
             int(r.id),
@@ -451,12 +481,52 @@ def listing(connection: Connection) -> list[FacilityHealth]:
         )
         for r in rows
     ]
-    order = ["down", "late", "recovered", "paused", "current", "closed"]
     return sorted(
         found,
         key=lambda f: (
-            order.index(f.state) if f.state in order else 0,
+            WORST_FIRST.index(f.state) if f.state in WORST_FIRST else 0,
             f.last_data.timestamp() if f.last_data else 0.0,
             f.code,
         ),
     )
+
+
+@dataclass(frozen=True)
+class StateChange:
+    before: str | None
+    after: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Outage:
+    began_at: datetime
+    ended_at: datetime | None
+    last_data: datetime | None
+    delay_notices: int
+    resumed_notices: int
+
+
+def history(
+    connection: Connection, facility_id: int, limit: int = 50
+) -> tuple[list[StateChange], list[Outage]]:
+    """A facility's latest changes of state and outages, newest first."""
+    changes = [
+        StateChange(r.from_state, r.to_state, r.at)
+        for r in connection.execute(
+            select(facility_health_changes)
+            .where(facility_health_changes.c.facility_id == facility_id)
+            .order_by(facility_health_changes.c.at.desc(), facility_health_changes.c.id.desc())
+            .limit(limit)
+        )
+    ]
+    outages = [
+        Outage(r.began_at, r.ended_at, r.last_data, r.delay_notices, r.resumed_notices)
+        for r in connection.execute(
+            select(feed_outages)
+            .where(feed_outages.c.facility_id == facility_id)
+            .order_by(feed_outages.c.began_at.desc())
+            .limit(limit)
+        )
+    ]
+    return changes, outages

@@ -38,6 +38,17 @@ def age(then: datetime) -> str:
     return f"{seconds / 86400:.0f} days"
 
 
+def minutes(count: int | None) -> str:
+    """A cadence for people: "15 min", "12 h", "2 days"."""
+    if not count:
+        return "?"
+    if count < 120:
+        return f"{count} min"
+    if count < 2 * 1440:
+        return f"{count / 60:g} h"
+    return f"{count / 1440:g} days"
+
+
 def page(
     request: Request, template: str, session: Session | None, status: int = 200, **context: Any
 ) -> HTMLResponse:
@@ -50,13 +61,14 @@ def page(
         rights={r.value for r in session.account.rights} if session else set(),
         path=request.url.path,
         age=age,
+        minutes=minutes,
         format_a_number=format_a_number,
         **context,
     )
     return HTMLResponse(html, status_code=status)
 
 
-def _problem(error: Exception) -> str:
+def problem_text(error: Exception) -> str:
     if isinstance(error, FieldError):
         return f"{error.field.replace('_', ' ').capitalize()} {error.reason}."
     return str(error)[:1].upper() + str(error)[1:] + "."
@@ -122,7 +134,7 @@ async def screen(request: Request, session: Staffer) -> Response:
                 datetime.now(UTC),
             )
     except FieldError as error:
-        return _screening_page(request, session, 422, problem=_problem(error))
+        return _screening_page(request, session, 422, problem=problem_text(error))
     if outcome.refused:
         why = "; ".join(f"{person}: {reason}" for person, reason in outcome.refused)
         return _screening_page(
@@ -183,7 +195,7 @@ async def person_lookup(request: Request, session: Staffer) -> Response:
         with StaffState.of(request).records_engine.connect() as connection:
             found = persons.find(connection, typed if isinstance(typed, str) else "")
     except (FieldError, RefusedError) as error:
-        problem = PERSON_NOT_FOUND if isinstance(error, RefusedError) else _problem(error)
+        problem = PERSON_NOT_FOUND if isinstance(error, RefusedError) else problem_text(error)
         return page(request, "staff/person.html", session, 404, view=None, problem=problem)
     return RedirectResponse(f"/person/{found.id}", status_code=303)
 
@@ -236,7 +248,7 @@ async def _act(
         with StaffState.of(request).records_engine.begin() as connection:
             act(connection, reason if isinstance(reason, str) else "")
     except (FieldError, RefusedError) as error:
-        return _person(request, session, person_id, 422, problem=_problem(error))
+        return _person(request, session, person_id, 422, problem=problem_text(error))
     return RedirectResponse(f"/person/{person_id}?done={done}", status_code=303)
 
 
@@ -294,6 +306,6 @@ async def confirm_clear(request: Request, request_id: int, session: Staffer) -> 
             session,
             status_of(error),
             heading="The clear was not confirmed",
-            message=_problem(error),
+            message=problem_text(error),
         )
     return RedirectResponse(f"/person/{person_id}?done=cleared", status_code=303)
