@@ -17,6 +17,7 @@ from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {
     "events",
+    "feed-health",
     "roster",
     "search",
     "lookup-timing",
@@ -76,6 +77,8 @@ def test_every_benchmark_runs_on_a_tiny_data_set(tmp_path: Path) -> None:
         assert events["notifications_queued"] > 0
         assert results["search"]["ratio"] > 0
         assert results["delivery"]["figures"]["messages"] > 0
+        feeds = results["feed-health"]["figures"]
+        assert feeds["silent_facilities"] > 0 and feeds["delay_notices"] >= 0
         timing = results["lookup-timing"]["figures"]
         for how in ("a_number", "name"):
             for who in ("public", "protected", "unscreened", "minor", "aged_out", "nobody"):

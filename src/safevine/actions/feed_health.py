@@ -45,10 +45,8 @@ def evaluate(engine: Engine, settings: Settings, now: datetime) -> Evaluation:
         result = feed_health.evaluate(connection, now, settings.feed_rules)
         # Every outage under way, not only those begun now: whoever registered since it
         # began, or whose person was moved there, is told too (once: see feed_notices).
-        for facility_id, outage_id in feed_health.open_outages(connection).items():
-            feed_notices.queue_delay_notices(connection, facility_id, outage_id, now)
-        for outage_id in result.ended:
-            feed_notices.queue_resumed_notices(connection, outage_id, now)
+        feed_notices.queue_delay_notices(connection, feed_health.open_outages(connection), now)
+        feed_notices.queue_resumed_notices(connection, result.ended, now)
         queue_feed_alert(connection, settings, result.changes, now)
     return result
 
@@ -98,7 +96,7 @@ def hold(
     facility_id = _facility(connection, code)
     outage = feed_health.hold(connection, actor.name, facility_id, held, reason, now)
     if outage is not None:
-        feed_notices.withdraw_delay_notices(connection, outage, now)
+        feed_notices.withdraw_delay_notices(connection, [outage], now)
 
 
 def set_cadence(

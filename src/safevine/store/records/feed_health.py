@@ -34,7 +34,8 @@ from safevine.domain.feed_health import (
     last_data,
     state_of,
 )
-from safevine.store.records.audit import append
+from safevine.store.member_of import chunked
+from safevine.store.records.audit import Entry, append, append_many
 from safevine.store.schema import (
     custody_events,
     facilities,
@@ -176,15 +177,23 @@ def evaluate(connection: Connection, now: datetime, rules: HealthRules) -> Evalu
         state = state_of(arrivals, cadence, now, previous, held)
         values = _values(arrivals, cadence, now)
         if row is None:
-            new_rows.append({**values, "facility_id": place.id, "state": state, "since": now})
-        else:
-            changed = state != previous
+            new_rows.append(
+                {
+                    **values,
+                    "facility_id": place.id,
+                    "state": state,
+                    "since": now,
+                    "evaluated_at": now,
+                }
+            )
+        elif state != previous or any(getattr(row, k) != v for k, v in values.items()):
+            # Only what changed is written; the time of evaluation is set for all at once.
             updates.append(
                 {
                     **values,
                     "b_facility": place.id,
                     "state": state,
-                    "since": now if changed else row.since,
+                    "since": now if state != previous else row.since,
                 }
             )
         if state != previous and not (previous is None and state == Health.CURRENT):
@@ -200,30 +209,39 @@ def evaluate(connection: Connection, now: datetime, rules: HealthRules) -> Evalu
             update(facility_health).where(facility_health.c.facility_id == bindparam("b_facility")),
             updates,
         )
+    connection.execute(update(facility_health).values(evaluated_at=now))
     began, ended = _outages(connection, changes, known, now)
-    for change in changes:
+    if changes:
         connection.execute(
-            insert(facility_health_changes).values(
-                facility_id=change.facility_id,
-                from_state=change.before.value if change.before else None,
-                to_state=change.after.value,
-                at=change.at,
-            )
+            insert(facility_health_changes),
+            [
+                {
+                    "facility_id": change.facility_id,
+                    "from_state": change.before.value if change.before else None,
+                    "to_state": change.after.value,
+                    "at": change.at,
+                }
+                for change in changes
+            ],
         )
-        append(
+        append_many(
             connection,
-            actor=EVALUATOR,
-            action="feed_health",
-            target=f"facility:{change.code}",
-            reason=f"{change.before.value if change.before else 'new'} -> {change.after.value}",
-            at=change.at,
+            [
+                Entry(
+                    EVALUATOR,
+                    "feed_health",
+                    f"facility:{change.code}",
+                    f"{change.before.value if change.before else 'new'} -> {change.after.value}",
+                )
+                for change in changes
+            ],
+            now,
         )
     return Evaluation(changes, began, ended)
 
 
 def _values(arrivals: Arrivals, cadence: Cadence, now: datetime) -> dict[str, Any]:
     return {
-        "evaluated_at": now,
         "last_roster": arrivals.last_roster,
         "last_roster_change": arrivals.last_roster_change,
         "last_event": arrivals.last_event,
@@ -238,38 +256,49 @@ def _outages(
     connection: Connection, changes: list[HealthChange], known: dict[int, Any], now: datetime
 ) -> tuple[dict[int, int], list[int]]:
     """An outage begins when a facility goes down and ends when data arrives again."""
+    under_way = {
+        facility_id: int(row.outage_id) for facility_id, row in known.items() if row.outage_id
+    }
+    starting = [c for c in changes if c.after == Health.DOWN and c.facility_id not in under_way]
+    ending = [
+        c
+        for c in changes
+        if c.after in (Health.RECOVERED, Health.CURRENT) and c.facility_id in under_way
+    ]
     began: dict[int, int] = {}
-    ended: list[int] = []
-    for change in changes:
-        row = known.get(change.facility_id)
-        current = row.outage_id if row is not None else None
-        if change.after == Health.DOWN and current is None:
-            outage = connection.execute(
-                insert(feed_outages)
-                .values(facility_id=change.facility_id, began_at=now, last_data=change.last_data)
-                .returning(feed_outages.c.id)
-            ).scalar_one()
-            began[change.facility_id] = int(outage)
-            _set_outage(connection, change.facility_id, int(outage))
-        elif change.after in (Health.RECOVERED, Health.CURRENT) and current is not None:
-            _end_outage(connection, change.facility_id, int(current), now)
-            ended.append(int(current))
+    if starting:
+        made = connection.execute(
+            insert(feed_outages).returning(feed_outages.c.facility_id, feed_outages.c.id),
+            [
+                {"facility_id": c.facility_id, "began_at": now, "last_data": c.last_data}
+                for c in starting
+            ],
+        )
+        began = {int(facility_id): int(outage) for facility_id, outage in made}
+        connection.execute(
+            update(facility_health)
+            .where(facility_health.c.facility_id == bindparam("b_facility"))
+            .values(outage_id=bindparam("b_outage")),
+            [{"b_facility": f, "b_outage": o} for f, o in began.items()],
+        )
+    ended = [under_way[c.facility_id] for c in ending]
+    _end_outages(connection, {c.facility_id: under_way[c.facility_id] for c in ending}, now)
     return began, ended
 
 
-def _set_outage(connection: Connection, facility_id: int, outage_id: int | None) -> None:
-    connection.execute(
-        update(facility_health)
-        .where(facility_health.c.facility_id == facility_id)
-        .values(outage_id=outage_id)
-    )
-
-
-def _end_outage(connection: Connection, facility_id: int, outage_id: int, now: datetime) -> None:
-    connection.execute(
-        update(feed_outages).where(feed_outages.c.id == outage_id).values(ended_at=now)
-    )
-    _set_outage(connection, facility_id, None)
+def _end_outages(connection: Connection, outages: dict[int, int], now: datetime) -> None:
+    """End these outages (facility id -> outage id)."""
+    for part in chunked(sorted(outages)):
+        connection.execute(
+            update(feed_outages)
+            .where(feed_outages.c.id.in_([outages[f] for f in part]))
+            .values(ended_at=now)
+        )
+        connection.execute(
+            update(facility_health)
+            .where(facility_health.c.facility_id.in_(part))
+            .values(outage_id=None)
+        )
 
 
 def open_outages(connection: Connection) -> dict[int, int]:
@@ -334,7 +363,7 @@ def hold(
         )
     outage = int(row.outage_id) if row is not None and row.outage_id and held else None
     if outage is not None:
-        _end_outage(connection, facility_id, outage, now)
+        _end_outages(connection, {facility_id: outage}, now)
     code = connection.execute(
         select(facilities.c.code).where(facilities.c.id == facility_id)
     ).scalar_one()
@@ -438,26 +467,23 @@ WORST_FIRST = ["down", "late", "recovered", "paused", "current", "closed"]
 def listing(connection: Connection, code: str | None = None) -> list[FacilityHealth]:
     """Every evaluated facility (or the one with `code`), worst first (down, late,
     recovered, paused, current, closed), then the longest silent."""
-    query = (
-        select(
-            facilities.c.id,
-            facilities.c.code,
-            facilities.c.name,
-            facilities.c.city,
-            func.coalesce(facility_health.c.held, facility_health.c.state).label("state"),
-            facility_health.c.since,
-            facility_health.c.last_roster,
-            facility_health.c.last_event,
-            facility_health.c.last_data,
-            facility_health.c.roster_every_minutes,
-            facility_health.c.events_every_minutes,
-            facility_health.c.cadence_learned,
-            facility_health.c.held_reason,
-            facility_health.c.held_by,
-            facility_health.c.evaluated_at,
-        )
-        .join(facility_health, facility_health.c.facility_id == facilities.c.id)
-    )
+    query = select(
+        facilities.c.id,
+        facilities.c.code,
+        facilities.c.name,
+        facilities.c.city,
+        func.coalesce(facility_health.c.held, facility_health.c.state).label("state"),
+        facility_health.c.since,
+        facility_health.c.last_roster,
+        facility_health.c.last_event,
+        facility_health.c.last_data,
+        facility_health.c.roster_every_minutes,
+        facility_health.c.events_every_minutes,
+        facility_health.c.cadence_learned,
+        facility_health.c.held_reason,
+        facility_health.c.held_by,
+        facility_health.c.evaluated_at,
+    ).join(facility_health, facility_health.c.facility_id == facilities.c.id)
     if code is not None:
         query = query.where(facilities.c.code == code)
     rows = connection.execute(query).all()

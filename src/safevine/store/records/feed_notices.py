@@ -8,6 +8,7 @@ hold it. Its content names nothing: not the person, not the facility.
 """
 
 import secrets
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -43,12 +44,16 @@ def _row(
     }
 
 
-def _content(connection: Connection, outage_id: int) -> dict[str, Any]:
-    """When data last arrived, and nothing else: not even the facility's time zone."""
-    last = connection.execute(
-        select(feed_outages.c.last_data).where(feed_outages.c.id == outage_id)
-    ).scalar()
-    return {"since": last.isoformat() if last else None}
+def _since(connection: Connection, outage_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each outage's content: when data last arrived, and nothing else (not even the
+    facility's time zone)."""
+    found: dict[int, dict[str, Any]] = {}
+    for part in chunked(sorted(outage_ids)):
+        for outage, last in connection.execute(
+            select(feed_outages.c.id, feed_outages.c.last_data).where(feed_outages.c.id.in_(part))
+        ):
+            found[int(outage)] = {"since": last.isoformat() if last else None}
+    return found
 
 
 def _public(connection: Connection, refs: list[str]) -> set[str]:
@@ -63,88 +68,112 @@ def _public(connection: Connection, refs: list[str]) -> set[str]:
     return public
 
 
-def queue_delay_notices(
-    connection: Connection, facility_id: int, outage_id: int, now: datetime
-) -> int:
-    """A delay notice for each active registration about a public person held at the
-    facility; none twice for one outage."""
-    rows = connection.execute(
-        select(registrations.c.id, registrations.c.person_ref)
-        .join(persons, persons.c.public_ref == registrations.c.person_ref)
-        .join(custody_status, custody_status.c.person_id == persons.c.id)
-        .where(
-            custody_status.c.facility_id == facility_id,
-            custody_status.c.state == "in_custody",
-            registrations.c.state == ACTIVE,
-        )
-    ).all()
-    public = _public(connection, [r.person_ref for r in rows])
-    already = set(
-        connection.execute(
-            select(notifications.c.registration_id).where(
-                notifications.c.outage_id == outage_id, notifications.c.purpose == DELAY
+def _already(connection: Connection, outage_ids: list[int], purpose: str) -> set[tuple[int, int]]:
+    """(outage, registration) pairs that have a notice of this purpose."""
+    found: set[tuple[int, int]] = set()
+    for part in chunked(sorted(outage_ids)):
+        found.update(
+            (int(o), int(r))
+            for o, r in connection.execute(
+                select(notifications.c.outage_id, notifications.c.registration_id).where(
+                    notifications.c.outage_id.in_(part), notifications.c.purpose == purpose
+                )
             )
-        ).scalars()
-    )
-    content = _content(connection, outage_id)
+        )
+    return found
+
+
+def queue_delay_notices(connection: Connection, outages: dict[int, int], now: datetime) -> int:
+    """For each outage under way (facility id -> outage id), a delay notice to each active
+    registration about a public person held at the facility; none twice for one outage."""
+    if not outages:
+        return 0
+    wanted: list[tuple[int, int, str]] = []  # (outage, registration, person reference)
+    for part in chunked(sorted(outages)):
+        rows = connection.execute(
+            select(custody_status.c.facility_id, registrations.c.id, registrations.c.person_ref)
+            .join(persons, persons.c.id == custody_status.c.person_id)
+            .join(registrations, registrations.c.person_ref == persons.c.public_ref)
+            .where(
+                custody_status.c.facility_id.in_(part),
+                custody_status.c.state == "in_custody",
+                registrations.c.state == ACTIVE,
+            )
+        )
+        wanted.extend((outages[int(f)], int(r), ref) for f, r, ref in rows)
+    if not wanted:
+        return 0
+    public = _public(connection, [ref for _, _, ref in wanted])
+    already = _already(connection, sorted(set(outages.values())), DELAY)
+    contents = _since(connection, sorted(set(outages.values())))
     added = [
-        _row(int(r.id), DELAY, outage_id, content, now)
-        for r in rows
-        if r.person_ref in public and r.id not in already
+        _row(registration, DELAY, outage, contents[outage], now)
+        for outage, registration, ref in wanted
+        if ref in public and (outage, registration) not in already
     ]
     if added:
         connection.execute(insert(notifications), added)
-        _count(connection, outage_id, delay=len(added))
+        for outage, count in Counter(row["outage_id"] for row in added).items():
+            _count(connection, outage, delay=count)
     return len(added)
 
 
-def withdraw_delay_notices(connection: Connection, outage_id: int, now: datetime) -> int:
-    """Cancel the outage's delay notices not yet sent (the feed is back, or staff held
+def withdraw_delay_notices(connection: Connection, outage_ids: list[int], now: datetime) -> int:
+    """Cancel these outages' delay notices not yet sent (the feed is back, or staff held
     the facility): they would now say something untrue."""
-    return int(
-        connection.execute(
+    withdrawn = 0
+    for part in chunked(sorted(outage_ids)):
+        withdrawn += connection.execute(
             update(notifications)
             .where(
-                notifications.c.outage_id == outage_id,
+                notifications.c.outage_id.in_(part),
                 notifications.c.purpose == DELAY,
                 notifications.c.state.in_(UNSENT),
             )
             .values(state=S.CANCELLED, cancel_reason=SUPERSEDED, updated_at=now)
         ).rowcount
-    )
+    return withdrawn
 
 
-def queue_resumed_notices(connection: Connection, outage_id: int, now: datetime) -> int:
-    """The feed is back: a resumed notice to each registration the delay notice reached
-    and that is still active; the delay notices still waiting are withdrawn instead."""
-    withdraw_delay_notices(connection, outage_id, now)
-    reached = connection.execute(
-        select(notifications.c.registration_id, registrations.c.person_ref)
-        .join(registrations, registrations.c.id == notifications.c.registration_id)
-        .where(
-            notifications.c.outage_id == outage_id,
-            notifications.c.purpose == DELAY,
-            notifications.c.state.in_(REACHED),
-            registrations.c.state == ACTIVE,
-        )
-    ).all()
-    public = _public(connection, [r.person_ref for r in reached])
-    already = set(
-        connection.execute(
-            select(notifications.c.registration_id).where(
-                notifications.c.outage_id == outage_id, notifications.c.purpose == RESUMED
+def queue_resumed_notices(connection: Connection, outage_ids: list[int], now: datetime) -> int:
+    """The feed is back: a resumed notice to each registration a delay notice reached and
+    that is still active; the delay notices still waiting are withdrawn instead."""
+    if not outage_ids:
+        return 0
+    withdraw_delay_notices(connection, outage_ids, now)
+    reached: list[tuple[int, int, str]] = []
+    for part in chunked(sorted(outage_ids)):
+        reached.extend(
+            (int(o), int(r), ref)
+            for o, r, ref in connection.execute(
+                select(
+                    notifications.c.outage_id,
+                    notifications.c.registration_id,
+                    registrations.c.person_ref,
+                )
+                .join(registrations, registrations.c.id == notifications.c.registration_id)
+                .where(
+                    notifications.c.outage_id.in_(part),
+                    notifications.c.purpose == DELAY,
+                    notifications.c.state.in_(REACHED),
+                    registrations.c.state == ACTIVE,
+                )
             )
-        ).scalars()
-    )
-    content = _content(connection, outage_id)
+        )
+    if not reached:
+        return 0
+    public = _public(connection, [ref for _, _, ref in reached])
+    already = _already(connection, outage_ids, RESUMED)
+    contents = _since(connection, outage_ids)
     added = [
-        _row(int(r.registration_id), RESUMED, outage_id, content, now)
-        for r in reached
-        if r.person_ref in public and r.registration_id not in already
+        _row(registration, RESUMED, outage, contents[outage], now)
+        for outage, registration, ref in reached
+        if ref in public and (outage, registration) not in already
     ]
     if added:
         connection.execute(insert(notifications), added)
-        _count(connection, outage_id, resumed=len(added))
+        for outage, count in Counter(row["outage_id"] for row in added).items():
+            _count(connection, outage, resumed=count)
     return len(added)
 
 
