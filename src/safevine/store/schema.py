@@ -358,6 +358,7 @@ facility_health = Table(
     Column("evaluated_at", UTCDateTime, nullable=False),
     Column("last_roster", UTCDateTime),
     Column("last_roster_change", UTCDateTime),
+    Column("last_roster_hash", String(64)),
     Column("last_event", UTCDateTime),
     # The freshest arrival the judgement counted: what "last received" means.
     Column("last_data", UTCDateTime),
@@ -365,6 +366,7 @@ facility_health = Table(
     Column("roster_every_minutes", Integer),
     Column("events_every_minutes", Integer),
     Column("cadence_learned", Integer),
+    Column("cadence_at", UTCDateTime),
     Column("held_by", String(100)),
     Column("held_at", UTCDateTime),
     # The outage under way (down, until data arrives again), if any.

@@ -59,7 +59,10 @@ def _sqlite_text(value: datetime | None) -> str | None:
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _from_sqlite_text(value: str | None) -> datetime | None:
-    if value is None:
-        return None
+def sqlite_utc(value: str) -> datetime:
+    """A UTC moment as SQLite keeps it (see `_sqlite_text`)."""
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _from_sqlite_text(value: str | None) -> datetime | None:
+    return None if value is None else sqlite_utc(value)

@@ -50,6 +50,7 @@ def upgrade() -> None:
     with op.batch_alter_table("facility_health") as batch:
         batch.add_column(sa.Column("last_roster", UTCDateTime))
         batch.add_column(sa.Column("last_roster_change", UTCDateTime))
+        batch.add_column(sa.Column("last_roster_hash", sa.String(64)))
         batch.add_column(sa.Column("last_event", UTCDateTime))
         # The freshest arrival the judgement counted (what "last received" means).
         batch.add_column(sa.Column("last_data", UTCDateTime))
@@ -57,6 +58,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("roster_every_minutes", sa.Integer))
         batch.add_column(sa.Column("events_every_minutes", sa.Integer))
         batch.add_column(sa.Column("cadence_learned", sa.Integer))
+        # When the cadence was last learned from history (it is again, at most hourly).
+        batch.add_column(sa.Column("cadence_at", UTCDateTime))
         batch.add_column(sa.Column("held_by", sa.String(100)))
         batch.add_column(sa.Column("held_at", UTCDateTime))
         batch.add_column(sa.Column("outage_id", BigId))
@@ -105,11 +108,13 @@ _ADDED = {
         "outage_id",
         "held_at",
         "held_by",
+        "cadence_at",
         "cadence_learned",
         "events_every_minutes",
         "roster_every_minutes",
         "last_data",
         "last_event",
+        "last_roster_hash",
         "last_roster_change",
         "last_roster",
     ),
