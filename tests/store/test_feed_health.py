@@ -85,3 +85,53 @@ def test_a_facility_paused_by_staff_raises_nothing(engine: Engine) -> None:
     assert _evaluate(engine) == {}
     with engine.connect() as c:
         assert feed_health.counts(c) == {"paused": 1}
+
+
+def _arrived(engine: Engine, count: int, every: timedelta, last: datetime, tag: str) -> None:
+    """`count` events at F1, `every` apart, the last arriving at `last`."""
+    who = person(PUBLIC.a_number, PUBLIC.given, PUBLIC.family, born=PUBLIC.born, country="MX")
+    records = [event(f"{tag}-{n}", "transferred", days_ago(1), who) for n in range(count)]
+    ingest_events(engine, jsonl(*records), source=tag, fmt="jsonl")
+    with engine.begin() as c:
+        for n in range(count):
+            c.execute(
+                text("UPDATE custody_events SET received_at = :t WHERE event_id = :id"),
+                {"t": last - (count - 1 - n) * every, "id": f"{tag}-{n}"},
+            )
+
+
+def _events_cadence(engine: Engine) -> tuple[int, bool]:
+    with engine.connect() as c:
+        row = c.execute(
+            text("SELECT events_every_minutes, cadence_learned FROM facility_health")
+        ).one()
+    return int(row[0]), bool(row[1])
+
+
+def test_a_cadence_is_learned_from_history_and_again_at_most_hourly(engine: Engine) -> None:
+    plant(engine)
+    now = datetime.now(UTC)
+    _arrived(engine, 8, timedelta(hours=6), now - timedelta(minutes=5), "six")
+    with engine.begin() as c:
+        feed_health.evaluate(c, now, RULES)
+    assert _events_cadence(engine) == (360, True)
+    # The feed speeds up: new deliveries every 20 minutes.
+    _arrived(engine, 8, timedelta(minutes=20), now + timedelta(minutes=30), "fast")
+    with engine.begin() as c:
+        feed_health.evaluate(c, now + timedelta(minutes=31), RULES)
+    assert _events_cadence(engine) == (360, True)  # learned within the hour: kept
+    with engine.begin() as c:
+        feed_health.evaluate(c, now + timedelta(minutes=61), RULES)
+    assert _events_cadence(engine) == (20, True)
+    # A cadence staff set is used at once, and forgetting it learns again at once.
+    with engine.begin() as c:
+        f1 = c.execute(select(facilities.c.id).where(facilities.c.code == "F1")).scalar_one()
+        set_both = {"events_every_minutes": 90, "roster_every_minutes": 1440}
+        feed_health.set_cadence(c, "sue", f1, set_both, now + timedelta(minutes=61, seconds=30))
+        feed_health.evaluate(c, now + timedelta(minutes=62), RULES)
+    assert _events_cadence(engine) == (90, False)
+    with engine.begin() as c:
+        forget = {"events_every_minutes": None, "roster_every_minutes": None}
+        feed_health.set_cadence(c, "sue", f1, forget, now + timedelta(minutes=63))
+        feed_health.evaluate(c, now + timedelta(minutes=64), RULES)
+    assert _events_cadence(engine) == (20, True)

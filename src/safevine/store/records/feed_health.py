@@ -157,8 +157,8 @@ RELEARN_EVERY = timedelta(hours=1)
 
 def _relearn(place: Any, row: Any, latest: _Sent, now: datetime) -> bool:
     """Whether the facility's history must be read: never evaluated, its set cadences
-    changed since, what it last sent is gone, or new arrivals and an hour since its
-    cadence was last learned."""
+    changed since, what it last sent is gone, or an hour since its cadence was learned and
+    something arrived after."""
     if row is None or row.cadence_at is None or row.roster_every_minutes is None:
         return True
     if place.updated_at > row.cadence_at:
@@ -169,7 +169,7 @@ def _relearn(place: Any, row: Any, latest: _Sent, now: datetime) -> bool:
         # Older than what was last seen (removed or corrected): what was known is stale.
         if known is not None and (seen is None or seen < known):
             return True
-    arrived = (last_roster, last_event) != (row.last_roster, row.last_event)
+    arrived = any(m is not None and m > row.cadence_at for m in (last_roster, last_event))
     return arrived and now - row.cadence_at >= RELEARN_EVERY
 
 
@@ -233,7 +233,7 @@ def evaluate(connection: Connection, now: datetime, rules: HealthRules) -> Evalu
                 _minutes(place.roster_every_minutes) or timedelta(minutes=row.roster_every_minutes),
                 _minutes(place.events_every_minutes) or timedelta(minutes=row.events_every_minutes),
                 _minutes(place.down_after_minutes) or rules.down_after,
-                bool(row.cadence_learned),
+                place.roster_every_minutes is None or place.events_every_minutes is None,
             )
             learned_at = row.cadence_at
         previous = Health(row.state) if row else None
