@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from safevine.domain.notification_state import REACHED, UNSENT
 from safevine.domain.notification_state import NotificationState as S
@@ -20,7 +20,7 @@ from safevine.store.member_of import chunked
 from safevine.store.public.registrations import ACTIVE
 from safevine.store.public.tables import notifications, registrations
 from safevine.store.public.views import public_persons
-from safevine.store.schema import custody_status, feed_outages, persons
+from safevine.store.schema import custody_status, facility_health, feed_outages, persons
 
 DELAY = "delay"
 RESUMED = "resumed"
@@ -90,31 +90,43 @@ def queue_delay_notices(connection: Connection, outages: dict[int, int], now: da
         return 0
     wanted: list[tuple[int, int, str]] = []  # (outage, registration, person reference)
     for part in chunked(sorted(outages)):
+        # Those told already are left out in the database (by the unique index on outage,
+        # registration and purpose), so an outage that lasts costs little to look at again.
+        told = (
+            select(notifications.c.id)
+            .where(
+                notifications.c.outage_id == facility_health.c.outage_id,
+                notifications.c.registration_id == registrations.c.id,
+                notifications.c.purpose == DELAY,
+            )
+            .exists()
+        )
         rows = connection.execute(
-            select(custody_status.c.facility_id, registrations.c.id, registrations.c.person_ref)
+            select(facility_health.c.outage_id, registrations.c.id, registrations.c.person_ref)
+            .join(custody_status, custody_status.c.facility_id == facility_health.c.facility_id)
             .join(persons, persons.c.id == custody_status.c.person_id)
             .join(registrations, registrations.c.person_ref == persons.c.public_ref)
             .where(
-                custody_status.c.facility_id.in_(part),
+                facility_health.c.facility_id.in_(part),
+                facility_health.c.outage_id.is_not(None),
                 custody_status.c.state == "in_custody",
                 registrations.c.state == ACTIVE,
+                ~told,
             )
         )
-        wanted.extend((outages[int(f)], int(r), ref) for f, r, ref in rows)
+        wanted.extend((int(o), int(r), ref) for o, r, ref in rows)
     if not wanted:
         return 0
     public = _public(connection, [ref for _, _, ref in wanted])
-    already = _already(connection, sorted(set(outages.values())), DELAY)
-    contents = _since(connection, sorted(set(outages.values())))
+    contents = _since(connection, sorted({outage for outage, _, _ in wanted}))
     added = [
         _row(registration, DELAY, outage, contents[outage], now)
         for outage, registration, ref in wanted
-        if ref in public and (outage, registration) not in already
+        if ref in public
     ]
     if added:
         connection.execute(insert(notifications), added)
-        for outage, count in Counter(row["outage_id"] for row in added).items():
-            _count(connection, outage, delay=count)
+        _count(connection, Counter(row["outage_id"] for row in added), "delay_notices")
     return len(added)
 
 
@@ -172,19 +184,17 @@ def queue_resumed_notices(connection: Connection, outage_ids: list[int], now: da
     ]
     if added:
         connection.execute(insert(notifications), added)
-        for outage, count in Counter(row["outage_id"] for row in added).items():
-            _count(connection, outage, resumed=count)
+        _count(connection, Counter(row["outage_id"] for row in added), "resumed_notices")
     return len(added)
 
 
-def _count(connection: Connection, outage_id: int, delay: int = 0, resumed: int = 0) -> None:
+def _count(connection: Connection, added: Counter[int], column: str) -> None:
+    """Add each outage's new notices to its count, in one statement for all."""
     connection.execute(
         update(feed_outages)
-        .where(feed_outages.c.id == outage_id)
-        .values(
-            delay_notices=feed_outages.c.delay_notices + delay,
-            resumed_notices=feed_outages.c.resumed_notices + resumed,
-        )
+        .where(feed_outages.c.id == bindparam("b_outage"))
+        .values({column: feed_outages.c[column] + bindparam("b_added")}),
+        [{"b_outage": outage, "b_added": n} for outage, n in added.items()],
     )
 
 
