@@ -48,7 +48,6 @@ def run(ctx: Context) -> list[Result]:
     url = ctx.databases.fresh("feeds")
     engine = make_engine(url)
     settings = Settings(database_url=url, operations_email="operations@agency.example")
-    now = datetime.now(UTC).replace(microsecond=0)
     rng = random.Random(ctx.seed)
     try:
         codes = load_facilities(engine, scale.roster_facilities)
@@ -60,6 +59,9 @@ def run(ctx: Context) -> list[Result]:
                 connection.execute(select(facilities.c.id).order_by(facilities.c.id)).scalars()
             )
         slices = _slices(ids, rng)
+        # After the facilities were loaded, as on a running system: a facility changed
+        # after its cadence was learned has it learned again.
+        now = datetime.now(UTC).replace(microsecond=0)
         steps = SNAPSHOTS.get(scale.name, 4)
         events, snapshots = _history(engine, ids, set(slices[0]), scale.events, steps, now, rng)
         settle(engine)

@@ -7,12 +7,24 @@ protection cancels it, the dispatcher's last gate checks the person again, and q
 hold it. Its content names nothing: not the person, not the facility.
 """
 
-import secrets
-from collections import Counter
+import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
 
 from safevine.domain.notification_state import REACHED, UNSENT
 from safevine.domain.notification_state import NotificationState as S
@@ -21,27 +33,12 @@ from safevine.store.public.registrations import ACTIVE
 from safevine.store.public.tables import notifications, registrations
 from safevine.store.public.views import public_persons
 from safevine.store.schema import custody_status, facility_health, feed_outages, persons
+from safevine.store.types import UTCDateTime
 
 DELAY = "delay"
 RESUMED = "resumed"
 # A delay notice not yet sent when the feed is back says nothing true any more.
 SUPERSEDED = "superseded"
-
-
-def _row(
-    registration_id: int, purpose: str, outage_id: int, content: dict[str, Any], now: datetime
-) -> dict[str, Any]:
-    return {
-        "registration_id": registration_id,
-        "purpose": purpose,
-        "outage_id": outage_id,
-        "content": content,
-        "state": S.QUEUED,
-        "next_attempt_at": now,
-        "idempotency_key": secrets.token_hex(16),
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 def _since(connection: Connection, outage_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -56,78 +53,107 @@ def _since(connection: Connection, outage_ids: list[int]) -> dict[int, dict[str,
     return found
 
 
-def _public(connection: Connection, refs: list[str]) -> set[str]:
-    """Which of these references are public now (the view decides, as for messages)."""
-    public: set[str] = set()
-    for part in chunked(sorted(set(refs))):
-        public.update(
-            connection.execute(
-                select(public_persons.c.public_ref).where(public_persons.c.public_ref.in_(part))
-            ).scalars()
-        )
-    return public
+def _inserted_columns(
+    connection: Connection, purpose: str, outage: Any, outage_ids: list[int], now: datetime
+) -> list[Any]:
+    """What a notice row is made of, in the order of `_COLUMNS`, as SQL expressions over
+    a query that has `registrations` and the outage's id in `outage`: its content (when
+    data last arrived, and nothing else) is looked up from a JSON map bound once."""
+    since = json.dumps({str(o): c["since"] for o, c in _since(connection, outage_ids).items()})
+    since_of: ColumnElement[Any]
+    if connection.dialect.name == "postgresql":
+        since_of = cast(bindparam("since", since, type_=Text), JSONB).op("->>")(cast(outage, Text))
+        content = func.json_build_object("since", since_of)
+        key = func.replace(cast(func.gen_random_uuid(), Text), "-", "")
+    else:
+        path = literal('$."') + cast(outage, String) + literal('"')
+        since_of = func.json_extract(bindparam("since", since, type_=Text), path)
+        content = func.json_object("since", since_of)
+        key = func.lower(func.hex(func.randomblob(16)))
+    at = literal(now, UTCDateTime)
+    return [
+        registrations.c.id,
+        literal(purpose),
+        outage,
+        content,
+        literal(S.QUEUED.value),
+        at,
+        key,
+        at,
+        at,
+    ]
 
 
-def _already(connection: Connection, outage_ids: list[int], purpose: str) -> set[tuple[int, int]]:
-    """(outage, registration) pairs that have a notice of this purpose."""
-    found: set[tuple[int, int]] = set()
-    for part in chunked(sorted(outage_ids)):
-        found.update(
-            (int(o), int(r))
-            for o, r in connection.execute(
-                select(notifications.c.outage_id, notifications.c.registration_id).where(
-                    notifications.c.outage_id.in_(part), notifications.c.purpose == purpose
-                )
-            )
+_COLUMNS = [
+    "registration_id",
+    "purpose",
+    "outage_id",
+    "content",
+    "state",
+    "next_attempt_at",
+    "idempotency_key",
+    "created_at",
+    "updated_at",
+]
+
+
+def _told(outage: Any, purpose: str) -> Any:
+    """The registration has a notice of this purpose for the outage (the unique index's
+    key), so it is not told again."""
+    return (
+        select(notifications.c.id)
+        .where(
+            notifications.c.outage_id == outage,
+            notifications.c.registration_id == registrations.c.id,
+            notifications.c.purpose == purpose,
         )
-    return found
+        .exists()
+    )
+
+
+# Who is public is asked of the public view, row by row. OFFSET keeps PostgreSQL from
+# turning the EXISTS into a join with the whole view (it pulls up a plain one): asked
+# so, the view finds each person by their reference.
+_PUBLIC = (
+    select(public_persons.c.public_ref)
+    .where(public_persons.c.public_ref == registrations.c.person_ref)
+    .offset(0)
+    .exists()
+)
 
 
 def queue_delay_notices(connection: Connection, outages: dict[int, int], now: datetime) -> int:
     """For each outage under way (facility id -> outage id), a delay notice to each active
-    registration about a public person held at the facility; none twice for one outage."""
+    registration about a public person held at the facility; none twice for one outage.
+
+    One INSERT ... SELECT: a national outage tells tens of thousands of registrants, and
+    their rows need not travel to Python and back."""
     if not outages:
         return 0
-    wanted: list[tuple[int, int, str]] = []  # (outage, registration, person reference)
+    outage_ids = sorted(set(outages.values()))
+    outage = facility_health.c.outage_id
+    made = _inserted_columns(connection, DELAY, outage, outage_ids, now)
+    added = 0
     for part in chunked(sorted(outages)):
-        # Those told already are left out in the database (by the unique index on outage,
-        # registration and purpose), so an outage that lasts costs little to look at again.
-        told = (
-            select(notifications.c.id)
-            .where(
-                notifications.c.outage_id == facility_health.c.outage_id,
-                notifications.c.registration_id == registrations.c.id,
-                notifications.c.purpose == DELAY,
-            )
-            .exists()
-        )
-        rows = connection.execute(
-            select(facility_health.c.outage_id, registrations.c.id, registrations.c.person_ref)
+        rows = (
+            select(*made)
+            .select_from(facility_health)
             .join(custody_status, custody_status.c.facility_id == facility_health.c.facility_id)
             .join(persons, persons.c.id == custody_status.c.person_id)
             .join(registrations, registrations.c.person_ref == persons.c.public_ref)
             .where(
                 facility_health.c.facility_id.in_(part),
-                facility_health.c.outage_id.is_not(None),
+                outage.is_not(None),
                 custody_status.c.state == "in_custody",
                 registrations.c.state == ACTIVE,
-                ~told,
+                ~_told(outage, DELAY),
+                _PUBLIC,
             )
         )
-        wanted.extend((int(o), int(r), ref) for o, r, ref in rows)
-    if not wanted:
-        return 0
-    public = _public(connection, [ref for _, _, ref in wanted])
-    contents = _since(connection, sorted({outage for outage, _, _ in wanted}))
-    added = [
-        _row(registration, DELAY, outage, contents[outage], now)
-        for outage, registration, ref in wanted
-        if ref in public
-    ]
+        added += connection.execute(insert(notifications).from_select(_COLUMNS, rows)).rowcount
     if added:
-        connection.execute(insert(notifications), added)
-        _count(connection, Counter(row["outage_id"] for row in added), "delay_notices")
-    return len(added)
+        _recount(connection, outage_ids, "delay_notices", DELAY)
+    return added
 
 
 def withdraw_delay_notices(connection: Connection, outage_ids: list[int], now: datetime) -> int:
@@ -149,53 +175,45 @@ def withdraw_delay_notices(connection: Connection, outage_ids: list[int], now: d
 
 def queue_resumed_notices(connection: Connection, outage_ids: list[int], now: datetime) -> int:
     """The feed is back: a resumed notice to each registration a delay notice reached and
-    that is still active; the delay notices still waiting are withdrawn instead."""
+    that is still active and about a public person; the delay notices still waiting are
+    withdrawn instead."""
     if not outage_ids:
         return 0
     withdraw_delay_notices(connection, outage_ids, now)
-    reached: list[tuple[int, int, str]] = []
+    delay = notifications.alias("delay")
+    made = _inserted_columns(connection, RESUMED, delay.c.outage_id, outage_ids, now)
+    added = 0
     for part in chunked(sorted(outage_ids)):
-        reached.extend(
-            (int(o), int(r), ref)
-            for o, r, ref in connection.execute(
-                select(
-                    notifications.c.outage_id,
-                    notifications.c.registration_id,
-                    registrations.c.person_ref,
-                )
-                .join(registrations, registrations.c.id == notifications.c.registration_id)
-                .where(
-                    notifications.c.outage_id.in_(part),
-                    notifications.c.purpose == DELAY,
-                    notifications.c.state.in_(REACHED),
-                    registrations.c.state == ACTIVE,
-                )
+        rows = (
+            select(*made)
+            .select_from(delay)
+            .join(registrations, registrations.c.id == delay.c.registration_id)
+            .where(
+                delay.c.outage_id.in_(part),
+                delay.c.purpose == DELAY,
+                delay.c.state.in_(REACHED),
+                registrations.c.state == ACTIVE,
+                ~_told(delay.c.outage_id, RESUMED),
+                _PUBLIC,
             )
         )
-    if not reached:
-        return 0
-    public = _public(connection, [ref for _, _, ref in reached])
-    already = _already(connection, outage_ids, RESUMED)
-    contents = _since(connection, outage_ids)
-    added = [
-        _row(registration, RESUMED, outage, contents[outage], now)
-        for outage, registration, ref in reached
-        if ref in public and (outage, registration) not in already
-    ]
+        added += connection.execute(insert(notifications).from_select(_COLUMNS, rows)).rowcount
     if added:
-        connection.execute(insert(notifications), added)
-        _count(connection, Counter(row["outage_id"] for row in added), "resumed_notices")
-    return len(added)
+        _recount(connection, outage_ids, "resumed_notices", RESUMED)
+    return added
 
 
-def _count(connection: Connection, added: Counter[int], column: str) -> None:
-    """Add each outage's new notices to its count, in one statement for all."""
-    connection.execute(
-        update(feed_outages)
-        .where(feed_outages.c.id == bindparam("b_outage"))
-        .values({column: feed_outages.c[column] + bindparam("b_added")}),
-        [{"b_outage": outage, "b_added": n} for outage, n in added.items()],
+def _recount(connection: Connection, outage_ids: list[int], column: str, purpose: str) -> None:
+    """Set each outage's count of notices of this purpose from the notices themselves."""
+    counted = (
+        select(func.count())
+        .where(notifications.c.outage_id == feed_outages.c.id, notifications.c.purpose == purpose)
+        .scalar_subquery()
     )
+    for part in chunked(outage_ids):
+        connection.execute(
+            update(feed_outages).where(feed_outages.c.id.in_(part)).values({column: counted})
+        )
 
 
 def notice_counts(connection: Connection, outage_id: int) -> dict[str, int]:
