@@ -33,6 +33,9 @@ _LOCK = 7351832016  # pg_advisory_xact_lock key of the evaluation
 def _one_at_a_time(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
+        # Its statements are index probes; compiling them (JIT, when an estimate runs high)
+        # took longer than running them.
+        connection.execute(text("SET LOCAL jit = off"))
     else:
         # A write as the transaction's first statement takes SQLite's write lock, so a
         # second evaluator reads only after the first has committed.
