@@ -5,6 +5,7 @@ public, and quiet hours respected. The notices name nothing: not the person, not
 facility."""
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -81,10 +82,13 @@ def _texts(delivery: Delivery) -> list[str]:
 
 
 def _leaks(body: str) -> list[str]:
+    """Names, A-numbers or the facility in the message, its links aside (a random manage
+    token may hold any two letters, "F1" among them)."""
     words = [*PUBLIC.identifiers, "Facility F1", "Eloy", "F1"]
     for canary in NON_PUBLIC:
         words += canary.identifiers
-    return [w for w in words if w in body]
+    text = re.sub(r"https?://\S+", "", body)
+    return [w for w in words if w in text]
 
 
 def test_one_notice_when_the_facility_goes_down_and_one_when_it_is_back(
