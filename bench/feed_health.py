@@ -163,20 +163,7 @@ def _history(
         facility = ids[n % len(ids)]
         end = now - SILENCE if facility in silent else now
         at = end - timedelta(seconds=rng.random() * span)
-        event_rows.append(
-            {
-                "event_id": f"history-{n}",
-                "person_id": person,
-                "kind": "transferred",
-                "facility_id": facility,
-                "occurred_at": at,
-                "sequence": 0,
-                "received_at": at,
-                "details": {},
-                "content_hash": "0" * 64,
-                "origin": "feed",
-            }
-        )
+        event_rows.append(_event(f"history-{n}", person, facility, at))
     for part in iter_chunks(event_rows, 20_000):
         with engine.begin() as connection:
             connection.execute(insert(custody_events), part)
@@ -204,6 +191,22 @@ def _history(
     return len(event_rows), len(snapshot_rows)
 
 
+def _event(event_id: str, person: int, facility: int, at: datetime) -> dict[str, object]:
+    """A transfer arriving at `facility` at `at` (what arrived matters here, not who)."""
+    return {
+        "event_id": event_id,
+        "person_id": person,
+        "kind": "transferred",
+        "facility_id": facility,
+        "occurred_at": at,
+        "sequence": 0,
+        "received_at": at,
+        "details": {},
+        "content_hash": "0" * 64,
+        "origin": "feed",
+    }
+
+
 def _silence(engine: Engine, chosen: list[int], now: datetime) -> None:
     """As if these facilities had sent nothing for `SILENCE`."""
     with engine.begin() as connection:
@@ -223,22 +226,7 @@ def _arrive(engine: Engine, chosen: list[int], at: datetime) -> None:
     with engine.begin() as connection:
         person = connection.execute(select(func.min(custody_events.c.person_id))).scalar_one()
         connection.execute(
-            insert(custody_events),
-            [
-                {
-                    "event_id": f"back-{facility}",
-                    "person_id": person,
-                    "kind": "transferred",
-                    "facility_id": facility,
-                    "occurred_at": at,
-                    "sequence": 0,
-                    "received_at": at,
-                    "details": {},
-                    "content_hash": "0" * 64,
-                    "origin": "feed",
-                }
-                for facility in chosen
-            ],
+            insert(custody_events), [_event(f"back-{f}", person, f, at) for f in chosen]
         )
 
 

@@ -23,7 +23,7 @@ from safevine.ingest.facilities import ingest_facilities
 from safevine.ingest.protections import ingest_protections
 from safevine.ingest.source import file_lines
 from safevine.store.public.views import public_persons
-from safevine.store.schema import facilities
+from safevine.store.schema import custody_status, facilities, persons
 
 FACILITY_LIST = Path(str(files("safevine.demo") / "data" / "ice-facilities-fy2007.csv"))
 
@@ -158,20 +158,30 @@ def _event(
     }
 
 
-def examples(engine: Engine, count: int = 5) -> list[tuple[str, str, str]]:
-    """(A-number, name, country) of a few public people, for a newcomer to search for."""
+def examples(
+    engine: Engine, count: int = 5, facility_id: int | None = None
+) -> list[tuple[str, str, str]]:
+    """(A-number, name, country) of a few public people in custody (at `facility_id`, if
+    given), for a newcomer to search for."""
+    query = (
+        select(
+            public_persons.c.a_number,
+            public_persons.c.given_name,
+            public_persons.c.family_name,
+            public_persons.c.country_of_birth,
+        )
+        .where(public_persons.c.custody_state == "in_custody")
+        .order_by(public_persons.c.a_number)
+        .limit(count)
+    )
+    if facility_id is not None:
+        query = (
+            query.join(persons, persons.c.public_ref == public_persons.c.public_ref)
+            .join(custody_status, custody_status.c.person_id == persons.c.id)
+            .where(custody_status.c.facility_id == facility_id)
+        )
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(
-                public_persons.c.a_number,
-                public_persons.c.given_name,
-                public_persons.c.family_name,
-                public_persons.c.country_of_birth,
-            )
-            .where(public_persons.c.custody_state == "in_custody")
-            .order_by(public_persons.c.a_number)
-            .limit(count)
-        ).all()
+        rows = connection.execute(query).all()
     return [
         (format_a_number(r.a_number), f"{r.given_name} {r.family_name}", r.country_of_birth)
         for r in rows

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from safevine.actions import feed_health
 from safevine.actions.actor import Actor
-from safevine.domain.a_number import format_a_number
+from safevine.demo.population import examples
 from safevine.store.public.views import public_persons
 from safevine.store.schema import custody_status, facilities, persons
 
@@ -70,28 +70,4 @@ def silence_one(engine: Engine) -> SilentFacility | None:
         with engine.begin() as connection:
             feed_health.set_cadence(connection, Actor("demo"), found[1], hours, datetime.now(UTC))
     facility_id, code, name = found
-    return SilentFacility(facility_id, code, name, held_there(engine, facility_id))
-
-
-def held_there(engine: Engine, facility_id: int, count: int = 3) -> list[tuple[str, str, str]]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(
-                public_persons.c.a_number,
-                public_persons.c.given_name,
-                public_persons.c.family_name,
-                public_persons.c.country_of_birth,
-            )
-            .join(persons, persons.c.public_ref == public_persons.c.public_ref)
-            .join(custody_status, custody_status.c.person_id == persons.c.id)
-            .where(
-                custody_status.c.facility_id == facility_id,
-                custody_status.c.state == "in_custody",
-            )
-            .order_by(public_persons.c.a_number)
-            .limit(count)
-        ).all()
-    return [
-        (format_a_number(r.a_number), f"{r.given_name} {r.family_name}", r.country_of_birth)
-        for r in rows
-    ]
+    return SilentFacility(facility_id, code, name, examples(engine, 3, facility_id))

@@ -51,8 +51,7 @@ EVALUATOR = "safevine"
 @dataclass(frozen=True)
 class Evaluation:
     changes: list[HealthChange]
-    # Outages that began (facility id -> outage id) and ended (outage ids) in this run.
-    began: dict[int, int]
+    # Outages that ended in this run (their registrants are told the feed is back).
     ended: list[int]
 
 
@@ -264,7 +263,7 @@ def evaluate(connection: Connection, now: datetime, rules: HealthRules) -> Evalu
             updates,
         )
     connection.execute(update(facility_health).values(evaluated_at=now))
-    began, ended = _outages(connection, changes, known, now)
+    ended = _outages(connection, changes, known, now)
     if changes:
         connection.execute(
             insert(facility_health_changes),
@@ -291,7 +290,7 @@ def evaluate(connection: Connection, now: datetime, rules: HealthRules) -> Evalu
             ],
             now,
         )
-    return Evaluation(changes, began, ended)
+    return Evaluation(changes, ended)
 
 
 def _values(arrivals: Arrivals, cadence: Cadence, now: datetime) -> dict[str, Any]:
@@ -308,8 +307,9 @@ def _values(arrivals: Arrivals, cadence: Cadence, now: datetime) -> dict[str, An
 
 def _outages(
     connection: Connection, changes: list[HealthChange], known: dict[int, Any], now: datetime
-) -> tuple[dict[int, int], list[int]]:
-    """An outage begins when a facility goes down and ends when data arrives again."""
+) -> list[int]:
+    """An outage begins when a facility goes down and ends when data arrives again; the
+    ids of those that ended."""
     under_way = {
         facility_id: int(row.outage_id) for facility_id, row in known.items() if row.outage_id
     }
@@ -337,7 +337,7 @@ def _outages(
         )
     ended = [under_way[c.facility_id] for c in ending]
     _end_outages(connection, {c.facility_id: under_way[c.facility_id] for c in ending}, now)
-    return began, ended
+    return ended
 
 
 def _end_outages(connection: Connection, outages: dict[int, int], now: datetime) -> None:

@@ -43,15 +43,15 @@ RESUMED = "resumed"
 SUPERSEDED = "superseded"
 
 
-def _since(connection: Connection, outage_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Each outage's content: when data last arrived, and nothing else (not even the
-    facility's time zone)."""
-    found: dict[int, dict[str, Any]] = {}
+def _since(connection: Connection, outage_ids: list[int]) -> dict[str, str | None]:
+    """When data last arrived before each outage (by outage id as text): all a notice
+    says, not even the facility's time zone."""
+    found: dict[str, str | None] = {}
     for part in chunked(sorted(outage_ids)):
         for outage, last in connection.execute(
             select(feed_outages.c.id, feed_outages.c.last_data).where(feed_outages.c.id.in_(part))
         ):
-            found[int(outage)] = {"since": last.isoformat() if last else None}
+            found[str(outage)] = last.isoformat() if last else None
     return found
 
 
@@ -61,7 +61,7 @@ def _inserted_columns(
     """What a notice row is made of, in the order of `_COLUMNS`, as SQL expressions over
     a query that has `registrations` and the outage's id in `outage`: its content (when
     data last arrived, and nothing else) is looked up from a JSON map bound once."""
-    since = json.dumps({str(o): c["since"] for o, c in _since(connection, outage_ids).items()})
+    since = json.dumps(_since(connection, outage_ids))
     since_of: ColumnElement[Any]
     if connection.dialect.name == "postgresql":
         since_of = cast(bindparam("since", since, type_=Text), JSONB).op("->>")(cast(outage, Text))
@@ -224,15 +224,3 @@ def _recount(connection: Connection, outage_ids: list[int], column: str, purpose
         connection.execute(
             update(feed_outages).where(feed_outages.c.id.in_(part)).values({column: counted})
         )
-
-
-def notice_counts(connection: Connection, outage_id: int) -> dict[str, int]:
-    """The outage's notices by purpose and state (for staff and tests)."""
-    return {
-        f"{purpose}:{state}": int(n)
-        for purpose, state, n in connection.execute(
-            select(notifications.c.purpose, notifications.c.state, func.count())
-            .where(notifications.c.outage_id == outage_id)
-            .group_by(notifications.c.purpose, notifications.c.state)
-        )
-    }

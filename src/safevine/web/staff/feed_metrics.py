@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from safevine.domain.feed_health import Health
+from safevine.store.records import feed_health
 from safevine.store.schema import facilities, facility_health
 
 
@@ -27,12 +28,8 @@ class FeedHealthCollector(Collector):
             "Seconds since each facility last sent a roster or event that counted",
             labels=["facility"],
         )
-        state = func.coalesce(facility_health.c.held, facility_health.c.state)
         with self.engine.connect() as connection:
-            counted: dict[str, int] = {
-                str(name): int(n)
-                for name, n in connection.execute(select(state, func.count()).group_by(state))
-            }
+            counted = feed_health.counts(connection)
             rows = connection.execute(
                 select(facilities.c.code, facility_health.c.last_data).join(
                     facilities, facilities.c.id == facility_health.c.facility_id
