@@ -289,3 +289,56 @@ def test_who_registers_during_an_outage_is_told_at_the_next_evaluation(
     assert _notices(delivery.engine) == [("delay", "queued", None)]
     assert _evaluate(delivery) == {}
     assert _notices(delivery.engine) == [("delay", "queued", None)]
+
+
+def test_notices_a_failed_run_did_not_queue_are_queued_by_the_next(
+    delivery: Delivery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notices are queued after the judgement commits: when that step fails, the states
+    and outages stand and the next run tells everyone once."""
+    from safevine.store.records import feed_notices
+
+    delivery.register(delivery.ref(PUBLIC.a_number), "ana@example.org")
+    delivery.dispatch()
+    real = feed_notices.queue_resumed_notices
+
+    def broken(*args: object) -> int:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(feed_notices, "queue_delay_notices", broken)
+    _silence(delivery.engine, 100)
+    with pytest.raises(RuntimeError):
+        _evaluate(delivery)
+    assert _notices(delivery.engine) == []
+    monkeypatch.undo()
+    now = datetime.now(UTC)
+    assert feed_health.judge(delivery.engine, delivery.settings, now).changes == []  # judged
+    assert feed_health.queue_notices(delivery.engine, now) == (1, 0)
+    assert _notices(delivery.engine) == [("delay", "queued", None)]
+    delivery.dispatch()
+
+    monkeypatch.setattr(feed_notices, "queue_resumed_notices", broken)
+    _back(delivery.engine)
+    with pytest.raises(RuntimeError):
+        _evaluate(delivery)
+    with delivery.engine.connect() as c:
+        assert c.execute(select(feed_outages.c.ended_at)).scalar_one() is not None
+    assert [n[:2] for n in _notices(delivery.engine)] == [("delay", "sent")]
+    monkeypatch.setattr(feed_notices, "queue_resumed_notices", real)
+    assert feed_health.queue_notices(delivery.engine, datetime.now(UTC)) == (0, 1)
+    assert feed_health.queue_notices(delivery.engine, datetime.now(UTC)) == (0, 0)
+    assert [n[:2] for n in _notices(delivery.engine)] == [("delay", "sent"), ("resumed", "queued")]
+
+
+def test_closing_a_down_facility_sends_no_resumed_notice(delivery: Delivery) -> None:
+    delivery.register(delivery.ref(PUBLIC.a_number), "ana@example.org")
+    delivery.dispatch()
+    _silence(delivery.engine, 100)
+    _evaluate(delivery)
+    delivery.dispatch()
+    with delivery.engine.begin() as c:
+        feed_health.hold(
+            c, Actor("sue"), "F1", Health.CLOSED, "closed on 1 December", datetime.now(UTC)
+        )
+    _evaluate(delivery)
+    assert [n[:2] for n in _notices(delivery.engine)] == [("delay", "sent")]

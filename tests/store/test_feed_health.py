@@ -4,13 +4,19 @@ staff paused raises nothing."""
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, select, text
 
 from safevine.domain.feed_health import Health, HealthRules
 from safevine.ingest.events import ingest_events
 from safevine.store.records import feed_health
-from safevine.store.schema import audit_log, facilities, facility_health_changes
-from tests.builders import days_ago, event, jsonl, person
+from safevine.store.schema import (
+    audit_log,
+    facilities,
+    facility_health,
+    facility_health_changes,
+)
+from tests.builders import days_ago, event, jsonl, load_facilities, person
 from tests.canaries import PUBLIC, plant
 
 RULES = HealthRules()
@@ -135,3 +141,52 @@ def test_a_cadence_is_learned_from_history_and_again_at_most_hourly(engine: Engi
         feed_health.set_cadence(c, "sue", f1, forget, now + timedelta(minutes=63))
         feed_health.evaluate(c, now + timedelta(minutes=64), RULES)
     assert _events_cadence(engine) == (20, True)
+
+
+def _learned_at(engine: Engine) -> dict[str, datetime]:
+    with engine.connect() as c:
+        rows = c.execute(
+            select(facilities.c.code, facility_health.c.cadence_at).join(
+                facility_health, facility_health.c.facility_id == facilities.c.id
+            )
+        ).all()
+    return {code: at for code, at in rows}
+
+
+def test_routine_relearning_is_spread_over_evaluations_the_longest_waiting_first(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Facilities learned together (the first evaluation) are not all read again in one
+    later evaluation: at most `RELEARN_AT_ONCE` of them, then the next ones."""
+    load_facilities(engine, "A", "B", "C")
+    who = person(PUBLIC.a_number, PUBLIC.given, PUBLIC.family, born=PUBLIC.born, country="MX")
+    now = datetime.now(UTC)
+
+    def deliver(tag: str, at: datetime) -> None:
+        records = [event(f"{tag}-{code}", "transferred", days_ago(1), who, code) for code in "ABC"]
+        ingest_events(engine, jsonl(*records), source=tag, fmt="jsonl")
+        with engine.begin() as c:
+            c.execute(
+                text("UPDATE custody_events SET received_at = :t WHERE event_id LIKE :tag"),
+                {"t": at, "tag": f"{tag}-%"},
+            )
+
+    deliver("first", now - timedelta(minutes=1))
+    with engine.begin() as c:
+        feed_health.evaluate(c, now, RULES)
+    first = _learned_at(engine)
+    assert set(first) == {"A", "B", "C"} and len(set(first.values())) == 1
+    monkeypatch.setattr(feed_health, "RELEARN_AT_ONCE", 2)
+    later = now + timedelta(minutes=70)
+    deliver("second", later - timedelta(minutes=1))
+    with engine.begin() as c:
+        feed_health.evaluate(c, later, RULES)
+    relearned = {code for code, at in _learned_at(engine).items() if at != first[code]}
+    assert len(relearned) == 2
+    with engine.begin() as c:
+        feed_health.evaluate(c, later + timedelta(minutes=5), RULES)
+    # The one put off is read next, before those just read.
+    after = _learned_at(engine)
+    assert {code for code in "ABC" if after[code] != first[code]} == {"A", "B", "C"}
+    (waited,) = {"A", "B", "C"} - relearned
+    assert after[waited] > max(after[code] for code in relearned)

@@ -43,15 +43,35 @@ def _one_at_a_time(connection: Connection) -> None:
 
 
 def evaluate(engine: Engine, settings: Settings, now: datetime) -> Evaluation:
+    """Judge every facility, then tell registrants (`queue_notices`)."""
+    result = judge(engine, settings, now)
+    queue_notices(engine, now)
+    return result
+
+
+def judge(engine: Engine, settings: Settings, now: datetime) -> Evaluation:
+    """Every facility's state, in one transaction: changes recorded and audited, outages
+    begun and ended (the delay notices of an ended one not yet sent withdrawn, as they
+    would now say something untrue), and one alert to the operations address."""
     with engine.begin() as connection:
         _one_at_a_time(connection)
         result = feed_health.evaluate(connection, now, settings.feed_rules)
-        # Every outage under way, not only those begun now: whoever registered since it
-        # began, or whose person was moved there, is told too (once: see feed_notices).
-        feed_notices.queue_delay_notices(connection, feed_health.open_outages(connection), now)
-        feed_notices.queue_resumed_notices(connection, result.ended, now)
+        feed_notices.withdraw_delay_notices(connection, result.ended, now)
         queue_feed_alert(connection, settings, result.changes, now)
     return result
+
+
+def queue_notices(engine: Engine, now: datetime) -> tuple[int, int]:
+    """Delay notices for every outage under way and resumed notices for every ended one
+    not yet followed up, in a transaction of their own after the judgement: telling tens of
+    thousands of registrants does not hold up the states, the alert or the next
+    evaluator, and what a failed run did not queue the next one does (each notice at most
+    once, by a unique index). (delay, resumed) notices queued."""
+    with engine.begin() as connection:
+        _one_at_a_time(connection)
+        delayed = feed_notices.queue_delay_notices(connection, now)
+        resumed = feed_notices.queue_resumed_notices(connection, now)
+    return delayed, resumed
 
 
 async def keep_evaluating(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:

@@ -395,5 +395,9 @@ feed_outages = Table(
     Column("ended_at", UTCDateTime),
     Column("delay_notices", Integer, nullable=False, server_default="0"),
     Column("resumed_notices", Integer, nullable=False, server_default="0"),
+    # When the end was followed up: resumed notices queued, or none due (staff held the
+    # facility). Notices are queued after the evaluation commits; an ended outage not yet
+    # followed up is taken up by the next run, so none is lost to a failed one.
+    Column("followed_up_at", UTCDateTime),
     Index("ix_feed_outages_facility", "facility_id", "began_at"),
 )

@@ -136,26 +136,50 @@ def _arrivals(sent: _Sent) -> Arrivals:
     return Arrivals(newest, changed, sent.events[0] if sent.events else None)
 
 
-# A learned cadence is learned again, from new arrivals, at most this often.
+# A learned cadence is learned again, from new arrivals, at most this often...
 RELEARN_EVERY = timedelta(hours=1)
+# ...and at most this many such routine relearnings in one evaluation, the longest waiting
+# first: facilities learned together (the first evaluation) would otherwise all read
+# their history again in the same evaluation an hour later. What must be read now
+# (`_MUST`) is never put off.
+RELEARN_AT_ONCE = 250
+
+_MUST, _DUE = "must", "due"
 
 
-def _relearn(place: Any, row: Any, latest: _Sent, now: datetime) -> bool:
-    """Whether the facility's history must be read: never evaluated, its set cadences
-    changed since, what it last sent is gone, or an hour since its cadence was learned and
-    something arrived after."""
+def _relearn(place: Any, row: Any, latest: _Sent, now: datetime) -> str | None:
+    """Whether the facility's history must be read (`_MUST`): never evaluated, its set
+    cadences changed since, or what it last sent is gone; or may be (`_DUE`): an hour since
+    its cadence was learned and something arrived after."""
     if row is None or row.cadence_at is None or row.roster_every_minutes is None:
-        return True
+        return _MUST
     if place.updated_at > row.cadence_at:
-        return True
+        return _MUST
     last_roster = latest.rosters[0][0] if latest.rosters else None
     last_event = latest.events[0] if latest.events else None
     for seen, known in ((last_roster, row.last_roster), (last_event, row.last_event)):
         # Older than what was last seen (removed or corrected): what was known is stale.
         if known is not None and (seen is None or seen < known):
-            return True
+            return _MUST
     arrived = any(m is not None and m > row.cadence_at for m in (last_roster, last_event))
-    return arrived and now - row.cadence_at >= RELEARN_EVERY
+    return _DUE if arrived and now - row.cadence_at >= RELEARN_EVERY else None
+
+
+def _to_read(
+    places: Sequence[Any], known: dict[int, Any], latest: dict[int, _Sent], now: datetime
+) -> list[int]:
+    """The facilities whose history is read in this evaluation (`_relearn`)."""
+    must: list[int] = []
+    due: list[tuple[datetime, int]] = []
+    for place in places:
+        row = known.get(place.id)
+        why = _relearn(place, row, latest[place.id], now)
+        if why == _MUST:
+            must.append(place.id)
+        elif why == _DUE and row is not None:  # due: evaluated before
+            due.append((row.cadence_at, place.id))
+    due.sort()
+    return must + [facility_id for _, facility_id in due[:RELEARN_AT_ONCE]]
 
 
 def _following(row: Any, latest: _Sent) -> Arrivals:
@@ -192,8 +216,7 @@ def evaluate(connection: Connection, now: datetime, rules: HealthRules) -> Evalu
     # One probe a stream per facility finds what arrived last; the history a cadence is
     # learned from is read only where it is due again (`_relearn`).
     latest = _recent(connection, [p.id for p in places], 1)
-    due = [p.id for p in places if _relearn(p, known.get(p.id), latest[p.id], now)]
-    history = _recent(connection, due, RECENT)
+    history = _recent(connection, _to_read(places, known, latest, now), RECENT)
     new_rows: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     changes: list[HealthChange] = []
@@ -418,6 +441,10 @@ def hold(
     outage = int(row.outage_id) if row is not None and row.outage_id and held else None
     if outage is not None:
         _end_outages(connection, {facility_id: outage}, now)
+        # Held on purpose: no resumed notice follows this outage.
+        connection.execute(
+            update(feed_outages).where(feed_outages.c.id == outage).values(followed_up_at=now)
+        )
     code = connection.execute(
         select(facilities.c.code).where(facilities.c.id == facility_id)
     ).scalar_one()

@@ -134,19 +134,30 @@ def _untold_and_public(outage: Any, purpose: str) -> Any:
     return case((_told(outage, purpose), false()), else_=_PUBLIC)
 
 
-def queue_delay_notices(connection: Connection, outages: dict[int, int], now: datetime) -> int:
-    """For each outage under way (facility id -> outage id), a delay notice to each active
-    registration about a public person held at the facility; none twice for one outage.
+def queue_delay_notices(connection: Connection, now: datetime) -> int:
+    """For each outage under way, a delay notice to each active registration about a
+    public person held at the facility; none twice for one outage. Every outage, not only
+    those begun now: whoever registered since it began, or whose person was moved there,
+    is told too.
 
-    One INSERT ... SELECT: a national outage tells tens of thousands of registrants, and
+    INSERT ... SELECT: a national outage tells tens of thousands of registrants, and
     their rows need not travel to Python and back."""
-    if not outages:
-        return 0
-    outage_ids = sorted(set(outages.values()))
     outage = facility_health.c.outage_id
+    under_way = {
+        int(facility): int(outage_id)
+        for facility, outage_id in connection.execute(
+            select(facility_health.c.facility_id, outage).where(outage.is_not(None))
+        )
+    }
+    if not under_way:
+        return 0
+    outage_ids = sorted(set(under_way.values()))
     made = _inserted_columns(connection, DELAY, outage, outage_ids, now)
+    # PostgreSQL finds every outage's registrants in one hash join; SQLite, whose planner
+    # would otherwise start from every registration, from each facility's people by index.
+    groups = [None] if connection.dialect.name == "postgresql" else chunked(sorted(under_way))
     added = 0
-    for part in chunked(sorted(outages)):
+    for part in groups:
         rows = (
             select(*made)
             .select_from(facility_health)
@@ -154,14 +165,13 @@ def queue_delay_notices(connection: Connection, outages: dict[int, int], now: da
             .join(persons, persons.c.id == custody_status.c.person_id)
             .join(registrations, registrations.c.person_ref == persons.c.public_ref)
             .where(
-                facility_health.c.facility_id.in_(part),
-                outage.is_not(None),
+                outage.is_not(None) if part is None else facility_health.c.facility_id.in_(part),
                 custody_status.c.state == "in_custody",
                 registrations.c.state == ACTIVE,
                 _untold_and_public(outage, DELAY),
             )
         )
-        added += connection.execute(insert(notifications).from_select(_COLUMNS, rows)).rowcount
+        added += _inserted(connection, rows)
     if added:
         _recount(connection, outage_ids, "delay_notices", DELAY)
     return added
@@ -184,17 +194,20 @@ def withdraw_delay_notices(connection: Connection, outage_ids: list[int], now: d
     return withdrawn
 
 
-def queue_resumed_notices(connection: Connection, outage_ids: list[int], now: datetime) -> int:
-    """The feed is back: a resumed notice to each registration a delay notice reached and
-    that is still active and about a public person; the delay notices still waiting are
-    withdrawn instead."""
+def queue_resumed_notices(connection: Connection, now: datetime) -> int:
+    """For each outage that ended and was not followed up yet: a resumed notice to each
+    registration its delay notice reached and that is still active and about a public
+    person. (The delay notices still waiting were withdrawn when it ended.)"""
+    pending = feed_outages.c.ended_at.is_not(None) & feed_outages.c.followed_up_at.is_(None)
+    outage_ids = [
+        int(o) for o in connection.execute(select(feed_outages.c.id).where(pending)).scalars()
+    ]
     if not outage_ids:
         return 0
-    withdraw_delay_notices(connection, outage_ids, now)
     delay = notifications.alias("delay")
     made = _inserted_columns(connection, RESUMED, delay.c.outage_id, outage_ids, now)
     added = 0
-    for part in chunked(sorted(outage_ids)):
+    for part in chunked(outage_ids):
         rows = (
             select(*made)
             .select_from(delay)
@@ -207,10 +220,23 @@ def queue_resumed_notices(connection: Connection, outage_ids: list[int], now: da
                 _untold_and_public(delay.c.outage_id, RESUMED),
             )
         )
-        added += connection.execute(insert(notifications).from_select(_COLUMNS, rows)).rowcount
+        added += _inserted(connection, rows)
+        connection.execute(
+            update(feed_outages).where(feed_outages.c.id.in_(part)).values(followed_up_at=now)
+        )
     if added:
         _recount(connection, outage_ids, "resumed_notices", RESUMED)
     return added
+
+
+def _inserted(connection: Connection, rows: Any) -> int:
+    """Insert the notices `rows` selects; how many. (The SQL layer reports a count for an
+    INSERT ... SELECT only when asked to keep it.)"""
+    done = connection.execute(
+        insert(notifications).from_select(_COLUMNS, rows),
+        execution_options={"preserve_rowcount": True},
+    )
+    return int(done.rowcount)
 
 
 def _recount(connection: Connection, outage_ids: list[int], column: str, purpose: str) -> None:
