@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
+import httpx
 from aiosmtpd.controller import Controller
-from fastapi import FastAPI, Request
+from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from safevine.web.public.sms_inbound import twilio_signature
 from safevine.web.server import background_server, free_port
 
 
@@ -111,13 +113,43 @@ class Provider:
     fail_next: int = 0
     # What the webhook receiver answers instead of 200: (status, body, headers).
     hook_answer: tuple[int, bytes, dict[str, str]] | None = None
+    # Delivery receipts, as a carrier reports them: for a text with a StatusCallback, the
+    # provider posts `sent` and then the next outcome queued for its number here, or
+    # `delivered`: (status, error code). Signed with `auth_token`, as Twilio signs.
+    auth_token: str = ""
+    outcomes: dict[str, list[tuple[str, str | None]]] = field(default_factory=dict)
+    # Each receipt posted: (message sid, status, the app's HTTP answer).
+    callbacks: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def wait_for_callbacks(self, count: int, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.callbacks) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.callbacks) >= count, f"{len(self.callbacks)} receipts, not {count}"
+
+    async def post_receipts(self, sid: str, to: str, url: str) -> None:
+        """What the carrier made of a text: `sent`, then its outcome."""
+        queued = self.outcomes.get(to)
+        status, code = queued.pop(0) if queued else ("delivered", None)
+        async with httpx.AsyncClient(timeout=10) as client:
+            for step, error in (("sent", None), (status, code)):
+                form = {"MessageSid": sid, "MessageStatus": step, "To": to}
+                if error:
+                    form["ErrorCode"] = error
+                signature = twilio_signature(self.auth_token, url, form)
+                answer = await client.post(
+                    url, data=form, headers={"X-Twilio-Signature": signature}
+                )
+                self.callbacks.append((sid, step, answer.status_code))
 
 
 def _provider_app(provider: Provider) -> FastAPI:
     app = FastAPI()
 
     @app.post("/2010-04-01/Accounts/{account}/{resource}.json")
-    async def twilio(account: str, resource: str, request: Request) -> JSONResponse:
+    async def twilio(
+        account: str, resource: str, request: Request, tasks: BackgroundTasks
+    ) -> JSONResponse:
         form = {k: str(v) for k, v in (await request.form()).items()}
         provider.requests.append(
             {
@@ -133,7 +165,11 @@ def _provider_app(provider: Provider) -> FastAPI:
             return JSONResponse({"message": "try later"}, status_code=503)
         if form.get("To") in provider.invalid_numbers:
             return JSONResponse({"code": 21211, "message": "invalid To number"}, status_code=400)
-        return JSONResponse({"sid": f"SM{len(provider.requests):06d}"}, status_code=201)
+        sid = f"SM{len(provider.requests):06d}"
+        if form.get("StatusCallback") and resource == "Messages":
+            # After the answer, as a provider reports: the app records the send first.
+            tasks.add_task(provider.post_receipts, sid, form["To"], form["StatusCallback"])
+        return JSONResponse({"sid": sid}, status_code=201)
 
     @app.post("/hook")
     async def hook(request: Request) -> Response:

@@ -132,4 +132,4 @@ def test_a_receivers_answer_the_database_cannot_keep_is_recorded_safely(
         connection.execute(update(notifications).values(next_attempt_at=mail.created_at))
     assert delivery.dispatch().sent == 1
     hook = _events(delivery.engine)[0]
-    assert hook.state == "sent" and len(hook.provider_message_id) <= 200
+    assert hook.state == "delivered" and len(hook.provider_message_id) <= 200

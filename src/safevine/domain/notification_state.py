@@ -29,3 +29,17 @@ DUE = (S.QUEUED, S.RETRYING)
 WAITING = (S.QUEUED, S.RETRYING, S.SENDING)
 # Handed to a provider that took it: what a registrant may have received.
 REACHED = (S.SENT, S.DELIVERED, S.ACKNOWLEDGED)
+# After a provider took it: what a receipt is still awaited for, and what has ended.
+AWAITING_RECEIPT = (S.SENT,)
+ENDED = (S.DELIVERED, S.ACKNOWLEDGED, S.FAILED, S.CANCELLED)
+
+# Messages about a person (an event, or a feed delay at their facility): each goes only
+# while the registration is active and the person public, waits out quiet hours, and is
+# what a registrant acknowledges (a confirmation code is not).
+ABOUT_A_PERSON = ("event", "delay", "resumed")
+
+# A provider's status for a message it took (Twilio's words): still on its way, arrived,
+# or did not.
+IN_FLIGHT_RECEIPTS = frozenset({"queued", "accepted", "scheduled", "sending", "sent"})
+DELIVERED_RECEIPTS = frozenset({"delivered", "read"})
+FAILED_RECEIPTS = frozenset({"undelivered", "failed", "canceled"})

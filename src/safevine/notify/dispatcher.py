@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine
 from safevine.config import Settings
 from safevine.contact_vault import ContactVault
 from safevine.domain.contact_address import Channel
+from safevine.domain.notification_state import ABOUT_A_PERSON
 from safevine.domain.quiet_hours import QuietHours, parse_clock
 from safevine.domain.retry_policy import next_delay
 from safevine.failures import describe
@@ -39,16 +40,13 @@ from safevine.notify.messages import (
     render_feed_notice,
 )
 from safevine.store.public import delivery
-from safevine.store.public.delivery import Outgoing
+from safevine.store.public.delivery import Outgoing, Sent
 from safevine.store.public.registrations import ACTIVE, ENDED, RECORD_UNAVAILABLE, end_registration
 from safevine.store.write_priority import yield_to_priority
 
 log = logging.getLogger("safevine.worker")
 T = TypeVar("T")
 QUIET_CHANNELS = (Channel.SMS.value, Channel.VOICE.value)
-# Messages about a person (an event, or a feed delay at their facility): each goes only
-# while the registration is active and the person public, and waits out quiet hours.
-ABOUT_A_PERSON = ("event", "delay", "resumed")
 
 
 def worker_name() -> str:
@@ -132,9 +130,7 @@ def _unprepared(error: Exception) -> DeliveryResult:
     return DeliveryResult.transient(f"could not be prepared ({type(error).__name__})")
 
 
-def _commit_sent(
-    connection: Connection, sent: list[tuple[int, int, str | None]], now: datetime
-) -> None:
+def _commit_sent(connection: Connection, sent: list[Sent], now: datetime) -> None:
     delivery.mark_all_sent(connection, sent, now)
     connection.commit()
 
@@ -290,7 +286,7 @@ class Dispatcher:
         try:
             results = await asyncio.gather(*flight.sending)
             finished = datetime.now(UTC)
-            sent: list[tuple[int, int, str | None]] = []
+            sent: list[Sent] = []
             for (outgoing, _), result in zip(flight.ready, results, strict=True):
                 self._record(connection, outgoing, result, finished, report, sent)
             await _call(threaded, _commit_sent, connection, sent, finished)
@@ -427,7 +423,7 @@ class Dispatcher:
         result: DeliveryResult,
         now: datetime,
         report: BatchReport,
-        sent: list[tuple[int, int, str | None]],
+        sent: list[Sent],
     ) -> None:
         """Count the outcome; a success joins `sent` (recorded for the whole batch at once
         by the caller), a failure is recorded here."""
@@ -435,7 +431,7 @@ class Dispatcher:
         if result.ok:
             self.outcomes.labels(o.channel, "sent").inc()
             self.latency.labels(o.channel, o.purpose).observe((now - o.created_at).total_seconds())
-            sent.append((o.id, attempts, result.provider_id))
+            sent.append(Sent(o.id, attempts, result.provider_id, result.provider, result.delivered))
             report.sent += 1
             report.ids_sent.append(o.id)
             return

@@ -30,10 +30,17 @@ class DeliveryResult:
     provider_id: str | None = None
     error: str = ""
     permanent: bool = False
+    # Which provider took it (its host, for the report), and whether taking it was
+    # delivery itself (a webhook receiver's 2xx) rather than the start of a wait for a
+    # receipt.
+    provider: str | None = None
+    delivered: bool = False
 
     @classmethod
-    def sent(cls, provider_id: str | None = None) -> "DeliveryResult":
-        return cls(True, provider_id)
+    def sent(
+        cls, provider_id: str | None = None, provider: str | None = None, delivered: bool = False
+    ) -> "DeliveryResult":
+        return cls(True, provider_id, provider=provider, delivered=delivered)
 
     @classmethod
     def transient(cls, error: str) -> "DeliveryResult":
@@ -78,3 +85,8 @@ def http_failure(response: httpx.Response, provider: str) -> DeliveryResult:
     if response.status_code in (401, 403):
         return DeliveryResult.transient(detail)
     return DeliveryResult.permanent_failure(detail)
+
+
+def provider_name(url: str) -> str:
+    """A provider as the report names it: the host of its API."""
+    return (httpx.URL(url).host or url)[:60]

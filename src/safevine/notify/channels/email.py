@@ -130,7 +130,7 @@ class EmailTransport(Transport):
         self._idle.put_nowait(client)
         if errors:
             return DeliveryResult.permanent_failure(f"recipient refused: {errors}")
-        return DeliveryResult.sent(response[:200])
+        return DeliveryResult.sent(response[:200], provider=self.settings.smtp_host[:60])
 
     async def close(self) -> None:
         while not self._idle.empty():

@@ -8,8 +8,12 @@ from safevine.notify.channels.base import (
     OutgoingMessage,
     Transport,
     http_failure,
+    provider_name,
     register,
 )
+
+# Where the provider reports what became of a text (the public service's route).
+STATUS_PATH = "/api/v1/sms/status"
 
 
 def messages_url(base: str, account: str, resource: str) -> str:
@@ -22,10 +26,14 @@ class SmsTransport(Transport):
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         s = self.settings
+        form = {"To": message.address, "From": s.sms_from, "Body": message.rendered.sms}
+        if s.sms_auth_token:
+            # Receipts come back signed with the token (web/public/sms_inbound.py).
+            form["StatusCallback"] = f"{s.public_base_url}{STATUS_PATH}"
         try:
             response = await self.http.post(
                 messages_url(s.sms_api_base, s.sms_account_sid, "Messages"),
-                data={"To": message.address, "From": s.sms_from, "Body": message.rendered.sms},
+                data=form,
                 auth=(s.sms_account_sid, s.sms_auth_token),
                 # Twilio drops a repeated request with the same token within 24 hours.
                 headers={"I-Twilio-Idempotency-Token": message.idempotency_key},
@@ -33,5 +41,7 @@ class SmsTransport(Transport):
         except httpx.HTTPError as error:
             return DeliveryResult.transient(f"SMS provider unreachable: {error!r}")
         if response.status_code in (200, 201):
-            return DeliveryResult.sent(str(response.json().get("sid", ""))[:200])
+            return DeliveryResult.sent(
+                str(response.json().get("sid", ""))[:200], provider=provider_name(s.sms_api_base)
+            )
         return http_failure(response, "SMS provider")

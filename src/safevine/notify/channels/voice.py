@@ -9,6 +9,7 @@ from safevine.notify.channels.base import (
     OutgoingMessage,
     Transport,
     http_failure,
+    provider_name,
     register,
 )
 from safevine.notify.channels.sms import messages_url
@@ -48,5 +49,7 @@ class VoiceTransport(Transport):
         except httpx.HTTPError as error:
             return DeliveryResult.transient(f"voice provider unreachable: {error!r}")
         if response.status_code in (200, 201):
-            return DeliveryResult.sent(str(response.json().get("sid", ""))[:200])
+            return DeliveryResult.sent(
+                str(response.json().get("sid", ""))[:200], provider=provider_name(s.sms_api_base)
+            )
         return http_failure(response, "voice provider")

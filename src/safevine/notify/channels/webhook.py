@@ -95,7 +95,10 @@ class WebhookTransport(Transport):
         except httpx.HTTPError as error:
             return DeliveryResult.transient(f"webhook unreachable: {error!r}")
         if 200 <= response.status_code < 300:
-            return DeliveryResult.sent(response.headers.get("x-request-id"))
+            # The receiver has it: a 2xx is delivery (it may acknowledge it too).
+            return DeliveryResult.sent(
+                response.headers.get("x-request-id"), provider="webhook", delivered=True
+            )
         if 300 <= response.status_code < 400:
             return DeliveryResult.permanent_failure(
                 f"webhook receiver answered {response.status_code}, a redirect, "

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Update,
     bindparam,
+    case,
     column,
     func,
     literal_column,
@@ -247,31 +248,57 @@ def people(connection: Connection, refs: list[str]) -> dict[str, PublicName]:
     return {ref: PublicName(ref, given, family) for ref, given, family in found}
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A provider took a notification: the attempt that did, the provider and its id for
+    the message, and whether taking it was already delivery (a webhook's 2xx)."""
+
+    id: int
+    attempts: int
+    provider_id: str | None
+    provider: str | None = None
+    delivered: bool = False
+
+    @property
+    def state(self) -> S:
+        return S.DELIVERED if self.delivered else S.SENT
+
+
 _MARK_SENT_ROWS = (
     func.unnest(
         bindparam("sent_ids", type_=ARRAY(BigInteger)),
         bindparam("sent_attempts", type_=ARRAY(Integer)),
         bindparam("sent_providers", type_=ARRAY(String)),
+        bindparam("sent_provider_names", type_=ARRAY(String)),
+        bindparam("sent_states", type_=ARRAY(String)),
     )
     .table_valued(
-        column("id", BigInteger), column("attempts", Integer), column("provider_id", String)
+        column("id", BigInteger),
+        column("attempts", Integer),
+        column("provider_id", String),
+        column("provider", String),
+        column("state", String),
     )
     .render_derived(name="sent")
 )
 _SENT: dict[str, Any] = {
-    "state": S.SENT,
     "sent_at": bindparam("now"),
     "last_error": None,
     "deferred_reason": None,
     "updated_at": bindparam("now"),
 }
-# PostgreSQL: the batch's values as three arrays, one statement with one parameter each.
+# PostgreSQL: the batch's values as arrays, one statement with one parameter each.
 _MARK_ALL_SENT_ARRAYS = (
     update(notifications)
     .where(notifications.c.id == _MARK_SENT_ROWS.c.id)
     .values(
         attempts=_MARK_SENT_ROWS.c.attempts,
         provider_message_id=_MARK_SENT_ROWS.c.provider_id,
+        provider=_MARK_SENT_ROWS.c.provider,
+        state=_MARK_SENT_ROWS.c.state,
+        delivered_at=case(
+            (_MARK_SENT_ROWS.c.state == S.DELIVERED.value, bindparam("now")), else_=None
+        ),
         **_SENT,
     )
 )
@@ -281,6 +308,9 @@ _MARK_SENT = (
     .values(
         attempts=bindparam("sent_attempts"),
         provider_message_id=bindparam("sent_provider_id"),
+        provider=bindparam("sent_provider"),
+        state=bindparam("sent_state"),
+        delivered_at=bindparam("sent_delivered_at"),
         **_SENT,
     )
 )
@@ -292,45 +322,24 @@ def _set(connection: Connection, notification_id: int, **values: Any) -> None:
     )
 
 
-def mark_sent(
-    connection: Connection,
-    notification_id: int,
-    attempts: int,
-    provider_id: str | None,
-    now: datetime,
-) -> None:
-    _set(
-        connection,
-        notification_id,
-        state=S.SENT,
-        attempts=attempts,
-        sent_at=now,
-        provider_message_id=None
-        if provider_id is None
-        else storable(provider_id, PROVIDER_ID_LENGTH),
-        last_error=None,
-        deferred_reason=None,
-        updated_at=now,
-    )
-
-
-def mark_all_sent(
-    connection: Connection, sent: list[tuple[int, int, str | None]], now: datetime
-) -> None:
-    """`mark_sent` for each (notification id, attempts, provider id), in one statement on
-    PostgreSQL and one executemany on SQLite: a batch is recorded in one round trip."""
+def mark_all_sent(connection: Connection, sent: list[Sent], now: datetime) -> None:
+    """Record what providers took, in one statement on PostgreSQL and one executemany on
+    SQLite: a batch is recorded in one round trip."""
     if not sent:
         return
     # A provider's id is whatever it answered (a webhook receiver's header, say).
-    sent = [(i, n, None if p is None else storable(p, PROVIDER_ID_LENGTH)) for i, n, p in sent]
+    ids = [
+        None if s.provider_id is None else storable(s.provider_id, PROVIDER_ID_LENGTH) for s in sent
+    ]
     if connection.dialect.name == "postgresql":
-        ids, attempts, providers = zip(*sent, strict=True)
         connection.execute(
             _MARK_ALL_SENT_ARRAYS,
             {
-                "sent_ids": list(ids),
-                "sent_attempts": list(attempts),
-                "sent_providers": list(providers),
+                "sent_ids": [s.id for s in sent],
+                "sent_attempts": [s.attempts for s in sent],
+                "sent_providers": ids,
+                "sent_provider_names": [s.provider for s in sent],
+                "sent_states": [s.state.value for s in sent],
                 "now": now,
             },
         )
@@ -339,12 +348,15 @@ def mark_all_sent(
         _MARK_SENT,
         [
             {
-                "sent_id": i,
-                "sent_attempts": n,
-                "sent_provider_id": provider,
+                "sent_id": s.id,
+                "sent_attempts": s.attempts,
+                "sent_provider_id": provider_id,
+                "sent_provider": s.provider,
+                "sent_state": s.state.value,
+                "sent_delivered_at": now if s.delivered else None,
                 "now": now,
             }
-            for i, n, provider in sent
+            for s, provider_id in zip(sent, ids, strict=True)
         ],
     )
 

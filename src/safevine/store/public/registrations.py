@@ -35,6 +35,8 @@ ENDED = "ended"
 RECORD_UNAVAILABLE = "record_unavailable"
 BY_REGISTRANT = "registrant_ended"
 BY_SMS_STOP = "sms_stop"
+# The carrier reports the recipient opted out (provider error 21610).
+BY_CARRIER_STOP = "carrier_stop"
 # A newer registration of the same address for the same person was confirmed.
 REPLACED = "replaced"
 
@@ -365,6 +367,13 @@ def end_by_address(
 ) -> int:
     """End every registration of this address on this channel (an SMS reply of STOP)."""
     index = vault.blind_index(channel.value, address)
+    return end_by_index(connection, index, channel, BY_SMS_STOP, now)
+
+
+def end_by_index(
+    connection: Connection, index: str, channel: Channel, reason: str, now: datetime
+) -> int:
+    """End every registration on this channel whose address has this blind index."""
     ids = (
         connection.execute(
             select(registrations.c.id).where(
@@ -377,5 +386,5 @@ def end_by_address(
         .all()
     )
     for registration_id in ids:
-        end_registration(connection, int(registration_id), BY_SMS_STOP, now)
+        end_registration(connection, int(registration_id), reason, now)
     return len(ids)

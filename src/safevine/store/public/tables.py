@@ -6,6 +6,7 @@ hash (blind index) to find duplicates and a masked hint to show their owner.
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -83,6 +84,15 @@ notifications = Table(
     # Stable across retries and crashes: the email Message-ID, the webhook Idempotency-Key.
     Column("idempotency_key", String(64), nullable=False, unique=True),
     Column("provider_message_id", String(200)),
+    # What became of it after a provider took it (migration 0018): which provider, when
+    # its receipt said it arrived or the registrant confirmed it, the provider's last
+    # status and error code, and whether a failure was for good.
+    Column("provider", String(60)),
+    Column("delivered_at", UTCDateTime),
+    Column("acknowledged_at", UTCDateTime),
+    Column("receipt", String(20)),
+    Column("error_code", String(12)),
+    Column("failed_permanently", Boolean),
     Column("last_error", Text),
     Column("cancel_reason", String(30)),
     # The feed outage a `delay` or `resumed` notice is about (migration 0016).
@@ -96,6 +106,7 @@ notifications = Table(
     # One notice of each purpose per registration and outage, whoever evaluates.
     Index("uq_notifications_outage", "outage_id", "registration_id", "purpose", unique=True),
     Index("ix_notifications_due", "state", "next_attempt_at"),
+    Index("ix_notifications_provider_message", "provider_message_id"),
     # What a claim reads, in the order it takes rows (migration 0009).
     Index(
         "ix_notifications_claim",

@@ -1,21 +1,30 @@
-"""Inbound SMS from the provider: a reply of STOP (or PARAR, and the usual synonyms) ends
-every registration of that number at once. Nothing is sent back unless configured.
+"""What the SMS provider tells safevine: inbound texts and delivery receipts.
+
+- A reply of STOP (or PARAR, and the usual synonyms) ends every registration of that
+  number at once; a reply of YES (OK, SI) acknowledges the latest message about a person
+  that reached it. Nothing is sent back.
+- A status callback (`queued`, `sent`, `delivered`, `undelivered`, `failed`) moves the
+  notification it reports on (`store.public.receipts`). Voice calls report theirs
+  likewise.
 
 Only a request signed with the provider's auth token (SAFEVINE_SMS_AUTH_TOKEN) is heard;
-without a token configured every request is refused."""
+without a token configured every request is refused. The answer never depends on whether
+a number or a message id is known, so these endpoints tell a caller nothing.
+"""
 
 import base64
 import hashlib
 import hmac
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from safevine.domain.contact_address import Channel, normalise_address
 from safevine.domain.errors import FieldError
-from safevine.store.public import registrations
+from safevine.domain.retry_policy import next_delay
+from safevine.store.public import receipts, registrations
 from safevine.web.state import AppState
 
 log = logging.getLogger("safevine.web")
@@ -47,22 +56,35 @@ def twilio_signature(token: str, url: str, form: dict[str, str]) -> str:
     return base64.b64encode(digest).decode()
 
 
-@router.post("/inbound", summary="Inbound SMS webhook for the SMS provider")
-async def inbound(request: Request) -> Response:
+ACK_WORDS = frozenset({"YES", "Y", "OK", "OKAY", "SI", "SÍ"})
+
+
+async def signed_form(request: Request) -> dict[str, str] | None:
+    """The request's form when the provider signed it; None otherwise."""
     state = AppState.of(request)
     token = state.settings.sms_auth_token
     if not token:
         # Without the provider's token nothing can tell the provider from anyone else, and
         # an unsigned STOP would end any number's registrations.
-        log.warning("inbound SMS refused: SAFEVINE_SMS_AUTH_TOKEN is not set")
-        return Response(status_code=403)
+        log.warning("provider request refused: SAFEVINE_SMS_AUTH_TOKEN is not set")
+        return None
     form = {k: str(v) for k, v in (await request.form()).items()}
     url = f"{state.settings.public_base_url}{request.url.path}"
     expected = twilio_signature(token, url, form)
     if not hmac.compare_digest(expected, request.headers.get("x-twilio-signature", "")):
+        return None
+    return form
+
+
+@router.post("/inbound", summary="Inbound SMS webhook for the SMS provider")
+async def inbound(request: Request) -> Response:
+    state = AppState.of(request)
+    form = await signed_form(request)
+    if form is None:
         return Response(status_code=403)
     words = form.get("Body", "").strip().upper().split()
-    if words and words[0] in STOP_WORDS:
+    first = words[0].strip(".!") if words else ""
+    if first in STOP_WORDS or first in ACK_WORDS:
         try:
             number = normalise_address(Channel.SMS, form.get("From", ""))
         except FieldError:
@@ -70,8 +92,40 @@ async def inbound(request: Request) -> Response:
         if number:
             # In a thread: the write may wait for a worker's transaction (SQLite has one
             # writer), and the event loop must go on meanwhile.
-            await run_in_threadpool(_stop, state, number)
+            act = _stop if first in STOP_WORDS else _acknowledge
+            await run_in_threadpool(act, state, number)
     return Response(EMPTY_TWIML, media_type="application/xml")
+
+
+@router.post("/status", summary="Delivery status callback for the SMS provider", status_code=204)
+async def status(request: Request) -> Response:
+    state = AppState.of(request)
+    form = await signed_form(request)
+    if form is None:
+        return Response(status_code=403)
+    receipt = receipts.Receipt(
+        form.get("MessageSid") or form.get("SmsSid") or "",
+        form.get("MessageStatus") or form.get("SmsStatus") or "",
+        form.get("ErrorCode") or None,
+    )
+    applied = await run_in_threadpool(apply, state, receipt)
+    log.info("SMS receipt %s: %s", receipt.status[:20], applied.value)
+    return Response(status_code=204)
+
+
+def apply(state: AppState, receipt: receipts.Receipt) -> receipts.Applied:
+    """Apply a provider's receipt with the worker's retry policy."""
+    base = timedelta(seconds=state.settings.retry_base_seconds)
+    with state.public_engine.begin() as connection:
+        return receipts.apply_receipt(
+            connection, receipt, datetime.now(UTC), lambda tries: next_delay(tries, None, base)
+        )
+
+
+def _acknowledge(state: AppState, number: str) -> None:
+    index = state.vault.blind_index(Channel.SMS.value, number)
+    with state.public_engine.begin() as connection:
+        receipts.acknowledge_latest(connection, index, Channel.SMS, datetime.now(UTC))
 
 
 def _stop(state: AppState, number: str) -> None:
