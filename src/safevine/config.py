@@ -152,6 +152,8 @@ class Settings:
     # A claim not finished within this long is taken again (a worker that died mid-batch).
     worker_lease_seconds: int = 300
     retry_base_seconds: float = 30.0
+    # A text or call still `sent` this long after the provider took it has had no receipt.
+    receipt_wait_minutes: int = 30
     # Clearing a protection takes a second, different staff member's confirmation.
     two_person_clear: bool = True
     log_level: str = "INFO"
@@ -225,6 +227,7 @@ class Settings:
             worker_concurrency=_int_env("SAFEVINE_WORKER_CONCURRENCY", cls.worker_concurrency, 1),
             worker_lease_seconds=_int_env("SAFEVINE_WORKER_LEASE_SECONDS", 300, 1),
             retry_base_seconds=float(_int_env("SAFEVINE_RETRY_BASE_SECONDS", 30, 1)),
+            receipt_wait_minutes=_int_env("SAFEVINE_RECEIPT_WAIT_MINUTES", 30, 1),
             two_person_clear=_bool_env("SAFEVINE_TWO_PERSON_CLEAR", True),
             log_level=_choice_env(
                 "SAFEVINE_LOG_LEVEL", "info", ("debug", "info", "warning", "error")

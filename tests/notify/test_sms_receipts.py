@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -31,6 +32,7 @@ NUMBER = "+15550100100"
 class Receipts:
     delivery: Delivery
     base: str
+    released: int = 0
 
     def post(self, path: str, form: dict[str, str], token: str = TOKEN) -> httpx.Response:
         url = f"{self.base}{path}"
@@ -49,7 +51,8 @@ class Receipts:
 
     def send_event(self, expected_callbacks: int) -> Any:
         """A release, sent, and the provider's receipts for it arrived."""
-        release(self.delivery.engine)
+        self.released += 1
+        release(self.delivery.engine, f"rel-{self.released}", days=0.01 / self.released)
         self.delivery.dispatch()
         self.delivery.provider.wait_for_callbacks(expected_callbacks)
         return self.events()[-1]
@@ -193,3 +196,49 @@ def test_only_the_provider_is_heard_and_nobody_learns_anything(
     people = [w for c in [PUBLIC, *NON_PUBLIC] for w in c.identifiers]
     assert [w for w in people if w in logged] == []
     assert NUMBER not in logged and NUMBER[2:] not in logged
+
+
+def test_the_staff_report_says_what_reached_whom_per_channel_and_provider(
+    receipts: Receipts,
+) -> None:
+    """Delivered, failed for good, and one still awaiting its receipt past the wait: the
+    report's rates per channel and provider, over the staff service's HTTP."""
+    from safevine.web.staff_app import create_staff_app
+    from tests.staff.conftest import make_tokens
+
+    provider = receipts.delivery.provider
+    receipts.send_event(4)  # delivered
+    provider.outcomes[NUMBER] = [("failed", "30005")]
+    receipts.send_event(6)
+    provider.outcomes[NUMBER] = [("sent", None)]  # the carrier never says more
+    waiting = receipts.send_event(8)
+    with receipts.delivery.engine.begin() as c:
+        # The last one was taken an hour ago and is still waiting.
+        c.execute(
+            update(notifications)
+            .where(notifications.c.id == waiting.id)
+            .values(sent_at=waiting.sent_at - timedelta(hours=1))
+        )
+    token = make_tokens(receipts.delivery.engine)["report"]
+    app = create_staff_app(receipts.delivery.settings)
+    try:
+        with background_server(app) as base, httpx.Client(base_url=base) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            report = client.get("/api/v1/staff/report", headers=headers).json()
+            page = client.get("/staff/report", headers=headers).text
+    finally:
+        app.state.staff.records_engine.dispose()
+    [sms] = report["receipts"]
+    # The confirmation code and two events delivered, one failed, one awaiting.
+    assert (sms["channel"], sms["provider"], sms["taken"]) == ("sms", "127.0.0.1", 4)
+    counts = {k: sms[k] for k in ("delivered", "acknowledged", "failed", "awaiting", "no_receipt")}
+    assert counts == {
+        "delivered": 2,
+        "acknowledged": 0,
+        "failed": 1,
+        "awaiting": 1,
+        "no_receipt": 1,
+    }
+    assert sms["rates"]["delivered"] == 0.5 and sms["rates"]["failed"] == 0.25
+    assert sms["receipt_seconds"]["receipts"] == 2 and sms["receipt_seconds"]["median"] >= 0
+    assert "What reached people" in page and "127.0.0.1" in page and "50.0%" in page

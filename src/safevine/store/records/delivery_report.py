@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, select
 
 from safevine.domain.notification_state import WAITING as WAITING_STATES
 from safevine.domain.notification_state import NotificationState as S
@@ -27,6 +27,7 @@ class DeliveryReport:
     registrations: dict[str, int] = field(default_factory=dict)
     batches: list[dict[str, Any]] = field(default_factory=list)
     holds: list[dict[str, Any]] = field(default_factory=list)
+    receipts: list["Receipts"] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class DeliveryReport:
                 "by_day": self.by_day,
                 "oldest_waiting_seconds": self.oldest_waiting_seconds,
             },
+            "receipts": [r.as_json() for r in self.receipts],
             "failures": self.failures,
             "cancellations": self.cancellations,
             "registrations": self.registrations,
@@ -45,9 +47,107 @@ class DeliveryReport:
         }
 
 
-def build(connection: Connection, days: int = 30) -> DeliveryReport:
+@dataclass
+class Receipts:
+    """What became of the messages one provider took on one channel: how many, and the
+    share of them delivered, acknowledged, failed, still awaiting a receipt, and awaiting
+    one for longer than it should take ("no receipt"); how long receipts took."""
+
+    channel: str
+    provider: str
+    taken: int = 0
+    delivered: int = 0  # reached: a receipt said so, or the registrant acknowledged it
+    acknowledged: int = 0
+    failed: int = 0
+    retrying: int = 0
+    awaiting: int = 0
+    no_receipt: int = 0
+    receipt_seconds: list[float] = field(default_factory=list, repr=False)
+
+    def share(self, count: int) -> float | None:
+        return round(count / self.taken, 4) if self.taken else None
+
+    def receipt_time(self, fraction: float) -> float | None:
+        times = sorted(self.receipt_seconds)
+        if not times:
+            return None
+        return round(times[min(len(times) - 1, int(fraction * len(times)))], 1)
+
+    def as_json(self) -> dict[str, Any]:
+        counts = ("delivered", "acknowledged", "failed", "retrying", "awaiting", "no_receipt")
+        return {
+            "channel": self.channel,
+            "provider": self.provider,
+            "taken": self.taken,
+            **{name: getattr(self, name) for name in counts},
+            "rates": {name: self.share(getattr(self, name)) for name in counts},
+            "receipt_seconds": {
+                "median": self.receipt_time(0.5),
+                "p95": self.receipt_time(0.95),
+                "receipts": len(self.receipt_seconds),
+            },
+        }
+
+
+# How long receipts take is read from the newest this many, not from every one.
+RECEIPT_SAMPLE = 10_000
+
+
+def _receipts(
+    connection: Connection, since: datetime, now: datetime, wait: timedelta
+) -> list[Receipts]:
+    """Per channel and provider, what became of what the providers took since `since`."""
+    n, r = notifications, registrations
+    found: dict[tuple[str, str], Receipts] = {}
+
+    def of(channel: str, provider: str | None) -> Receipts:
+        key = (channel, provider or "unknown")
+        return found.setdefault(key, Receipts(*key))
+
+    overdue = n.c.sent_at < now - wait
+    for channel, provider, state, late, count in connection.execute(
+        select(
+            r.c.channel,
+            n.c.provider,
+            n.c.state,
+            case((overdue, True), else_=False).label("late"),
+            func.count(),
+        )
+        .join(r, r.c.id == n.c.registration_id)
+        .where(n.c.sent_at >= since)
+        .group_by(r.c.channel, n.c.provider, n.c.state, "late")
+    ):
+        row = of(channel, provider)
+        row.taken += count
+        if state in (S.DELIVERED, S.ACKNOWLEDGED):
+            row.delivered += count
+        if state == S.ACKNOWLEDGED:
+            row.acknowledged += count
+        elif state == S.FAILED:
+            row.failed += count
+        elif state == S.RETRYING:
+            row.retrying += count
+        elif state == S.SENT:
+            row.awaiting += count
+            row.no_receipt += count if late else 0
+    for channel, provider, sent_at, delivered_at in connection.execute(
+        select(r.c.channel, n.c.provider, n.c.sent_at, n.c.delivered_at)
+        .join(r, r.c.id == n.c.registration_id)
+        .where(n.c.sent_at >= since, n.c.delivered_at.is_not(None))
+        .order_by(n.c.sent_at.desc())
+        .limit(RECEIPT_SAMPLE)
+    ):
+        seconds = (delivered_at - sent_at).total_seconds()
+        of(channel, provider).receipt_seconds.append(max(0.0, seconds))
+    return sorted(found.values(), key=lambda row: (row.channel, row.provider))
+
+
+def build(
+    connection: Connection, days: int = 30, receipt_wait: timedelta = timedelta(minutes=30)
+) -> DeliveryReport:
     now = datetime.now(UTC)
     report = DeliveryReport(now)
+    report.receipts = _receipts(connection, now - timedelta(days=days), now, receipt_wait)
     n, r = notifications, registrations
     report.by_state = dict(
         connection.execute(select(n.c.state, func.count()).group_by(n.c.state)).all()

@@ -1,11 +1,12 @@
 """The delivery report (JSON and a server-rendered page), the audit export, and /metrics."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Connection
 
 from safevine.domain import value_ranges
 from safevine.domain.errors import FieldError
@@ -24,7 +25,7 @@ Reporter = Annotated[StaffToken, Depends(require("report"))]
 @router.get("/api/v1/staff/report", summary="Delivery report")
 def report_json(request: Request, token: Reporter) -> JSONResponse:
     with StaffState.of(request).records_engine.connect() as connection:
-        return JSONResponse(delivery_report.build(connection).as_json())
+        return JSONResponse(_build(request, connection).as_json())
 
 
 @router.get("/staff/report", response_class=HTMLResponse, summary="Delivery report page")
@@ -35,7 +36,7 @@ def report_page(request: Request, token: Reporter) -> HTMLResponse:
 def delivery_page(request: Request, session: Session | None) -> HTMLResponse:
     """The delivery report with its charts: for a token holder, or in the console."""
     with StaffState.of(request).records_engine.connect() as connection:
-        report = delivery_report.build(connection)
+        report = _build(request, connection)
     channel_rows = [
         (f"{row['channel']} {row['state']}", row["count"]) for row in report.by_channel_state
     ]
@@ -47,7 +48,8 @@ def delivery_page(request: Request, session: Session | None) -> HTMLResponse:
         "channel": bars("Notifications by channel and state", channel_rows),
         "day": bars("Notifications created per day", sorted(day_totals.items())),
         "failures": bars(
-            "Failures by reason", [(f["reason"][:40], f["count"]) for f in report.failures]
+            "Failures by reason",
+            [((f["reason"] or "no reason recorded")[:40], f["count"]) for f in report.failures],
         ),
         "cancellations": bars(
             "Cancellations by cause",
@@ -60,6 +62,7 @@ def delivery_page(request: Request, session: Session | None) -> HTMLResponse:
         "en",
         report=report,
         charts=charts,
+        receipt_wait=StaffState.of(request).settings.receipt_wait_minutes,
         path=request.url.path,
         session=session,
         rights={r.value for r in session.account.rights} if session else set(),
@@ -67,6 +70,11 @@ def delivery_page(request: Request, session: Session | None) -> HTMLResponse:
         problem=None,
     )
     return HTMLResponse(html)
+
+
+def _build(request: Request, connection: Connection) -> delivery_report.DeliveryReport:
+    wait = timedelta(minutes=StaffState.of(request).settings.receipt_wait_minutes)
+    return delivery_report.build(connection, receipt_wait=wait)
 
 
 @router.get("/api/v1/staff/audit", summary="The audit log, with its chain head")
