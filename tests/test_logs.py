@@ -140,6 +140,7 @@ def test_no_contact_url_or_person_reaches_the_logs_of_a_full_run(
                             "channel": channel,
                             "address": address,
                             "language": "en",
+                            **({"pin": "1357"} if channel == "voice" else {}),
                         },
                     ).json()["registration"]
                     for channel, address in (

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from safevine.domain.call_repeats import RepeatRules
 from safevine.domain.feed_health import HealthRules
 from safevine.domain.publication import DEFAULT_RETENTION_DAYS
 from safevine.domain.value_ranges import FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
@@ -26,6 +27,13 @@ def _int_env(name: str, default: int, minimum: int) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+def _call_repeats() -> RepeatRules:
+    try:
+        return RepeatRules.from_env()
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _feed_rules() -> HealthRules:
@@ -175,6 +183,8 @@ class Settings:
     feed_health_every_seconds: int = 300
     # Expected cadences and the silence that makes a facility down (domain.feed_health).
     feed_rules: HealthRules = field(default_factory=HealthRules)
+    # How often, and how long, an unconfirmed call is repeated (domain.call_repeats).
+    call_repeats: RepeatRules = field(default_factory=RepeatRules)
     # The agency's OpenID Connect provider for staff sign-in (optional).
     staff_oidc_issuer: str = ""
     staff_oidc_client_id: str = ""
@@ -244,6 +254,7 @@ class Settings:
             audit_head_every_hours=_int_env("SAFEVINE_AUDIT_HEAD_EVERY_HOURS", 24, 1),
             feed_health_every_seconds=_int_env("SAFEVINE_FEED_HEALTH_EVERY_SECONDS", 300, 0),
             feed_rules=_feed_rules(),
+            call_repeats=_call_repeats(),
             staff_idle_minutes=_int_env("SAFEVINE_STAFF_IDLE_MINUTES", 15, 1),
             staff_session_hours=_int_env("SAFEVINE_STAFF_SESSION_HOURS", 8, 1),
             staff_lockout_after=_int_env("SAFEVINE_STAFF_LOCKOUT_AFTER", 5, 1),

@@ -72,6 +72,7 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
                     "channel": channel,
                     "address": address,
                     "language": "en",
+                    **({"pin": "1357"} if channel == "voice" else {}),
                 },
             ).json()["registration"]
             for channel, address in (

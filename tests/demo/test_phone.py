@@ -4,7 +4,7 @@ account's credentials as the real one is."""
 import httpx
 
 from safevine.demo.phone import Phone, phone_router, spoken, with_phone
-from safevine.notify.channels.voice import twiml
+from safevine.notify.voice_script import call
 from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.notify.conftest import Delivery, delivery  # noqa: F401 - the fixture
@@ -29,6 +29,6 @@ def test_the_demo_provider_asks_for_its_account(delivery: Delivery) -> None:  # 
 
 
 def test_a_call_shows_the_words_it_says() -> None:
-    assert spoken(twiml("Your code is 1, 2, 3. <b>&", "en")) == "Your code is 1, 2, 3. <b>&"
+    assert spoken(call("Your code is 1, 2, 3. <b>&", "en", None)) == "Your code is 1, 2, 3. <b>&"
     assert spoken("<Response><Say>a</Say><Pause/><Say>b</Say></Response>") == "a\nb"
     assert spoken("not xml <") == "" and spoken("<a>" * 20_000) == ""

@@ -22,6 +22,9 @@ from tests.canaries import plant
 from tests.notify.servers import Provider, SmtpSink, provider_stub, smtp_sink
 from tests.web.conftest import settings_for
 
+# The PIN a voice registration made by these tests confirms its calls with.
+PIN = "2468"
+
 
 def notify_settings(
     engine: Engine, sink: SmtpSink, provider: Provider, **changes: object
@@ -101,6 +104,7 @@ class Delivery:
             ),
             quiet_hours=options.get("quiet_hours"),  # type: ignore[arg-type]
             allow_voicemail=bool(options.get("allow_voicemail", True)),
+            pin=str(options.get("pin", PIN)) if channel == Channel.VOICE else None,
         )
         now = datetime.now(UTC)
         with self.public.begin() as connection:

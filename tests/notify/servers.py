@@ -6,6 +6,7 @@ import asyncio
 import email
 import threading
 import time
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -121,6 +122,57 @@ class Provider:
     # Each receipt posted: (message sid, status, the app's HTTP answer).
     callbacks: list[tuple[str, str, int]] = field(default_factory=list)
 
+    # Calls, as people answer them: for a call with a StatusCallback, the next script
+    # queued for its number, or "answered" (a person listened and pressed nothing):
+    # "no-answer", "busy", "machine", "answered", "failed:<code>", or "pin:<keys>,<keys>"
+    # (answered, and these keys pressed in turn, each at the PIN prompt then current).
+    calls: dict[str, list[str]] = field(default_factory=dict)
+    # What each call said (its <Say> texts, the script and every answer to a key) and
+    # what was pressed: (call sid, "said" or "pressed", text).
+    heard: list[tuple[str, str, str]] = field(default_factory=list)
+
+    async def answer_call(self, sid: str, to: str, twiml: str, status_url: str) -> None:
+        """What happens on the line, then the call's final status."""
+        queued = self.calls.get(to)
+        script = queued.pop(0) if queued else "answered"
+        kind, _, detail = script.partition(":")
+        form: dict[str, str] = {"CallSid": sid, "To": to}
+        async with httpx.AsyncClient(timeout=10) as client:
+
+            async def signed_post(url: str, data: dict[str, str]) -> httpx.Response:
+                signature = twilio_signature(self.auth_token, url, data)
+                return await client.post(url, data=data, headers={"X-Twilio-Signature": signature})
+
+            if kind in ("answered", "pin", "machine"):
+                self._said(sid, twiml)
+            if kind == "pin":
+                script_now = twiml
+                for keys in detail.split(","):
+                    action = _gather_action(script_now)
+                    if action is None:
+                        break
+                    self.heard.append((sid, "pressed", keys))
+                    answer = await signed_post(action, {"CallSid": sid, "Digits": keys})
+                    script_now = answer.text
+                    self._said(sid, script_now)
+            if kind in ("answered", "pin"):
+                form.update(CallStatus="completed", AnsweredBy="human")
+            elif kind == "machine":
+                form.update(CallStatus="completed", AnsweredBy="machine_start")
+            elif kind == "failed":
+                form.update(CallStatus="failed", ErrorCode=detail)
+            else:
+                form["CallStatus"] = kind
+            answer = await signed_post(status_url, form)
+            self.callbacks.append((sid, form["CallStatus"], answer.status_code))
+
+    def _said(self, sid: str, twiml: str) -> None:
+        try:
+            root = ElementTree.fromstring(twiml.split("?>", 1)[-1])
+        except ElementTree.ParseError:
+            return
+        self.heard.append((sid, "said", " ".join((s.text or "") for s in root.iter("Say"))))
+
     def wait_for_callbacks(self, count: int, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
         while len(self.callbacks) < count and time.monotonic() < deadline:
@@ -169,6 +221,11 @@ def _provider_app(provider: Provider) -> FastAPI:
         if form.get("StatusCallback") and resource == "Messages":
             # After the answer, as a provider reports: the app records the send first.
             tasks.add_task(provider.post_receipts, sid, form["To"], form["StatusCallback"])
+        if form.get("StatusCallback") and resource == "Calls":
+            sid = f"CA{len(provider.requests):06d}"
+            tasks.add_task(
+                provider.answer_call, sid, form["To"], form.get("Twiml", ""), form["StatusCallback"]
+            )
         return JSONResponse({"sid": sid}, status_code=201)
 
     @app.post("/hook")
@@ -187,6 +244,16 @@ def _provider_app(provider: Provider) -> FastAPI:
         return JSONResponse({"ok": True})
 
     return app
+
+
+def _gather_action(twiml: str) -> str | None:
+    """The URL a script's PIN prompt posts the keys to, if it asks for any."""
+    try:
+        root = ElementTree.fromstring(twiml.split("?>", 1)[-1])
+    except ElementTree.ParseError:
+        return None
+    gather = root.find(".//Gather")
+    return None if gather is None else gather.get("action")
 
 
 @contextmanager

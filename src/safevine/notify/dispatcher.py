@@ -32,13 +32,7 @@ from safevine.domain.retry_policy import next_delay
 from safevine.failures import describe
 from safevine.notify.channels import TRANSPORTS, DeliveryResult, Transport
 from safevine.notify.channels.base import OutgoingMessage
-from safevine.notify.messages import (
-    MessageContext,
-    Rendered,
-    render_code,
-    render_event,
-    render_feed_notice,
-)
+from safevine.notify.compose import compose
 from safevine.store.public import delivery
 from safevine.store.public.delivery import Outgoing, Sent
 from safevine.store.public.registrations import ACTIVE, ENDED, RECORD_UNAVAILABLE, end_registration
@@ -382,39 +376,7 @@ class Dispatcher:
         return window.next_allowed(now)
 
     def _message(self, o: Outgoing, public: dict[str, Any]) -> OutgoingMessage:
-        address = self.vault.decrypt(o.address_key_id, o.address_ciphertext, "address")
-        rendered: Rendered
-        if o.purpose == "confirmation":
-            assert o.secret_key_id and o.secret_ciphertext
-            rendered = render_code(
-                self.vault.decrypt(o.secret_key_id, o.secret_ciphertext, "code"), o.language
-            )
-        else:
-            assert o.manage_token_key_id and o.manage_token_ciphertext
-            token = self.vault.decrypt(o.manage_token_key_id, o.manage_token_ciphertext, "manage")
-            person = public[o.person_ref]
-            name = " ".join(p for p in (person.given_name, person.family_name) if p)
-            context = MessageContext(
-                o.language,
-                o.wording,
-                o.number,
-                f"{self.settings.public_base_url}/m/{token}",
-                self.settings.help_phone,
-            )
-            if o.purpose == "event":
-                rendered = render_event(
-                    o.content, name, o.person_ref, context, email_only=o.channel == "email"
-                )
-            else:
-                rendered = render_feed_notice(o.purpose, o.content, context, o.time_zone)
-        secret = (
-            self.vault.decrypt(o.webhook_secret_key_id, o.webhook_secret_ciphertext, "webhook")
-            if o.webhook_secret_key_id and o.webhook_secret_ciphertext
-            else None
-        )
-        return OutgoingMessage(
-            o.idempotency_key, address, rendered, o.language, o.allow_voicemail, secret
-        )
+        return compose(o, public, self.vault, self.settings)
 
     def _record(
         self,

@@ -20,7 +20,14 @@ from safevine.store.public.prepared_lookup import PreparedLookups
 from safevine.web.app_shell import STATIC, error_headers, guard, include, language, new_app
 from safevine.web.client_address import ClientAddresses
 from safevine.web.observability import Metrics
-from safevine.web.public import api, pages, registration_api, registration_pages, sms_inbound
+from safevine.web.public import (
+    api,
+    pages,
+    registration_api,
+    registration_pages,
+    sms_inbound,
+    voice_callbacks,
+)
 from safevine.web.public.feed_delays import DelayBoard
 from safevine.web.public.search import Searcher
 from safevine.web.public.search_fast_path import SearchFastPath
@@ -60,6 +67,7 @@ def create_public_app(
             api.router,
             registration_api.router,
             sms_inbound.router,
+            voice_callbacks.router,
             pages.router,
             registration_pages.router,
         ],

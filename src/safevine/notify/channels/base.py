@@ -22,6 +22,8 @@ class OutgoingMessage:
     language: str
     allow_voicemail: bool = True
     webhook_secret: str | None = None
+    # A call that asks for the registrant's PIN, and is repeated until it is entered.
+    confirm_with_pin: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""Voice calls through the same Twilio-compatible API; the message is read out twice."""
-
-from xml.sax.saxutils import escape
+"""Voice calls through the same Twilio-compatible API: the message read out twice and, for a
+registration with a PIN, the PIN asked for (`notify/voice_script.py`)."""
 
 import httpx
 
+from safevine.notify import voice_script
 from safevine.notify.channels.base import (
     DeliveryResult,
     OutgoingMessage,
@@ -14,14 +14,6 @@ from safevine.notify.channels.base import (
 )
 from safevine.notify.channels.sms import messages_url
 
-VOICES = {"en": "en-US", "es": "es-MX"}
-
-
-def twiml(text: str, language: str) -> str:
-    return (
-        f'<Response><Say language="{VOICES.get(language, "en-US")}">{escape(text)}</Say></Response>'
-    )
-
 
 @register
 class VoiceTransport(Transport):
@@ -29,11 +21,20 @@ class VoiceTransport(Transport):
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         s = self.settings
+        gather = (
+            f"{s.public_base_url}{voice_script.GATHER_PATH}" if message.confirm_with_pin else None
+        )
         form = {
             "To": message.address,
             "From": s.voice_from,
-            "Twiml": twiml(message.rendered.voice, message.language),
+            "Twiml": voice_script.call(message.rendered.voice, message.language, gather),
         }
+        if s.sms_auth_token:
+            # What became of the call comes back signed with the token.
+            form["StatusCallback"] = f"{s.public_base_url}{voice_script.STATUS_PATH}"
+        if message.confirm_with_pin:
+            # Who answered (a person or a machine) decides when the call is repeated.
+            form["MachineDetection"] = "Enable"
         if not message.allow_voicemail:
             # The registrant asked for no voicemail: the provider detects an answering
             # machine and hangs up instead of leaving the message on it.

@@ -24,7 +24,9 @@ PUBLIC_VIEWS = frozenset(
         "public_feed_delays",
     }
 )
-PUBLIC_TABLES = frozenset({"registrations", "notifications", "operations_messages"})
+PUBLIC_TABLES = frozenset(
+    {"registrations", "notifications", "operations_messages", "call_attempts"}
+)
 
 
 def make_public_engine(database_url: str, public_database_url: str | None = None) -> Engine:

@@ -70,6 +70,8 @@ class Outgoing:
     manage_token_ciphertext: bytes | None
     webhook_secret_key_id: str | None
     webhook_secret_ciphertext: bytes | None
+    # A voice registration with a PIN: its calls ask for it (never the PIN itself).
+    has_pin: bool
 
 
 # Spelled out rather than bound, as the partial index ix_notifications_claim is: a planner
@@ -181,6 +183,8 @@ def claim(
 _HOLD_COLUMNS = [
     registrations.c.state.label("registration_state")
     if name == "registration_state"
+    else registrations.c.pin_hash.is_not(None).label("has_pin")
+    if name == "has_pin"
     else notifications.c[name]
     if name in notifications.c
     else registrations.c[name]
@@ -221,8 +225,24 @@ def hold(connection: Connection, worker: str, ids: list[int]) -> list[Outgoing]:
     for row in rows:
         values_ = list(row)
         values_[_VOICEMAIL] = bool(values_[_VOICEMAIL])
+        values_[-1] = bool(values_[-1])  # has_pin
         out.append(Outgoing(*values_))
     return out
+
+
+def outgoing(connection: Connection, notification_id: int) -> Outgoing | None:
+    """One notification as `hold` reads it, whatever its state (a call's "say it again")."""
+    row = connection.execute(
+        select(*_HOLD_COLUMNS)
+        .join(registrations, registrations.c.id == notifications.c.registration_id)
+        .where(notifications.c.id == notification_id)
+    ).first()
+    if row is None:
+        return None
+    values = list(row)
+    values[_VOICEMAIL] = bool(values[_VOICEMAIL])
+    values[-1] = bool(values[-1])
+    return Outgoing(*values)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ from safevine.store.public.registrations import ACTIVE, BY_CARRIER_STOP, end_by_
 from safevine.store.public.tables import notifications, registrations
 
 RECEIPT_LENGTH = 20
+# A receipt can overtake the worker's record of the message it reports (a busy line or a
+# refused number answers in milliseconds): it is looked for again this often before it
+# is let go.
+LOOKS, LOOK_EVERY = 10, 0.2
 ERROR_LENGTH = 2000
 
 
@@ -117,6 +121,17 @@ def apply_receipt(
         end_by_index(connection, row.address_index, Channel(row.channel), BY_CARRIER_STOP, now)
         return Applied.ENDED
     return Applied.RETRYING if delay is not None else Applied.FAILED
+
+
+def known(connection: Connection, provider_message_id: str) -> bool:
+    """Whether a notification was recorded as taken under this provider id."""
+    sid = provider_message_id.strip()[:200]
+    return bool(sid) and (
+        connection.execute(
+            select(notifications.c.id).where(notifications.c.provider_message_id == sid).limit(1)
+        ).first()
+        is not None
+    )
 
 
 def next_key(key: str, attempts: int) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, insert, select, update
 
 from safevine.contact_vault import ContactVault
@@ -56,6 +56,8 @@ class RegistrationRequest:
     events: tuple[str, ...]
     quiet_hours: QuietHours | None = None
     allow_voicemail: bool = True
+    # A voice registrant's 4-digit PIN (`domain.call_pin`), kept only as a hash.
+    pin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ def start(
         "quiet_end": request.quiet_hours.end.strftime("%H:%M") if request.quiet_hours else None,
         "time_zone": request.quiet_hours.zone if request.quiet_hours else None,
         "allow_voicemail": int(request.allow_voicemail),
+        "pin_hash": _hasher.hash(request.pin) if request.pin else None,
         "pending_token_hash": token_hash(pending_token),
         "code_hash": _hasher.hash(code),
         "code_expires_at": expires_at,
@@ -348,6 +351,16 @@ def end_registration(
         )
         .values(state=S.CANCELLED, cancel_reason=reason, updated_at=now)
     )
+
+
+def pin_matches(pin_hash: str | None, digits: str) -> bool:
+    """Whether `digits` are the PIN whose hash this is (Argon2id: slow on purpose)."""
+    if not pin_hash:
+        return False
+    try:
+        return bool(_hasher.verify(pin_hash, digits))
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def end_by_manage_token(connection: Connection, token: str, now: datetime) -> bool:

@@ -42,6 +42,9 @@ registrations = Table(
     Column("quiet_end", String(5)),
     Column("time_zone", String(64)),
     Column("allow_voicemail", Integer, nullable=False, server_default="1"),
+    # A voice registrant's 4-digit PIN, as an Argon2id hash (migration 0019): entering
+    # it on a call acknowledges the call. Never read back.
+    Column("pin_hash", String(200)),
     Column("state", String(24), nullable=False),
     Column("end_reason", String(30)),
     Column("pending_token_hash", String(64), nullable=False, unique=True),
@@ -137,4 +140,25 @@ operations_messages = Table(
     Column("sent_at", UTCDateTime),
     Index("ix_operations_messages_due", "state", "next_attempt_at"),
     Index("ix_operations_messages_kind", "kind", "created_at"),
+)
+
+# Every call placed for a voice notification and what became of it (migration 0019): the
+# repeats of an unacknowledged call are judged from these.
+call_attempts = Table(
+    "call_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("notification_id", BigId, ForeignKey("notifications.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("call_sid", String(200), nullable=False),
+    Column("placed_at", UTCDateTime, nullable=False),
+    # The provider's last call status, and who answered (`human`, `machine_start`...).
+    Column("status", String(20)),
+    Column("answered_by", String(30)),
+    # no_answer, busy, machine, answered, acknowledged, failed (domain.call_outcome).
+    Column("outcome", String(20)),
+    Column("pin_tries", Integer, nullable=False, server_default="0"),
+    Column("ended_at", UTCDateTime),
+    UniqueConstraint("call_sid", name="uq_call_attempts_call_sid"),
+    Index("ix_call_attempts_notification", "notification_id"),
 )

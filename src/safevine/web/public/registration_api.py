@@ -37,6 +37,11 @@ class RegistrationBody(BaseModel):
     events: list[str] | None = Field(default=None, max_length=10)
     quiet_hours: QuietHoursBody | None = None
     allow_voicemail: bool = True
+    pin: str | None = Field(
+        default=None,
+        max_length=8,
+        description="For `voice`: the 4-digit PIN that confirms a call (required there).",
+    )
 
 
 class StartedResponse(BaseModel):

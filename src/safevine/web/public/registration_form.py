@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from safevine.domain.call_pin import check_pin
 from safevine.domain.contact_address import Channel, mask_address, normalise_address
 from safevine.domain.errors import FieldError
 from safevine.domain.event_kinds import EventKind
@@ -87,6 +88,12 @@ def parse_registration(raw: Mapping[str, Any]) -> RegistrationRequest | list[Pro
     events = _events(raw.get("events"))
     if events is None:
         problems.append(Problem("events", N_("Choose at least one kind of update.")))
+    pin = None
+    if channel == Channel.VOICE:
+        try:
+            pin = check_pin(raw.get("pin"))
+        except FieldError:
+            problems.append(Problem("pin", N_("Choose a PIN of exactly 4 digits for phone calls.")))
     quiet = _quiet_hours(raw, problems)
     voicemail = raw.get("allow_voicemail", True)
     if isinstance(voicemail, str):
@@ -103,6 +110,7 @@ def parse_registration(raw: Mapping[str, Any]) -> RegistrationRequest | list[Pro
         events=events,
         quiet_hours=quiet,
         allow_voicemail=bool(voicemail),
+        pin=pin,
     )
 
 

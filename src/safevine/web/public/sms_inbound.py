@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request, Response
@@ -69,7 +70,9 @@ async def signed_form(request: Request) -> dict[str, str] | None:
         log.warning("provider request refused: SAFEVINE_SMS_AUTH_TOKEN is not set")
         return None
     form = {k: str(v) for k, v in (await request.form()).items()}
-    url = f"{state.settings.public_base_url}{request.url.path}"
+    # The URL the provider called, query included, as it signed it.
+    query = f"?{request.url.query}" if request.url.query else ""
+    url = f"{state.settings.public_base_url}{request.url.path}{query}"
     expected = twilio_signature(token, url, form)
     if not hmac.compare_digest(expected, request.headers.get("x-twilio-signature", "")):
         return None
@@ -116,10 +119,20 @@ async def status(request: Request) -> Response:
 def apply(state: AppState, receipt: receipts.Receipt) -> receipts.Applied:
     """Apply a provider's receipt with the worker's retry policy."""
     base = timedelta(seconds=state.settings.retry_base_seconds)
-    with state.public_engine.begin() as connection:
-        return receipts.apply_receipt(
-            connection, receipt, datetime.now(UTC), lambda tries: next_delay(tries, None, base)
-        )
+    for look in range(receipts.LOOKS):
+        with state.public_engine.begin() as connection:
+            if (
+                receipts.known(connection, receipt.provider_message_id)
+                or look == receipts.LOOKS - 1
+            ):
+                return receipts.apply_receipt(
+                    connection,
+                    receipt,
+                    datetime.now(UTC),
+                    lambda tries: next_delay(tries, None, base),
+                )
+        time.sleep(receipts.LOOK_EVERY)
+    return receipts.Applied.IGNORED
 
 
 def _acknowledge(state: AppState, number: str) -> None:

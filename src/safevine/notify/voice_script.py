@@ -1,0 +1,79 @@
+"""What a call says and asks, as TwiML: the message, then, for a registration with
+a PIN, a request for it (`<Gather>`); and what the call says after each key pressed.
+
+The provider fetches nothing from safevine to speak a message: the script travels with
+the call. What the registrant presses comes back signed to the public service
+(`web/public/voice_callbacks.py`), which answers with one of the scripts below.
+"""
+
+from xml.sax.saxutils import escape, quoteattr
+
+from safevine.domain.call_pin import LENGTH, REPLAY
+from safevine.i18n import N_, translations
+
+VOICES = {"en": "en-US", "es": "es-MX"}
+# Where the provider posts the keys pressed, and the status of the call.
+GATHER_PATH = "/api/v1/voice/gather"
+STATUS_PATH = "/api/v1/voice/status"
+# Wrong PINs on one call before it says goodbye (it is repeated later).
+PIN_TRIES = 3
+
+ASK = N_(
+    "To confirm you heard this message, enter your 4-digit PIN now. "
+    "To hear the message again, press 9."
+)
+WRONG = N_("That PIN is not right. Please enter your 4-digit PIN again.")
+THANKS = N_("Thank you. We have your confirmation. Goodbye.")
+NO_PIN = N_("We did not get your PIN. We will call again later. Goodbye.")
+TOO_MANY = N_("That PIN is not right. We will call again later. Goodbye.")
+
+
+def _say(text: str, language: str) -> str:
+    return f"<Say language={quoteattr(VOICES.get(language, 'en-US'))}>{escape(text)}</Say>"
+
+
+def _gather(inner: str, action: str, tries: int) -> str:
+    # numDigits: a PIN's four, and `finishOnKey` lets the lone 9 (say it again) through.
+    return (
+        f'<Gather input="dtmf" numDigits="{LENGTH}" finishOnKey="#" timeout="8" '
+        f'action={quoteattr(f"{action}?try={tries}")} method="POST">{inner}</Gather>'
+    )
+
+
+def spoken(message: str, language: str) -> str:
+    """The message (its rendering says it twice already)."""
+    return _say(message, language)
+
+
+def call(message: str, language: str, gather_url: str | None) -> str:
+    """A call's whole script: the message twice, and the PIN asked for when `gather_url`
+    is given (the keys pressed are posted there)."""
+    if gather_url is None:
+        return f"<Response>{spoken(message, language)}</Response>"
+    return ask_for_pin(spoken(message, language), language, gather_url, 1)
+
+
+def ask_for_pin(before: str, language: str, gather_url: str, tries: int) -> str:
+    gettext = translations(language).gettext
+    asked = _gather(before + _say(gettext(ASK), language), gather_url, tries)
+    return f"<Response>{asked}{_say(gettext(NO_PIN), language)}<Hangup/></Response>"
+
+
+def again(language: str, gather_url: str, tries: int) -> str:
+    """After a wrong PIN: ask again, or say goodbye after `PIN_TRIES`."""
+    gettext = translations(language).gettext
+    if tries > PIN_TRIES:
+        return f"<Response>{_say(gettext(TOO_MANY), language)}<Hangup/></Response>"
+    return ask_for_pin(_say(gettext(WRONG), language), language, gather_url, tries)
+
+
+def thanks(language: str) -> str:
+    gettext = translations(language).gettext
+    return f"<Response>{_say(gettext(THANKS), language)}<Hangup/></Response>"
+
+
+HANG_UP = "<Response><Hangup/></Response>"
+
+
+def is_replay(digits: str) -> bool:
+    return digits.strip().rstrip("#") == REPLAY
