@@ -12,11 +12,12 @@ from safevine.demo.inbox import inbox_router
 from safevine.demo.mailbox import Mailbox
 from safevine.demo.phone import Phone, Ring, phone_router, with_phone
 from safevine.domain.contact_address import Channel
-from safevine.store.public.tables import registrations
+from safevine.store.public.tables import notifications, registrations
 from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server, free_port
 from tests.canaries import PUBLIC
-from tests.notify.conftest import Delivery, delivery  # noqa: F401 - the fixture
+from tests.notify.conftest import PIN, Delivery, delivery  # noqa: F401 - the fixture
+from tests.notify.test_delivery import release
 
 NUMBER = "+15550107777"
 
@@ -56,3 +57,55 @@ def test_texts_and_calls_on_the_inbox_and_reply_stop(
     with delivery.engine.connect() as connection:
         row = connection.execute(select(registrations.c.state, registrations.c.end_reason)).one()
     assert tuple(row) == ("ended", "sms_stop")
+
+
+def test_a_newcomer_answers_a_call_on_the_inbox_and_enters_the_pin(
+    browser: Browser,
+    delivery: Delivery,  # noqa: F811
+    screenshots: Path,
+) -> None:
+    """Registered for calls with a PIN: the demo's phone rings on the inbox page, a wrong
+    PIN is asked again, the right one confirms the call, and the notification says so."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = with_phone(replace(delivery.settings, demo=True, public_base_url=base), base)
+    delivery.settings = settings
+    phone = Phone()
+    app = create_public_app(settings)
+    app.include_router(inbox_router(Mailbox(), phone))
+    app.include_router(phone_router(phone, settings))
+    with background_server(app, port=port):
+        delivery.register(delivery.ref(PUBLIC.a_number), "+1 555 010 8888", Channel.VOICE)
+        delivery.dispatch()  # the code's call: asks for nothing
+        release(delivery.engine)
+        delivery.dispatch()
+        [ringing] = [r for r in phone.rings() if r.ringing]
+        page = browser.new_page(viewport={"width": 375, "height": 900})
+        page.goto(f"{base}/demo/inbox")
+        keys = page.get_by_label("Answer the call and press keys: your PIN, or 9 to hear it again")
+        keys.fill("1111")
+        page.get_by_role("button", name="Press").click()
+        assert (
+            "That PIN is not right"
+            in page.locator(f"#call-{ringing.sid}").locator("..").inner_text()
+        )
+        page.get_by_label("Answer the call and press keys: your PIN, or 9 to hear it again").fill(
+            PIN
+        )
+        page.get_by_role("button", name="Press").click()
+        assert page.get_by_text("We have your confirmation").count() == 1
+        assert page.get_by_text("The call has ended.").count() == 1
+        for width in (375, 1280):
+            page.set_viewport_size({"width": width, "height": 900})
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            page.screenshot(path=str(screenshots / f"demo-call-{width}.png"), full_page=True)
+        page.close()
+    app.state.safevine.public_engine.dispose()
+    with delivery.engine.connect() as connection:
+        states = dict(
+            (purpose, state)
+            for purpose, state in connection.execute(
+                select(notifications.c.purpose, notifications.c.state)
+            )
+        )
+    assert states == {"confirmation": "delivered", "event": "acknowledged"}
