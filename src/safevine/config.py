@@ -29,6 +29,16 @@ def _int_env(name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _bounce_address(raw: str) -> str:
+    address = raw.strip()
+    local, at, domain = address.rpartition("@")
+    if address and (not at or not local or "." not in domain or "+" in local or " " in address):
+        raise ConfigError(
+            f"SAFEVINE_BOUNCE_ADDRESS must be an address like bounces@agency.example, not {raw!r}"
+        )
+    return address
+
+
 def _call_repeats() -> RepeatRules:
     try:
         return RepeatRules.from_env()
@@ -146,6 +156,10 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_security: str = "none"  # none, starttls or tls
     mail_from: str = "Notifications <notifications@localhost>"
+    # Where bounces go, as `bounces@domain`: each email's return path is then
+    # `bounces+<key>@domain` (domain.verp), received by `safevine bounces`. Empty: the
+    # sender's address, and bounces are not read.
+    bounce_address: str = ""
     sms_api_base: str = "https://api.twilio.com"
     sms_account_sid: str = ""
     sms_auth_token: str = field(default="", repr=False)
@@ -226,6 +240,7 @@ class Settings:
                 "SAFEVINE_SMTP_SECURITY", "none", ("none", "starttls", "tls")
             ),
             mail_from=os.environ.get("SAFEVINE_MAIL_FROM") or cls.mail_from,
+            bounce_address=_bounce_address(os.environ.get("SAFEVINE_BOUNCE_ADDRESS", "")),
             sms_api_base=(os.environ.get("SAFEVINE_SMS_API_BASE") or cls.sms_api_base).rstrip("/"),
             sms_account_sid=os.environ.get("SAFEVINE_SMS_ACCOUNT_SID", ""),
             sms_auth_token=os.environ.get("SAFEVINE_SMS_AUTH_TOKEN", ""),

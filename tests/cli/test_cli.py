@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import smtplib
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pyotp
 import pytest
 
+from safevine.web.server import free_port
 from tests.builders import days_ago, event, person
 
 SAFEVINE = Path(sys.executable).parent / "safevine"
@@ -130,6 +132,7 @@ def test_ingest_show_protect_and_clear(database: str, tmp_path: Path) -> None:
         (["clear-confirm", "99"], "no pending clear request"),
         (["token", "create", "--name", "x", "--scope", "root"], "scopes must be among"),
         (["ingest", "events", "/no/such/file.jsonl"], "no such file"),
+        (["bounces", "--seconds", "0.1"], "set SAFEVINE_BOUNCE_ADDRESS"),
     ],
 )
 def test_mistakes_are_one_line_and_exit_2(database: str, args: list[str], message: str) -> None:
@@ -164,3 +167,19 @@ def test_dates_at_the_edge_of_the_calendar_are_usage_errors(database: str) -> No
         assert result.returncode == 2, (since, result.stderr)
         assert "Traceback" not in result.stderr and "--since" in result.stderr, since
     assert run(database, "audit", "export", "--since", "2026-01-01").returncode == 0
+
+
+def test_the_bounce_receiver_starts_listens_and_stops(database: str) -> None:
+    port = free_port()
+    env = {**os.environ, "SAFEVINE_DATABASE_URL": database, "SAFEVINE_SECRET_KEY": "k" * 40}
+    env["SAFEVINE_BOUNCE_ADDRESS"] = "bounces@agency.example"
+    command = [str(SAFEVINE), "bounces", "--port", str(port), "--seconds", "20"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as server:
+        assert server.stdout is not None
+        assert f"smtp://127.0.0.1:{port}" in server.stdout.readline()
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            assert client.ehlo()[0] == 250
+            client.docmd("MAIL FROM:<>")
+            assert client.docmd("RCPT TO:<bounces+0123456789abcdef@agency.example>")[0] == 250
+        server.terminate()
+        assert server.wait(timeout=20) == 0

@@ -4,6 +4,7 @@ webhook receiver. Both stop when their block ends."""
 
 import asyncio
 import email
+import smtplib
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
@@ -27,6 +28,7 @@ class Received:
     at: float
     recipients: list[str]
     message: Message
+    sender: str = ""  # the envelope's MAIL FROM: where a bounce goes
 
     @property
     def message_id(self) -> str:
@@ -78,8 +80,32 @@ class SmtpSink:
             await asyncio.sleep(self.delay)
         parsed = email.message_from_bytes(envelope.content)
         with self.lock:
-            self.received.append(Received(time.time(), list(envelope.rcpt_tos), parsed))
+            self.received.append(
+                Received(time.time(), list(envelope.rcpt_tos), parsed, envelope.mail_from)
+            )
         return "250 OK accepted"
+
+    def bounce(self, received: Received, port: int, status: str = "5.1.1") -> None:
+        """As a relay does once delivery failed after it took a message: a delivery status
+        notification (RFC 3464) to the message's return path, by SMTP to `port`."""
+        [recipient] = received.recipients
+        action = "failed" if status.startswith("5") else "delayed"
+        report = (
+            "From: MAILER-DAEMON@relay.example\r\n"
+            f"To: {received.sender}\r\n"
+            "Subject: Delivery Status Notification\r\n"
+            "MIME-Version: 1.0\r\n"
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
+            "\r\n--B\r\nContent-Type: text/plain\r\n\r\n"
+            f"Your message to {recipient} could not be delivered.\r\n"
+            "\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+            "Reporting-MTA: dns; relay.example\r\n\r\n"
+            f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
+            f"Diagnostic-Code: smtp; {status[0]}50 {status} mailbox problem\r\n"
+            "\r\n--B--\r\n"
+        )
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("", [received.sender], report.encode())
 
     def wait_for(self, count: int, timeout: float = 60) -> list[Received]:
         deadline = time.monotonic() + timeout

@@ -111,3 +111,41 @@ def serve_cmd(
         serve(application, host, port)
 
     run(action)
+
+
+@app.command("bounces")
+def bounces_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (SMTP).")] = 2525,
+    seconds: Annotated[
+        float | None, typer.Option(help="Stop after this long (default: at Ctrl-C).")
+    ] = None,
+) -> None:
+    """Receive bounces for SAFEVINE_BOUNCE_ADDRESS: a hard one fails its email for good
+    and marks the address as bouncing, a soft one sends it again. Route mail for
+    bounces+*@ that domain here (for example from your mail server's transport map)."""
+    import signal
+    import threading
+
+    from safevine.notify.bounces import start_bounce_server
+    from safevine.store.public.connection import make_public_engine
+
+    def action() -> None:
+        settings = serving_settings()
+        if not settings.bounce_address:
+            raise UserError("set SAFEVINE_BOUNCE_ADDRESS (for example bounces@agency.example)")
+        _public_path_ready(settings)
+        engine = make_public_engine(settings.database_url, settings.public_database_url)
+        configure_logging(settings.log_level)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        _, controller = start_bounce_server(settings, engine, host, port)
+        out.print(f"bounces for {settings.bounce_address} on smtp://{host}:{port} (Ctrl-C stops)")
+        try:
+            stop.wait(seconds)
+        finally:
+            controller.stop()
+            engine.dispose()
+
+    run(action)

@@ -12,6 +12,7 @@ import aiosmtplib
 import httpx
 
 from safevine.config import Settings
+from safevine.domain.verp import return_path
 from safevine.notify.channels.base import DeliveryResult, OutgoingMessage, Transport, register
 
 
@@ -109,10 +110,15 @@ class EmailTransport(Transport):
         try:
             data = self.build(message)
             errors: dict[str, aiosmtplib.SMTPResponse] = {}
+            # With a bounce address, each message's own return path (domain.verp).
+            bounces = self.settings.bounce_address
+            sender = return_path(bounces, message.idempotency_key) if bounces else self._sender
             if data is None:
-                errors, response = await client.send_message(self.build_email(message))
+                errors, response = await client.send_message(
+                    self.build_email(message), sender=sender
+                )
             else:
-                response = await _transaction(client, self._sender, message.address, data)
+                response = await _transaction(client, sender, message.address, data)
         except aiosmtplib.SMTPRecipientsRefused as error:
             await _quietly_close(client)
             return _refused([r.code for r in error.recipients], str(error))

@@ -167,3 +167,49 @@ def acknowledge_latest(
         .values(state=S.ACKNOWLEDGED, acknowledged_at=now, updated_at=now)
     )
     return int(latest) if done.rowcount else None
+
+
+def apply_bounce(
+    connection: Connection,
+    key: str,
+    permanent: bool,
+    now: datetime,
+    retry_after: Callable[[int], timedelta | None],
+) -> Applied:
+    """A bounce for the email sent under `key` (its return path's): a hard one fails the
+    notification for good and marks the registration's address as bouncing; a soft one
+    (a full mailbox, a server down for now) sends it again as a new message."""
+    n = notifications
+    row = connection.execute(
+        select(n.c.id, n.c.attempts, n.c.idempotency_key, n.c.registration_id).where(
+            n.c.idempotency_key == key, n.c.state.in_((S.SENT, S.DELIVERED))
+        )
+    ).first()
+    if row is None:
+        return Applied.IGNORED
+    delay = None if permanent else retry_after(int(row.attempts))
+    reason = "the mail bounced: " + (
+        "the mailbox does not exist or refuses it" if permanent else "not delivered for now"
+    )
+    values: dict[str, object] = {"receipt": "bounced", "last_error": reason, "updated_at": now}
+    if delay is not None:
+        values.update(
+            state=S.RETRYING,
+            next_attempt_at=now + delay,
+            claimed_by=None,
+            idempotency_key=next_key(row.idempotency_key, int(row.attempts)),
+        )
+    else:
+        values.update(state=S.FAILED, failed_permanently=permanent, delivered_at=None)
+    done = connection.execute(
+        update(n).where(n.c.id == row.id, n.c.state.in_((S.SENT, S.DELIVERED))).values(**values)
+    )
+    if not done.rowcount:
+        return Applied.IGNORED
+    if permanent:
+        connection.execute(
+            update(registrations)
+            .where(registrations.c.id == row.registration_id)
+            .values(bounced_at=now, updated_at=now)
+        )
+    return Applied.RETRYING if delay is not None else Applied.FAILED

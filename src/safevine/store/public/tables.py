@@ -45,6 +45,8 @@ registrations = Table(
     # A voice registrant's 4-digit PIN, as an Argon2id hash (migration 0019): entering
     # it on a call acknowledges the call. Never read back.
     Column("pin_hash", String(200)),
+    # When mail to the address last bounced for good (migration 0020).
+    Column("bounced_at", UTCDateTime),
     Column("state", String(24), nullable=False),
     Column("end_reason", String(30)),
     Column("pending_token_hash", String(64), nullable=False, unique=True),
