@@ -15,8 +15,12 @@ from safevine.notify.messages import (
     render_code,
     render_event,
     render_feed_notice,
+    with_acknowledge_link,
 )
 from safevine.store.public.delivery import Outgoing
+
+# Where an email's "I got this" link leads (web/public/acknowledge.py).
+ACKNOWLEDGE_PATH = "/got-it"
 
 
 def compose(
@@ -48,6 +52,10 @@ def compose(
             )
         else:
             rendered = render_feed_notice(o.purpose, o.content, context, o.time_zone)
+        if o.channel == Channel.EMAIL.value:
+            # The attempt's own key: a link that names nobody and says "I got this".
+            url = f"{settings.public_base_url}{ACKNOWLEDGE_PATH}/{o.idempotency_key}"
+            rendered = with_acknowledge_link(rendered, url, o.language)
     secret = (
         vault.decrypt(o.webhook_secret_key_id, o.webhook_secret_ciphertext, "webhook")
         if o.webhook_secret_key_id and o.webhook_secret_ciphertext

@@ -6,7 +6,7 @@ update. Confirmation codes name nobody either way. Texts come from the gettext c
 """
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Any
@@ -49,6 +49,7 @@ DISCREET_WITH_PHONE = N_(
     "There is an update for registration %(number)s. Call %(phone)s or visit %(url)s to learn more."
 )
 MANAGE = N_("To see or stop these messages: %(url)s")
+ACKNOWLEDGE = N_("Got this message? Tell us here: %(url)s")
 CODE = N_(
     "Your confirmation code is %(code)s. It expires in 30 minutes. "
     "If you did not ask for it, ignore this message."
@@ -252,6 +253,22 @@ def render_event(
         sms,
         voice,
         data,
+    )
+
+
+def with_acknowledge_link(rendered: Rendered, url: str, language: str) -> Rendered:
+    """An email with a link its registrant follows to say they got it."""
+    line = translations(language).gettext(ACKNOWLEDGE) % {"url": url}
+    escaped = html.escape(url, quote=True)
+    paragraph = (
+        "<p>"
+        + html.escape(line).replace(html.escape(url), f'<a href="{escaped}">{html.escape(url)}</a>')
+        + "</p>"
+    )
+    return replace(
+        rendered,
+        text=f"{rendered.text}\n{line}\n",
+        html=rendered.html.replace("</body>", paragraph + "</body>", 1),
     )
 
 

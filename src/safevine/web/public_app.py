@@ -21,6 +21,7 @@ from safevine.web.app_shell import STATIC, error_headers, guard, include, langua
 from safevine.web.client_address import ClientAddresses
 from safevine.web.observability import Metrics
 from safevine.web.public import (
+    acknowledge,
     api,
     pages,
     registration_api,
@@ -68,6 +69,7 @@ def create_public_app(
             registration_api.router,
             sms_inbound.router,
             voice_callbacks.router,
+            acknowledge.router,
             pages.router,
             registration_pages.router,
         ],

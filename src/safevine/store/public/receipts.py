@@ -213,3 +213,19 @@ def apply_bounce(
             .values(bounced_at=now, updated_at=now)
         )
     return Applied.RETRYING if delay is not None else Applied.FAILED
+
+
+def acknowledge_key(connection: Connection, key: str, now: datetime) -> bool:
+    """The registrant followed the email's "I got this" link for the attempt sent under
+    `key` and said so: that message is acknowledged."""
+    n = notifications
+    done = connection.execute(
+        update(n)
+        .where(
+            n.c.idempotency_key == key,
+            n.c.purpose.in_(ABOUT_A_PERSON),
+            n.c.state.in_((S.SENT, S.DELIVERED)),
+        )
+        .values(state=S.ACKNOWLEDGED, acknowledged_at=now, receipt="link", updated_at=now)
+    )
+    return bool(done.rowcount)
