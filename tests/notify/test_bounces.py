@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 
 from safevine.domain.verp import key_of
 from safevine.notify.bounces import BounceHandler, start_bounce_server
 from safevine.store.public.tables import notifications, registrations
-from safevine.web.server import free_port
+from safevine.web.public_app import create_public_app
+from safevine.web.server import background_server, free_port
 from tests.canaries import NON_PUBLIC, PUBLIC
 from tests.notify.conftest import Delivery
 from tests.notify.test_delivery import release
@@ -27,6 +29,7 @@ class Bounces:
     delivery: Delivery
     port: int
     handler: BounceHandler
+    manage_token: str
 
     def event(self) -> Any:
         with self.delivery.engine.connect() as c:
@@ -39,11 +42,11 @@ def bounces(delivery: Delivery) -> Iterator[Bounces]:
     port = free_port()
     handler, controller = start_bounce_server(delivery.settings, delivery.public, "127.0.0.1", port)
     try:
-        delivery.register(delivery.ref(PUBLIC.a_number), "ana@example.org")
+        confirmed = delivery.register(delivery.ref(PUBLIC.a_number), "ana@example.org")
         delivery.dispatch()
         release(delivery.engine)
         delivery.dispatch()
-        yield Bounces(delivery, port, handler)
+        yield Bounces(delivery, port, handler, confirmed.manage_token)
     finally:
         controller.stop()
 
@@ -65,6 +68,17 @@ def test_a_hard_bounce_fails_the_email_and_marks_the_address(
     assert (row.state, row.failed_permanently, row.receipt) == ("failed", True, "bounced")
     with bounces.delivery.engine.connect() as c:
         assert c.execute(select(registrations.c.bounced_at)).scalar_one() is not None
+    # The registrant's own page and the API say their mail is not arriving.
+    manage = bounces.manage_token
+    app = create_public_app(bounces.delivery.settings)
+    try:
+        with background_server(app) as base, httpx.Client(base_url=base) as client:
+            shown = client.get(f"/api/v1/registrations/{manage}").json()
+            page = client.get(f"/m/{manage}").text
+    finally:
+        app.state.safevine.public_engine.dispose()
+    assert shown["address_bouncing"] is True
+    assert "Our messages to this address are being returned" in page
     # The same bounce again changes nothing more.
     bounces.delivery.sink.bounce(bounces.delivery.sink.received[-1], bounces.port, "5.1.1")
     assert [a.value for a in bounces.handler.applied] == ["failed", "ignored"]

@@ -293,6 +293,8 @@ class RegistrationView:
     created_at: datetime
     confirmed_at: datetime | None
     ended_at: datetime | None
+    # Mail to the address bounced for good since (its last message did not arrive).
+    bounced_at: datetime | None = None
 
 
 def by_manage_token(connection: Connection, token: str, now: datetime) -> RegistrationView | None:
@@ -321,6 +323,7 @@ def by_manage_token(connection: Connection, token: str, now: datetime) -> Regist
         created_at=row.created_at,
         confirmed_at=row.confirmed_at,
         ended_at=row.ended_at,
+        bounced_at=row.bounced_at,
     )
 
 

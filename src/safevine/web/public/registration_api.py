@@ -75,6 +75,9 @@ class RegistrationResponse(BaseModel):
     status: str
     status_text: str
     ended_reason: str | None
+    address_bouncing: bool = Field(
+        default=False, description="Mail to the address bounced: messages are not arriving."
+    )
 
 
 def _language(request: Request) -> str:
@@ -179,4 +182,5 @@ def describe(
         "status": view.state,
         "status_text": gettext(registration_flow.STATUS_TEXT[view.state]),
         "ended_reason": gettext(reason) if reason else None,
+        "address_bouncing": view.bounced_at is not None,
     }
