@@ -160,7 +160,11 @@ def record_status(
     else:
         values.update(state=S.FAILED, failed_permanently=bool(error and error.permanent))
         if error is None:
-            values["last_error"] = "nobody confirmed the call with the PIN in time"
+            values["last_error"] = (
+                "nobody confirmed the call with the PIN in time"
+                if asked_for_pin
+                else "the call was not answered"
+            )
         applied = Applied.FAILED
     done = connection.execute(update(notifications).where(sent).values(**values))
     return applied if done.rowcount else Applied.IGNORED
