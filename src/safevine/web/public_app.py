@@ -28,6 +28,7 @@ from safevine.web.public import (
     registration_pages,
     sms_inbound,
     voice_callbacks,
+    webhook_ack,
 )
 from safevine.web.public.feed_delays import DelayBoard
 from safevine.web.public.search import Searcher
@@ -70,6 +71,7 @@ def create_public_app(
             sms_inbound.router,
             voice_callbacks.router,
             acknowledge.router,
+            webhook_ack.router,
             pages.router,
             registration_pages.router,
         ],

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, select, update
 
+from safevine.contact_vault import ContactVault
 from safevine.domain.contact_address import Channel
 from safevine.domain.notification_state import (
     ABOUT_A_PERSON,
@@ -229,3 +230,18 @@ def acknowledge_key(connection: Connection, key: str, now: datetime) -> bool:
         .values(state=S.ACKNOWLEDGED, acknowledged_at=now, receipt="link", updated_at=now)
     )
     return bool(done.rowcount)
+
+
+def webhook_secret_of(connection: Connection, vault: ContactVault, key: str) -> str | None:
+    """The webhook secret of the registration the message sent under `key` went to."""
+    row = connection.execute(
+        select(registrations.c.webhook_secret_key_id, registrations.c.webhook_secret_ciphertext)
+        .join(notifications, notifications.c.registration_id == registrations.c.id)
+        .where(
+            notifications.c.idempotency_key == key,
+            registrations.c.channel == Channel.WEBHOOK.value,
+        )
+    ).first()
+    if row is None or not row.webhook_secret_key_id or row.webhook_secret_ciphertext is None:
+        return None
+    return vault.decrypt(row.webhook_secret_key_id, row.webhook_secret_ciphertext, "webhook")
