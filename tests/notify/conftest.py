@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -18,12 +18,16 @@ from safevine.store.public import registrations
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.tables import notifications
 from safevine.store.schema import persons
+from safevine.web.public_app import create_public_app
+from safevine.web.server import background_server, free_port
 from tests.canaries import plant
 from tests.notify.servers import Provider, SmtpSink, provider_stub, smtp_sink
 from tests.web.conftest import settings_for
 
 # The PIN a voice registration made by these tests confirms its calls with.
 PIN = "2468"
+# What the test provider signs its callbacks with.
+PROVIDER_TOKEN = "provider token for the tests"
 
 
 def notify_settings(
@@ -168,3 +172,22 @@ def delivery(engine: Engine) -> Iterator[Delivery]:
 def postgres_delivery(postgres_engine: Engine) -> Iterator[Delivery]:
     with _delivery(postgres_engine) as ready:
         yield ready
+
+
+@contextmanager
+def heard_from_provider(delivery: Delivery) -> Iterator[str]:
+    """The public service on a loopback port of its own, where the test provider's signed
+    callbacks (receipts, keys pressed, call statuses) arrive; yields its base URL, which
+    the messages sent from now on name as theirs."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    delivery.settings = replace(
+        delivery.settings, sms_auth_token=PROVIDER_TOKEN, public_base_url=base
+    )
+    delivery.provider.auth_token = PROVIDER_TOKEN
+    app = create_public_app(delivery.settings)
+    try:
+        with background_server(app, port=port):
+            yield base
+    finally:
+        app.state.safevine.public_engine.dispose()

@@ -8,7 +8,7 @@ after a protection."""
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,13 +21,11 @@ from safevine.store.public.tables import call_attempts, notifications, registrat
 from safevine.store.records.persons import person_ids_by_a_number
 from safevine.store.records.protection import protect
 from safevine.web.public.sms_inbound import twilio_signature
-from safevine.web.public_app import create_public_app
-from safevine.web.server import background_server, free_port
 from tests.canaries import NON_PUBLIC, PUBLIC
-from tests.notify.conftest import PIN, Delivery
+from tests.notify.conftest import PIN, PROVIDER_TOKEN, Delivery, heard_from_provider
 from tests.notify.test_delivery import release
 
-TOKEN = "provider token for the tests"
+TOKEN = PROVIDER_TOKEN
 NUMBER = "+15550100123"
 
 
@@ -86,19 +84,11 @@ class Line:
 
 @pytest.fixture
 def line(delivery: Delivery) -> Iterator[Line]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    delivery.settings = replace(delivery.settings, sms_auth_token=TOKEN, public_base_url=base)
-    delivery.provider.auth_token = TOKEN
-    app = create_public_app(delivery.settings)
-    try:
-        with background_server(app, port=port):
-            delivery.register(delivery.ref(PUBLIC.a_number), NUMBER, Channel.VOICE)
-            delivery.dispatch()  # the confirmation code: a plain call, answered
-            delivery.provider.wait_for_callbacks(1)
-            yield Line(delivery, base)
-    finally:
-        app.state.safevine.public_engine.dispose()
+    with heard_from_provider(delivery) as base:
+        delivery.register(delivery.ref(PUBLIC.a_number), NUMBER, Channel.VOICE)
+        delivery.dispatch()  # the confirmation code: a plain call, answered
+        delivery.provider.wait_for_callbacks(1)
+        yield Line(delivery, base)
 
 
 def _due_in(row: Any) -> timedelta:

@@ -7,7 +7,7 @@ acknowledges; nobody but the provider is heard, and nobody learns anything from 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -18,13 +18,12 @@ from sqlalchemy import select, update
 from safevine.domain.contact_address import Channel
 from safevine.store.public.tables import notifications, registrations
 from safevine.web.public.sms_inbound import twilio_signature
-from safevine.web.public_app import create_public_app
-from safevine.web.server import background_server, free_port
+from safevine.web.server import background_server
 from tests.canaries import NON_PUBLIC, PUBLIC
-from tests.notify.conftest import Delivery
+from tests.notify.conftest import PROVIDER_TOKEN, Delivery, heard_from_provider
 from tests.notify.test_delivery import release
 
-TOKEN = "provider token for the tests"
+TOKEN = PROVIDER_TOKEN
 NUMBER = "+15550100100"
 
 
@@ -60,19 +59,11 @@ class Receipts:
 
 @contextmanager
 def _receipts(delivery: Delivery) -> Iterator[Receipts]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    delivery.settings = replace(delivery.settings, sms_auth_token=TOKEN, public_base_url=base)
-    delivery.provider.auth_token = TOKEN
-    app = create_public_app(delivery.settings)
-    try:
-        with background_server(app, port=port):
-            delivery.register(delivery.ref(PUBLIC.a_number), NUMBER, Channel.SMS)
-            delivery.dispatch()  # the confirmation code, and its two receipts
-            delivery.provider.wait_for_callbacks(2)
-            yield Receipts(delivery, base)
-    finally:
-        app.state.safevine.public_engine.dispose()
+    with heard_from_provider(delivery) as base:
+        delivery.register(delivery.ref(PUBLIC.a_number), NUMBER, Channel.SMS)
+        delivery.dispatch()  # the confirmation code, and its two receipts
+        delivery.provider.wait_for_callbacks(2)
+        yield Receipts(delivery, base)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from safevine.domain.notification_state import ABOUT_A_PERSON
 from safevine.domain.notification_state import NotificationState as S
 from safevine.domain.provider_errors import classify
 from safevine.domain.value_ranges import storable
-from safevine.store.public.receipts import Applied, next_key
+from safevine.store.public.receipts import Applied, send_again
 from safevine.store.public.registrations import pin_matches
 from safevine.store.public.tables import call_attempts, notifications, registrations
 
@@ -147,12 +147,7 @@ def record_status(
     if error is not None:
         values.update(error_code=error.code or None, last_error=storable(error.describe(), 2000))
     if again is not None:
-        values.update(
-            state=S.RETRYING,
-            next_attempt_at=again,
-            claimed_by=None,
-            idempotency_key=next_key(row.idempotency_key, int(row.attempts)),
-        )
+        values.update(send_again(row.idempotency_key, int(row.attempts), again))
         applied = Applied.RETRYING
     elif asked_for_pin and (error is None or not error.permanent) and _reached(connection, row):
         values.update(state=S.DELIVERED, delivered_at=now)

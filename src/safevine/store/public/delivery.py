@@ -221,13 +221,14 @@ def hold(connection: Connection, worker: str, ids: list[int]) -> list[Outgoing]:
         rows = connection.execute(_HOLD, values)
     else:
         rows = connection.execute(_HOLD_LOCKING, values)
-    out = []
-    for row in rows:
-        values_ = list(row)
-        values_[_VOICEMAIL] = bool(values_[_VOICEMAIL])
-        values_[-1] = bool(values_[-1])  # has_pin
-        out.append(Outgoing(*values_))
-    return out
+    return [_outgoing(row) for row in rows]
+
+
+def _outgoing(row: Any) -> Outgoing:
+    values = list(row)
+    values[_VOICEMAIL] = bool(values[_VOICEMAIL])
+    values[-1] = bool(values[-1])  # has_pin
+    return Outgoing(*values)
 
 
 def outgoing(connection: Connection, notification_id: int) -> Outgoing | None:
@@ -237,12 +238,7 @@ def outgoing(connection: Connection, notification_id: int) -> Outgoing | None:
         .join(registrations, registrations.c.id == notifications.c.registration_id)
         .where(notifications.c.id == notification_id)
     ).first()
-    if row is None:
-        return None
-    values = list(row)
-    values[_VOICEMAIL] = bool(values[_VOICEMAIL])
-    values[-1] = bool(values[-1])
-    return Outgoing(*values)
+    return None if row is None else _outgoing(row)
 
 
 @dataclass(frozen=True)

@@ -103,14 +103,7 @@ def apply_receipt(
         "updated_at": now,
     }
     if delay is not None:
-        # The provider took the last attempt and it did not arrive: the next is a new
-        # message, under a new key (a provider drops a repeated key as a duplicate).
-        values.update(
-            state=S.RETRYING,
-            next_attempt_at=now + delay,
-            claimed_by=None,
-            idempotency_key=next_key(row.idempotency_key, int(row.attempts)),
-        )
+        values.update(send_again(row.idempotency_key, int(row.attempts), now + delay))
     else:
         values.update(state=S.FAILED, failed_permanently=error.permanent)
     done = connection.execute(
@@ -138,6 +131,17 @@ def known(connection: Connection, provider_message_id: str) -> bool:
 def next_key(key: str, attempts: int) -> str:
     """The key of the attempt after `attempts`, when the last one was taken and lost."""
     return f"{key.split('.')[0][:48]}.{attempts}"
+
+
+def send_again(key: str, attempts: int, at: datetime) -> dict[str, object]:
+    """The values that send a message a provider took and lost once more, at `at`: as a
+    new message, under a new key (a provider drops a repeated key as a duplicate)."""
+    return {
+        "state": S.RETRYING,
+        "next_attempt_at": at,
+        "claimed_by": None,
+        "idempotency_key": next_key(key, attempts),
+    }
 
 
 def acknowledge_latest(
@@ -194,12 +198,7 @@ def apply_bounce(
     )
     values: dict[str, object] = {"receipt": "bounced", "last_error": reason, "updated_at": now}
     if delay is not None:
-        values.update(
-            state=S.RETRYING,
-            next_attempt_at=now + delay,
-            claimed_by=None,
-            idempotency_key=next_key(row.idempotency_key, int(row.attempts)),
-        )
+        values.update(send_again(row.idempotency_key, int(row.attempts), now + delay))
     else:
         values.update(state=S.FAILED, failed_permanently=permanent, delivered_at=None)
     done = connection.execute(

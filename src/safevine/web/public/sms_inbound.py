@@ -17,9 +17,11 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from safevine.domain.contact_address import Channel, normalise_address
@@ -118,19 +120,33 @@ async def status(request: Request) -> Response:
 
 def apply(state: AppState, receipt: receipts.Receipt) -> receipts.Applied:
     """Apply a provider's receipt with the worker's retry policy."""
+    return when_recorded(
+        state,
+        receipt.provider_message_id,
+        lambda connection, retry_after: receipts.apply_receipt(
+            connection, receipt, datetime.now(UTC), retry_after
+        ),
+    )
+
+
+def when_recorded(
+    state: AppState,
+    provider_id: str,
+    apply: Callable[[Connection, Callable[[int], timedelta | None]], receipts.Applied],
+) -> receipts.Applied:
+    """`apply(connection, retry_after)` to what the provider reports on, once the worker
+    has recorded it: a report can overtake that record (a busy line answers in
+    milliseconds), so it is looked for again for a moment before it is let go.
+    `retry_after` is the worker's retry policy."""
     base = timedelta(seconds=state.settings.retry_base_seconds)
+
+    def retry_after(tries: int) -> timedelta | None:
+        return next_delay(tries, None, base)
+
     for look in range(receipts.LOOKS):
         with state.public_engine.begin() as connection:
-            if (
-                receipts.known(connection, receipt.provider_message_id)
-                or look == receipts.LOOKS - 1
-            ):
-                return receipts.apply_receipt(
-                    connection,
-                    receipt,
-                    datetime.now(UTC),
-                    lambda tries: next_delay(tries, None, base),
-                )
+            if receipts.known(connection, provider_id) or look == receipts.LOOKS - 1:
+                return apply(connection, retry_after)
         time.sleep(receipts.LOOK_EVERY)
     return receipts.Applied.IGNORED
 

@@ -9,27 +9,24 @@ an empty 204; nothing in an answer depends on a person.
 """
 
 import logging
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from safevine.domain.notification_state import ABOUT_A_PERSON
-from safevine.domain.retry_policy import next_delay
 from safevine.notify import voice_script
 from safevine.notify.compose import compose
-from safevine.store.public import calls, delivery, receipts
+from safevine.store.public import calls, delivery
 from safevine.store.public.calls import Gathered, Pressed
 from safevine.store.public.receipts import Applied
 from safevine.store.public.registrations import ACTIVE
-from safevine.web.public.sms_inbound import signed_form
+from safevine.web.public.sms_inbound import signed_form, when_recorded
 from safevine.web.state import AppState
 
 log = logging.getLogger("safevine.web")
 router = APIRouter(prefix="/api/v1/voice", tags=["voice provider"])
 XML = "application/xml"
-_LOOKS, _LOOK_EVERY = receipts.LOOKS, receipts.LOOK_EVERY
 
 
 def _xml(body: str) -> Response:
@@ -90,20 +87,18 @@ async def status(request: Request) -> Response:
 
 
 def _status(state: AppState, form: dict[str, str]) -> Applied:
-    base = timedelta(seconds=state.settings.retry_base_seconds)
     call_sid = form.get("CallSid", "")
-    for look in range(_LOOKS):
-        with state.public_engine.begin() as connection:
-            if receipts.known(connection, call_sid) or look == _LOOKS - 1:
-                return calls.record_status(
-                    connection,
-                    call_sid,
-                    form.get("CallStatus", ""),
-                    form.get("AnsweredBy"),
-                    form.get("ErrorCode") or None,
-                    datetime.now(UTC),
-                    state.settings.call_repeats,
-                    lambda tries: next_delay(tries, None, base),
-                )
-        time.sleep(_LOOK_EVERY)
-    return Applied.IGNORED
+    return when_recorded(
+        state,
+        call_sid,
+        lambda connection, retry_after: calls.record_status(
+            connection,
+            call_sid,
+            form.get("CallStatus", ""),
+            form.get("AnsweredBy"),
+            form.get("ErrorCode") or None,
+            datetime.now(UTC),
+            state.settings.call_repeats,
+            retry_after,
+        ),
+    )
