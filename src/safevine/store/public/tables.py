@@ -93,6 +93,9 @@ notifications = Table(
     # its receipt said it arrived or the registrant confirmed it, the provider's last
     # status and error code, and whether a failure was for good.
     Column("provider", String(60)),
+    # The provider chosen for the attempt under way, fixed when it is claimed so a retry
+    # after a crash goes the same way (migration 0021; failover).
+    Column("sending_via", String(60)),
     Column("delivered_at", UTCDateTime),
     Column("acknowledged_at", UTCDateTime),
     Column("receipt", String(20)),
@@ -112,6 +115,7 @@ notifications = Table(
     Index("uq_notifications_outage", "outage_id", "registration_id", "purpose", unique=True),
     Index("ix_notifications_due", "state", "next_attempt_at"),
     Index("ix_notifications_provider_message", "provider_message_id"),
+    Index("ix_notifications_provider_sent", "provider", "sent_at"),
     # What a claim reads, in the order it takes rows (migration 0009).
     Index(
         "ix_notifications_claim",
