@@ -3,11 +3,13 @@
 import ipaddress
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from safevine.domain.call_repeats import RepeatRules
 from safevine.domain.feed_health import HealthRules
+from safevine.domain.provider_health import FailoverRules
 from safevine.domain.publication import DEFAULT_RETENTION_DAYS
 from safevine.domain.value_ranges import FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
 
@@ -44,6 +46,100 @@ def _call_repeats() -> RepeatRules:
         return RepeatRules.from_env()
     except ValueError as error:
         raise ConfigError(str(error)) from None
+
+
+def _failover_rules() -> FailoverRules:
+    try:
+        return FailoverRules.from_env()
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+# Further providers and relays are numbered 2 to this: SAFEVINE_SMS_2_API_BASE, ...
+MOST_PROVIDERS = 9
+# notifications.provider and sending_via are VARCHAR(60).
+PROVIDER_NAME_LENGTH = 60
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or url)[:PROVIDER_NAME_LENGTH]
+
+
+def _named(hosts: list[str]) -> list[str]:
+    """Each provider's name: its host, numbered when two share one (two accounts)."""
+    names = []
+    for number, host in enumerate(hosts, start=1):
+        name = host if hosts.count(host) == 1 else f"{host[:56]}#{number}"
+        names.append(name)
+    return names
+
+
+@dataclass(frozen=True)
+class PhoneProvider:
+    """A Twilio-compatible API for texts and calls."""
+
+    name: str
+    api_base: str
+    account_sid: str
+    auth_token: str = field(repr=False)
+    sms_from: str
+    voice_from: str
+
+
+@dataclass(frozen=True)
+class SmtpRelay:
+    name: str
+    host: str
+    port: int
+    username: str | None
+    password: str | None = field(repr=False)
+    security: str
+
+
+def _more_phone_providers() -> tuple[PhoneProvider, ...]:
+    """SAFEVINE_SMS_<n>_API_BASE (and _ACCOUNT_SID, _AUTH_TOKEN, _FROM, and
+    SAFEVINE_VOICE_<n>_FROM) for n from 2: providers to fail over to, in order."""
+    found = []
+    for n in range(2, MOST_PROVIDERS + 1):
+        base = os.environ.get(f"SAFEVINE_SMS_{n}_API_BASE", "").strip().rstrip("/")
+        if not base:
+            continue
+        if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
+            raise ConfigError(f"SAFEVINE_SMS_{n}_API_BASE must be an http(s) URL, not {base!r}")
+        sms_from = os.environ.get(f"SAFEVINE_SMS_{n}_FROM", "")
+        found.append(
+            PhoneProvider(
+                name="",
+                api_base=base,
+                account_sid=os.environ.get(f"SAFEVINE_SMS_{n}_ACCOUNT_SID", ""),
+                auth_token=os.environ.get(f"SAFEVINE_SMS_{n}_AUTH_TOKEN", ""),
+                sms_from=sms_from,
+                voice_from=os.environ.get(f"SAFEVINE_VOICE_{n}_FROM") or sms_from,
+            )
+        )
+    return tuple(found)
+
+
+def _more_smtp_relays() -> tuple[SmtpRelay, ...]:
+    """SAFEVINE_SMTP_<n>_HOST (and _PORT, _USERNAME, _PASSWORD, _SECURITY) for n from 2."""
+    found = []
+    for n in range(2, MOST_PROVIDERS + 1):
+        host = os.environ.get(f"SAFEVINE_SMTP_{n}_HOST", "").strip()
+        if not host:
+            continue
+        found.append(
+            SmtpRelay(
+                name="",
+                host=host,
+                port=_int_env(f"SAFEVINE_SMTP_{n}_PORT", 25, 1),
+                username=os.environ.get(f"SAFEVINE_SMTP_{n}_USERNAME") or None,
+                password=os.environ.get(f"SAFEVINE_SMTP_{n}_PASSWORD") or None,
+                security=_choice_env(
+                    f"SAFEVINE_SMTP_{n}_SECURITY", "none", ("none", "starttls", "tls")
+                ),
+            )
+        )
+    return tuple(found)
 
 
 def _feed_rules() -> HealthRules:
@@ -203,6 +299,11 @@ class Settings:
     staff_oidc_issuer: str = ""
     staff_oidc_client_id: str = ""
     staff_oidc_client_secret: str = field(default="", repr=False)
+    # Providers to fail over to, after the one above (config: SAFEVINE_SMS_2_..., and
+    # SAFEVINE_SMTP_2_...), and when traffic moves away from one (domain.provider_health).
+    more_phone_providers: tuple[PhoneProvider, ...] = ()
+    more_smtp_relays: tuple[SmtpRelay, ...] = ()
+    failover: FailoverRules = field(default_factory=FailoverRules)
     # Proxies whose X-Forwarded-For names the client (addresses or CIDR networks). None by
     # default: from anyone else the header is ignored, loopback included.
     trusted_proxies: tuple[str, ...] = ()
@@ -270,8 +371,40 @@ class Settings:
             feed_health_every_seconds=_int_env("SAFEVINE_FEED_HEALTH_EVERY_SECONDS", 300, 0),
             feed_rules=_feed_rules(),
             call_repeats=_call_repeats(),
+            more_phone_providers=_more_phone_providers(),
+            more_smtp_relays=_more_smtp_relays(),
+            failover=_failover_rules(),
             staff_idle_minutes=_int_env("SAFEVINE_STAFF_IDLE_MINUTES", 15, 1),
             staff_session_hours=_int_env("SAFEVINE_STAFF_SESSION_HOURS", 8, 1),
             staff_lockout_after=_int_env("SAFEVINE_STAFF_LOCKOUT_AFTER", 5, 1),
             staff_client_failures=_int_env("SAFEVINE_STAFF_CLIENT_FAILURES", 20, 1),
         )
+
+    def phone_providers(self) -> tuple[PhoneProvider, ...]:
+        """Every SMS and voice provider, the first (SAFEVINE_SMS_API_BASE...) first, each
+        named by its host."""
+        first = PhoneProvider(
+            "",
+            self.sms_api_base,
+            self.sms_account_sid,
+            self.sms_auth_token,
+            self.sms_from,
+            self.voice_from,
+        )
+        every = [first, *self.more_phone_providers]
+        names = _named([_host(p.api_base) for p in every])
+        return tuple(replace(p, name=name) for p, name in zip(every, names, strict=True))
+
+    def smtp_relays(self) -> tuple[SmtpRelay, ...]:
+        """Every SMTP relay, the first (SAFEVINE_SMTP_HOST...) first, each named by its host."""
+        first = SmtpRelay(
+            "",
+            self.smtp_host,
+            self.smtp_port,
+            self.smtp_username,
+            self.smtp_password,
+            self.smtp_security,
+        )
+        every = [first, *self.more_smtp_relays]
+        names = _named([r.host[:PROVIDER_NAME_LENGTH] for r in every])
+        return tuple(replace(r, name=name) for r, name in zip(every, names, strict=True))

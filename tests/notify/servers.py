@@ -138,6 +138,8 @@ class Provider:
     invalid_numbers: set[str] = field(default_factory=set)
     # Answer 503 to this many requests first (a transient failure).
     fail_next: int = 0
+    # Take texts and say nothing more of them: no receipt ever comes.
+    silent: bool = False
     # What the webhook receiver answers instead of 200: (status, body, headers).
     hook_answer: tuple[int, bytes, dict[str, str]] | None = None
     # Delivery receipts, as a carrier reports them: for a text with a StatusCallback, the
@@ -156,6 +158,10 @@ class Provider:
     # What each call said (its <Say> texts, the script and every answer to a key) and
     # what was pressed: (call sid, "said" or "pressed", text).
     heard: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return int(self.base.rsplit(":", 1)[1])
 
     async def answer_call(self, sid: str, to: str, twiml: str, status_url: str) -> None:
         """What happens on the line, then the call's final status."""
@@ -243,12 +249,13 @@ def _provider_app(provider: Provider) -> FastAPI:
             return JSONResponse({"message": "try later"}, status_code=503)
         if form.get("To") in provider.invalid_numbers:
             return JSONResponse({"code": 21211, "message": "invalid To number"}, status_code=400)
-        sid = f"SM{len(provider.requests):06d}"
-        if form.get("StatusCallback") and resource == "Messages":
+        # Unique across simulators, as real providers' ids are (failover runs two).
+        sid = f"SM{provider.port}{len(provider.requests):06d}"
+        if form.get("StatusCallback") and resource == "Messages" and not provider.silent:
             # After the answer, as a provider reports: the app records the send first.
             tasks.add_task(provider.post_receipts, sid, form["To"], form["StatusCallback"])
         if form.get("StatusCallback") and resource == "Calls":
-            sid = f"CA{len(provider.requests):06d}"
+            sid = f"CA{provider.port}{len(provider.requests):06d}"
             tasks.add_task(
                 provider.answer_call, sid, form["To"], form.get("Twiml", ""), form["StatusCallback"]
             )

@@ -73,4 +73,5 @@ def compose(
         and o.has_pin
         and o.purpose in ABOUT_A_PERSON
         and bool(settings.sms_auth_token),
+        provider=o.sending_via,
     )

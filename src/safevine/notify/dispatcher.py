@@ -33,6 +33,7 @@ from safevine.failures import describe
 from safevine.notify.channels import TRANSPORTS, DeliveryResult, Transport
 from safevine.notify.channels.base import OutgoingMessage
 from safevine.notify.compose import compose
+from safevine.notify.failover import Failover
 from safevine.store.public import delivery
 from safevine.store.public.delivery import Outgoing, Sent
 from safevine.store.public.registrations import ACTIVE, ENDED, RECORD_UNAVAILABLE, end_registration
@@ -161,6 +162,10 @@ class Dispatcher:
             ["channel", "outcome"],
             registry=self.registry,
         )
+        self.failover = Failover(settings, self.registry, self._retry_after)
+
+    def _retry_after(self, attempts: int) -> timedelta | None:
+        return next_delay(attempts, self._rng, timedelta(seconds=self.settings.retry_base_seconds))
 
     async def close(self) -> None:
         for transport in self.transports.values():
@@ -182,9 +187,17 @@ class Dispatcher:
             await self._run_overlapped(stop, idle_seconds)
             return
         while not stop.is_set():
+            await self._maintain()
             report = await self.run_once()
             if report.claimed == 0:
                 await _idle(stop, idle_seconds)
+
+    async def _maintain(self) -> None:
+        """Failover's periodic look at receipts; a failure is logged and the sending goes on."""
+        try:
+            await self.failover.maintain(self.engine, datetime.now(UTC))
+        except Exception as error:
+            log.warning("failover could not look at receipts", extra=describe(error))
 
     async def run_once(self) -> BatchReport:
         """Claim, check, send and record one batch; returns what became of it."""
@@ -204,6 +217,7 @@ class Dispatcher:
         landing: asyncio.Task[BatchReport] | None = None
         try:
             while not stop.is_set():
+                await self._maintain()
                 flight = await self._take_off(semaphore, threaded=True)
                 if flight.report.claimed == 0:
                     if landing is not None:
@@ -299,7 +313,12 @@ class Dispatcher:
 
     def _claim(self, limit: int, now: datetime, lease: timedelta) -> list[int]:
         with self.engine.begin() as connection:
-            return delivery.claim(connection, self.name, limit, now, lease)
+            ids = delivery.claim(connection, self.name, limit, now, lease)
+            choices = self.failover.choices(now)
+            if ids and choices:
+                # Committed with the claim, before anything is sent (failover).
+                delivery.pin_providers(connection, ids, choices)
+            return ids
 
     def _hold(
         self, connection: Connection, ids: list[int]
@@ -390,6 +409,10 @@ class Dispatcher:
         """Count the outcome; a success joins `sent` (recorded for the whole batch at once
         by the caller), a failure is recorded here."""
         attempts = o.attempts + 1
+        via = result.provider or self.failover.via(o.channel, o.sending_via)
+        # Only a failure on the provider's side counts against it: a refused address is
+        # the address's.
+        self.failover.record(o.channel, via, not (result.ok or result.permanent), now)
         if result.ok:
             self.outcomes.labels(o.channel, "sent").inc()
             self.latency.labels(o.channel, o.purpose).observe((now - o.created_at).total_seconds())
@@ -413,16 +436,14 @@ class Dispatcher:
         """Retry later (with backoff, up to the cap) or, if permanent or out of tries, fail."""
         self.outcomes.labels(o.channel, outcome).inc()
         attempts = o.attempts + 1
-        delay = (
-            None
-            if result.permanent
-            else next_delay(
-                attempts, self._rng, timedelta(seconds=self.settings.retry_base_seconds)
-            )
-        )
+        delay = None if result.permanent else self._retry_after(attempts)
         if delay is None:
             delivery.mark_failed(connection, o.id, attempts, result.error, now)
             report.failed += 1
         else:
-            delivery.mark_retry(connection, o.id, attempts, now + delay, result.error, now)
+            # The attempt failed, so the next may go through another provider.
+            via = self.failover.retry_via(
+                o.channel, self.failover.via(o.channel, o.sending_via), now
+            )
+            delivery.mark_retry(connection, o.id, attempts, now + delay, result.error, now, via)
             report.retrying += 1

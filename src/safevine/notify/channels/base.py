@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import httpx
 
-from safevine.config import Settings
+from safevine.config import PhoneProvider, Settings
 from safevine.notify.messages import Rendered
 
 
@@ -24,6 +24,8 @@ class OutgoingMessage:
     webhook_secret: str | None = None
     # A call that asks for the registrant's PIN, and is repeated until it is entered.
     confirm_with_pin: bool = False
+    # The provider (or relay) by name to send through; None: the channel's first.
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,15 @@ def http_failure(response: httpx.Response, provider: str) -> DeliveryResult:
     return DeliveryResult.permanent_failure(detail)
 
 
-def provider_name(url: str) -> str:
-    """A provider as the report names it: the host of its API."""
-    return (httpx.URL(url).host or url)[:60]
+class PhoneTransport(Transport):
+    """A channel through one of the Twilio-compatible providers, by the message's choice."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        super().__init__(settings, http)
+        every = settings.phone_providers()
+        self._first = every[0]
+        self._by_name = {p.name: p for p in every}
+
+    def provider(self, message: OutgoingMessage) -> PhoneProvider:
+        # A name no longer configured (a provider removed since the claim): the first.
+        return self._by_name.get(message.provider or "", self._first)

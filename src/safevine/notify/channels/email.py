@@ -11,7 +11,7 @@ from email.utils import formataddr, formatdate, parseaddr
 import aiosmtplib
 import httpx
 
-from safevine.config import Settings
+from safevine.config import Settings, SmtpRelay
 from safevine.domain.verp import return_path
 from safevine.notify.channels.base import DeliveryResult, OutgoingMessage, Transport, register
 
@@ -22,7 +22,13 @@ class EmailTransport(Transport):
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         super().__init__(settings, http)
-        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        relays = settings.smtp_relays()
+        self._first = relays[0]
+        self._relays = {r.name: r for r in relays}
+        # Open connections waiting for the next message, per relay.
+        self._idle: dict[str, asyncio.Queue[aiosmtplib.SMTP]] = {
+            r.name: asyncio.Queue() for r in relays
+        }
         name, sender = parseaddr(settings.mail_from)
         self._sender = sender
         self._domain = sender.rpartition("@")[2] or "localhost"
@@ -84,29 +90,30 @@ class EmailTransport(Transport):
         email.add_alternative(message.rendered.html, subtype="html")
         return email
 
-    async def _connection(self) -> aiosmtplib.SMTP:
+    async def _connection(self, relay: SmtpRelay) -> aiosmtplib.SMTP:
         try:
-            return self._idle.get_nowait()
+            return self._idle[relay.name].get_nowait()
         except asyncio.QueueEmpty:
             pass
-        settings = self.settings
         client = aiosmtplib.SMTP(
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
+            hostname=relay.host,
+            port=relay.port,
             timeout=15,
-            use_tls=settings.smtp_security == "tls",
-            start_tls=settings.smtp_security == "starttls",
+            use_tls=relay.security == "tls",
+            start_tls=relay.security == "starttls",
         )
         await client.connect()
-        if settings.smtp_username:
-            await client.login(settings.smtp_username, settings.smtp_password or "")
+        if relay.username:
+            await client.login(relay.username, relay.password or "")
         return client
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
+        # A relay no longer configured (removed since the claim): the first.
+        relay = self._relays.get(message.provider or "", self._first)
         try:
-            client = await self._connection()
+            client = await self._connection(relay)
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
-            return DeliveryResult.transient(f"SMTP connection failed: {error}")
+            return DeliveryResult.transient(f"SMTP connection to {relay.name} failed: {error}")
         try:
             data = self.build(message)
             errors: dict[str, aiosmtplib.SMTPResponse] = {}
@@ -133,14 +140,15 @@ class EmailTransport(Transport):
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             await _quietly_close(client)
             return DeliveryResult.transient(f"SMTP failed: {error}")
-        self._idle.put_nowait(client)
+        self._idle[relay.name].put_nowait(client)
         if errors:
             return DeliveryResult.permanent_failure(f"recipient refused: {errors}")
-        return DeliveryResult.sent(response[:200], provider=self.settings.smtp_host[:60])
+        return DeliveryResult.sent(response[:200], provider=relay.name)
 
     async def close(self) -> None:
-        while not self._idle.empty():
-            await _quietly_close(self._idle.get_nowait())
+        for idle in self._idle.values():
+            while not idle.empty():
+                await _quietly_close(idle.get_nowait())
 
 
 def _refused(codes: list[int], reason: str) -> DeliveryResult:

@@ -6,9 +6,8 @@ import httpx
 from safevine.notify.channels.base import (
     DeliveryResult,
     OutgoingMessage,
-    Transport,
+    PhoneTransport,
     http_failure,
-    provider_name,
     register,
 )
 
@@ -21,27 +20,25 @@ def messages_url(base: str, account: str, resource: str) -> str:
 
 
 @register
-class SmsTransport(Transport):
+class SmsTransport(PhoneTransport):
     name = "sms"
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
-        s = self.settings
-        form = {"To": message.address, "From": s.sms_from, "Body": message.rendered.sms}
-        if s.sms_auth_token:
+        p = self.provider(message)
+        form = {"To": message.address, "From": p.sms_from, "Body": message.rendered.sms}
+        if p.auth_token:
             # Receipts come back signed with the token (web/public/sms_inbound.py).
-            form["StatusCallback"] = f"{s.public_base_url}{STATUS_PATH}"
+            form["StatusCallback"] = f"{self.settings.public_base_url}{STATUS_PATH}"
         try:
             response = await self.http.post(
-                messages_url(s.sms_api_base, s.sms_account_sid, "Messages"),
+                messages_url(p.api_base, p.account_sid, "Messages"),
                 data=form,
-                auth=(s.sms_account_sid, s.sms_auth_token),
+                auth=(p.account_sid, p.auth_token),
                 # Twilio drops a repeated request with the same token within 24 hours.
                 headers={"I-Twilio-Idempotency-Token": message.idempotency_key},
             )
         except httpx.HTTPError as error:
-            return DeliveryResult.transient(f"SMS provider unreachable: {error!r}")
+            return DeliveryResult.transient(f"SMS provider {p.name} unreachable: {error!r}")
         if response.status_code in (200, 201):
-            return DeliveryResult.sent(
-                str(response.json().get("sid", ""))[:200], provider=provider_name(s.sms_api_base)
-            )
-        return http_failure(response, "SMS provider")
+            return DeliveryResult.sent(str(response.json().get("sid", ""))[:200], provider=p.name)
+        return http_failure(response, f"SMS provider {p.name}")

@@ -7,29 +7,28 @@ from safevine.notify import voice_script
 from safevine.notify.channels.base import (
     DeliveryResult,
     OutgoingMessage,
-    Transport,
+    PhoneTransport,
     http_failure,
-    provider_name,
     register,
 )
 from safevine.notify.channels.sms import messages_url
 
 
 @register
-class VoiceTransport(Transport):
+class VoiceTransport(PhoneTransport):
     name = "voice"
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
-        s = self.settings
+        s, p = self.settings, self.provider(message)
         gather = (
             f"{s.public_base_url}{voice_script.GATHER_PATH}" if message.confirm_with_pin else None
         )
         form = {
             "To": message.address,
-            "From": s.voice_from,
+            "From": p.voice_from,
             "Twiml": voice_script.call(message.rendered.voice, message.language, gather),
         }
-        if s.sms_auth_token:
+        if p.auth_token:
             # What became of the call comes back signed with the token.
             form["StatusCallback"] = f"{s.public_base_url}{voice_script.STATUS_PATH}"
         if message.confirm_with_pin:
@@ -42,15 +41,13 @@ class VoiceTransport(Transport):
             form["AsyncAmd"] = "false"
         try:
             response = await self.http.post(
-                messages_url(s.sms_api_base, s.sms_account_sid, "Calls"),
+                messages_url(p.api_base, p.account_sid, "Calls"),
                 data=form,
-                auth=(s.sms_account_sid, s.sms_auth_token),
+                auth=(p.account_sid, p.auth_token),
                 headers={"I-Twilio-Idempotency-Token": message.idempotency_key},
             )
         except httpx.HTTPError as error:
-            return DeliveryResult.transient(f"voice provider unreachable: {error!r}")
+            return DeliveryResult.transient(f"voice provider {p.name} unreachable: {error!r}")
         if response.status_code in (200, 201):
-            return DeliveryResult.sent(
-                str(response.json().get("sid", ""))[:200], provider=provider_name(s.sms_api_base)
-            )
-        return http_failure(response, "voice provider")
+            return DeliveryResult.sent(str(response.json().get("sid", ""))[:200], provider=p.name)
+        return http_failure(response, f"voice provider {p.name}")

@@ -70,6 +70,9 @@ class Outgoing:
     manage_token_ciphertext: bytes | None
     webhook_secret_key_id: str | None
     webhook_secret_ciphertext: bytes | None
+    # The provider this attempt goes through, fixed when it was claimed (None: the
+    # channel has one provider, or the pin predates failover).
+    sending_via: str | None
     # A voice registration with a PIN: its calls ask for it (never the PIN itself).
     has_pin: bool
 
@@ -177,6 +180,26 @@ def claim(
         due = connection.execute(_CLAIM_DUE, {**values, "limit": limit - len(ids)})
         ids.extend(int(i) for i in due.scalars())
     return ids
+
+
+def pin_providers(connection: Connection, ids: list[int], via: dict[str, str]) -> None:
+    """Fix the provider of each claimed notification's attempt, by channel, unless one is
+    fixed already: an attempt a dead worker may have sent goes again the same way (the
+    provider drops the repeated key), never through a second provider. Call it in the
+    claim's transaction, for channels with more than one provider."""
+    n, r = notifications, registrations
+    for channel, provider in via.items():
+        connection.execute(
+            update(n)
+            .where(
+                n.c.id.in_(ids),
+                n.c.sending_via.is_(None),
+                select(r.c.id)
+                .where(r.c.id == n.c.registration_id, r.c.channel == channel)
+                .exists(),
+            )
+            .values(sending_via=provider)
+        )
 
 
 # What `hold` reads for each notification: a field of `Outgoing` each, in its order.
@@ -388,7 +411,10 @@ def mark_retry(
     at: datetime,
     error: str,
     now: datetime,
+    via: str | None = None,
 ) -> None:
+    """Try again at `at`; through `via` when given (the attempt failed, so it may now go
+    another way), else through whichever provider is first when it is claimed."""
     _set(
         connection,
         notification_id,
@@ -397,6 +423,7 @@ def mark_retry(
         next_attempt_at=at,
         last_error=storable(error, ERROR_LENGTH),
         claimed_by=None,
+        sending_via=via,
         updated_at=now,
     )
 

@@ -133,13 +133,15 @@ def next_key(key: str, attempts: int) -> str:
     return f"{key.split('.')[0][:48]}.{attempts}"
 
 
-def send_again(key: str, attempts: int, at: datetime) -> dict[str, object]:
+def send_again(key: str, attempts: int, at: datetime, via: str | None = None) -> dict[str, object]:
     """The values that send a message a provider took and lost once more, at `at`: as a
-    new message, under a new key (a provider drops a repeated key as a duplicate)."""
+    new message, under a new key (a provider drops a repeated key as a duplicate), through
+    `via` or whichever provider is first when it is claimed."""
     return {
         "state": S.RETRYING,
         "next_attempt_at": at,
         "claimed_by": None,
+        "sending_via": via,
         "idempotency_key": next_key(key, attempts),
     }
 

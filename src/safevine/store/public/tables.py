@@ -116,6 +116,13 @@ notifications = Table(
     Index("ix_notifications_due", "state", "next_attempt_at"),
     Index("ix_notifications_provider_message", "provider_message_id"),
     Index("ix_notifications_provider_sent", "provider", "sent_at"),
+    # Messages awaiting a receipt, oldest first (migration 0021: failover's resends).
+    Index(
+        "ix_notifications_awaiting",
+        "sent_at",
+        postgresql_where=text("state = 'sent'"),
+        sqlite_where=text("state = 'sent'"),
+    ),
     # What a claim reads, in the order it takes rows (migration 0009).
     Index(
         "ix_notifications_claim",

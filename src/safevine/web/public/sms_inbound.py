@@ -65,8 +65,9 @@ ACK_WORDS = frozenset({"YES", "Y", "OK", "OKAY", "SI", "SÍ"})
 async def signed_form(request: Request) -> dict[str, str] | None:
     """The request's form when the provider signed it; None otherwise."""
     state = AppState.of(request)
-    token = state.settings.sms_auth_token
-    if not token:
+    # Any configured provider may call: each signs with its own token (failover).
+    tokens = [p.auth_token for p in state.settings.phone_providers() if p.auth_token]
+    if not tokens:
         # Without the provider's token nothing can tell the provider from anyone else, and
         # an unsigned STOP would end any number's registrations.
         log.warning("provider request refused: SAFEVINE_SMS_AUTH_TOKEN is not set")
@@ -75,10 +76,10 @@ async def signed_form(request: Request) -> dict[str, str] | None:
     # The URL the provider called, query included, as it signed it.
     query = f"?{request.url.query}" if request.url.query else ""
     url = f"{state.settings.public_base_url}{request.url.path}{query}"
-    expected = twilio_signature(token, url, form)
-    if not hmac.compare_digest(expected, request.headers.get("x-twilio-signature", "")):
-        return None
-    return form
+    given = request.headers.get("x-twilio-signature", "")
+    # Every token is tried, so the time taken does not say which one matched.
+    matched = [hmac.compare_digest(twilio_signature(t, url, form), given) for t in tokens]
+    return form if any(matched) else None
 
 
 @router.post("/inbound", summary="Inbound SMS webhook for the SMS provider")
