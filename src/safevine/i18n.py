@@ -1,4 +1,4 @@
-"""Languages: English and Spanish from gettext catalogs, for pages, API errors and messages.
+"""Languages from gettext catalogs (`safevine.languages`), for pages, API errors and messages.
 
 An explicit `lang` (query string or form field) wins; otherwise Accept-Language decides.
 Catalogs are compiled to .mo at install (`make install`); a checkout that has only the
@@ -9,16 +9,15 @@ page half in English.
 import gettext
 import io
 from functools import lru_cache
-from pathlib import Path
 
-from babel.core import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-LOCALES = Path(__file__).parent / "locales"
-LANGUAGES = ("en", "es")
-DEFAULT = "en"
+from safevine.languages import CODES, LOCALES, SOURCE, supported
+
+LANGUAGES = CODES
+DEFAULT = SOURCE
 DOMAIN = "messages"
 
 
@@ -50,6 +49,9 @@ def negotiate(explicit: str | None, accept_language: str | None) -> str:
     """The language to answer in: `explicit` if supported, else the best Accept-Language match."""
     if explicit in LANGUAGES:
         return str(explicit)
+    chosen = supported(explicit) if explicit else None
+    if chosen is not None:
+        return chosen
     if not accept_language:
         return DEFAULT
     ranked: list[tuple[float, int, str]] = []
@@ -61,10 +63,7 @@ def negotiate(explicit: str | None, accept_language: str | None) -> str:
                 quality = float(params.strip()[2:])
             except ValueError:
                 quality = 0.0
-        try:
-            language = Locale.parse(tag.strip().replace("-", "_")).language
-        except (ValueError, UnknownLocaleError):
-            continue
-        if language in LANGUAGES and quality > 0:
+        language = supported(tag)
+        if language is not None and quality > 0:
             ranked.append((-quality, position, language))
     return min(ranked)[2] if ranked else DEFAULT

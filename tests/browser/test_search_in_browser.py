@@ -38,6 +38,7 @@ def test_every_request_goes_to_safevine_only(page: Page, site: Site) -> None:
     page.on("request", lambda request: requests.append(request.url))
     search(page, site, PUBLIC.a_number, "MX")
     page.get_by_role("link", name="How to browse safely").click()
+    page.locator(".language-switch summary").click()
     page.get_by_role("link", name="Español").click()
     page.wait_for_load_state()
     assert requests

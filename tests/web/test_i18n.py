@@ -15,7 +15,7 @@ ROOT = Path(__file__).parents[2]
 
 def test_accept_language_picks_spanish(live: Live) -> None:
     page = live.client.get("/", headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"})
-    assert '<html lang="es">' in page.text and "Buscar a una persona" in page.text
+    assert '<html lang="es" dir="ltr">' in page.text and "Buscar a una persona" in page.text
     assert page.headers["content-language"] == "es"
 
 

@@ -9,7 +9,7 @@ from safevine.i18n import negotiate, translations
 from safevine.web import csrf
 from safevine.web.public.feed_delays import describe_delay
 from safevine.web.public.search_query import FIELDS
-from safevine.web.rendering import render
+from safevine.web.rendering import Resubmit, render
 from safevine.web.state import AppState, client_address
 
 router = APIRouter(include_in_schema=False)
@@ -35,6 +35,9 @@ def page(
         csrf_token=token,
         csrf_field=csrf.FIELD,
         path=request.url.path,
+        # A page reached by a form and offering no way to post it again switches to the
+        # search page (a GET of its own address would answer 405).
+        switch_path=request.url.path if request.method == "GET" else "/",
         errors=errors,
         **context,
     )
@@ -106,10 +109,19 @@ async def search_submit(request: Request) -> Response:
             form=values,
             problems=outcome.problems,
             results=None,
+            switch=Resubmit("/", list(values.items())),
         )
     gettext = translations(language).gettext
     results = outcome.presented(language, gettext)
-    return page(request, "search.html", language, form=values, problems=[], results=results)
+    return page(
+        request,
+        "search.html",
+        language,
+        form=values,
+        problems=[],
+        results=results,
+        switch=Resubmit("/", list(values.items())),
+    )
 
 
 @router.get("/exit")

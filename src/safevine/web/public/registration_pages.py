@@ -20,6 +20,7 @@ from safevine.web.public.registration_api import describe
 from safevine.web.public.registration_form import ALL_EVENTS, EVENT_LABELS, TIME_ZONES
 from safevine.web.public.results import present
 from safevine.web.public.search_query import Problem
+from safevine.web.rendering import Resubmit
 from safevine.web.state import AppState, client_address
 
 router = APIRouter(include_in_schema=False)
@@ -42,7 +43,31 @@ async def _form(request: Request) -> tuple[dict[str, str], list[str], bool]:
     values = {f: str(form.get(f) or "") for f in FORM_FIELDS}
     events = [str(e) for e in form.getlist("events")]
     values["lang"] = str(form.get("lang") or "")
+    values["_switch"] = str(form.get("_switch") or "")
     return values, events, form_token_ok(request, form.get(csrf.FIELD))
+
+
+def _form_again(values: dict[str, str], chosen: list[str]) -> Resubmit:
+    """The form as filled in, for the same page in another language. Not the PIN (it is
+    never sent back to the browser) nor the messages' language, which then follows the
+    page's own."""
+    fields = [(f, values[f]) for f in FORM_FIELDS if f != "language" and values.get(f)]
+    fields += [("events", kind) for kind in chosen]
+    return Resubmit("/register", [*fields, ("_switch", "1")])
+
+
+def _confirm_page(
+    request: Request, language: str, pending: str, problems: list[Problem], status: int = 200
+) -> Response:
+    return page(
+        request,
+        "register_confirm.html",
+        language,
+        status=status,
+        pending=pending,
+        problems=problems,
+        switch=Resubmit("/register/confirm", [("registration", pending), ("_switch", "1")]),
+    )
 
 
 def _register_page(
@@ -66,19 +91,21 @@ def _register_page(
         problems=problems,
         event_labels=EVENT_LABELS,
         time_zones=zones,
+        switch=_form_again(values, chosen),
     )
 
 
 @router.post("/register", response_class=HTMLResponse)
 async def register_form(request: Request) -> Response:
     """The form, opened from a search result with the person's reference."""
-    values, _, valid = await _form(request)
+    values, events, valid = await _form(request)
     language = language_of(request, values["lang"])
     if not valid:
         return page(request, "message.html", language, status=400, kind="bad_request")
-    values.setdefault("language", language)
     values["language"] = values["language"] or language
-    return _register_page(request, language, values, list(ALL_EVENTS), [])
+    # From the language switch, the kinds as chosen; from a result, all of them.
+    chosen = events if values["_switch"] else list(ALL_EVENTS)
+    return _register_page(request, language, values, chosen, [])
 
 
 @router.post("/register/start", response_class=HTMLResponse)
@@ -95,13 +122,7 @@ async def register_start(request: Request) -> Response:
     if outcome.problems:
         return _register_page(request, language, values, events, outcome.problems, status=422)
     assert outcome.started is not None
-    return page(
-        request,
-        "register_confirm.html",
-        language,
-        pending=outcome.started.pending_token,
-        problems=[],
-    )
+    return _confirm_page(request, language, outcome.started.pending_token, [])
 
 
 @router.post("/register/confirm", response_class=HTMLResponse)
@@ -112,25 +133,35 @@ async def register_confirm(request: Request) -> Response:
     if not form_token_ok(request, form.get(csrf.FIELD)):
         return page(request, "message.html", language, status=400, kind="bad_request")
     pending = str(form.get("registration") or "")
+    switch = str(form.get("_switch") or "")
+    if switch == "done":
+        # The page of a registration just confirmed, in another language: what it showed.
+        return _done_page(
+            request, language, str(form.get("manage") or ""), str(form.get("webhook_secret") or "")
+        )
+    if switch:
+        # The language switch: the same page again, nothing confirmed.
+        return _confirm_page(request, language, pending, [])
     result = await run_in_threadpool(
         registration_flow.confirm, state, pending, str(form.get("code") or "")
     )
     if isinstance(result, Problem):
-        return page(
-            request,
-            "register_confirm.html",
-            language,
-            status=422,
-            pending=pending,
-            problems=[result],
-        )
-    manage_url = f"{state.settings.public_base_url}/m/{result.manage_token}"
+        return _confirm_page(request, language, pending, [result], status=422)
+    return _done_page(request, language, result.manage_token, result.webhook_secret or "")
+
+
+def _done_page(request: Request, language: str, manage_token: str, secret: str) -> Response:
+    base = AppState.of(request).settings.public_base_url
     return page(
         request,
         "register_done.html",
         language,
-        manage_url=manage_url,
-        webhook_secret=result.webhook_secret,
+        manage_url=f"{base}/m/{manage_token}",
+        webhook_secret=secret or None,
+        switch=Resubmit(
+            "/register/confirm",
+            [("_switch", "done"), ("manage", manage_token), ("webhook_secret", secret)],
+        ),
     )
 
 
