@@ -32,6 +32,7 @@ ENDPOINTS = [
     ("GET", "/api/v1/staff/holds/1", "ingest"),
     ("POST", "/api/v1/staff/holds/1/release", "ingest"),
     ("POST", "/api/v1/staff/holds/1/discard", "ingest"),
+    ("POST", "/api/v1/staff/events/retract", "correct"),
 ]
 
 

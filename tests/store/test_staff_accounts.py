@@ -237,5 +237,14 @@ def test_bad_account_input_is_a_field_error(engine: Engine) -> None:
 def test_a_token_gets_no_scope_its_account_lacks() -> None:
     assert scopes_allowed(frozenset({Role.SCREENER})) == {"protect", "read"}
     assert scopes_allowed(frozenset({Role.AUDITOR})) == {"report"}
-    assert scopes_allowed(frozenset({Role.ADMIN})) == {"admin", "ingest"}
-    assert scopes_allowed(frozenset(Role)) == {"admin", "ingest", "protect", "read", "report"}
+    assert scopes_allowed(frozenset({Role.ADMIN})) == {"admin", "ingest", "correct"}
+    # Retracting an event (and so correcting registrants) is a supervisor's or an admin's.
+    assert scopes_allowed(frozenset({Role.SUPERVISOR})) == {"protect", "read", "correct"}
+    assert scopes_allowed(frozenset(Role)) == {
+        "admin",
+        "ingest",
+        "protect",
+        "read",
+        "report",
+        "correct",
+    }

@@ -16,7 +16,7 @@ from safevine.web.staff_app import create_staff_app
 from tests.canaries import plant
 from tests.web.conftest import settings_for
 
-SCOPES = ["ingest", "protect", "read", "report", "admin"]
+SCOPES = ["ingest", "protect", "read", "report", "admin", "correct"]
 
 
 # The feeds' bodies are text in their own formats; schemathesis sends generated strings.
@@ -40,6 +40,7 @@ def test_no_input_causes_a_server_error(engine: Engine) -> None:
         staff.state.staff.records_engine.dispose()
     assert "POST /api/v1/search" in checked
     assert "POST /api/v1/staff/persons/protect" in checked
+    assert "POST /api/v1/staff/events/retract" in checked
     # Generated feed bodies were read as feeds: some applied, some refused as unreadable.
     for feed in ("events", "roster", "protections", "facilities"):
         assert {200, 422} <= statuses[f"POST /api/v1/staff/feeds/{feed}"], statuses

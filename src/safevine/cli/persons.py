@@ -163,11 +163,20 @@ def _print_view(view: StaffPersonView) -> None:
         )
     else:
         out.print("status: no custody events")
-    history = Table("occurred (UTC)", "event", "facility", "details", "origin", title="history")
+    history = Table(
+        "occurred (UTC)", "event", "event id", "facility", "details", "origin", title="history"
+    )
     for e in view.history:
         history.add_row(
             f"{e.occurred_at:%Y-%m-%d %H:%M}",
-            e.kind,
+            e.kind
+            + (
+                f" [RETRACTED {e.retracted_at:%Y-%m-%d %H:%M} by {e.retracted_by}: "
+                f"{e.retraction_reason}]"
+                if e.retracted_at
+                else ""
+            ),
+            e.event_id,
             e.facility_code or "",
             json.dumps(e.details) if e.details else "",
             e.origin,

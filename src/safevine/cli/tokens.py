@@ -27,7 +27,9 @@ def token_create(
     ],
     scope: Annotated[
         list[str],
-        typer.Option("--scope", help="ingest, protect, read, report or admin (repeatable)."),
+        typer.Option(
+            "--scope", help="ingest, protect, read, report, admin or correct (repeatable)."
+        ),
     ],
 ) -> None:
     """Make a token; it is printed once and only its hash is kept."""

@@ -33,10 +33,11 @@ REACHED = (S.SENT, S.DELIVERED, S.ACKNOWLEDGED)
 AWAITING_RECEIPT = (S.SENT,)
 ENDED = (S.DELIVERED, S.ACKNOWLEDGED, S.FAILED, S.CANCELLED)
 
-# Messages about a person (an event, or a feed delay at their facility): each goes only
-# while the registration is active and the person public, waits out quiet hours, and is
-# what a registrant acknowledges (a confirmation code is not).
-ABOUT_A_PERSON = ("event", "delay", "resumed")
+# Messages about a person (an event, a feed delay at their facility, or the correction of
+# an event staff retracted): each goes only while the registration is active and the
+# person public, waits out quiet hours, and is what a registrant acknowledges (a
+# confirmation code is not).
+ABOUT_A_PERSON = ("event", "delay", "resumed", "correction")
 
 # A provider's status for a message it took (Twilio's words): still on its way, arrived,
 # or did not.

@@ -25,17 +25,32 @@ class Right(StrEnum):
     MANAGE_TOKENS = "manage_tokens"
     INGEST = "ingest"  # send feed batches (API tokens of feed systems)
     MANAGE_FEEDS = "manage_feeds"  # pause or close a facility's feed, set its cadence
+    # Retract a custody event recorded in error: its registrants are sent a correction.
+    RETRACT_EVENT = "retract_event"
 
 
 _SCREENER = {Right.SCREEN, Right.PROTECT, Right.REQUEST_CLEAR, Right.VIEW_PERSON}
 RIGHTS: dict[Role, frozenset[Right]] = {
     Role.SCREENER: frozenset(_SCREENER),
     Role.SUPERVISOR: frozenset(
-        _SCREENER | {Right.CONFIRM_CLEAR, Right.VIEW_HOLDS, Right.DECIDE_HOLDS, Right.MANAGE_FEEDS}
+        _SCREENER
+        | {
+            Right.CONFIRM_CLEAR,
+            Right.VIEW_HOLDS,
+            Right.DECIDE_HOLDS,
+            Right.MANAGE_FEEDS,
+            Right.RETRACT_EVENT,
+        }
     ),
     Role.AUDITOR: frozenset({Right.READ_REPORTS, Right.READ_AUDIT, Right.VIEW_HOLDS}),
     Role.ADMIN: frozenset(
-        {Right.MANAGE_ACCOUNTS, Right.MANAGE_TOKENS, Right.INGEST, Right.MANAGE_FEEDS}
+        {
+            Right.MANAGE_ACCOUNTS,
+            Right.MANAGE_TOKENS,
+            Right.INGEST,
+            Right.MANAGE_FEEDS,
+            Right.RETRACT_EVENT,
+        }
     ),
 }
 
@@ -46,6 +61,7 @@ SCOPE_NEEDS: dict[str, frozenset[Right]] = {
     "read": frozenset({Right.VIEW_PERSON}),
     "report": frozenset({Right.READ_REPORTS}),
     "admin": frozenset({Right.MANAGE_TOKENS}),
+    "correct": frozenset({Right.RETRACT_EVENT}),
 }
 
 

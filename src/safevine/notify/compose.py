@@ -13,6 +13,7 @@ from safevine.notify.messages import (
     MessageContext,
     Rendered,
     render_code,
+    render_correction,
     render_event,
     render_feed_notice,
     with_acknowledge_link,
@@ -48,6 +49,10 @@ def compose(
         )
         if o.purpose == "event":
             rendered = render_event(
+                o.content, name, o.person_ref, context, email_only=o.channel == "email"
+            )
+        elif o.purpose == "correction":
+            rendered = render_correction(
                 o.content, name, o.person_ref, context, email_only=o.channel == "email"
             )
         else:

@@ -75,6 +75,56 @@ FEED_RESUMED = N_(
     "Updates about registration %(number)s have resumed: information from the facility "
     "is arriving again."
 )
+# Corrections: staff retracted an event recorded in error, and this registrant had been
+# told about it. The standard wording says which message was wrong and where the person is
+# now (as derived without the event); the discreet one names nothing.
+CORRECTION_SUBJECT = N_("Correction to an earlier message")
+CORRECTED = {
+    "booked": N_(
+        "The earlier message about %(name)s being booked into custody on %(day)s was wrong."
+    ),
+    "transferred": N_("The earlier message about %(name)s being transferred on %(day)s was wrong."),
+    "released": N_("The earlier message about %(name)s being released on %(day)s was wrong."),
+    "removed": N_(
+        "The earlier message about %(name)s being removed from the United States on %(day)s "
+        "was wrong."
+    ),
+    "escaped": N_("The earlier message about %(name)s escaping from custody on %(day)s was wrong."),
+    "returned": N_(
+        "The earlier message about %(name)s being returned to custody on %(day)s was wrong."
+    ),
+    "died": N_("The earlier message about %(name)s dying in custody on %(day)s was wrong."),
+    "hearing_scheduled": N_(
+        "The earlier message about a hearing for %(name)s on %(day)s was wrong."
+    ),
+}
+CORRECTED_OTHER = N_("The earlier message about %(name)s on %(day)s was wrong.")
+STATUS_NOW = {
+    "in_custody": N_("%(name)s is in custody at %(facility)s."),
+    "released": N_("%(name)s was released on %(day)s and is not in custody."),
+    "removed": N_("%(name)s was removed from the United States on %(day)s."),
+    "escaped": N_("%(name)s escaped from custody on %(day)s."),
+    "deceased": N_("%(name)s died in custody on %(day)s."),
+}
+# The same words as the public search results' (web/public/results.py): one translation.
+STATUS_SHORT = {
+    "in_custody": N_("In custody"),
+    "released": N_("Released"),
+    "removed": N_("Removed from the United States"),
+    "escaped": N_("Escaped from custody"),
+    "deceased": N_("Died in custody"),
+}
+CORRECTION_SMS = N_("Correction: the %(day)s message about %(name)s was wrong. Now: %(status)s.")
+CORRECTION_DISCREET = N_(
+    "There is a correction for registration %(number)s. Visit %(url)s to learn more."
+)
+CORRECTION_DISCREET_WITH_PHONE = N_(
+    "There is a correction for registration %(number)s. Call %(phone)s or visit %(url)s to "
+    "learn more."
+)
+VOICE_CORRECTION_DISCREET = N_(
+    "There is a correction for registration %(number)s. Please visit the website to learn more."
+)
 
 
 @dataclass(frozen=True)
@@ -304,6 +354,142 @@ def render_feed_notice(
         _html([text, manage], context.manage_url),
         _fit_sms(text, context.manage_url),
         f"{gettext(VOICE_INTRO)} {spoken} {spoken} {gettext(VOICE_STOP)}",
+        data,
+    )
+
+
+def _day(iso: str | None, zone_name: str | None, language: str, short: bool) -> str:
+    """The day of a moment in the facility's local time: "November 24, 2026" (or 11/24/26)."""
+    if not iso:
+        return "?"
+    day = datetime.fromisoformat(iso).astimezone(_zone(zone_name)).date()
+    if short:
+        return format_date(day, "short", locale=_locale(language))
+    return _long_date(day, language)
+
+
+def _retracted_day(retracted: dict[str, Any], language: str, short: bool) -> str:
+    """The day the earlier message named: its event's (a hearing's own day)."""
+    details = retracted.get("details") or {}
+    moment = (
+        details.get("hearing_at")
+        if retracted.get("kind") == "hearing_scheduled" and details.get("hearing_at")
+        else retracted.get("occurred_at")
+    )
+    return _day(moment, retracted.get("facility_time_zone"), language, short)
+
+
+def _corrected_text(retracted: dict[str, Any], name: str, language: str) -> str:
+    """Which earlier message was wrong: its event's kind and day."""
+    gettext = translations(language).gettext
+    day = _retracted_day(retracted, language, short=False)
+    kind = str(retracted.get("kind"))
+    return gettext(CORRECTED.get(kind, CORRECTED_OTHER)) % {"name": name, "day": day}
+
+
+def _status_now(status: dict[str, Any] | None, name: str, language: str, short: bool) -> str:
+    """Where the person is now, as derived without the retracted event; empty if unknown."""
+    if not status or status.get("state") not in STATUS_NOW:
+        return ""
+    gettext = translations(language).gettext
+    state = status["state"]
+    day = _day(status.get("since"), status.get("facility_time_zone"), language, short)
+    if short:
+        label = gettext(STATUS_SHORT[state])
+        return f"{label}, {_facility(status, short=True)}" if state == "in_custody" else label
+    return gettext(STATUS_NOW[state]) % {
+        "name": name,
+        "facility": _facility(status, short=False),
+        "day": day,
+    }
+
+
+def render_correction(
+    content: dict[str, Any],
+    person_name: str,
+    person_ref: str,
+    context: MessageContext,
+    *,
+    email_only: bool = False,
+) -> Rendered:
+    """A correction: the earlier message about an event staff retracted was wrong, and
+    where the person is now. `content` holds the retracted event as the registrant was
+    told it (`retracted`), the status the public saw when it was retracted (`status`) and
+    the idempotency keys of the messages it corrects (`corrects`), never a name."""
+    gettext = translations(context.language).gettext
+    subject = gettext(CORRECTION_SUBJECT)
+    manage = gettext(MANAGE) % {"url": context.manage_url}
+    corrects = list(content.get("corrects") or [])
+    if context.wording == "discreet":
+        values = {"number": context.number, "url": context.manage_url, "phone": context.help_phone}
+        text = (
+            gettext(CORRECTION_DISCREET_WITH_PHONE if context.help_phone else CORRECTION_DISCREET)
+            % values
+        )
+        spoken = gettext(VOICE_CORRECTION_DISCREET) % {"number": " ".join(str(context.number))}
+        return Rendered(
+            subject,
+            f"{text}\n",
+            _html([text], context.manage_url),
+            "" if email_only else to_gsm7(text),
+            "" if email_only else f"{gettext(VOICE_INTRO)} {spoken} {gettext(VOICE_STOP)}",
+            {
+                "type": "correction",
+                "registration": context.number,
+                "corrects": corrects,
+                "text": text,
+                "manage_url": context.manage_url,
+            },
+        )
+    retracted = dict(content.get("retracted") or {})
+    status = content.get("status")
+    long_text = " ".join(
+        part
+        for part in (
+            _corrected_text(retracted, person_name, context.language),
+            _status_now(status, person_name, context.language, short=False),
+        )
+        if part
+    )
+    data: dict[str, Any] = {
+        "type": "correction",
+        "registration": context.number,
+        "person": {"name": person_name, "reference": person_ref},
+        "corrects": corrects,
+        "retracted_event": {
+            k: retracted.get(k)
+            for k in (
+                "kind",
+                "occurred_at",
+                "facility_name",
+                "facility_city",
+                "facility_state",
+                "details",
+            )
+        },
+        "status": None
+        if not status
+        else {
+            k: status.get(k)
+            for k in ("state", "since", "facility_name", "facility_city", "facility_state")
+        },
+        "text": long_text,
+        "manage_url": context.manage_url,
+    }
+    if email_only:
+        sms = voice = ""
+    else:
+        day = _retracted_day(retracted, context.language, short=True)
+        now = _status_now(status, person_name, context.language, short=True) or "?"
+        short_text = gettext(CORRECTION_SMS) % {"day": day, "name": person_name, "status": now}
+        sms = _fit_sms(short_text, context.manage_url)
+        voice = f"{gettext(VOICE_INTRO)} {long_text} {long_text} {gettext(VOICE_STOP)}"
+    return Rendered(
+        subject,
+        f"{long_text}\n\n{manage}\n",
+        _html([long_text, manage], context.manage_url),
+        sms,
+        voice,
         data,
     )
 

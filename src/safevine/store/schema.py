@@ -126,6 +126,11 @@ custody_events = Table(
     # Set when a held batch is discarded: the event stays in history, marked, and counts
     # for nothing.
     Column("discarded_at", UTCDateTime),
+    # Set when staff retract the event as recorded in error (migration 0022): kept in
+    # history with who, when and why, it counts for nothing, and its id is never reused.
+    Column("retracted_at", UTCDateTime),
+    Column("retracted_by", String(100)),
+    Column("retraction_reason", Text),
     Index("ix_custody_events_person", "person_id", "occurred_at"),
     Index("ix_custody_events_batch", "batch_id"),
     Index("ix_custody_events_facility", "facility_id", "occurred_at"),

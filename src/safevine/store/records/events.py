@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Executable, insert, select
+from sqlalchemy import Connection, Executable, case, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -74,6 +74,15 @@ def content_hash(event: CustodyEventInput) -> str:
 
 
 _REUSED = "was already used by a different event; event ids must be unique per event"
+# What `_stored_hashes` reads for a retracted event instead of its hash (no hash is this).
+_RETRACTED = "retracted"
+
+
+def _retracted(event_id: str) -> str:
+    return (
+        f"{event_id!r} was retracted by staff as recorded in error and stays retracted; "
+        "send the correct event under a new event id"
+    )
 
 
 def record_events(
@@ -93,7 +102,9 @@ def record_events(
     the batch is confirmed (see `records.holds`).
 
     An event whose id was seen with other content, whose facility is unknown or whose
-    person facts contradict the record is returned in `errors` and changes nothing.
+    person facts contradict the record is returned in `errors` and changes nothing. So is
+    an event whose id staff retracted (`records.retraction`), whatever it says: a feed
+    sending it again never brings it back.
 
     An event id that repeats within `events` is judged once the events before it are
     recorded: each run of events in which no id repeats is recorded in turn. So a repeat
@@ -174,7 +185,9 @@ def _record_run(
     for index, event in enumerate(events):
         known = seen.get(event.event_id)
         if known is not None:
-            if known == hashes[index]:
+            if known == _RETRACTED:
+                result.errors.append((index, FieldError("event_id", _retracted(event.event_id))))
+            elif known == hashes[index]:
                 result.duplicates += 1
             else:
                 result.errors.append((index, FieldError("event_id", _REUSED)))
@@ -275,9 +288,12 @@ def _event_pks(connection: Connection, event_ids: Sequence[str]) -> dict[str, in
 
 
 def _stored_hashes(connection: Connection, event_ids: Sequence[str]) -> dict[str, str]:
-    return values_by_key(
-        connection, custody_events.c.event_id, custody_events.c.content_hash, sorted(set(event_ids))
+    """Each stored event's content hash by event id; `_RETRACTED` for a retracted one."""
+    told = case(
+        (custody_events.c.retracted_at.is_not(None), literal(_RETRACTED)),
+        else_=custody_events.c.content_hash,
     )
+    return values_by_key(connection, custody_events.c.event_id, told, sorted(set(event_ids)))
 
 
 def _update_status(

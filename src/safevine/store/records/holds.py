@@ -376,6 +376,7 @@ def facility_context(
                     member_of(connection, custody_events.c.facility_id, list(ids)),
                     custody_events.c.batch_id != batch_id,
                     custody_events.c.discarded_at.is_(None),
+                    custody_events.c.retracted_at.is_(None),
                 )
                 .group_by(custody_events.c.facility_id)
             ).all()

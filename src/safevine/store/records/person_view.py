@@ -27,6 +27,10 @@ class HistoryEvent:
     details: dict[str, Any]
     origin: str
     received_at: datetime
+    # Staff retracted it as recorded in error: it counts for nothing (migration 0022).
+    retracted_at: datetime | None = None
+    retracted_by: str | None = None
+    retraction_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,17 @@ def staff_view(connection: Connection, a_number: str) -> StaffPersonView | None:
     ]
     history = [
         HistoryEvent(
-            r.event_id, r.kind, r.occurred_at, r.code, r.name, r.details, r.origin, r.received_at
+            r.event_id,
+            r.kind,
+            r.occurred_at,
+            r.code,
+            r.name,
+            r.details,
+            r.origin,
+            r.received_at,
+            r.retracted_at,
+            r.retracted_by,
+            r.retraction_reason,
         )
         for r in connection.execute(
             select(
@@ -96,6 +110,9 @@ def staff_view(connection: Connection, a_number: str) -> StaffPersonView | None:
                 custody_events.c.details,
                 custody_events.c.origin,
                 custody_events.c.received_at,
+                custody_events.c.retracted_at,
+                custody_events.c.retracted_by,
+                custody_events.c.retraction_reason,
             )
             .outerjoin(facilities, facilities.c.id == custody_events.c.facility_id)
             .where(custody_events.c.person_id == person.id)

@@ -12,7 +12,7 @@ from safevine.domain.errors import InvalidError, NotFoundError
 from safevine.domain.staff_roles import roles_from, scopes_allowed
 from safevine.store.schema import staff_accounts, staff_tokens
 
-SCOPES = ("ingest", "protect", "read", "report", "admin")
+SCOPES = ("ingest", "protect", "read", "report", "admin", "correct")
 PREFIX = "svt_"
 
 
