@@ -17,9 +17,11 @@ from safevine.notify.bounces import BounceHandler, start_bounce_server
 from safevine.store.public.tables import notifications, registrations
 from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server, free_port
+from safevine.web.staff_app import create_staff_app
 from tests.canaries import NON_PUBLIC, PUBLIC
 from tests.notify.conftest import Delivery
 from tests.notify.test_delivery import release
+from tests.staff.conftest import make_tokens
 
 BOUNCES = "bounces@agency.example"
 
@@ -79,6 +81,19 @@ def test_a_hard_bounce_fails_the_email_and_marks_the_address(
         app.state.safevine.public_engine.dispose()
     assert shown["address_bouncing"] is True
     assert "Our messages to this address are being returned" in page
+    # Staff see how many addresses bounce, over the staff service, and no address.
+    token = make_tokens(bounces.delivery.engine)["report"]
+    staff = create_staff_app(bounces.delivery.settings)
+    try:
+        with background_server(staff) as base, httpx.Client(base_url=base) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            report = client.get("/api/v1/staff/report", headers=headers).json()
+            report_page = client.get("/staff/report", headers=headers).text
+    finally:
+        staff.state.staff.records_engine.dispose()
+    assert report["bounces"] == {"bouncing": 1, "bounced_in_period": 1}
+    assert "Email addresses bouncing: <strong>1</strong> active registration " in report_page
+    assert "ana@example.org" not in report_page and "ana@example.org" not in str(report)
     # The same bounce again changes nothing more.
     bounces.delivery.sink.bounce(bounces.delivery.sink.received[-1], bounces.port, "5.1.1")
     assert [a.value for a in bounces.handler.applied] == ["failed", "ignored"]

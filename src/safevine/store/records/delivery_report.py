@@ -9,6 +9,7 @@ from sqlalchemy import Connection, case, func, select
 
 from safevine.domain.notification_state import WAITING as WAITING_STATES
 from safevine.domain.notification_state import NotificationState as S
+from safevine.store.public.registrations import ACTIVE
 from safevine.store.public.tables import notifications, registrations
 from safevine.store.schema import batch_holds, ingest_batches
 
@@ -28,6 +29,10 @@ class DeliveryReport:
     batches: list[dict[str, Any]] = field(default_factory=list)
     holds: list[dict[str, Any]] = field(default_factory=list)
     receipts: list["Receipts"] = field(default_factory=list)
+    # Active email registrations whose address bounced for good (it receives nothing now),
+    # and how many addresses bounced in the report's period.
+    bouncing: int = 0
+    bounced_in_period: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +47,7 @@ class DeliveryReport:
             "failures": self.failures,
             "cancellations": self.cancellations,
             "registrations": self.registrations,
+            "bounces": {"bouncing": self.bouncing, "bounced_in_period": self.bounced_in_period},
             "ingest_batches": self.batches,
             "holds": self.holds,
         }
@@ -196,6 +202,14 @@ def build(
     )
     report.registrations = dict(
         connection.execute(select(r.c.state, func.count()).group_by(r.c.state)).all()
+    )
+    report.bouncing = int(
+        connection.execute(
+            select(func.count()).where(r.c.state == ACTIVE, r.c.bounced_at.is_not(None))
+        ).scalar_one()
+    )
+    report.bounced_in_period = int(
+        connection.execute(select(func.count()).where(r.c.bounced_at >= since)).scalar_one()
     )
     h = batch_holds
     report.holds = [
