@@ -140,6 +140,15 @@ class Provider:
     fail_next: int = 0
     # Take texts and say nothing more of them: no receipt ever comes.
     silent: bool = False
+    # As Twilio does with I-Twilio-Idempotency-Token: a request under a token already
+    # taken answers with the first one's id and places nothing more.
+    honour_idempotency: bool = False
+    taken: dict[str, str] = field(default_factory=dict)
+    # Seconds before answering a request (a slow provider: a worker can die meanwhile,
+    # the call placed all the same), and a call rings before its outcome.
+    answer_delay: float = 0.0
+    ring_seconds: float = 0.0
+    _ringing: set[Any] = field(default_factory=set)
     # What the webhook receiver answers instead of 200: (status, body, headers).
     hook_answer: tuple[int, bytes, dict[str, str]] | None = None
     # Delivery receipts, as a carrier reports them: for a text with a StatusCallback, the
@@ -162,6 +171,10 @@ class Provider:
     @property
     def port(self) -> int:
         return int(self.base.rsplit(":", 1)[1])
+
+    async def ring(self, sid: str, to: str, twiml: str, status_url: str) -> None:
+        await asyncio.sleep(self.ring_seconds)
+        await self.answer_call(sid, to, twiml, status_url)
 
     async def answer_call(self, sid: str, to: str, twiml: str, status_url: str) -> None:
         """What happens on the line, then the call's final status."""
@@ -249,6 +262,9 @@ def _provider_app(provider: Provider) -> FastAPI:
             return JSONResponse({"message": "try later"}, status_code=503)
         if form.get("To") in provider.invalid_numbers:
             return JSONResponse({"code": 21211, "message": "invalid To number"}, status_code=400)
+        token = request.headers.get("i-twilio-idempotency-token", "")
+        if provider.honour_idempotency and token in provider.taken:
+            return JSONResponse({"sid": provider.taken[token]}, status_code=201)
         # Unique across simulators, as real providers' ids are (failover runs two).
         sid = f"SM{provider.port}{len(provider.requests):06d}"
         if form.get("StatusCallback") and resource == "Messages" and not provider.silent:
@@ -256,9 +272,18 @@ def _provider_app(provider: Provider) -> FastAPI:
             tasks.add_task(provider.post_receipts, sid, form["To"], form["StatusCallback"])
         if form.get("StatusCallback") and resource == "Calls":
             sid = f"CA{provider.port}{len(provider.requests):06d}"
-            tasks.add_task(
-                provider.answer_call, sid, form["To"], form.get("Twiml", ""), form["StatusCallback"]
-            )
+            call = (sid, form["To"], form.get("Twiml", ""), form["StatusCallback"])
+            if provider.ring_seconds or provider.answer_delay:
+                # Placed whether or not the caller is still there for the answer.
+                ringing = asyncio.create_task(provider.ring(*call))
+                provider._ringing.add(ringing)
+                ringing.add_done_callback(provider._ringing.discard)
+            else:
+                tasks.add_task(provider.answer_call, *call)
+        if token:
+            provider.taken[token] = sid
+        if provider.answer_delay:
+            await asyncio.sleep(provider.answer_delay)
         return JSONResponse({"sid": sid}, status_code=201)
 
     @app.post("/hook")
