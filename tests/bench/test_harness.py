@@ -24,6 +24,7 @@ EXPECTED = {
     "memory-web",
     "delivery",
     "delivery-steady",
+    "receipts",
     "memory-worker",
 }
 
