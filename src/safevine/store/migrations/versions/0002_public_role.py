@@ -21,12 +21,14 @@ PUBLIC_VIEWS = ("public_persons", "public_person_names")
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return  # SQLite has no roles: the public path there opens its connections query-only.
-    # Roles belong to the whole server, so another database may have made it already.
+    # Roles belong to the whole server, so another database may have made it already, or
+    # be making it at this moment (two migrations at once race past the check).
     op.execute(
         f"""DO $$ BEGIN
             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PUBLIC_ROLE}') THEN
                 CREATE ROLE {PUBLIC_ROLE} NOLOGIN;
             END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
         END $$"""
     )
     op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {PUBLIC_ROLE}")
