@@ -58,4 +58,4 @@ messages: install
 		-d src/safevine/locales -D messages --width 100
 
 clean:
-	rm -rf $(VENV) demo.db demo.db-* demo.db.priority demo.db.dispatch demo.key .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo.db demo.db-* demo.db.priority demo.db.turn demo.db.dispatch demo.key .pytest_cache .mypy_cache .ruff_cache

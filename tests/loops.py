@@ -3,10 +3,13 @@
 Playwright's sync API leaves an event loop running on the thread of a test that used it,
 and pytest-xdist runs any test after any other in a worker: `asyncio.run` on the test's
 own thread would then refuse to start.
+
+And waiting, bounded, for something another process or thread does.
 """
 
 import asyncio
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -16,3 +19,13 @@ T = TypeVar("T")
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def wait_until(
+    what: str, done: Callable[[], bool], seconds: float = 60, every: float = 0.1
+) -> None:
+    """Poll `done` until it is true; fail naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, f"timed out after {seconds} s waiting for {what}"
+        time.sleep(every)

@@ -7,6 +7,13 @@ wait behind batch after batch. So a protection first takes an exclusive lock on 
 beside the database, and a dispatcher takes that file's shared lock before each batch: the
 protection goes in after the batch in flight, ahead of every later one.
 
+What a provider posts (a delivery receipt, a call's status, the keys pressed on a call, a
+reply of STOP) is in the same position: it could wait out SQLite's busy timeout behind
+batch after batch, be answered 500, and be lost, since providers do not post it twice.
+It takes its turn the same way (`claim_turn`), on a file of its own: a protection never
+waits for a report, so one that already holds the write lock when it claims priority
+cannot wait for a report that is waiting for that lock.
+
 PostgreSQL needs none of this: its row locks queue fairly.
 """
 
@@ -16,26 +23,40 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, event
 
+# The files beside the database: protections' priority, and providers' reports' turn.
+PRIORITY, TURN = ".priority", ".turn"
 
-def _lock_path(url_database: str | None) -> Path | None:
+
+def _lock_path(url_database: str | None, suffix: str = PRIORITY) -> Path | None:
     if not url_database or url_database == ":memory:" or url_database.startswith("file:"):
         return None
-    return Path(f"{url_database}.priority")
+    return Path(f"{url_database}{suffix}")
 
 
 def claim_priority(connection: Connection) -> None:
     """Hold back dispatchers' next batches until this connection's transaction ends."""
-    if connection.dialect.name != "sqlite" or connection.info.get("priority_fd") is not None:
+    _hold_back(connection, PRIORITY)
+
+
+def claim_turn(connection: Connection) -> None:
+    """As `claim_priority`, for a provider's report: dispatchers' next batches wait for
+    this connection's transaction; protections do not."""
+    _hold_back(connection, TURN)
+
+
+def _hold_back(connection: Connection, suffix: str) -> None:
+    info_key = f"{suffix}_fd"
+    if connection.dialect.name != "sqlite" or connection.info.get(info_key) is not None:
         return
-    path = _lock_path(connection.engine.url.database)
+    path = _lock_path(connection.engine.url.database, suffix)
     if path is None:
         return
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    connection.info["priority_fd"] = fd
+    connection.info[info_key] = fd
 
     def release(conn: Connection) -> None:
-        held = conn.info.pop("priority_fd", None)
+        held = conn.info.pop(info_key, None)
         if held is not None:
             fcntl.flock(held, fcntl.LOCK_UN)
             os.close(held)
@@ -45,15 +66,17 @@ def claim_priority(connection: Connection) -> None:
 
 
 def yield_to_priority(engine: Engine) -> None:
-    """Wait while a protection holds priority (SQLite); returns at once otherwise."""
+    """Wait while a protection holds priority or a provider's report its turn (SQLite);
+    returns at once otherwise."""
     if engine.dialect.name != "sqlite":
         return
-    path = _lock_path(engine.url.database)
-    if path is None:
-        return
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    for suffix in (PRIORITY, TURN):
+        path = _lock_path(engine.url.database, suffix)
+        if path is None:
+            return
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)

@@ -28,6 +28,7 @@ from safevine.domain.contact_address import Channel, normalise_address
 from safevine.domain.errors import FieldError
 from safevine.domain.retry_policy import next_delay
 from safevine.store.public import receipts, registrations
+from safevine.store.write_priority import claim_turn
 from safevine.web.state import AppState
 
 log = logging.getLogger("safevine.web")
@@ -147,6 +148,11 @@ def when_recorded(
     for look in range(receipts.LOOKS):
         with state.public_engine.begin() as connection:
             if receipts.known(connection, provider_id) or look == receipts.LOOKS - 1:
+                # On SQLite a worker holds the one write lock while a batch is on the
+                # wire and takes it again at once for the next: without its turn this
+                # write could wait out the busy timeout behind batch after batch, be
+                # answered 500 and be lost (providers do not post a report twice).
+                claim_turn(connection)
                 return apply(connection, retry_after)
         time.sleep(receipts.LOOK_EVERY)
     return receipts.Applied.IGNORED
@@ -155,11 +161,13 @@ def when_recorded(
 def _acknowledge(state: AppState, number: str) -> None:
     index = state.vault.blind_index(Channel.SMS.value, number)
     with state.public_engine.begin() as connection:
+        claim_turn(connection)  # as a receipt does (`when_recorded`)
         receipts.acknowledge_latest(connection, index, Channel.SMS, datetime.now(UTC))
 
 
 def _stop(state: AppState, number: str) -> None:
     with state.public_engine.begin() as connection:
+        claim_turn(connection)  # as a receipt does (`when_recorded`)
         for channel in (Channel.SMS, Channel.VOICE):
             registrations.end_by_address(
                 connection, state.vault, channel, number, datetime.now(UTC)

@@ -1,0 +1,103 @@
+"""On SQLite a worker holds the one write lock while a batch of texts is on the wire, and
+takes it again at once for the next: SQLite's busy waiting is not fair, so a provider's
+receipt could wait out the busy timeout behind batch after batch, be answered 500, and be
+lost (providers do not post a receipt twice). A receipt takes its turn: it is applied
+after the batch in flight, ahead of the next."""
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from safevine.domain.contact_address import Channel
+from safevine.store.public.tables import notifications
+from safevine.web.public.sms_inbound import twilio_signature
+from tests.canaries import PUBLIC
+from tests.notify.conftest import PROVIDER_TOKEN, Delivery, _delivery, heard_from_provider
+from tests.notify.test_delivery import release
+
+NUMBER = "+15550100188"
+BATCH_SECONDS = 0.05
+
+
+@pytest.fixture
+def sqlite_delivery(sqlite_engine: Engine) -> Iterator[Delivery]:
+    with _delivery(sqlite_engine) as ready:
+        yield ready
+
+
+# What a dispatcher does on SQLite, batch after batch, in a process of its own as a worker
+# is: wait for priority, take the write lock, hold it while the batch is on the wire,
+# commit, and go again at once. It says "working" after its first batches.
+BUSY_WORKER = f"""
+import sqlite3, sys, time
+from safevine.store.engine import make_engine
+from safevine.store.write_priority import yield_to_priority
+engine = make_engine("sqlite:///" + sys.argv[1])
+connection = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+batches = 0
+while True:
+    yield_to_priority(engine)
+    connection.execute("BEGIN IMMEDIATE")
+    time.sleep({BATCH_SECONDS})
+    connection.execute("COMMIT")
+    batches += 1
+    if batches == 3:
+        print("working", flush=True)
+"""
+
+
+def test_a_receipt_is_applied_between_a_busy_workers_batches(
+    sqlite_delivery: Delivery,
+) -> None:
+    d = sqlite_delivery
+    with heard_from_provider(d) as base:
+        d.register(d.ref(PUBLIC.a_number), NUMBER, Channel.SMS)
+        d.dispatch()
+        d.provider.wait_for_callbacks(2)  # the code's receipts
+        d.provider.silent = True  # the event's text gets none: the test posts it
+        release(d.engine)
+        d.dispatch()
+        with d.engine.connect() as c:
+            sid = c.execute(
+                select(notifications.c.provider_message_id).where(
+                    notifications.c.purpose == "event", notifications.c.state == "sent"
+                )
+            ).scalar_one()
+
+        database = d.engine.url.database
+        assert database is not None
+        busy = subprocess.Popen(
+            [sys.executable, "-c", BUSY_WORKER, database], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert busy.stdout is not None and busy.stdout.readline() == "working\n"
+            url = f"{base}/api/v1/sms/status"
+            form = {"MessageSid": sid, "MessageStatus": "delivered"}
+            began = time.monotonic()
+            answer = httpx.post(
+                url,
+                data=form,
+                headers={"X-Twilio-Signature": twilio_signature(PROVIDER_TOKEN, url, form)},
+                timeout=60,
+            )
+            took = time.monotonic() - began
+            still_working = busy.poll() is None
+        finally:
+            busy.kill()
+            busy.wait(timeout=30)
+            if busy.stdout is not None:
+                busy.stdout.close()
+    assert answer.status_code == 204
+    with d.engine.connect() as c:
+        state = c.execute(
+            select(notifications.c.state).where(notifications.c.provider_message_id == sid)
+        ).scalar_one()
+    assert state == "delivered"
+    # After the batch in flight (or one more), far within SQLite's 10 s busy timeout.
+    assert took < 2, took
+    assert still_working
