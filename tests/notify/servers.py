@@ -140,12 +140,10 @@ class Provider:
     fail_next: int = 0
     # Take texts and say nothing more of them: no receipt ever comes.
     silent: bool = False
-    # As Twilio does with I-Twilio-Idempotency-Token: a request under a token already
-    # taken answers with the first one's id and places nothing more.
-    honour_idempotency: bool = False
-    taken: dict[str, str] = field(default_factory=dict)
     # Seconds before answering a request (a slow provider: a worker can die meanwhile,
-    # the call placed all the same), and a call rings before its outcome.
+    # the call placed all the same), and a call rings before its outcome. A request is
+    # placed as asked every time, whatever its I-Twilio-Idempotency-Token: tests count
+    # the tokens to see an attempt sent twice.
     answer_delay: float = 0.0
     ring_seconds: float = 0.0
     _ringing: set[Any] = field(default_factory=set)
@@ -262,9 +260,6 @@ def _provider_app(provider: Provider) -> FastAPI:
             return JSONResponse({"message": "try later"}, status_code=503)
         if form.get("To") in provider.invalid_numbers:
             return JSONResponse({"code": 21211, "message": "invalid To number"}, status_code=400)
-        token = request.headers.get("i-twilio-idempotency-token", "")
-        if provider.honour_idempotency and token in provider.taken:
-            return JSONResponse({"sid": provider.taken[token]}, status_code=201)
         # Unique across simulators, as real providers' ids are (failover runs two).
         sid = f"SM{provider.port}{len(provider.requests):06d}"
         if form.get("StatusCallback") and resource == "Messages" and not provider.silent:
@@ -280,8 +275,6 @@ def _provider_app(provider: Provider) -> FastAPI:
                 ringing.add_done_callback(provider._ringing.discard)
             else:
                 tasks.add_task(provider.answer_call, *call)
-        if token:
-            provider.taken[token] = sid
         if provider.answer_delay:
             await asyncio.sleep(provider.answer_delay)
         return JSONResponse({"sid": sid}, status_code=201)

@@ -6,6 +6,7 @@ the call. What the registrant presses comes back signed to the public service
 (`web/public/voice_callbacks.py`), which answers with one of the scripts below.
 """
 
+from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 from safevine.domain.call_pin import LENGTH, REPLAY
@@ -15,6 +16,9 @@ VOICES = {"en": "en-US", "es": "es-MX"}
 # Where the provider posts the keys pressed, and the status of the call.
 GATHER_PATH = "/api/v1/voice/gather"
 STATUS_PATH = "/api/v1/voice/status"
+# The query parameter of both that names the attempt by its idempotency key: a call's
+# callbacks find it even when the worker that placed the call died before recording it.
+KEY = "key"
 # Wrong PINs on one call before it says goodbye (it is repeated later).
 PIN_TRIES = 3
 
@@ -28,15 +32,21 @@ NO_PIN = N_("We did not get your PIN. We will call again later. Goodbye.")
 TOO_MANY = N_("That PIN is not right. We will call again later. Goodbye.")
 
 
+def callback_url(base: str, path: str, key: str | None) -> str:
+    """`base` + `path` (`GATHER_PATH`, `STATUS_PATH`), naming the attempt by `key`."""
+    return f"{base}{path}?{KEY}={quote(key, safe='')}" if key else f"{base}{path}"
+
+
 def _say(text: str, language: str) -> str:
     return f"<Say language={quoteattr(VOICES.get(language, 'en-US'))}>{escape(text)}</Say>"
 
 
 def _gather(inner: str, action: str, tries: int) -> str:
     # numDigits: a PIN's four, and `finishOnKey` lets the lone 9 (say it again) through.
+    url = f"{action}{'&' if '?' in action else '?'}try={tries}"
     return (
         f'<Gather input="dtmf" numDigits="{LENGTH}" finishOnKey="#" timeout="8" '
-        f'action={quoteattr(f"{action}?try={tries}")} method="POST">{inner}</Gather>'
+        f'action={quoteattr(url)} method="POST">{inner}</Gather>'
     )
 
 

@@ -20,8 +20,11 @@ class VoiceTransport(PhoneTransport):
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         s, p = self.settings, self.provider(message)
+        key = message.idempotency_key
         gather = (
-            f"{s.public_base_url}{voice_script.GATHER_PATH}" if message.confirm_with_pin else None
+            voice_script.callback_url(s.public_base_url, voice_script.GATHER_PATH, key)
+            if message.confirm_with_pin
+            else None
         )
         form = {
             "To": message.address,
@@ -30,7 +33,9 @@ class VoiceTransport(PhoneTransport):
         }
         if p.auth_token:
             # What became of the call comes back signed with the token.
-            form["StatusCallback"] = f"{s.public_base_url}{voice_script.STATUS_PATH}"
+            form["StatusCallback"] = voice_script.callback_url(
+                s.public_base_url, voice_script.STATUS_PATH, key
+            )
         if message.confirm_with_pin:
             # Who answered (a person or a machine) decides when the call is repeated.
             form["MachineDetection"] = "Enable"

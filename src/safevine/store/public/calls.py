@@ -5,6 +5,12 @@ checked when the registrant enters it, and an unconfirmed call placed again by t
 A call is found by the provider's id for it (the notification's `provider_message_id`
 for its latest attempt). Every change is conditional on the state it leaves, so a
 callback applied twice changes nothing more.
+
+A worker can die after the provider took a call and before it recorded the provider's
+id: the call rings all the same, and its callbacks name the attempt by its idempotency
+key (`key` in their URL; `notify/voice_script.py`). The first of them records the attempt
+as the worker would have (`_adopt`), so the cycle goes on from the call the registrant
+got, and the claim the worker left is not placed again when its lease runs out.
 """
 
 from collections.abc import Callable
@@ -62,6 +68,40 @@ def _call(connection: Connection, call_sid: str) -> Any:
     ).first()
 
 
+def _adopt(
+    connection: Connection, call_sid: str, key: str | None, provider: str | None, now: datetime
+) -> None:
+    """Record a call the provider reports under `key` as that attempt's, when the worker
+    that asked for it never did: its notification is still claimed (`sending`) under
+    that key. Recorded as the worker records a send (`delivery.mark_all_sent`), placed
+    when it was claimed, through the provider the claim fixed or else `provider` (the
+    first). A live worker holds its claimed rows locked while it sends, so this waits
+    for its record, and then finds the notification no longer claimed: nothing to do."""
+    if not key or not call_sid or _call(connection, call_sid) is not None:
+        return
+    n, r = notifications, registrations
+    connection.execute(
+        update(n)
+        .where(
+            n.c.idempotency_key == key[:64],
+            n.c.state == S.SENDING,
+            select(r.c.id)
+            .where(r.c.id == n.c.registration_id, r.c.channel == Channel.VOICE.value)
+            .exists(),
+        )
+        .values(
+            state=S.SENT,
+            attempts=n.c.attempts + 1,
+            provider_message_id=call_sid,
+            provider=func.coalesce(n.c.sending_via, provider),
+            sent_at=n.c.claimed_at,
+            last_error=None,
+            deferred_reason=None,
+            updated_at=now,
+        )
+    )
+
+
 def _attempt(connection: Connection, row: Any, call_sid: str, now: datetime) -> Any:
     """The attempt's record, made at the provider's first word about it."""
     found = connection.execute(
@@ -91,12 +131,16 @@ def record_status(
     now: datetime,
     rules: RepeatRules,
     retry_after: Callable[[int], timedelta | None],
+    key: str | None = None,
+    provider: str | None = None,
 ) -> Applied:
     """The provider's status for a call: the attempt's outcome recorded and, once the
     call is over and nobody confirmed it, the notification repeated, or ended as
-    delivered (someone was reached) or failed."""
+    delivered (someone was reached) or failed. `key` is the attempt's idempotency key
+    as the callback's URL gives it (see `_adopt`)."""
     call_sid, status = call_sid.strip()[:200], status.strip().lower()[:STATUS_LENGTH]
     answered_by = answered_by.strip().lower()[:30] if answered_by else None
+    _adopt(connection, call_sid, key, provider, now)
     row = _call(connection, call_sid) if call_sid else None
     if row is None:
         return Applied.IGNORED
@@ -177,10 +221,19 @@ def _reached(connection: Connection, row: Any) -> bool:
     return reached(outcomes, bool(row.allow_voicemail))
 
 
-def gather(connection: Connection, call_sid: str, digits: str, now: datetime) -> Gathered:
+def gather(
+    connection: Connection,
+    call_sid: str,
+    digits: str,
+    now: datetime,
+    key: str | None = None,
+    provider: str | None = None,
+) -> Gathered:
     """What the registrant pressed during a call: their PIN acknowledges the notification,
-    9 asks to hear it again, anything else is a wrong PIN (counted on the attempt)."""
+    9 asks to hear it again, anything else is a wrong PIN (counted on the attempt).
+    `key` is the attempt's idempotency key as the callback's URL gives it (`_adopt`)."""
     call_sid = call_sid.strip()[:200]
+    _adopt(connection, call_sid, key, provider, now)
     row = _call(connection, call_sid) if call_sid else None
     if row is None or row.state != S.SENT or not row.pin_hash or row.purpose not in ABOUT_A_PERSON:
         return Gathered(Pressed.UNKNOWN)

@@ -184,9 +184,10 @@ def claim(
 
 def pin_providers(connection: Connection, ids: list[int], via: dict[str, str]) -> None:
     """Fix the provider of each claimed notification's attempt, by channel, unless one is
-    fixed already: an attempt a dead worker may have sent goes again the same way (the
-    provider drops the repeated key), never through a second provider. Call it in the
-    claim's transaction, for channels with more than one provider."""
+    fixed already: an attempt a dead worker may have sent goes again the same way, under
+    the same key (which a provider that honours keys drops), never through a second
+    provider, so at worst one provider has it twice. Call it in the claim's transaction,
+    for channels with more than one provider."""
     n, r = notifications, registrations
     for channel, provider in via.items():
         connection.execute(

@@ -135,7 +135,7 @@ def next_key(key: str, attempts: int) -> str:
 
 def send_again(key: str, attempts: int, at: datetime, via: str | None = None) -> dict[str, object]:
     """The values that send a message a provider took and lost once more, at `at`: as a
-    new message, under a new key (a provider drops a repeated key as a duplicate), through
+    new message, under a new key (a provider that honours keys drops a repeated one), through
     `via` or whichever provider is first when it is claimed."""
     return {
         "state": S.RETRYING,

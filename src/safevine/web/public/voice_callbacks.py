@@ -21,6 +21,7 @@ from safevine.store.public import calls, delivery
 from safevine.store.public.calls import Gathered, Pressed
 from safevine.store.public.receipts import Applied
 from safevine.store.public.registrations import ACTIVE
+from safevine.store.write_priority import claim_turn
 from safevine.web.public.sms_inbound import signed_form, when_recorded
 from safevine.web.state import AppState
 
@@ -43,8 +44,11 @@ async def gather(request: Request) -> Response:
         tries = max(1, min(int(request.query_params.get("try", "1")), 99))
     except ValueError:
         tries = 1
-    got = await run_in_threadpool(_gather, state, form.get("CallSid", ""), form.get("Digits", ""))
-    url = f"{state.settings.public_base_url}{voice_script.GATHER_PATH}"
+    key = request.query_params.get(voice_script.KEY)
+    got = await run_in_threadpool(
+        _gather, state, form.get("CallSid", ""), form.get("Digits", ""), key
+    )
+    url = voice_script.callback_url(state.settings.public_base_url, voice_script.GATHER_PATH, key)
     if got.pressed == Pressed.ACKNOWLEDGED:
         return _xml(voice_script.thanks(got.language))
     if got.pressed == Pressed.WRONG:
@@ -57,9 +61,17 @@ async def gather(request: Request) -> Response:
     return _xml(voice_script.HANG_UP)
 
 
-def _gather(state: AppState, call_sid: str, digits: str) -> Gathered:
+def _gather(state: AppState, call_sid: str, digits: str, key: str | None) -> Gathered:
     with state.public_engine.begin() as connection:
-        return calls.gather(connection, call_sid, digits, datetime.now(UTC))
+        claim_turn(connection)  # as a call's status does (`when_recorded`)
+        return calls.gather(
+            connection, call_sid, digits, datetime.now(UTC), key, _first_provider(state)
+        )
+
+
+def _first_provider(state: AppState) -> str:
+    """The provider a call went through when its claim fixed none (the first)."""
+    return state.settings.phone_providers()[0].name
 
 
 def _words(state: AppState, notification_id: int) -> str | None:
@@ -81,12 +93,13 @@ async def status(request: Request) -> Response:
     form = await signed_form(request)
     if form is None:
         return Response(status_code=403)
-    applied = await run_in_threadpool(_status, state, form)
+    key = request.query_params.get(voice_script.KEY)
+    applied = await run_in_threadpool(_status, state, form, key)
     log.info("call status: %s", applied.value)
     return Response(status_code=204)
 
 
-def _status(state: AppState, form: dict[str, str]) -> Applied:
+def _status(state: AppState, form: dict[str, str], key: str | None) -> Applied:
     call_sid = form.get("CallSid", "")
     return when_recorded(
         state,
@@ -100,5 +113,7 @@ def _status(state: AppState, form: dict[str, str]) -> Applied:
             datetime.now(UTC),
             state.settings.call_repeats,
             retry_after,
+            key,
+            _first_provider(state),
         ),
     )
