@@ -91,8 +91,8 @@ def test_a_hard_bounce_fails_the_email_and_marks_the_address(
             report_page = client.get("/staff/report", headers=headers).text
     finally:
         staff.state.staff.records_engine.dispose()
-    assert report["bounces"] == {"bouncing": 1, "bounced_in_period": 1}
-    assert "Email addresses bouncing: <strong>1</strong> active registration " in report_page
+    assert report["bounces"] == {"active_bouncing": 1, "bounced_in_period": 1, "period_days": 30}
+    assert '<td id="bouncing-active">1</td>' in report_page
     assert "ana@example.org" not in report_page and "ana@example.org" not in str(report)
     # The same bounce again changes nothing more.
     bounces.delivery.sink.bounce(bounces.delivery.sink.received[-1], bounces.port, "5.1.1")

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
+from safevine.domain.contact_address import Channel
 from safevine.domain.notification_state import WAITING as WAITING_STATES
 from safevine.domain.notification_state import NotificationState as S
 from safevine.store.public.registrations import ACTIVE
@@ -29,9 +30,12 @@ class DeliveryReport:
     batches: list[dict[str, Any]] = field(default_factory=list)
     holds: list[dict[str, Any]] = field(default_factory=list)
     receipts: list["Receipts"] = field(default_factory=list)
-    # Active email registrations whose address bounced for good (it receives nothing now),
-    # and how many addresses bounced in the report's period.
-    bouncing: int = 0
+    # The days the report's figures over a period look back (receipts, per day, bounces).
+    period_days: int = 30
+    # Email registrations whose address bounced for good (`registrations.bounced_at`):
+    # the active ones (they receive nothing by email now), and those, in any state, whose
+    # address bounced within the period. Counts only: never an address or a person.
+    active_bouncing: int = 0
     bounced_in_period: int = 0
 
     def as_json(self) -> dict[str, Any]:
@@ -47,7 +51,11 @@ class DeliveryReport:
             "failures": self.failures,
             "cancellations": self.cancellations,
             "registrations": self.registrations,
-            "bounces": {"bouncing": self.bouncing, "bounced_in_period": self.bounced_in_period},
+            "bounces": {
+                "active_bouncing": self.active_bouncing,
+                "bounced_in_period": self.bounced_in_period,
+                "period_days": self.period_days,
+            },
             "ingest_batches": self.batches,
             "holds": self.holds,
         }
@@ -148,11 +156,24 @@ def _receipts(
     return sorted(found.values(), key=lambda row: (row.channel, row.provider))
 
 
+def _bounces(connection: Connection, since: datetime) -> tuple[int, int]:
+    """Active email registrations whose address is bouncing, and email registrations
+    whose address bounced since `since`, in one read."""
+    r = registrations
+    bouncing, in_period = connection.execute(
+        select(
+            func.count(case((r.c.state == ACTIVE, 1))),
+            func.count(case((r.c.bounced_at >= since, 1))),
+        ).where(r.c.channel == Channel.EMAIL.value, r.c.bounced_at.is_not(None))
+    ).one()
+    return int(bouncing), int(in_period)
+
+
 def build(
     connection: Connection, days: int = 30, receipt_wait: timedelta = timedelta(minutes=30)
 ) -> DeliveryReport:
     now = datetime.now(UTC)
-    report = DeliveryReport(now)
+    report = DeliveryReport(now, period_days=days)
     report.receipts = _receipts(connection, now - timedelta(days=days), now, receipt_wait)
     n, r = notifications, registrations
     report.by_state = dict(
@@ -203,14 +224,7 @@ def build(
     report.registrations = dict(
         connection.execute(select(r.c.state, func.count()).group_by(r.c.state)).all()
     )
-    report.bouncing = int(
-        connection.execute(
-            select(func.count()).where(r.c.state == ACTIVE, r.c.bounced_at.is_not(None))
-        ).scalar_one()
-    )
-    report.bounced_in_period = int(
-        connection.execute(select(func.count()).where(r.c.bounced_at >= since)).scalar_one()
-    )
+    report.active_bouncing, report.bounced_in_period = _bounces(connection, since)
     h = batch_holds
     report.holds = [
         {
