@@ -466,16 +466,25 @@ def public_refs(engine: Engine, protection: str = "cleared") -> list[str]:
 
 
 def load_registrations(
-    engine: Engine, vault: ContactVault, refs: Sequence[str], count: int, seed: int
+    engine: Engine,
+    vault: ContactVault,
+    refs: Sequence[str],
+    count: int,
+    seed: int,
+    channel: str = "email",
 ) -> None:
-    """`count` active email registrations on people drawn from `refs` (some on the same
-    person, as family and advocates share one), wanting every kind of event."""
+    """`count` active registrations on people drawn from `refs` (some on the same person,
+    as family and advocates share one), wanting every kind of event: by email, or by text
+    message (`channel="sms"`, fictional +1 555 numbers)."""
     rng = random.Random(seed + 29)
     now = datetime.now(UTC)
     kinds = [k.value for k in EventKind]
     rows = []
     for n in range(count):
-        address = f"registrant{n}@bench.example"
+        if channel == "sms":
+            address, hint = f"+1555{n:07d}", f"***-***-{n % 10_000:04d}"
+        else:
+            address, hint = f"registrant{n}@bench.example", f"r•••{n % 10}@bench.example"
         key_id, ciphertext = vault.encrypt(address, "address")
         manage = secrets.token_urlsafe(16)
         manage_key, manage_ciphertext = vault.encrypt(manage, "manage")
@@ -483,11 +492,11 @@ def load_registrations(
             {
                 "person_ref": refs[rng.randrange(len(refs))],
                 "number": 100_000 + n,
-                "channel": "email",
+                "channel": channel,
                 "address_key_id": key_id,
                 "address_ciphertext": ciphertext,
-                "address_index": vault.blind_index("email", address),
-                "address_hint": f"r•••{n % 10}@bench.example",
+                "address_index": vault.blind_index(channel, address),
+                "address_hint": hint,
                 "language": "es" if n % 4 == 0 else "en",
                 "wording": "discreet" if n % 5 == 0 else "standard",
                 "events": kinds,

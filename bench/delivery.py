@@ -1,10 +1,14 @@
-"""Email delivery: throughput of one and of two real worker processes against a bare
+"""Delivery: email throughput of one and of two real worker processes against a bare
 aiosmtplib ceiling, the steady-load latency from an event's commit to the SMTP server
-accepting its message, and the worker's peak memory.
+accepting its message, and the worker's peak memory; then text messages and their
+delivery receipts: texts sent per second by one worker, receipts applied per second by the
+public service, and the lag from a receipt's arrival to its recorded state.
 
 Everything is real: notifications are written by `record_events` (the outbox writer), the
-workers are `safevine worker` processes, and the SMTP server is aiosmtpd in a process of
-its own (`bench.smtp_sink`), so nothing measured shares a GIL with it.
+workers are `safevine worker` processes, the SMTP server is aiosmtpd in a process of its
+own (`bench.smtp_sink`), the SMS provider a Twilio-compatible one in a process of its own
+(`bench.sms_provider`) that posts a signed receipt for every text to a `safevine serve`
+process, so nothing measured shares a GIL with them.
 """
 
 import asyncio
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 import aiosmtplib
+import httpx
 from sqlalchemy import Engine, func, select, text, update
 
 from bench.dataset import (
@@ -37,6 +42,7 @@ from bench.dataset import (
     settle,
 )
 from bench.harness import Context, Result, Target, peak_rss_mb, percentile
+from bench.sms_provider import SENDERS, SmsProviderProcess
 from bench.smtp_sink import SmtpSinkProcess
 from safevine.config import Settings
 from safevine.contact_vault import ContactVault
@@ -51,6 +57,7 @@ from safevine.store.public.connection import make_public_engine
 from safevine.store.public.tables import notifications, registrations
 from safevine.store.records.events import record_events
 from safevine.store.schema import custody_events, persons
+from safevine.web.server import free_port
 
 SECRET_KEY = "bench-delivery-secret-key-0123456789abcdef"
 RETENTION_DAYS = "60"
@@ -62,6 +69,15 @@ CEILING_SAMPLE = 2_000
 CEILING_MESSAGES = 30_000
 TICK_SECONDS = 0.1
 UNSENT = ("queued", "retrying", "sending")
+# Texts in the receipts run: enough for steady rates, fewer than the email runs' to save
+# time (each text is a request to the provider and a receipt back).
+MOST_TEXTS = 30_000
+# What the SMS provider signs its receipts with (SAFEVINE_SMS_AUTH_TOKEN).
+PROVIDER_TOKEN = "bench receipts provider token"
+# Seconds from the provider taking a text to its carrier's delivery receipt: real ones
+# take seconds; posted at once, a receipt would overtake the worker's record of its text
+# and wait for it, and the lag would be the worker's batch time, not the service's.
+CARRIER_SECONDS = 1.0
 
 
 def _say(text: str) -> None:
@@ -550,6 +566,10 @@ def _database_note(run: Run) -> str:
 
 
 def run(ctx: Context) -> list[Result]:
+    return [*_email(ctx), _receipts(ctx)]
+
+
+def _email(ctx: Context) -> list[Result]:
     scale = ctx.scale
     messages = scale.delivery_messages
     url = ctx.databases.fresh("delivery")
@@ -703,8 +723,236 @@ def run(ctx: Context) -> list[Result]:
     ]
 
 
+def _count(engine: Engine, *states: str) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count())
+                .select_from(notifications)
+                .where(notifications.c.state.in_(states))
+            ).scalar_one()
+        )
+
+
+def _sending_span(engine: Engine) -> float:
+    """Seconds from the first claim to the last text recorded as taken by the provider."""
+    with engine.connect() as connection:
+        first, last = connection.execute(
+            select(func.min(notifications.c.claimed_at), func.max(notifications.c.sent_at))
+        ).one()
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    return max((last - first).total_seconds(), 1e-9)
+
+
+class Service:
+    """One `safevine serve` process (the public service), answering once it is up."""
+
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+        executable = Path(sys.executable).parent / "safevine"
+        self.log = log
+        self._err: IO[bytes] = log.open("wb")
+        self.process = subprocess.Popen(
+            [str(executable), "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    return
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                told = self.tail()
+                self.stop()
+                raise RuntimeError(f"the public service did not start: {told}")
+            time.sleep(0.2)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def check(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the public service exited: {self.tail()}")
+
+    def tail(self) -> str:
+        self._err.flush()
+        return self.log.read_text(errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._err.close()
+
+
+@dataclass
+class TextRun:
+    """What became of the texts and their receipts."""
+
+    texts: int
+    send_rate: float
+    applied: int
+    receipts: list[tuple[str, float, float, float, int]]
+    worker_rss: float
+    service_rss: float
+    startup: float
+    worker_cpu_ms: float
+    service_cpu_ms: float
+
+
+def _texts_and_receipts(engine: Engine, url: str, folder: Path, texts: int, label: str) -> TextRun:
+    """One worker sends every queued text to the provider, which posts a signed
+    `delivered` receipt for each to the public service; until every receipt is answered."""
+    provider = SmsProviderProcess(folder / f"sms-{label}.log", PROVIDER_TOKEN, CARRIER_SECONDS)
+    service: Service | None = None
+    worker: Worker | None = None
+    try:
+        port = free_port()
+        env = {
+            **_env(url, 25),
+            "SAFEVINE_SMS_API_BASE": provider.base,
+            "SAFEVINE_SMS_ACCOUNT_SID": "ACbench",
+            "SAFEVINE_SMS_AUTH_TOKEN": PROVIDER_TOKEN,
+            "SAFEVINE_SMS_FROM": "+15550001111",
+            "SAFEVINE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            # The provider's receipts come from one address, as fast as texts go out.
+            "SAFEVINE_RATE_LIMITS": "false",
+        }
+        service = Service(env, port, folder / f"serve-{label}.log")
+        worker = Worker(env, folder / f"worker-{label}.log")
+        startup = worker.wait_ready()
+        worker_cpu, service_cpu = cpu_seconds(worker.pid), cpu_seconds(service.pid)
+        deadline = time.monotonic() + 120 + texts / 20
+        while len(provider.receipts()) < texts:
+            worker.check()
+            service.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{len(provider.receipts())} of {texts} receipts answered; "
+                    f"{_count(engine, 'sent')} texts awaiting one; service log: "
+                    f"{service.tail()}"
+                )
+            time.sleep(0.2)
+        worker_cpu = cpu_seconds(worker.pid) - worker_cpu
+        service_cpu = cpu_seconds(service.pid) - service_cpu
+        worker_rss, service_rss = worker.peak_rss_mb(), peak_rss_mb(service.pid)
+    finally:
+        if worker is not None:
+            worker.stop()
+        if service is not None:
+            service.stop()
+        provider.stop()
+    return TextRun(
+        texts,
+        texts / _sending_span(engine),
+        _count(engine, "delivered"),
+        provider.receipts(),
+        worker_rss,
+        service_rss,
+        startup,
+        worker_cpu * 1000 / texts,
+        service_cpu * 1000 / texts,
+    )
+
+
+def _receipts(ctx: Context) -> Result:
+    """Text messages and their delivery receipts, on a database of their own: the same
+    people and events as the email runs, every registration by text."""
+    scale = ctx.scale
+    texts = min(scale.delivery_messages, MOST_TEXTS)
+    url = ctx.databases.fresh("receipts")
+    engine = make_engine(url)
+    try:
+        began = time.perf_counter()
+        codes = load_facilities(engine, 960)
+        population = people(max(scale.registrations, 100), ctx.seed)
+        load_population(engine, population, codes, seed=ctx.seed)
+        vault = ContactVault(SECRET_KEY.encode())
+        refs = public_refs(engine)
+        load_registrations(engine, vault, refs, scale.registrations, ctx.seed, channel="sms")
+        who = _registered(engine, population, codes)
+        maker = EventMaker(codes)
+        recorded = 0
+        for chunk in _chunks_for(who, texts, maker, "texts"):
+            with engine.begin() as connection:
+                recorded += record_events(
+                    connection, chunk, origin="feed", now=datetime.now(UTC), source="bench.jsonl"
+                ).notifications
+        settle(engine)
+        setup_s = time.perf_counter() - began
+        if recorded != texts or _unsent(engine) != texts:
+            raise RuntimeError(f"set up {recorded} texts, wanted {texts}")
+        _say(f"{ctx.db}: {texts} texts queued in {setup_s:.1f} s")
+        done = _texts_and_receipts(engine, url, ctx.folder, texts, f"texts-{ctx.db}")
+    finally:
+        engine.dispose()
+
+    answered = [r for r in done.receipts if r[4] == 204]
+    refused = len(done.receipts) - len(answered)
+    lags = [(at_answer - posted) * 1000 for _, _, posted, at_answer, _ in answered]
+    # From when the carrier had the report (the text taken, and its delay): also the time
+    # a receipt waited in the provider for one of its senders while the service fell behind.
+    behind = [
+        (at_answer - taken - CARRIER_SECONDS) * 1000 for _, taken, _, at_answer, _ in answered
+    ]
+    span = max(r[3] for r in done.receipts) - min(r[2] for r in done.receipts)
+    receipt_rate = done.applied / max(span, 1e-9)
+    share = done.applied / texts
+    _say(
+        f"{ctx.db}: {done.send_rate:.0f} texts/s, {receipt_rate:.0f} receipts/s applied, "
+        f"{done.applied} of {texts} applied"
+    )
+    return Result(
+        "delivery-receipts",
+        ctx.db,
+        figures={
+            "texts": texts,
+            "texts_per_s": round(done.send_rate, 1),
+            "receipts_applied": done.applied,
+            "receipts_applied_per_s": round(receipt_rate, 1),
+            "receipts_refused": refused,
+            "lag_p50_ms": round(percentile(lags, 0.50), 1),
+            "lag_p95_ms": round(percentile(lags, 0.95), 1),
+            "carrier_to_state_p50_ms": round(percentile(behind, 0.50), 1),
+            "carrier_to_state_p95_ms": round(percentile(behind, 0.95), 1),
+        },
+        targets=[
+            Target("texts/s per worker", round(done.send_rate, 1), 1000, "msg/s"),
+            Target("receipts applied", round(share, 4), 1.0, "share"),
+        ],
+        notes=[
+            f"{texts} queued texts written through record_events in {setup_s:.1f} s, sent "
+            "by one `safevine worker` to a Twilio-compatible provider in its own process "
+            "(`bench.sms_provider`), which posts a signed `delivered` receipt for each, "
+            f"{CARRIER_SECONDS:g} s after taking it (its carrier's report), to one `safevine "
+            f"serve` process, {SENDERS} at a time",
+            "texts/s: from the first claim to the last text recorded as taken; receipts/s: "
+            "receipts applied (texts `delivered` at the end) over the span from the first "
+            "receipt posted to the last answered",
+            "lag: from a receipt's POST to the service's answer, which comes once the new "
+            f"state is committed ({len(answered)} answered 204, {refused} otherwise); "
+            "carrier_to_state: from when the carrier's report was due to that answer, "
+            "so also the wait in the provider while the service is behind",
+            f"CPU per text: worker {done.worker_cpu_ms:.2f} ms, public service "
+            f"{done.service_cpu_ms:.2f} ms; peak RSS: worker {done.worker_rss:.0f} MB, "
+            f"public service {done.service_rss:.0f} MB; worker start-up (not counted) "
+            f"{done.startup:.1f} s",
+            f"{os.cpu_count()} CPUs for the worker, the service, the provider and the "
+            "database together",
+        ],
+        series={"latency_ms:receipt to recorded state": [round(x, 2) for x in lags]},
+    )
+
+
 def main() -> None:
-    """`python -m bench.delivery [SCALE] [DB]`: one run, printed as JSON."""
+    """`python -m bench.delivery [SCALE] [DB] [receipts]`: one run (or only its texts and
+    receipts), printed as JSON."""
     import json
     import tempfile
 
@@ -712,10 +960,12 @@ def main() -> None:
 
     scale = SCALES[sys.argv[1] if len(sys.argv) > 1 else "smoke"]
     kind = sys.argv[2] if len(sys.argv) > 2 else "sqlite"
+    only_receipts = sys.argv[3:4] == ["receipts"]
     with tempfile.TemporaryDirectory() as folder:
         databases = Databases(kind, Path(folder))
         try:
-            results = run(Context(kind, scale, Path(folder), databases))
+            context = Context(kind, scale, Path(folder), databases)
+            results = [_receipts(context)] if only_receipts else run(context)
         finally:
             if kind == "postgresql":
                 with contextlib.suppress(Exception):

@@ -21,9 +21,24 @@ def merge_json(
         fresh = {r.benchmark for r in results}
         earlier = json.loads(path.read_text())
         kept = [Result.from_json(r) for r in earlier["results"] if r["benchmark"] not in fresh]
+        # The file names one machine, this run's: a result kept from a run on another
+        # says where it was measured.
+        before = earlier["machine"]
+        if _host(before) != _host(machine):
+            where = f"{EARLIER_RUN} {_host(before)}"
+            for result in kept:
+                if not any(note.startswith(EARLIER_RUN) for note in result.notes):
+                    result.notes.append(where)
     merged = kept + results
     write_json(path, day, scale, db, machine, merged)
     return merged
+
+
+EARLIER_RUN = "measured in an earlier run that day, on another machine:"
+
+
+def _host(machine: dict[str, Any]) -> str:
+    return f"{machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB; {machine['os']}"
 
 
 def write_json(
@@ -50,8 +65,24 @@ def write_summary(
     plots: list[Path],
     notes: list[str],
 ) -> Path:
+    path.write_text(summary_text(day, scale.name, machine, results, plots, notes))
+    return path
+
+
+def summary_text(
+    day: str,
+    scale: str,
+    machine: dict[str, Any],
+    results: dict[str, list[Result]],
+    plots: list[Path],
+    notes: list[str],
+    preface: str | None = None,
+) -> str:
     kinds = list(results)
-    lines = [f"## Figures of {day} ({scale.name} scale)", "", _machine_line(machine), ""]
+    lines = [f"## Figures of {day} ({scale} scale)", ""]
+    if preface:
+        lines += [preface, ""]
+    lines += [_machine_line(machine), ""]
     lines += ["| benchmark | target | " + " | ".join(kinds) + " |"]
     lines += ["|---|---|" + "---|" * len(kinds)]
     for name, target in _targets(results):
@@ -92,8 +123,52 @@ def write_summary(
         lines += ["### Plots", ""]
         lines += [f"![{p.stem}](plots/{p.name})" for p in plots]
         lines.append("")
-    path.write_text("\n".join(lines))
-    return path
+    return "\n".join(lines)
+
+
+_REGION = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+_FULL_RUN = re.compile(r"^## Figures of (\d{4}-\d{2}-\d{2}) \(full scale\)$", re.MULTILINE)
+_BENCHMARK = re.compile(r"^### (\S+)$", re.MULTILINE)
+
+
+def carried_figures(path: Path, folder: Path, day: str, fresh: set[str]) -> str:
+    """The figures BENCHMARKS.md shows now of benchmarks not in `fresh` (those of this
+    run): each earlier full run's section, redrawn from that run's JSON in `folder` with
+    only its benchmarks not run since, so a run of some benchmarks replaces their figures
+    and keeps the others'. Empty when there are none."""
+    current = path.read_text() if path.exists() else ""
+    region = _REGION.search(current)
+    if region is None:
+        return ""
+    text = region.group(0)
+    starts = list(_FULL_RUN.finditer(text))
+    done = set(fresh)
+    sections = []
+    for n, start in enumerate(starts):
+        date = start.group(1)
+        end = starts[n + 1].start() if n + 1 < len(starts) else len(text)
+        shown = set(_BENCHMARK.findall(text[start.end() : end])) - done
+        if date == day or not shown:
+            continue
+        results: dict[str, list[Result]] = {}
+        machine: dict[str, Any] | None = None
+        for kind in ("sqlite", "postgresql"):
+            file = folder / f"{date}-{kind}.json"
+            if not file.exists():
+                continue
+            document = json.loads(file.read_text())
+            machine = machine or document["machine"]
+            kept = [Result.from_json(r) for r in document["results"] if r["benchmark"] in shown]
+            if kept:
+                results[kind] = kept
+        if machine is None or not results:
+            continue
+        names = list(dict.fromkeys(r.benchmark for found in results.values() for r in found))
+        done.update(names)
+        plots = sorted((folder / "plots").glob(f"{date}-*.png"))
+        preface = f"Not run since: {', '.join(names)}."
+        sections.append(summary_text(date, "full", machine, results, plots, [], preface))
+    return "\n".join(sections)
 
 
 def update_benchmarks_md(path: Path, summary: str) -> None:
@@ -102,8 +177,7 @@ def update_benchmarks_md(path: Path, summary: str) -> None:
     current = path.read_text() if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     if BEGIN not in current or END not in current:
         current = current.rstrip() + f"\n\n{BEGIN}\n{END}\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
-    path.write_text(pattern.sub(lambda _: block, current))
+    path.write_text(_REGION.sub(lambda _: block, current))
 
 
 def _machine_line(m: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@
 Each benchmark runs on each database in turn, never two at once, so they do not compete
 for the machine. PostgreSQL is skipped, with a note, when no server answers. Results go
 to `bench/results/` (JSON per database, one Markdown summary, PNG plots); a full run also
-rewrites the figures in BENCHMARKS.md.
+rewrites the figures in BENCHMARKS.md: this run's, and, under their own date, those it
+showed of benchmarks not run this time.
 """
 
 import argparse
@@ -15,19 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import (
-    delivery,
-    event_ingest,
-    feed_health,
-    lookup_timing,
-    receipts,
-    roster_sweep,
-    search_load,
-)
+from bench import delivery, event_ingest, feed_health, lookup_timing, roster_sweep, search_load
 from bench.harness import POSTGRES_URL, ROOT, SCALES, Context, Databases, Result, postgres_available
 from bench.machine import describe
 from bench.plots import draw
-from bench.report import merge_json, update_benchmarks_md, write_summary
+from bench.report import carried_figures, merge_json, update_benchmarks_md, write_summary
 
 BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "events": event_ingest.run,
@@ -35,7 +28,6 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "search": search_load.run,
     "lookup-timing": lookup_timing.run,
     "delivery": delivery.run,
-    "receipts": receipts.run,
     "feed-health": feed_health.run,
 }
 
@@ -107,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     summary = write_summary(args.out / f"{stem}.md", day, scale, machine, results, plots, notes)
     print(f"wrote {summary}")
     if args.docs if args.docs is not None else scale.name == "full":
-        update_benchmarks_md(ROOT / "BENCHMARKS.md", summary.read_text())
+        # The figures of benchmarks not run this time stay, under their own run's date.
+        docs = ROOT / "BENCHMARKS.md"
+        fresh = {r.benchmark for found in results.values() for r in found}
+        carried = carried_figures(docs, args.out, day, fresh) if scale.name == "full" else ""
+        update_benchmarks_md(docs, summary.read_text() + ("\n" + carried if carried else ""))
         print("updated BENCHMARKS.md")
     return 1 if failures else 0
 

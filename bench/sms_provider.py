@@ -1,11 +1,12 @@
 """A Twilio-compatible SMS provider for the receipts benchmark, in a process of its own so it
 never shares a GIL with what is measured. It takes every text (answering with a sid) and,
 for each one with a StatusCallback, posts a signed `delivered` receipt to it, as a carrier
-would, a moment after. One line per receipt goes to the record file:
+would, DELAY seconds after it took the text. One line per receipt goes to the record file:
 `<sid> <taken> <receipt posted> <receipt answered> <HTTP status>` (unix times).
 
-Run as `python -m bench.sms_provider RECORD_FILE TOKEN`; it prints `ready <port>` and stops
-when stdin closes (the parent died or said `stop`). `SmsProviderProcess` does all that.
+Run as `python -m bench.sms_provider RECORD_FILE TOKEN [DELAY]`; it prints `ready <port>`
+and stops when stdin closes (the parent died or said `stop`). `SmsProviderProcess` does
+all that.
 """
 
 import asyncio
@@ -34,6 +35,7 @@ SENDERS = 64
 
 def main() -> None:
     record, token = Path(sys.argv[1]), sys.argv[2]
+    delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     out = record.open("w", buffering=1)
     queue: asyncio.Queue[tuple[str, float, str]] = asyncio.Queue()
     taken = 0
@@ -44,7 +46,9 @@ def main() -> None:
         taken += 1
         sid = f"SM{taken:010d}"
         if form.get("StatusCallback"):
-            queue.put_nowait((sid, time.time(), form["StatusCallback"]))
+            # Queued for the senders once the carrier has had the text for `delay`.
+            item = (sid, time.time(), form["StatusCallback"])
+            asyncio.get_running_loop().call_later(delay, queue.put_nowait, item)
         return JSONResponse({"sid": sid}, status_code=201)
 
     async def sender(client: httpx.AsyncClient) -> None:
@@ -90,10 +94,10 @@ def main() -> None:
 
 
 class SmsProviderProcess:
-    def __init__(self, record: Path, token: str) -> None:
+    def __init__(self, record: Path, token: str, delay: float = 0.0) -> None:
         self.record = record
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.sms_provider", str(record), token],
+            [sys.executable, "-m", "bench.sms_provider", str(record), token, str(delay)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -24,7 +24,7 @@ EXPECTED = {
     "memory-web",
     "delivery",
     "delivery-steady",
-    "receipts",
+    "delivery-receipts",
     "memory-worker",
 }
 
@@ -78,6 +78,11 @@ def test_every_benchmark_runs_on_a_tiny_data_set(tmp_path: Path) -> None:
         assert events["notifications_queued"] > 0
         assert results["search"]["ratio"] > 0
         assert results["delivery"]["figures"]["messages"] > 0
+        # Every text sent, every receipt posted for it applied, none refused.
+        texts = results["delivery-receipts"]["figures"]
+        assert texts["texts"] > 0 and texts["receipts_applied"] == texts["texts"]
+        assert texts["receipts_refused"] == 0 and texts["receipts_applied_per_s"] > 0
+        assert texts["lag_p95_ms"] >= texts["lag_p50_ms"] > 0
         feeds = results["feed-health"]["figures"]
         assert feeds["silent_facilities"] > 0 and feeds["delay_notices"] >= 0
         # The notices each run queued are counted on both databases (not PostgreSQL's -1).
