@@ -10,6 +10,7 @@ from starlette.requests import Request
 from safevine.config import Settings
 from safevine.contact_vault import ContactVault
 from safevine.web.client_address import ClientAddresses
+from safevine.web.public.provider_reports import ReportBatches
 from safevine.web.rate_limits import RateLimiter
 
 if TYPE_CHECKING:
@@ -26,6 +27,11 @@ class AppState:
     metrics: "Metrics"
     searcher: "Searcher"
     clients: ClientAddresses = field(default_factory=ClientAddresses)
+    # Providers' reports on messages, applied in batches (`web/public/provider_reports.py`).
+    reports: ReportBatches = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reports = ReportBatches(self.public_engine, self.settings.retry_base_seconds)
 
     @classmethod
     def of(cls, request: Request) -> "AppState":

@@ -1,13 +1,10 @@
 """SMS through a Twilio-compatible REST API (base URL, account and token from settings),
 so any compatible provider, or a local test server, will do."""
 
-import httpx
-
 from safevine.notify.channels.base import (
     DeliveryResult,
     OutgoingMessage,
     PhoneTransport,
-    http_failure,
     register,
 )
 
@@ -29,16 +26,5 @@ class SmsTransport(PhoneTransport):
         if p.auth_token:
             # Receipts come back signed with the token (web/public/sms_inbound.py).
             form["StatusCallback"] = f"{self.settings.public_base_url}{STATUS_PATH}"
-        try:
-            response = await self.http.post(
-                messages_url(p.api_base, p.account_sid, "Messages"),
-                data=form,
-                auth=(p.account_sid, p.auth_token),
-                # Twilio drops a repeated request with the same token within 24 hours.
-                headers={"I-Twilio-Idempotency-Token": message.idempotency_key},
-            )
-        except httpx.HTTPError as error:
-            return DeliveryResult.transient(f"SMS provider {p.name} unreachable: {error!r}")
-        if response.status_code in (200, 201):
-            return DeliveryResult.sent(str(response.json().get("sid", ""))[:200], provider=p.name)
-        return http_failure(response, f"SMS provider {p.name}")
+        url = messages_url(p.api_base, p.account_sid, "Messages")
+        return await self.post(p, url, form, message.idempotency_key, "SMS")

@@ -1,14 +1,11 @@
 """Voice calls through the same Twilio-compatible API: the message read out twice and, for a
 registration with a PIN, the PIN asked for (`notify/voice_script.py`)."""
 
-import httpx
-
 from safevine.notify import voice_script
 from safevine.notify.channels.base import (
     DeliveryResult,
     OutgoingMessage,
     PhoneTransport,
-    http_failure,
     register,
 )
 from safevine.notify.channels.sms import messages_url
@@ -44,15 +41,5 @@ class VoiceTransport(PhoneTransport):
             # machine and hangs up instead of leaving the message on it.
             form["MachineDetection"] = "Enable"
             form["AsyncAmd"] = "false"
-        try:
-            response = await self.http.post(
-                messages_url(p.api_base, p.account_sid, "Calls"),
-                data=form,
-                auth=(p.account_sid, p.auth_token),
-                headers={"I-Twilio-Idempotency-Token": message.idempotency_key},
-            )
-        except httpx.HTTPError as error:
-            return DeliveryResult.transient(f"voice provider {p.name} unreachable: {error!r}")
-        if response.status_code in (200, 201):
-            return DeliveryResult.sent(str(response.json().get("sid", ""))[:200], provider=p.name)
-        return http_failure(response, f"voice provider {p.name}")
+        url = messages_url(p.api_base, p.account_sid, "Calls")
+        return await self.post(p, url, form, message.idempotency_key, "voice")

@@ -16,17 +16,13 @@ import base64
 import hashlib
 import hmac
 import logging
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from safevine.domain.contact_address import Channel, normalise_address
 from safevine.domain.errors import FieldError
-from safevine.domain.retry_policy import next_delay
 from safevine.store.public import receipts, registrations
 from safevine.store.write_priority import claim_turn
 from safevine.web.state import AppState
@@ -115,59 +111,26 @@ async def status(request: Request) -> Response:
         form.get("MessageStatus") or form.get("SmsStatus") or "",
         form.get("ErrorCode") or None,
     )
-    applied = await run_in_threadpool(apply, state, receipt)
-    log.info("SMS receipt %s: %s", receipt.status[:20], applied.value)
-    return Response(status_code=204)
-
-
-def apply(state: AppState, receipt: receipts.Receipt) -> receipts.Applied:
-    """Apply a provider's receipt with the worker's retry policy."""
-    return when_recorded(
-        state,
+    applied = await state.reports.apply(
         receipt.provider_message_id,
         lambda connection, retry_after: receipts.apply_receipt(
             connection, receipt, datetime.now(UTC), retry_after
         ),
     )
-
-
-def when_recorded(
-    state: AppState,
-    provider_id: str,
-    apply: Callable[[Connection, Callable[[int], timedelta | None]], receipts.Applied],
-) -> receipts.Applied:
-    """`apply(connection, retry_after)` to what the provider reports on, once the worker
-    has recorded it: a report can overtake that record (a busy line answers in
-    milliseconds), so it is looked for again for a moment before it is let go.
-    `retry_after` is the worker's retry policy."""
-    base = timedelta(seconds=state.settings.retry_base_seconds)
-
-    def retry_after(tries: int) -> timedelta | None:
-        return next_delay(tries, None, base)
-
-    for look in range(receipts.LOOKS):
-        with state.public_engine.begin() as connection:
-            if receipts.known(connection, provider_id) or look == receipts.LOOKS - 1:
-                # On SQLite a worker holds the one write lock while a batch is on the
-                # wire and takes it again at once for the next: without its turn this
-                # write could wait out the busy timeout behind batch after batch, be
-                # answered 500 and be lost (providers do not post a report twice).
-                claim_turn(connection)
-                return apply(connection, retry_after)
-        time.sleep(receipts.LOOK_EVERY)
-    return receipts.Applied.IGNORED
+    log.info("SMS receipt %s: %s", receipt.status[:20], applied.value)
+    return Response(status_code=204)
 
 
 def _acknowledge(state: AppState, number: str) -> None:
     index = state.vault.blind_index(Channel.SMS.value, number)
     with state.public_engine.begin() as connection:
-        claim_turn(connection)  # as a receipt does (`when_recorded`)
+        claim_turn(connection)  # as a receipt does (`provider_reports`)
         receipts.acknowledge_latest(connection, index, Channel.SMS, datetime.now(UTC))
 
 
 def _stop(state: AppState, number: str) -> None:
     with state.public_engine.begin() as connection:
-        claim_turn(connection)  # as a receipt does (`when_recorded`)
+        claim_turn(connection)  # as a receipt does (`provider_reports`)
         for channel in (Channel.SMS, Channel.VOICE):
             registrations.end_by_address(
                 connection, state.vault, channel, number, datetime.now(UTC)

@@ -19,10 +19,9 @@ from safevine.notify import voice_script
 from safevine.notify.compose import compose
 from safevine.store.public import calls, delivery
 from safevine.store.public.calls import Gathered, Pressed
-from safevine.store.public.receipts import Applied
 from safevine.store.public.registrations import ACTIVE
 from safevine.store.write_priority import claim_turn
-from safevine.web.public.sms_inbound import signed_form, when_recorded
+from safevine.web.public.sms_inbound import signed_form
 from safevine.web.state import AppState
 
 log = logging.getLogger("safevine.web")
@@ -63,7 +62,7 @@ async def gather(request: Request) -> Response:
 
 def _gather(state: AppState, call_sid: str, digits: str, key: str | None) -> Gathered:
     with state.public_engine.begin() as connection:
-        claim_turn(connection)  # as a call's status does (`when_recorded`)
+        claim_turn(connection)  # as a call's status does (`provider_reports`)
         return calls.gather(
             connection, call_sid, digits, datetime.now(UTC), key, _first_provider(state)
         )
@@ -94,15 +93,8 @@ async def status(request: Request) -> Response:
     if form is None:
         return Response(status_code=403)
     key = request.query_params.get(voice_script.KEY)
-    applied = await run_in_threadpool(_status, state, form, key)
-    log.info("call status: %s", applied.value)
-    return Response(status_code=204)
-
-
-def _status(state: AppState, form: dict[str, str], key: str | None) -> Applied:
     call_sid = form.get("CallSid", "")
-    return when_recorded(
-        state,
+    applied = await state.reports.apply(
         call_sid,
         lambda connection, retry_after: calls.record_status(
             connection,
@@ -117,3 +109,5 @@ def _status(state: AppState, form: dict[str, str], key: str | None) -> Applied:
             _first_provider(state),
         ),
     )
+    log.info("call status: %s", applied.value)
+    return Response(status_code=204)
