@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(VENV)/bin/pybabel compile --use-fuzzy -d src/safevine/locales -D messages >/dev/null
+	$(VENV)/bin/pybabel compile -d src/safevine/locales -D messages >/dev/null
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

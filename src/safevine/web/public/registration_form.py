@@ -81,7 +81,7 @@ def parse_registration(raw: Mapping[str, Any]) -> RegistrationRequest | list[Pro
             problems.append(Problem("address", ADDRESS_PROBLEM[channel]))
     language = _text(raw, "language")
     if language not in LANGUAGES:
-        problems.append(Problem("language", N_("Choose English or Spanish.")))
+        problems.append(Problem("language", N_("Choose a language from the list.")))
     wording = _text(raw, "wording") or "standard"
     if wording not in WORDINGS:
         problems.append(Problem("wording", N_("Choose standard or discreet messages.")))
