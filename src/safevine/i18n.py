@@ -14,6 +14,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from safevine.domain.sms_text import transliterates
 from safevine.languages import CODES, LOCALES, SOURCE, supported
 
 LANGUAGES = CODES
@@ -24,6 +25,21 @@ DOMAIN = "messages"
 def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name
     """Marks a message for extraction where it is translated later."""
     return message
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def sms_in_gsm7(language: str) -> bool:
+    """Whether texts in `language` go in GSM-7 (accents dropped) rather than UCS-2: when
+    every character of its catalog has a GSM-7 form (`domain.sms_text`)."""
+    if language not in LANGUAGES or language == DEFAULT:
+        return True
+    with (LOCALES / language / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as handle:
+        catalog = read_po(handle, locale=language, domain=DOMAIN)
+    texts: list[str] = []
+    for message in catalog:
+        strings = message.string if isinstance(message.string, (tuple, list)) else [message.string]
+        texts.extend(str(text) for text in strings if text)
+    return transliterates(texts)
 
 
 @lru_cache(maxsize=len(LANGUAGES))

@@ -16,8 +16,8 @@ from babel.core import Locale
 from babel.dates import format_date, format_datetime, format_time
 
 from safevine.domain.country import country_name
-from safevine.domain.sms_text import SINGLE_GSM7, gsm7_length, to_gsm7
-from safevine.i18n import N_, translations
+from safevine.domain.sms_text import for_sms, length, room
+from safevine.i18n import N_, sms_in_gsm7, translations
 
 SUBJECT = N_("Notification update")
 
@@ -219,14 +219,22 @@ def _discreet(context: MessageContext) -> str:
     return gettext(DISCREET_WITH_PHONE if context.help_phone else DISCREET) % values
 
 
-def _fit_sms(text: str, tail: str) -> str:
-    """GSM-7, and within one segment when it can be: the event text is shortened, the link
-    (the way to stop messages) never is."""
-    sms_tail = to_gsm7(tail)
-    body = to_gsm7(text)
-    room = SINGLE_GSM7 - gsm7_length(sms_tail) - 1
-    if gsm7_length(body) > room > 10:
-        body = body[: room - 3].rstrip() + "..."
+def _sms(text: str, language: str) -> str:
+    return for_sms(text, sms_in_gsm7(language))
+
+
+def _fit_sms(text: str, tail: str, language: str) -> str:
+    """The text and its link as one SMS: in GSM-7 within one segment (160 characters),
+    in UCS-2 within two (134, about as many words): the text is shortened when it must
+    be, the link (the way to stop messages) never is."""
+    gsm7 = sms_in_gsm7(language)
+    sms_tail, body = for_sms(tail, gsm7), for_sms(text, gsm7)
+    whole = f"{body} {sms_tail}"
+    space = room(whole, 1 if gsm7 else 2) - length(sms_tail) - 1
+    if length(body) > space > 10:
+        while body and length(body) > space - 3:
+            body = body[:-1]
+        body = body.rstrip() + "..."
     return f"{body} {sms_tail}"
 
 
@@ -267,7 +275,7 @@ def render_event(
             subject,
             f"{text}\n",
             _html([text], context.manage_url),
-            "" if email_only else to_gsm7(text),
+            "" if email_only else _sms(text, context.language),
             "" if email_only else f"{gettext(VOICE_INTRO)} {spoken} {gettext(VOICE_STOP)}",
             data,
         )
@@ -294,7 +302,7 @@ def render_event(
         sms = voice = ""
     else:
         short_text = _event_text(content, person_name, context.language, short=True)
-        sms = _fit_sms(short_text, context.manage_url)
+        sms = _fit_sms(short_text, context.manage_url, context.language)
         voice = f"{gettext(VOICE_INTRO)} {long_text} {long_text} {gettext(VOICE_STOP)}"
     return Rendered(
         subject,
@@ -352,7 +360,7 @@ def render_feed_notice(
         gettext(SUBJECT),
         f"{text}\n\n{manage}\n",
         _html([text, manage], context.manage_url),
-        _fit_sms(text, context.manage_url),
+        _fit_sms(text, context.manage_url, context.language),
         f"{gettext(VOICE_INTRO)} {spoken} {spoken} {gettext(VOICE_STOP)}",
         data,
     )
@@ -431,7 +439,7 @@ def render_correction(
             subject,
             f"{text}\n",
             _html([text], context.manage_url),
-            "" if email_only else to_gsm7(text),
+            "" if email_only else _sms(text, context.language),
             "" if email_only else f"{gettext(VOICE_INTRO)} {spoken} {gettext(VOICE_STOP)}",
             {
                 "type": "correction",
@@ -482,7 +490,7 @@ def render_correction(
         day = _retracted_day(retracted, context.language, short=True)
         now = _status_now(status, person_name, context.language, short=True) or "?"
         short_text = gettext(CORRECTION_SMS) % {"day": day, "name": person_name, "status": now}
-        sms = _fit_sms(short_text, context.manage_url)
+        sms = _fit_sms(short_text, context.manage_url, context.language)
         voice = f"{gettext(VOICE_INTRO)} {long_text} {long_text} {gettext(VOICE_STOP)}"
     return Rendered(
         subject,
@@ -502,7 +510,7 @@ def render_code(code: str, language: str) -> Rendered:
         gettext(SUBJECT),
         f"{text}\n",
         _html([text], None),
-        to_gsm7(gettext(CODE_SMS) % {"code": code}),
+        _sms(gettext(CODE_SMS) % {"code": code}, language),
         f"{gettext(VOICE_INTRO)} {gettext(VOICE_CODE) % {'code': spoken}}",
         {"type": "confirmation", "code": code, "text": text},
     )
