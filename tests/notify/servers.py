@@ -165,6 +165,8 @@ class Provider:
     # What each call said (its <Say> texts, the script and every answer to a key) and
     # what was pressed: (call sid, "said" or "pressed", text).
     heard: list[tuple[str, str, str]] = field(default_factory=list)
+    # The language of each <Say>, in order.
+    voices: list[str] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -214,7 +216,9 @@ class Provider:
             root = ElementTree.fromstring(twiml.split("?>", 1)[-1])
         except ElementTree.ParseError:
             return
-        self.heard.append((sid, "said", " ".join((s.text or "") for s in root.iter("Say"))))
+        says = list(root.iter("Say"))
+        self.heard.append((sid, "said", " ".join((s.text or "") for s in says)))
+        self.voices.extend(s.get("language", "") for s in says)
 
     def wait_for_callbacks(self, count: int, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout

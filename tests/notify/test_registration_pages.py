@@ -144,3 +144,22 @@ def test_a_webhook_on_a_private_address_is_an_address_problem_on_the_page(
     app.state.safevine.public_engine.dispose()
     delivery.dispatch()
     assert delivery.provider.requests == [] and delivery.sink.received == []
+
+
+@pytest.mark.parametrize("language", ["en", "so", "ar"])
+def test_the_form_offers_every_language_and_says_which_have_no_calls(
+    site: httpx.Client, language: str
+) -> None:
+    token = site.cookies.get("sv_csrf") or ""
+    results = site.post("/", data={**PUBLIC.by_a_number(), "csrf_token": token}).text
+    form = site.post(
+        "/register",
+        data={"csrf_token": token, "person": hidden(results, "person"), "lang": language},
+    ).text
+    offered = re.findall(r'name="language" value="([a-z]+)"', form)
+    assert set(offered) >= {"en", "es", "fr", "zh", "vi", "pt", "ru", "ar", "so"}
+    # Preselected to the page's language.
+    assert re.search(rf'value="{language}" checked', form)
+    # Before a call in Somali is chosen, the form says how such a call goes.
+    note = re.search(r'<p class="hint" id="no-voice">([^<]*)</p>', form)
+    assert note is not None and "Soomaali" in note.group(1)

@@ -79,4 +79,5 @@ def compose(
         and o.purpose in ABOUT_A_PERSON
         and bool(settings.sms_auth_token),
         provider=o.sending_via,
+        first_attempt=o.attempts == 0,
     )

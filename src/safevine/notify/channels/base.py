@@ -28,6 +28,8 @@ class OutgoingMessage:
     confirm_with_pin: bool = False
     # The provider (or relay) by name to send through; None: the channel's first.
     provider: str | None = None
+    # The notification's first attempt (a call repeated until confirmed has many).
+    first_attempt: bool = True
 
 
 @dataclass(frozen=True)

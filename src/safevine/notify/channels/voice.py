@@ -1,6 +1,8 @@
 """Voice calls through the same Twilio-compatible API: the message read out twice and, for a
 registration with a PIN, the PIN asked for (`notify/voice_script.py`)."""
 
+import logging
+
 from safevine.notify import voice_script
 from safevine.notify.channels.base import (
     DeliveryResult,
@@ -9,6 +11,8 @@ from safevine.notify.channels.base import (
     register,
 )
 from safevine.notify.channels.sms import messages_url
+
+log = logging.getLogger("safevine.notify")
 
 
 @register
@@ -41,5 +45,20 @@ class VoiceTransport(PhoneTransport):
             # machine and hangs up instead of leaving the message on it.
             form["MachineDetection"] = "Enable"
             form["AsyncAmd"] = "false"
+        if not voice_script.has_voice(message.language) and message.first_attempt:
+            await self._by_text(message)
         url = messages_url(p.api_base, p.account_sid, "Calls")
         return await self.post(p, url, form, message.idempotency_key, "voice")
+
+    async def _by_text(self, message: OutgoingMessage) -> None:
+        """The message as a text to the same phone, for a language no voice speaks: once,
+        with the first call, which says it is coming (`voice_script.NO_VOICE`)."""
+        p = self.provider(message)
+        if not message.rendered.sms or not p.sms_from:
+            return
+        form = {"To": message.address, "From": p.sms_from, "Body": message.rendered.sms}
+        url = messages_url(p.api_base, p.account_sid, "Messages")
+        result = await self.post(p, url, form, f"{message.idempotency_key}.text", "SMS")
+        if not result.ok:
+            # The call goes all the same, and is repeated until it is confirmed.
+            log.warning("the text of a call in a language without a voice was not sent")

@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from safevine.i18n import translations
+from safevine.languages import LANGUAGES
+from safevine.notify import voice_script
 from safevine.store.public import registrations
 from safevine.store.public.lookup import by_reference
 from safevine.web import csrf
@@ -92,6 +94,8 @@ def _register_page(
         event_labels=EVENT_LABELS,
         time_zones=zones,
         switch=_form_again(values, chosen),
+        # Said before a call in such a language is chosen (`voice_script.NO_VOICE`).
+        no_voice=[lang for lang in LANGUAGES.values() if not voice_script.has_voice(lang.code)],
     )
 
 
