@@ -52,3 +52,34 @@ def test_names_are_shown_in_the_page_language() -> None:
     assert country_name("MX", "es") == "México"
     assert country_name("MX", "en") == "Mexico"
     assert country_name("US", "es") == "Estados Unidos"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["Mexique", "墨西哥", "المكسيك", "Мексика", "мексика", "Meksiko", "México", "Mexico"],
+)
+def test_a_country_may_be_typed_in_any_of_our_languages(raw: str) -> None:
+    assert resolve_country(raw) == "MX"
+
+
+@pytest.mark.parametrize(
+    ("language", "name"),
+    [("fr", "Guatemala"), ("zh", "危地马拉"), ("ar", "غواتيمالا"), ("ru", "Гватемала")],
+)
+def test_names_come_in_the_readers_language(language: str, name: str) -> None:
+    assert country_name("GT", language) == name
+    assert resolve_country(name) == "GT"  # and are read back
+
+
+def test_every_country_name_in_every_language_reads_back_to_its_country() -> None:
+    from safevine.languages import CODES
+
+    for country in pycountry.countries:
+        for language in CODES:
+            assert resolve_country(country_name(country.alpha_2, language)) == country.alpha_2
+
+
+def test_a_short_name_is_a_name_and_a_code_in_capitals_a_code() -> None:
+    assert resolve_country("Nga") == "RU"  # Russia, in Vietnamese
+    assert resolve_country("NGA") == "NG"  # Nigeria's ISO alpha-3 code
+    assert resolve_country("mex") == resolve_country("MX") == "MX"

@@ -1,12 +1,16 @@
-"""A result's dates read exactly as Babel's long formats write them, in both languages."""
+"""A result's dates read as Babel's long formats write them, in every language, with the
+time zone named in the reader's language (CLDR's words where the language has no
+abbreviation), never as a bare offset such as "-0700"."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_time, get_timezone_name
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from safevine.domain.zone_names import zone_name
 from safevine.i18n import LANGUAGES
 from safevine.web.public.results import _day, long_datetime
 
@@ -30,5 +34,21 @@ ZONES = [
 def test_long_texts_are_babels(seconds: int, micro: int, zone: str, language: str) -> None:
     moment = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds, microseconds=micro)
     local = moment.astimezone(ZoneInfo(zone))
-    assert long_datetime(local, language) == format_datetime(local, "long", locale=language)
-    assert _day(local.date(), language) == format_date(local, "long", locale=language)
+    text = long_datetime(local, language)
+    day = format_date(local, "long", locale=language)
+    assert _day(local.date(), language) == day and day in text
+    assert format_time(local, "short", locale=language) in text
+    named = zone_name(local, language)
+    assert named in text and not re.search(r"[+-]\d{4}\b", text), text
+    assert named in (
+        get_timezone_name(local, "short", locale=language),
+        get_timezone_name(local, "long", locale=language),
+    )
+
+
+def test_a_zone_is_named_in_the_readers_language() -> None:
+    winter = datetime(2026, 1, 10, 12, tzinfo=ZoneInfo("America/Denver"))
+    assert zone_name(winter, "en") == "MST"
+    assert zone_name(winter, "es") == "hora estándar de las Montañas Rocosas"
+    assert zone_name(winter.replace(month=7), "en") == "MDT"
+    assert "MST" not in long_datetime(winter, "es") and "-0700" not in long_datetime(winter, "es")

@@ -17,6 +17,7 @@ from babel.dates import format_date, format_datetime, format_time
 
 from safevine.domain.country import country_name
 from safevine.domain.sms_text import for_sms, length, room
+from safevine.domain.zone_names import zone_name as local_zone_name
 from safevine.i18n import N_, sms_in_gsm7, translations
 
 SUBJECT = N_("Notification update")
@@ -180,7 +181,8 @@ def _when(iso: str, zone_name: str | None, language: str, short: bool) -> str:
         return format_datetime(moment, "short", locale=_locale(language))
     clock = time(moment.hour, moment.minute)
     return (
-        f"{_long_date(moment.date(), language)}, {_short_time(clock, language)} {moment.tzname()}"
+        f"{_long_date(moment.date(), language)}, {_short_time(clock, language)} "
+        f"{local_zone_name(moment, language)}"
     )
 
 

@@ -10,6 +10,7 @@ from babel.core import Locale
 from babel.dates import format_date, format_time, get_datetime_format
 
 from safevine.domain.country import country_name
+from safevine.domain.zone_names import zone_name
 from safevine.i18n import N_
 from safevine.store.public.lookup import PublicPerson
 
@@ -48,9 +49,11 @@ def _day(day: date, language: str) -> str:
 
 
 def long_datetime(moment: datetime, language: str) -> str:
-    """`babel.dates.format_datetime(moment, "long", locale=language)`, built as it builds
-    it: the locale's date-and-time pattern around the long time and the long date."""
-    time_text = format_time(moment, "long", tzinfo=None, locale=_locale(language))
+    """As `babel.dates.format_datetime(moment, "long", locale=language)` builds it: the
+    locale's date-and-time pattern around the time and the long date; the time with its
+    zone named in the reader's language (`domain.zone_names`), not as a bare offset."""
+    clock = format_time(moment, "short", tzinfo=None, locale=_locale(language))
+    time_text = f"{clock} {zone_name(moment, language)}"
     day_text = _day(moment.date(), language)
     return _date_and_time(language).replace("{0}", time_text).replace("{1}", day_text)
 
