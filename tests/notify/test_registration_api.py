@@ -4,6 +4,7 @@ and the same answers whoever the person is."""
 import base64
 import hashlib
 import hmac
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from sqlalchemy import func, select, update
 
 from safevine.config import Settings
 from safevine.domain.contact_address import Channel
+from safevine.i18n import LANGUAGES
 from safevine.notify import webhook_destination
 from safevine.store.public import registrations as registration_store
 from safevine.store.public.tables import notifications, registrations
@@ -51,7 +53,10 @@ def body(
 def code_from_inbox(delivery: Delivery) -> str:
     delivery.dispatch()
     message = delivery.sink.received[-1].text
-    return message.split("code is ")[1][:6]
+    # The six digits, in whichever language the message is written.
+    found = re.search(r"(?<!\d)\d{6}(?!\d)", message)
+    assert found is not None, message
+    return found.group(0)
 
 
 def test_double_opt_in_then_see_and_end(delivery: Delivery, api: httpx.Client) -> None:
@@ -230,8 +235,25 @@ def test_malformed_registrations_get_field_messages(
 def test_a_non_public_person_is_registered_for_exactly_like_a_public_one(
     delivery: Delivery, api: httpx.Client, canary: object
 ) -> None:
+    _registered_alike(delivery, api, canary, "en")
+
+
+def test_in_every_language_a_non_public_person_is_registered_for_like_a_public_one(
+    delivery: Delivery, api: httpx.Client
+) -> None:
+    for n, language in enumerate(LANGUAGES):
+        _registered_alike(delivery, api, NON_PUBLIC[n % len(NON_PUBLIC)], language, f"{n}.")
+
+
+def _registered_alike(
+    delivery: Delivery, api: httpx.Client, canary: object, language: str, tag: str = ""
+) -> None:
     def flow(a_number: str, address: str) -> tuple[list[object], str]:
-        started = api.post("/api/v1/registrations", json=body(delivery, a_number, address=address))
+        started = api.post(
+            "/api/v1/registrations",
+            json=body(delivery, a_number, address=address, language=language),
+            headers={"Accept-Language": language},
+        )
         code = code_from_inbox(delivery)
         message = delivery.sink.received[-1]
         confirmed = api.post(
@@ -249,14 +271,13 @@ def test_a_non_public_person_is_registered_for_exactly_like_a_public_one(
         ]
         return shape, confirmed.json()["manage_token"]
 
-    public_shape, _ = flow(PUBLIC.a_number, "one@example.org")
-    hidden_shape, token = flow(canary.a_number, "two@example.org")  # type: ignore[attr-defined]
+    public_shape, _ = flow(PUBLIC.a_number, f"{tag}one@example.org")
+    hidden_shape, token = flow(canary.a_number, f"{tag}two@example.org")  # type: ignore[attr-defined]
     assert hidden_shape == public_shape
     shown = api.get(f"/api/v1/registrations/{token}").json()
-    assert (shown["status"], shown["ended_reason"]) == (
-        "ended",
-        "This record is no longer available.",
-    )
+    assert shown["status"] == "ended"
+    if language == "en":
+        assert shown["ended_reason"] == "This record is no longer available."
     everything = "".join(r.text for r in delivery.sink.received) + str(shown)
     for identifier in canary.identifiers:  # type: ignore[attr-defined]
         assert identifier not in everything

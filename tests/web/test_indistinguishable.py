@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, event
 
+from safevine.i18n import LANGUAGES
 from safevine.store.engine import make_engine
 from safevine.web import csrf
 from safevine.web.public_app import create_public_app
@@ -96,3 +97,29 @@ def test_api_answers_for_non_public_and_unknown_people_are_identical(
         present.client.post("/api/v1/search", json=canary.by_a_number()),
         present.client.post("/api/v1/search", json=NEVER_EXISTED.by_a_number()),
     )
+
+
+def test_in_every_language_a_non_public_person_looks_like_one_who_never_existed(
+    worlds: tuple[World, World],
+) -> None:
+    present, absent = worlds
+    for language in LANGUAGES:
+        for canary in NON_PUBLIC:
+            body = canary.by_a_number()
+            accept = {"Accept-Language": language}
+            api = [w.client.post("/api/v1/search", json=body, headers=accept) for w in worlds]
+            _same(*api)
+            form = {**body, "csrf_token": TOKEN, "lang": language}
+            pages = [w.client.post("/", data=form) for w in worlds]
+            _same(*pages)
+            assert f'<html lang="{language}"' in pages[0].text
+            for shown in (api[0].text, pages[0].text):
+                assert canary.given not in shown and canary.family not in shown
+            # And a non-public person's answer is a never-existing person's, in this language.
+            _same(
+                present.client.post("/api/v1/search", json=body, headers=accept),
+                present.client.post(
+                    "/api/v1/search", json=NEVER_EXISTED.by_a_number(), headers=accept
+                ),
+            )
+    assert absent.statements
