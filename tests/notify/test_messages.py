@@ -130,3 +130,13 @@ def test_times_read_from_the_caches_are_what_babel_writes(
     zone_text = zone_name(local, language)
     expected = f"{day}, {format_time(local, 'short', locale=language)} {zone_text}"
     assert _when(moment.isoformat(), zone, language, short=False) == expected
+
+
+@pytest.mark.parametrize(("language", "way"), [("ar", "rtl"), ("en", "ltr"), ("zh", "ltr")])
+def test_an_email_reads_in_its_languages_direction(language: str, way: str) -> None:
+    content = {**CONTENT, "kind": "released", "details": DETAILS["released"]}
+    rendered = render_event(content, NAME, "ref", context(language, "standard"))
+    assert f'<html lang="{language}" dir="{way}">' in rendered.html
+    assert f'<a href="{URL}" dir="ltr">' in rendered.html  # the link reads left to right
+    code = render_code("048213", language)
+    assert f'<html lang="{language}" dir="{way}">' in code.html

@@ -19,6 +19,7 @@ from safevine.domain.country import country_name
 from safevine.domain.sms_text import for_sms, length, room
 from safevine.domain.zone_names import zone_name as local_zone_name
 from safevine.i18n import N_, sms_in_gsm7, translations
+from safevine.languages import direction
 
 SUBJECT = N_("Notification update")
 
@@ -240,14 +241,17 @@ def _fit_sms(text: str, tail: str, language: str) -> str:
     return f"{body} {sms_tail}"
 
 
-def _html(paragraphs: list[str], url: str | None) -> str:
+def _html(paragraphs: list[str], url: str | None, language: str) -> str:
+    """The email's HTML, in the language's direction (Arabic mail reads right to left),
+    its link isolated left to right."""
     parts = [f"<p>{html.escape(p)}</p>" for p in paragraphs]
     if url:
         escaped = html.escape(url, quote=True)
         parts[-1] = parts[-1].replace(
-            html.escape(url), f'<a href="{escaped}">{html.escape(url)}</a>'
+            html.escape(url), f'<a href="{escaped}" dir="ltr">{html.escape(url)}</a>'
         )
-    return "<!doctype html><html><body>" + "".join(parts) + "</body></html>"
+    opening = f'<html lang="{html.escape(language)}" dir="{direction(language)}">'
+    return f"<!doctype html>{opening}<body>" + "".join(parts) + "</body></html>"
 
 
 def render_event(
@@ -276,7 +280,7 @@ def render_event(
         return Rendered(
             subject,
             f"{text}\n",
-            _html([text], context.manage_url),
+            _html([text], context.manage_url, context.language),
             "" if email_only else _sms(text, context.language),
             "" if email_only else f"{gettext(VOICE_INTRO)} {spoken} {gettext(VOICE_STOP)}",
             data,
@@ -309,7 +313,7 @@ def render_event(
     return Rendered(
         subject,
         f"{long_text}\n\n{manage}\n",
-        _html([long_text, manage], context.manage_url),
+        _html([long_text, manage], context.manage_url, context.language),
         sms,
         voice,
         data,
@@ -322,7 +326,9 @@ def with_acknowledge_link(rendered: Rendered, url: str, language: str) -> Render
     escaped = html.escape(url, quote=True)
     paragraph = (
         "<p>"
-        + html.escape(line).replace(html.escape(url), f'<a href="{escaped}">{html.escape(url)}</a>')
+        + html.escape(line).replace(
+            html.escape(url), f'<a href="{escaped}" dir="ltr">{html.escape(url)}</a>'
+        )
         + "</p>"
     )
     return replace(
@@ -361,7 +367,7 @@ def render_feed_notice(
     return Rendered(
         gettext(SUBJECT),
         f"{text}\n\n{manage}\n",
-        _html([text, manage], context.manage_url),
+        _html([text, manage], context.manage_url, context.language),
         _fit_sms(text, context.manage_url, context.language),
         f"{gettext(VOICE_INTRO)} {spoken} {spoken} {gettext(VOICE_STOP)}",
         data,
@@ -440,7 +446,7 @@ def render_correction(
         return Rendered(
             subject,
             f"{text}\n",
-            _html([text], context.manage_url),
+            _html([text], context.manage_url, context.language),
             "" if email_only else _sms(text, context.language),
             "" if email_only else f"{gettext(VOICE_INTRO)} {spoken} {gettext(VOICE_STOP)}",
             {
@@ -497,7 +503,7 @@ def render_correction(
     return Rendered(
         subject,
         f"{long_text}\n\n{manage}\n",
-        _html([long_text, manage], context.manage_url),
+        _html([long_text, manage], context.manage_url, context.language),
         sms,
         voice,
         data,
@@ -511,7 +517,7 @@ def render_code(code: str, language: str) -> Rendered:
     return Rendered(
         gettext(SUBJECT),
         f"{text}\n",
-        _html([text], None),
+        _html([text], None, language),
         _sms(gettext(CODE_SMS) % {"code": code}, language),
         f"{gettext(VOICE_INTRO)} {gettext(VOICE_CODE) % {'code': spoken}}",
         {"type": "confirmation", "code": code, "text": text},
