@@ -88,6 +88,20 @@ def test_search_result_and_registration_in_each_language(
     _is_in(phone, code)
     expect(phone.locator(f"#language-{code}")).to_be_checked()
     _fits(phone, f"{code} registration")
+    # A wrong address: the error, in this language, beside its field.
+    phone.locator("#channel-email").check()
+    phone.locator("#address").fill("not an address")
+    phone.locator("form.register > button[type=submit]").last.click()
+    phone.wait_for_load_state()
+    _is_in(phone, code)
+    expect(phone.locator("#address-error")).to_be_visible()
+    _fits(phone, f"{code} registration error")
+    phone.locator("#address").fill(f"{code}@example.org")
+    phone.locator("form.register > button[type=submit]").last.click()
+    phone.wait_for_load_state()
+    _is_in(phone, code)
+    expect(phone.locator("#code")).to_be_visible()  # the step that asks for the code
+    _fits(phone, f"{code} confirmation step")
 
     phone.locator("#quick-exit").click()
     phone.wait_for_url(site.neutral)
@@ -106,9 +120,7 @@ def test_a_non_public_person_is_not_found_in_any_language(
         assert canary.given not in page and canary.family not in page, (code, canary)
 
 
-def test_arabic_reads_right_to_left_with_its_numbers_left_to_right(
-    phone: Page, site: Site
-) -> None:
+def test_arabic_reads_right_to_left_with_its_numbers_left_to_right(phone: Page, site: Site) -> None:
     phone.goto(f"{site.base}/?lang=ar")
     exit_box = phone.locator("#quick-exit").bounding_box()
     # The quick exit stays top right, where the thumb finds it in every language.
