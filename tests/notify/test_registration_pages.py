@@ -158,8 +158,9 @@ def test_the_form_offers_every_language_and_says_which_have_no_calls(
     ).text
     offered = re.findall(r'name="language" value="([a-z]+)"', form)
     assert set(offered) >= {"en", "es", "fr", "zh", "vi", "pt", "ru", "ar", "so"}
-    # Preselected to the page's language.
-    assert re.search(rf'value="{language}" checked', form)
+    # Preselected to the page's language, and to email (the README's "keep Email").
+    assert re.search(rf'name="language" value="{language}" checked', form)
+    assert re.search(r'name="channel" value="email" checked', form)
     # Before a call in Somali is chosen, the form says how such a call goes.
     note = re.search(r'<p class="hint" id="no-voice">([^<]*)</p>', form)
     assert note is not None and "Soomaali" in note.group(1)

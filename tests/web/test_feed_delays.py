@@ -87,7 +87,7 @@ def test_a_result_at_a_down_facility_says_its_information_may_be_out_of_date(
         listing = client.get("/delays")
         assert listing.status_code == 200
         assert "Facility F1" in listing.text and "Eloy, AZ" in listing.text
-        assert '<a href="tel:520-555-0100">520-555-0100</a>' in listing.text
+        assert '<a href="tel:520-555-0100" dir="ltr">520-555-0100</a>' in listing.text
         assert "Information is not being received" in listing.text
         assert "Last received:" in listing.text
         assert "<title>Delayed information · safevine</title>" in listing.text
