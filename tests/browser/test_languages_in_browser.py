@@ -87,7 +87,14 @@ def test_search_result_and_registration_in_each_language(
     phone.wait_for_load_state()
     _is_in(phone, code)
     expect(phone.locator(f"#language-{code}")).to_be_checked()
+    expect(phone.locator("#channel-email")).to_be_checked()
+    # Discreet wording is in sight, not folded away under "More choices".
+    expect(phone.locator("#wording-discreet")).to_be_visible()
     _fits(phone, f"{code} registration")
+    button = phone.locator("form.register > button[type=submit]").bounding_box()
+    footer = phone.locator("footer").bounding_box()
+    assert button is not None and footer is not None
+    assert footer["y"] - (button["y"] + button["height"]) >= 16  # not flush on the footer
     # A wrong address: the error, in this language, beside its field.
     phone.locator("#channel-email").check()
     phone.locator("#address").fill("not an address")
@@ -143,3 +150,18 @@ def test_screenshots_of_the_arabic_and_chinese_results(
         path = screenshots / f"result-{code}-{WIDTH}.png"
         phone.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 5_000
+
+
+
+def test_the_icon_a_browser_asks_for_is_none(phone: Page, site: Site) -> None:
+    """Browsers keep a site's icon in a store of their own (a trace of the visit): the
+    one they ask for is answered with nothing, not an icon and not a 404."""
+    answers: dict[str, int] = {}
+    phone.on("response", lambda response: answers.setdefault(response.url, response.status))
+    problems: list[str] = []
+    phone.on("console", lambda message: problems.append(message.text))
+    _search(phone, site, "en", PUBLIC.a_number, "MX")
+    phone.wait_for_timeout(500)
+    icons = {url: status for url, status in answers.items() if "favicon" in url}
+    assert all(status == 204 for status in icons.values()), icons
+    assert problems == []

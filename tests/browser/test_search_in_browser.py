@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Site
@@ -140,3 +141,23 @@ def test_screenshots_for_the_readme(browser: Browser, site: Site, screenshots: P
         page.screenshot(path=str(result), full_page=True)
         context.close()
         assert path.stat().st_size > 5_000 and result.stat().st_size > 5_000
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+@pytest.mark.parametrize("who", ["found", "nobody"])
+def test_after_a_search_the_answer_is_in_view_and_has_focus(
+    browser: Browser, site: Site, javascript: bool, who: str
+) -> None:
+    """On a 375x740 phone the answer (a result, or "no one matched") is the first thing in
+    view and holds the focus, so a search never looks as if it did nothing."""
+    context = browser.new_context(
+        viewport={"width": 375, "height": 740}, java_script_enabled=javascript
+    )
+    page = context.new_page()
+    canary = PUBLIC if who == "found" else PROTECTED
+    search(page, site, canary.a_number, canary.country)
+    answer = page.locator(".result" if who == "found" else ".no-match").first
+    box = answer.bounding_box()
+    assert box is not None and 0 <= box["y"] < 740 - 40, box
+    assert page.evaluate("document.activeElement.id") == "results-title"
+    context.close()

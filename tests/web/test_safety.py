@@ -32,7 +32,13 @@ def _requests(live: Live) -> list[tuple[str, str, dict[str, object] | None]]:
         ("GET", "/api/v1/nothing", None),
         ("GET", "/static/safevine.css", None),
         ("GET", "/openapi.json", None),
+        ("GET", "/favicon.ico", None),
     ]
+
+
+def test_the_icon_is_nothing_rather_than_a_404(live: Live) -> None:
+    answer = live.client.get("/favicon.ico")
+    assert (answer.status_code, answer.content) == (204, b"")
 
 
 def test_every_response_carries_the_safety_headers(live: Live) -> None:

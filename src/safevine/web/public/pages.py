@@ -124,6 +124,13 @@ async def search_submit(request: Request) -> Response:
     )
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+def no_icon() -> Response:
+    """No icon, on purpose, and no 404 each time a browser asks: browsers keep a site's
+    icon in a store of their own, a trace of the visit that clearing history can miss."""
+    return Response(status_code=204)
+
+
 @router.get("/exit")
 def quick_exit(request: Request) -> Response:
     """Leave for a neutral site, asking the browser to drop what it kept of this one."""
