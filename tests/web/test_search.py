@@ -69,12 +69,13 @@ def test_near_misses_find_nothing(live: Live, body: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
-        ({}, ["country_of_birth", "given_name", "family_name"]),
+        # In the order the page shows the fields.
+        ({}, ["given_name", "family_name", "country_of_birth"]),
         ({"a_number": "12", "country_of_birth": "MX"}, ["a_number"]),
         ({"a_number": "300000001"}, ["country_of_birth"]),
         (
             {"given_name": "Mari*", "family_name": "Q%", "country_of_birth": "Atlantis"},
-            ["country_of_birth", "given_name", "family_name"],
+            ["given_name", "family_name", "country_of_birth"],
         ),
         ({**PUBLIC.by_name(), "date_of_birth": "12/04/1988"}, ["date_of_birth"]),
         (
@@ -95,6 +96,16 @@ def test_malformed_input_gets_field_level_messages(
     assert [e["field"] for e in errors] == fields
     assert all(e["message"] for e in errors)
     assert "Q%" not in response.text and "Mari*" not in response.text
+
+
+def test_a_field_too_long_is_named_with_its_limit(live: Live) -> None:
+    body = {"given_name": "Ana", "family_name": "x" * 101, "country_of_birth": "MX"}
+    [error] = live.client.post("/api/v1/search", json=body).json()["errors"]
+    assert error == {"field": "family_name", "message": "Family name: at most 100 characters."}
+    spanish = live.client.post("/api/v1/search", json=body, headers={"Accept-Language": "es"})
+    assert spanish.json()["errors"][0]["message"] == "Apellido(s): como máximo 100 caracteres."
+    page = live.client.post("/", data={**body, "csrf_token": live.csrf()}).text
+    assert page.count("Family name: at most 100 characters.") == 2  # summary and field
 
 
 def test_the_page_shows_a_result_and_never_the_non_public(live: Live) -> None:

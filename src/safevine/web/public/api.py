@@ -133,7 +133,7 @@ async def answer(
             headers={**headers, "Retry-After": str(outcome.retry_after)},
         )
     if outcome.problems:
-        errors = [{"field": p.field, "message": gettext(p.message)} for p in outcome.problems]
+        errors = [{"field": p.field, "message": p.text(gettext)} for p in outcome.problems]
         return JSONResponse({"errors": errors}, status_code=422, headers=headers)
     if not outcome.people:
         return Response(NOBODY, media_type=JSONResponse.media_type, headers=headers)

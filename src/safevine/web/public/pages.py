@@ -27,8 +27,10 @@ def page(
     context.setdefault("expired", False)
     problems = context.get("problems") or []
     errors: dict[str, str] = {}
+    gettext = translations(language).gettext
     for problem in problems:
-        errors.setdefault(problem.field, problem.message)
+        # Translated here (with its placeholders); `_` in the template leaves it as it is.
+        errors.setdefault(problem.field, problem.text(gettext))
     html = render(
         template,
         language,

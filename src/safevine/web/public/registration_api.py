@@ -102,7 +102,7 @@ def start(body: RegistrationBody, request: Request) -> JSONResponse:
             headers={"Retry-After": str(outcome.retry_after)},
         )
     if outcome.problems:
-        errors = [{"field": p.field, "message": gettext(p.message)} for p in outcome.problems]
+        errors = [{"field": p.field, "message": p.text(gettext)} for p in outcome.problems]
         return JSONResponse({"errors": errors}, status_code=422)
     assert outcome.started is not None
     return JSONResponse(
@@ -122,7 +122,7 @@ def confirm(body: ConfirmBody, request: Request) -> JSONResponse:
     result = registration_flow.confirm(state, body.registration, body.code)
     if isinstance(result, Problem):
         return JSONResponse(
-            {"errors": [{"field": result.field, "message": gettext(result.message)}]},
+            {"errors": [{"field": result.field, "message": result.text(gettext)}]},
             status_code=422,
         )
     answer = {

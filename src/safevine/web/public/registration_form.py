@@ -16,7 +16,7 @@ from safevine.domain.quiet_hours import QuietHours, parse_clock
 from safevine.domain.value_ranges import check_time_zone
 from safevine.i18n import LANGUAGES, N_
 from safevine.store.public.registrations import RegistrationRequest
-from safevine.web.public.search_query import Problem
+from safevine.web.public.search_query import Problem, in_page_order
 
 WORDINGS = ("standard", "discreet")
 EVENT_LABELS = {
@@ -56,6 +56,19 @@ ADDRESS_PROBLEM = {
 def _text(raw: Mapping[str, Any], key: str) -> str:
     value = raw.get(key)
     return value.strip() if isinstance(value, str) else ""
+
+
+# The form's fields in the order the page shows them (register.html).
+PAGE_ORDER = (
+    "person",
+    "channel",
+    "address",
+    "pin",
+    "language",
+    "wording",
+    "events",
+    "quiet_hours",
+)
 
 
 def parse_registration(raw: Mapping[str, Any]) -> RegistrationRequest | list[Problem]:
@@ -99,7 +112,7 @@ def parse_registration(raw: Mapping[str, Any]) -> RegistrationRequest | list[Pro
     if isinstance(voicemail, str):
         voicemail = voicemail.lower() not in ("0", "false", "no", "off")
     if problems or channel is None or events is None:
-        return problems
+        return in_page_order(problems, PAGE_ORDER)
     return RegistrationRequest(
         person_ref=person,
         channel=channel,

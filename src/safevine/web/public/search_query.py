@@ -4,7 +4,7 @@ A-number + country of birth, or given name + family name + country of birth (dat
 birth optional). Messages never repeat what was typed, and are translated by the caller.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -38,10 +38,35 @@ class SearchQuery:
         return f"n:{self.given_key}:{self.family_key}:{self.country}"
 
 
+# The fields in the order the page shows them: problems are listed in this order.
+PAGE_ORDER = ("a_number", "given_name", "family_name", "date_of_birth", "country_of_birth")
+LABELS = {
+    "a_number": N_("A-number"),
+    "given_name": N_("Given name"),
+    "family_name": N_("Family name"),
+    "date_of_birth": N_("Date of birth"),
+    "country_of_birth": N_("Country of birth"),
+}
+
+
 @dataclass(frozen=True)
 class Problem:
     field: str
     message: str  # an English msgid, translated for display
+    # Its placeholders: a str is a msgid (translated too), an int a number.
+    values: tuple[tuple[str, str | int], ...] = ()
+
+    def text(self, gettext: Callable[[str], str]) -> str:
+        """The message in the reader's language, placeholders filled."""
+        said = gettext(self.message)
+        if not self.values:
+            return said
+        return said % {k: gettext(v) if isinstance(v, str) else v for k, v in self.values}
+
+
+def in_page_order(problems: list[Problem], order: tuple[str, ...] = PAGE_ORDER) -> list[Problem]:
+    """`problems` in the order their fields appear on the page (a summary lists them so)."""
+    return sorted(problems, key=lambda p: order.index(p.field) if p.field in order else len(order))
 
 
 def _name(value: str, field: str) -> str | Problem:
@@ -61,9 +86,10 @@ def parse_query(raw: Mapping[str, object]) -> SearchQuery | list[Problem]:
     problems: list[Problem] = []
     for field, value in values.items():
         if len(value) > MAX_LENGTH:
-            problems.append(Problem(field, N_("This is too long.")))
+            limit = (("field", LABELS[field]), ("limit", MAX_LENGTH))
+            problems.append(Problem(field, N_("%(field)s: at most %(limit)d characters."), limit))
     if problems:
-        return problems
+        return in_page_order(problems)
 
     country: str | None = None
     if not values["country_of_birth"]:
@@ -98,7 +124,7 @@ def parse_query(raw: Mapping[str, object]) -> SearchQuery | list[Problem]:
                 )
             )
         if problems or country is None:
-            return problems
+            return in_page_order(problems)
         return SearchQuery(country=country, a_number=a_number)
 
     names: dict[str, str] = {}
@@ -126,7 +152,7 @@ def parse_query(raw: Mapping[str, object]) -> SearchQuery | list[Problem]:
                 )
             )
     if problems or country is None:
-        return problems
+        return in_page_order(problems)
     return SearchQuery(
         country=country,
         given_key=names["given_name"],
