@@ -34,7 +34,9 @@ def test_texts_and_calls_on_the_inbox_and_reply_stop(
     phone = Phone()
     now = datetime.now(UTC)
     phone.receive(Ring("call", now, "+15550108888", "This is an automated message. Released."))
-    phone.receive(Ring("text", now, NUMBER, "Update: released from custody. Reply STOP."))
+    phone.receive(
+        Ring("text", now, NUMBER, f"Update: released. See {base}/browse-safely. Reply STOP.")
+    )
     app = create_public_app(settings)
     app.include_router(inbox_router(Mailbox(), phone))
     app.include_router(phone_router(phone, settings))
@@ -48,6 +50,12 @@ def test_texts_and_calls_on_the_inbox_and_reply_stop(
             assert page.evaluate("document.documentElement.scrollWidth") <= width
             page.screenshot(path=str(screenshots / f"demo-inbox-{width}.png"), full_page=True)
             context.close()
+        # A link in a message can be followed, as on a phone.
+        page = browser.new_page()
+        page.goto(f"{base}/demo/inbox")
+        page.locator(".letter a", has_text="/browse-safely").click()
+        page.wait_for_url(f"{base}/browse-safely")
+        page.close()
         page = browser.new_page()
         page.goto(f"{base}/demo/inbox")
         page.get_by_role("button", name=f"Reply STOP from {NUMBER}").click()

@@ -104,6 +104,10 @@ def test_the_manage_page_of_a_protected_person_shows_only_the_generic_status(
     assert "This record is no longer available." in page
     for identifier in PROTECTED.identifiers:
         assert identifier not in page
+    # It says in a sentence that it has ended, and offers a way back to search.
+    assert "This registration has ended: no more messages will be sent." in page
+    assert 'href="/?lang=en">Back to search</a>' in page
+    assert "Stop these messages" not in page
 
 
 def test_forms_without_the_csrf_token_change_nothing(
