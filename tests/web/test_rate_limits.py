@@ -39,7 +39,7 @@ def test_a_client_over_its_limit_gets_429_with_retry_after(sqlite_engine: Engine
         page = client.post(
             "/", data={**PUBLIC.by_a_number(), "csrf_token": client.cookies.get("sv_csrf") or ""}
         )
-        assert page.status_code == 429 and "Please wait a moment" in page.text
+        assert page.status_code == 429 and "Searches are paused for now" in page.text
         assert "Please try again in 1 minute." in page.text
         assert int(page.headers["retry-after"]) >= 1
     app.state.safevine.public_engine.dispose()
