@@ -5,7 +5,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from safevine.demo.inbox import inbox_router
@@ -93,16 +93,16 @@ def test_a_newcomer_answers_a_call_on_the_inbox_and_enters_the_pin(
         keys = page.get_by_label("Answer the call and press keys: your PIN, or 9 to hear it again")
         keys.fill("1111")
         page.get_by_role("button", name="Press").click()
-        assert (
+        # The answer replaces the page in place (one history entry): wait for it.
+        expect(page.locator(f"#call-{ringing.sid}").locator("..")).to_contain_text(
             "That PIN is not right"
-            in page.locator(f"#call-{ringing.sid}").locator("..").inner_text()
         )
         page.get_by_label("Answer the call and press keys: your PIN, or 9 to hear it again").fill(
             PIN
         )
         page.get_by_role("button", name="Press").click()
-        assert page.get_by_text("We have your confirmation").count() == 1
-        assert page.get_by_text("The call has ended.").count() == 1
+        expect(page.get_by_text("We have your confirmation")).to_have_count(1)
+        expect(page.get_by_text("The call has ended.")).to_have_count(1)
         for width in (375, 1280):
             page.set_viewport_size({"width": width, "height": 900})
             assert page.evaluate("document.documentElement.scrollWidth") <= width

@@ -140,6 +140,9 @@ def test_browse_safely_says_honestly_what_the_exit_cannot_do(live: Live) -> None
     text = live.client.get("/browse-safely").text
     assert "does not erase your browser history" in text
     assert "monitoring software" in text and "private or incognito" in text
+    # What the history keeps, with JavaScript and without.
+    assert "your whole visit takes one place in the tab's history" in text
+    assert "Without JavaScript, each page you opened here stays in that history" in text
 
 
 @pytest.mark.parametrize("asset", sorted(p.name for p in STATIC.iterdir()))
