@@ -1,6 +1,7 @@
 """Safety for victims who visit: headers, one cookie, the quick exit, neutral titles, and
 nothing loaded from anywhere but safevine itself."""
 
+import html
 import re
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def test_titles_and_addresses_are_neutral(live: Live) -> None:
 
 
 def test_browse_safely_says_honestly_what_the_exit_cannot_do(live: Live) -> None:
-    text = live.client.get("/browse-safely").text
+    text = html.unescape(live.client.get("/browse-safely").text)
     assert "does not erase your browser history" in text
     assert "monitoring software" in text and "private or incognito" in text
     # What the history keeps, with JavaScript and without.
