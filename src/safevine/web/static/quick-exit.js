@@ -12,11 +12,14 @@
   var PRESSES = 3;
   var WINDOW_MS = 3000;
   var presses = [];
-  var leaving = false;
+
+  // On the window, not in this script's closure: a page put in place by an answer runs
+  // this script again, and an answer sent from an earlier page must see the exit too.
+  function leaving() { return window.safevineLeaving === true; }
 
   function leave(event) {
     if (event) { event.preventDefault(); }
-    leaving = true;
+    window.safevineLeaving = true;
     document.documentElement.classList.add("exiting");
     if (document.body) { document.body.hidden = true; }
     document.title = "";
@@ -43,7 +46,7 @@
 
   function show(html, url) {
     // The exit wins: a page arriving after it must not cancel the way out.
-    if (leaving) { return; }
+    if (leaving()) { return; }
     window.history.replaceState(null, "", url);
     document.open();
     document.write(html);
@@ -83,13 +86,14 @@
       return response.text().then(function (html) { show(html, response.url); });
     }).catch(function () {
       // The network failed: send the form the ordinary way (it adds a history entry).
-      if (!leaving) { form.submit(); }
+      if (!leaving()) { form.submit(); }
     });
   });
 
   // A page restored from the back-forward cache must not show earlier results.
   window.addEventListener("pageshow", function (event) {
     if (!event.persisted) { return; }
+    window.safevineLeaving = false;
     document.querySelectorAll("[data-sensitive]").forEach(function (el) { el.remove(); });
     document.querySelectorAll("form").forEach(function (form) { form.reset(); });
     document.querySelectorAll("input:not([type=hidden])").forEach(function (input) { input.value = ""; });
