@@ -565,6 +565,34 @@ def _database_note(run: Run) -> str:
     return f", database {run.database_cpu_ms:.2f} ms"
 
 
+def _queue(
+    engine: Engine, ctx: Context, count: int, channel: str
+) -> tuple[float, list[Registered], EventMaker]:
+    """`count` queued notifications by `channel` ("email" or "sms"), written through
+    `record_events` for people with registrations, as a feed would cause them: the
+    seconds it took, and the registered people and event maker, for more events."""
+    scale = ctx.scale
+    began = time.perf_counter()
+    codes = load_facilities(engine, 960)
+    population = people(max(scale.registrations, 100), ctx.seed)
+    load_population(engine, population, codes, seed=ctx.seed)
+    vault = ContactVault(SECRET_KEY.encode())
+    refs = public_refs(engine)
+    load_registrations(engine, vault, refs, scale.registrations, ctx.seed, channel=channel)
+    who = _registered(engine, population, codes)
+    maker = EventMaker(codes)
+    recorded = 0
+    for chunk in _chunks_for(who, count, maker, f"setup {channel}"):
+        with engine.begin() as connection:
+            recorded += record_events(
+                connection, chunk, origin="feed", now=datetime.now(UTC), source="bench.jsonl"
+            ).notifications
+    settle(engine)
+    if recorded != count or _unsent(engine) != count:
+        raise RuntimeError(f"set up {recorded} {channel} notifications, wanted {count}")
+    return time.perf_counter() - began, who, maker
+
+
 def run(ctx: Context) -> list[Result]:
     return [*_email(ctx), _receipts(ctx)]
 
@@ -576,25 +604,8 @@ def _email(ctx: Context) -> list[Result]:
     engine = make_engine(url)
     sink: SmtpSinkProcess | None = None
     try:
-        began = time.perf_counter()
-        codes = load_facilities(engine, 960)
-        population = people(max(scale.registrations, 100), ctx.seed)
-        load_population(engine, population, codes, seed=ctx.seed)
-        vault = ContactVault(SECRET_KEY.encode())
-        load_registrations(engine, vault, public_refs(engine), scale.registrations, ctx.seed)
-        who = _registered(engine, population, codes)
-        maker = EventMaker(codes)
-        recorded = 0
-        for chunk in _chunks_for(who, messages, maker, "setup"):
-            with engine.begin() as connection:
-                recorded += record_events(
-                    connection, chunk, origin="feed", now=datetime.now(UTC), source="bench.jsonl"
-                ).notifications
-        settle(engine)
-        setup_s = time.perf_counter() - began
-        _say(f"{ctx.db}: {recorded} notifications set up in {setup_s:.1f} s")
-        if recorded != messages or _unsent(engine) != messages:
-            raise RuntimeError(f"set up {recorded} notifications, wanted {messages}")
+        setup_s, who, maker = _queue(engine, ctx, messages, "email")
+        _say(f"{ctx.db}: {messages} notifications set up in {setup_s:.1f} s")
 
         sink = SmtpSinkProcess(ctx.folder / f"smtp-{ctx.db}.log")
         env = _env(url, sink.port)
@@ -869,25 +880,7 @@ def _receipts(ctx: Context) -> Result:
     url = ctx.databases.fresh("receipts")
     engine = make_engine(url)
     try:
-        began = time.perf_counter()
-        codes = load_facilities(engine, 960)
-        population = people(max(scale.registrations, 100), ctx.seed)
-        load_population(engine, population, codes, seed=ctx.seed)
-        vault = ContactVault(SECRET_KEY.encode())
-        refs = public_refs(engine)
-        load_registrations(engine, vault, refs, scale.registrations, ctx.seed, channel="sms")
-        who = _registered(engine, population, codes)
-        maker = EventMaker(codes)
-        recorded = 0
-        for chunk in _chunks_for(who, texts, maker, "texts"):
-            with engine.begin() as connection:
-                recorded += record_events(
-                    connection, chunk, origin="feed", now=datetime.now(UTC), source="bench.jsonl"
-                ).notifications
-        settle(engine)
-        setup_s = time.perf_counter() - began
-        if recorded != texts or _unsent(engine) != texts:
-            raise RuntimeError(f"set up {recorded} texts, wanted {texts}")
+        setup_s, _, _ = _queue(engine, ctx, texts, "sms")
         _say(f"{ctx.db}: {texts} texts queued in {setup_s:.1f} s")
         done = _texts_and_receipts(engine, url, ctx.folder, texts, f"texts-{ctx.db}")
     finally:

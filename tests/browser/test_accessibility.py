@@ -2,11 +2,11 @@
 Chromium; nothing is fetched) with no serious or critical finding, in every language; and
 search, registration and the quick exit work from the keyboard alone."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from safevine.languages import CODES
 from tests.browser.conftest import Site
@@ -18,15 +18,6 @@ RULES = {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "
 @pytest.fixture(scope="module")
 def axe() -> Axe:
     return Axe()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 375, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 def _findings(axe: Axe, page: Page) -> list[tuple[str, str, str]]:
@@ -104,8 +95,9 @@ def _pages(site: Site, code: str) -> list[tuple[str, Callable[[Page], None]]]:
 
 @pytest.mark.parametrize("code", CODES)
 def test_every_public_page_has_no_serious_finding(
-    page: Page, site: Site, axe: Axe, code: str
+    phone: Page, site: Site, axe: Axe, code: str
 ) -> None:
+    page = phone
     found = {}
     for name, open_page in _pages(site, code):
         open_page(page)

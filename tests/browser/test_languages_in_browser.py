@@ -4,11 +4,10 @@ and `dir`, no text outside its box, and the quick exit working. Canary people pl
 protected and unscreened stay unfound in every language. Screenshots of the Arabic and
 Chinese results go to `docs/screenshots/` with `make screenshots`."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from safevine.domain.country import country_name
 from safevine.languages import CODES, LANGUAGES
@@ -33,15 +32,6 @@ OUTSIDE = """() => {
   }
   return out;
 }"""
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": WIDTH, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 def _fits(page: Page, where: str) -> None:
@@ -150,7 +140,6 @@ def test_screenshots_of_the_arabic_and_chinese_results(
         path = screenshots / f"result-{code}-{WIDTH}.png"
         phone.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 5_000
-
 
 
 def test_the_icon_a_browser_asks_for_is_none(phone: Page, site: Site) -> None:
