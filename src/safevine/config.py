@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from limits import parse_many
+
 from safevine.domain.call_repeats import RepeatRules
 from safevine.domain.feed_health import HealthRules
 from safevine.domain.provider_health import FailoverRules
@@ -16,6 +18,25 @@ from safevine.domain.value_ranges import FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message names the variable."""
+
+
+def _limits_env(name: str, default: str, *, single: bool = False) -> str:
+    """Rate limits as the `limits` library writes them ("30/minute;300/day"), checked
+    here so that a typo stops the start with the variable's name."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        items = parse_many(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be limits such as '30/minute;300/day', not {raw!r}"
+        ) from None
+    if any(item.amount < 1 or item.multiples < 1 for item in items):
+        raise ConfigError(f"{name} must allow at least 1 in a period, not {raw!r}")
+    if single and len(items) != 1:
+        raise ConfigError(f"{name} must be one limit such as '20/hour', not {raw!r}")
+    return raw
 
 
 def _int_env(name: str, default: int, minimum: int) -> int:
@@ -233,7 +254,14 @@ class Settings:
     redis_url: str | None = None
     rate_limits_enabled: bool = True
     rate_limit_client: str = "30/minute;300/day"
+    # Searches for the same identifiers from one client (never from everyone: a count
+    # shared by all would let one party lock everybody else out of a person).
     rate_limit_identifier: str = "10/hour"
+    # Different clients searching the same identifiers within the period before it is a
+    # crowd: the staff are told once and every answer for them waits `search_crowd_delay`
+    # seconds (docs/rate-limits.md).
+    search_crowd: str = "20/hour"
+    search_crowd_delay: int = 5
     exit_url: str = "https://www.google.com/"
     demo: bool = False
     # True when SAFEVINE_SECRET_KEY (or its file) was set; serve and worker insist on it
@@ -317,9 +345,18 @@ class Settings:
             secret_key=_secret_key(),
             redis_url=os.environ.get("SAFEVINE_REDIS_URL") or None,
             rate_limits_enabled=_bool_env("SAFEVINE_RATE_LIMITS", True),
-            rate_limit_client=os.environ.get("SAFEVINE_RATE_LIMIT_CLIENT") or cls.rate_limit_client,
-            rate_limit_identifier=os.environ.get("SAFEVINE_RATE_LIMIT_IDENTIFIER")
-            or cls.rate_limit_identifier,
+            rate_limit_client=_limits_env("SAFEVINE_RATE_LIMIT_CLIENT", cls.rate_limit_client),
+            rate_limit_identifier=_limits_env(
+                "SAFEVINE_RATE_LIMIT_IDENTIFIER", cls.rate_limit_identifier
+            ),
+            search_crowd=_limits_env("SAFEVINE_SEARCH_CROWD", cls.search_crowd, single=True),
+            registration_limit_address=_limits_env(
+                "SAFEVINE_REGISTRATION_LIMIT_ADDRESS", cls.registration_limit_address
+            ),
+            registration_limit_client=_limits_env(
+                "SAFEVINE_REGISTRATION_LIMIT_CLIENT", cls.registration_limit_client
+            ),
+            search_crowd_delay=_int_env("SAFEVINE_SEARCH_CROWD_DELAY", cls.search_crowd_delay, 0),
             exit_url=os.environ.get("SAFEVINE_EXIT_URL") or cls.exit_url,
             demo=_bool_env("SAFEVINE_DEMO", False),
             secret_key_configured=bool(

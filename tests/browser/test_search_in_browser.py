@@ -2,11 +2,16 @@
 
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
+from sqlalchemy import Engine
 
-from tests.browser.conftest import Site
-from tests.canaries import PROTECTED, PUBLIC
+from safevine.web.public_app import create_public_app
+from safevine.web.server import background_server, free_port
+from tests.browser.conftest import Site, neutral_site
+from tests.canaries import PROTECTED, PUBLIC, plant
+from tests.web.conftest import settings_for
 
 
 def search(page: Page, site: Site, a_number: str, country: str) -> None:
@@ -188,3 +193,58 @@ def test_a_whole_visit_is_one_history_entry_and_back_after_the_exit_leaves_the_s
     page.go_back()
     assert not page.url.startswith(site.base), page.url
     assert "Find a person" not in page.content()
+
+
+def test_an_answer_on_its_way_cannot_undo_the_exit(browser: Browser, sqlite_engine: Engine) -> None:
+    """A search answered slowly (its identifiers are searched by a crowd, so the answer
+    waits) is still on its way when the exit is pressed: the exit wins, and the answer
+    never appears, not even one Back away."""
+    plant(sqlite_engine)
+    delay = 3
+    neutral_port = free_port()
+    neutral = f"http://127.0.0.1:{neutral_port}/"
+    app = create_public_app(
+        settings_for(
+            sqlite_engine,
+            exit_url=neutral,
+            rate_limits_enabled=True,
+            search_crowd="1/hour",
+            search_crowd_delay=delay,
+            trusted_proxies=("127.0.0.1/32",),
+        )
+    )
+    context = browser.new_context(viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    with background_server(neutral_site(), port=neutral_port), background_server(app) as base:
+        # Two other addresses make a crowd of this person's identifiers.
+        for n in (1, 2):
+            httpx.post(
+                f"{base}/api/v1/search",
+                json=PUBLIC.by_a_number(),
+                headers={"X-Forwarded-For": f"203.0.113.{n}"},
+                timeout=30,
+            )
+        page.goto(neutral)
+        page.goto(f"{base}/")
+        page.get_by_label("A-number").fill(PUBLIC.a_number)
+        page.get_by_label("Country of birth", exact=True).fill("MX")
+        # The way out is held up until the answer has arrived: the race at its worst.
+        held: list[Route] = []
+        page.route(f"{base}/exit", lambda route: held.append(route))
+        with page.expect_request(f"{base}/"):
+            page.get_by_role("button", name="Search").click()
+        with page.expect_response(f"{base}/", timeout=(delay + 10) * 1000):
+            for _ in range(3):  # Shift three times: a click would wait for the navigation
+                page.keyboard.press("Shift")
+        page.wait_for_timeout(500)  # time enough to put the answer in place of the page
+        assert len(held) == 1
+        held[0].continue_()
+        # Had the answer been put in place, it would have cancelled the way out.
+        page.wait_for_url(neutral, timeout=5_000)
+        assert page.url == neutral
+        expect(page.get_by_role("heading", name="Neutral site")).to_be_visible()
+        page.go_back()
+        assert not page.url.startswith(base), page.url
+        assert "Marisol" not in page.content()
+    context.close()
+    app.state.safevine.public_engine.dispose()

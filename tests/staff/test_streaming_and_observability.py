@@ -70,6 +70,10 @@ def test_report_metrics_and_logs_carry_no_identifier(
     audit = staff.client.get("/api/v1/staff/audit", headers=staff.as_("report"))
     assert report.status_code == page.status_code == metrics.status_code == 200
     assert "<svg" in page.text and "safevine_http_requests" in metrics.text
+    # A staff page is the staff console's, not the public site's: no quick exit, no
+    # public footer, no browse-safely link.
+    for public_part in ("quick-exit", "Leave this site now", "site-footer", "/browse-safely"):
+        assert public_part not in page.text
     assert 'route="/api/v1/staff/persons/protect"' in metrics.text
     assert "safevine_queue_depth" in metrics.text
     # The public service's own (`safevine serve --metrics-port`, on an internal port).

@@ -45,7 +45,9 @@ def test_a_client_over_its_limit_gets_429_with_retry_after(sqlite_engine: Engine
     app.state.safevine.public_engine.dispose()
 
 
-def test_the_same_identifiers_are_limited_whoever_searches(sqlite_engine: Engine) -> None:
+def test_a_client_is_limited_per_identifier_but_cannot_lock_anyone_else_out(
+    sqlite_engine: Engine,
+) -> None:
     plant(sqlite_engine)
     app = create_public_app(
         settings_for(
@@ -53,14 +55,27 @@ def test_the_same_identifiers_are_limited_whoever_searches(sqlite_engine: Engine
             rate_limits_enabled=True,
             rate_limit_client="100/minute",
             rate_limit_identifier="2/hour",
+            trusted_proxies=("127.0.0.1/32",),
         )
     )
+    stranger = {"X-Forwarded-For": "203.0.113.66"}
+    victim = {"X-Forwarded-For": "198.51.100.7"}
     with background_server(app) as base, httpx.Client(base_url=base) as client:
         for body in (PUBLIC.by_a_number(), NEVER_EXISTED.by_a_number()):
-            statuses = [client.post("/api/v1/search", json=body).status_code for _ in range(3)]
+            statuses = [
+                client.post("/api/v1/search", json=body, headers=stranger).status_code
+                for _ in range(5)
+            ]
             # A person who exists and one who does not are limited alike.
-            assert statuses == [200, 200, 429]
-        assert client.post("/api/v1/search", json=PUBLIC.by_name()).status_code == 200
+            assert statuses == [200, 200, 429, 429, 429]
+            # The stranger's searches count against the stranger alone.
+            answer = client.post("/api/v1/search", json=body, headers=victim)
+            assert answer.status_code == 200
+        found = client.post("/api/v1/search", json=PUBLIC.by_a_number(), headers=victim)
+        assert found.json()["results"][0]["name"] == "Marisol Quintanilla"
+        # Other identifiers are the stranger's to search still.
+        other = client.post("/api/v1/search", json=PUBLIC.by_name(), headers=stranger)
+        assert other.status_code == 200
     app.state.safevine.public_engine.dispose()
 
 
@@ -93,6 +108,7 @@ def test_redis_shares_the_counters_between_web_processes(sqlite_engine: Engine) 
 
 
 def test_an_a_number_is_limited_whatever_country_is_tried(sqlite_engine: Engine) -> None:
+    # One client trying every country with one A-number has no more tries for it.
     plant(sqlite_engine)
     app = create_public_app(
         settings_for(
@@ -174,3 +190,25 @@ def test_trusted_proxies_are_read_and_checked(monkeypatch: pytest.MonkeyPatch) -
         Settings.from_env()
     monkeypatch.delenv("SAFEVINE_TRUSTED_PROXIES")
     assert Settings.from_env().trusted_proxies == ()
+
+
+def test_limits_are_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFEVINE_RATE_LIMIT_IDENTIFIER", "5/hour;20/day")
+    monkeypatch.setenv("SAFEVINE_SEARCH_CROWD", " 50/hour ")
+    monkeypatch.setenv("SAFEVINE_SEARCH_CROWD_DELAY", "3")
+    monkeypatch.setenv("SAFEVINE_REGISTRATION_LIMIT_ADDRESS", "2/hour")
+    settings = Settings.from_env()
+    assert settings.rate_limit_identifier == "5/hour;20/day"
+    assert (settings.search_crowd, settings.search_crowd_delay) == ("50/hour", 3)
+    assert settings.registration_limit_address == "2/hour"
+    for name, value, says in (
+        ("SAFEVINE_RATE_LIMIT_CLIENT", "lots", "SAFEVINE_RATE_LIMIT_CLIENT must be limits"),
+        ("SAFEVINE_RATE_LIMIT_IDENTIFIER", "0/hour", "at least 1 in a period"),
+        ("SAFEVINE_SEARCH_CROWD", "20/hour;100/day", "SAFEVINE_SEARCH_CROWD must be one limit"),
+        ("SAFEVINE_SEARCH_CROWD_DELAY", "-1", "SAFEVINE_SEARCH_CROWD_DELAY must be at least 0"),
+        ("SAFEVINE_REGISTRATION_LIMIT_CLIENT", "3/fortnight", "REGISTRATION_LIMIT_CLIENT"),
+    ):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ConfigError, match=says):
+            Settings.from_env()
+        monkeypatch.delenv(name)

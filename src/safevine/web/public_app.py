@@ -6,6 +6,8 @@ every engine this app holds can read the public views and write registrations an
 notifications only (`store.public.connection`). The staff service is `web.staff_app`.
 """
 
+from datetime import UTC, datetime
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -31,7 +33,8 @@ from safevine.web.public import (
     webhook_ack,
 )
 from safevine.web.public.feed_delays import DelayBoard
-from safevine.web.public.search import Searcher
+from safevine.web.public.search import CrowdAnswer, Searcher
+from safevine.web.public.search_crowds import queue_crowd_alert
 from safevine.web.public.search_fast_path import SearchFastPath
 from safevine.web.rate_limits import RateLimiter
 from safevine.web.state import AppState
@@ -54,7 +57,11 @@ def create_public_app(
     )
     vault = ContactVault(settings.secret_key, settings.old_secret_keys)
     metrics = Metrics()
-    searcher = Searcher(PreparedLookups(engine), limiter, DelayBoard(engine))
+    crowd = CrowdAnswer(
+        settings.search_crowd_delay,
+        lambda key, refs: queue_crowd_alert(engine, settings, key, refs, datetime.now(UTC)),
+    )
+    searcher = Searcher(PreparedLookups(engine), limiter, DelayBoard(engine), crowd)
     clients = ClientAddresses(settings.trusted_proxies)
     app.state.safevine = AppState(settings, engine, limiter, vault, metrics, searcher, clients)
     # The search fast path is innermost, so its answers and failures get the headers and

@@ -200,6 +200,19 @@ async def person_lookup(request: Request, session: Staffer) -> Response:
     return RedirectResponse(f"/person/{found.id}", status_code=303)
 
 
+@router.get("/person/ref/{public_ref}")
+def person_by_ref(request: Request, public_ref: str, session: Staffer) -> Response:
+    """A person by the public reference an operations alert names (a search crowd)."""
+    needs(session, Right.VIEW_PERSON)
+    with StaffState.of(request).records_engine.connect() as connection:
+        person_id = connection.execute(
+            select(persons_table.c.id).where(persons_table.c.public_ref == public_ref[:32])
+        ).scalar()
+    if person_id is None:
+        return page(request, "staff/person.html", session, 404, view=None, problem=PERSON_NOT_FOUND)
+    return RedirectResponse(f"/person/{person_id}", status_code=303)
+
+
 @router.get("/person/{person_id}")
 def person_page(request: Request, person_id: int, session: Staffer) -> Response:
     needs(session, Right.VIEW_PERSON)
