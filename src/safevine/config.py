@@ -13,6 +13,7 @@ from safevine.domain.call_repeats import RepeatRules
 from safevine.domain.feed_health import HealthRules
 from safevine.domain.provider_health import FailoverRules
 from safevine.domain.publication import DEFAULT_RETENTION_DAYS
+from safevine.domain.retention import RetentionPeriods
 from safevine.domain.value_ranges import FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
 
 
@@ -161,6 +162,13 @@ def _more_smtp_relays() -> tuple[SmtpRelay, ...]:
             )
         )
     return tuple(found)
+
+
+def _retention() -> RetentionPeriods:
+    try:
+        return RetentionPeriods.from_env()
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _feed_rules() -> HealthRules:
@@ -335,6 +343,10 @@ class Settings:
     # Proxies whose X-Forwarded-For names the client (addresses or CIDR networks). None by
     # default: from anyone else the header is ignored, loopback included.
     trusted_proxies: tuple[str, ...] = ()
+    # How long what identifies someone is kept (`domain.retention`; SAFEVINE_KEEP_*), and
+    # how often the worker purges what is past it (0: never; `safevine purge` still does).
+    retention: RetentionPeriods = field(default_factory=RetentionPeriods)
+    purge_every_hours: int = 24
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -399,6 +411,8 @@ class Settings:
                 "SAFEVINE_FEED_MAX_LINE_BYTES", FEED_LINE_BYTES, MIN_FEED_LINE_BYTES
             ),
             trusted_proxies=_networks_env("SAFEVINE_TRUSTED_PROXIES"),
+            retention=_retention(),
+            purge_every_hours=_int_env("SAFEVINE_PURGE_EVERY_HOURS", 24, 0),
             staff_oidc_issuer=os.environ.get("SAFEVINE_STAFF_OIDC_ISSUER", "").strip().rstrip("/"),
             staff_oidc_client_id=os.environ.get("SAFEVINE_STAFF_OIDC_CLIENT_ID", "").strip(),
             staff_oidc_client_secret=os.environ.get("SAFEVINE_STAFF_OIDC_CLIENT_SECRET", ""),

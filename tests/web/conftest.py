@@ -24,6 +24,8 @@ def settings_for(engine: Engine, **changes: object) -> Settings:
         "exit_url": "http://127.0.0.1:9/neutral",
         # A test that wants the staff service's feed health clock turns it on.
         "feed_health_every_seconds": 0,
+        # Nor does a purge run on its own in the middle of a test.
+        "purge_every_hours": 0,
     }
     values.update(changes)
     return Settings(**values)  # type: ignore[arg-type]

@@ -31,4 +31,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     # With WAL, NORMAL loses no committed transaction on a crash of the process.
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # What is deleted or overwritten is zeroed in the file, not left in free space for a
+    # later reader of the file: a purge (`actions.purge`) must leave no trace. Every
+    # connection, since a row rewritten by any of them leaves its old copy behind.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()

@@ -406,3 +406,15 @@ feed_outages = Table(
     Column("followed_up_at", UTCDateTime),
     Index("ix_feed_outages_facility", "facility_id", "began_at"),
 )
+
+# Persons whose identifying data a purge removed (migration 0023; store/records/purge.py):
+# the A-number only as a keyed hash, so a later booking of the same person is recognised as
+# a return (`returned_as`) without the number being kept.
+purged_persons = Table(
+    "purged_persons",
+    metadata,
+    Column("person_id", BigId, ForeignKey("persons.id"), primary_key=True),
+    Column("a_number_key", String(64), nullable=False, index=True),
+    Column("purged_at", UTCDateTime, nullable=False),
+    Column("returned_as", BigId, ForeignKey("persons.id")),
+)

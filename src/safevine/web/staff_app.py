@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
-from safevine.actions import accounts, feed_health
+from safevine.actions import accounts, feed_health, purge
 from safevine.config import Settings
 from safevine.contact_vault import ContactVault
 from safevine.store.engine import make_engine
@@ -48,17 +48,21 @@ DEFAULT_PORT = 8001
 
 
 def _clock(records: Engine, settings: Settings) -> Lifespan:
-    """Feed health is evaluated on the staff service's clock: it alone holds the records."""
+    """Feed health is evaluated, and what is past its retention purged, on the staff
+    service's clock: it alone holds the records."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(feed_health.keep_evaluating(records, settings, stop))
+        tasks = [
+            asyncio.create_task(feed_health.keep_evaluating(records, settings, stop)),
+            asyncio.create_task(purge.keep_purging(records, settings, stop)),
+        ]
         try:
             yield
         finally:
             stop.set()
-            await task
+            await asyncio.gather(*tasks)
 
     return lifespan
 

@@ -16,6 +16,7 @@ from safevine.domain.errors import FieldError, RefusedError
 from safevine.domain.staff_roles import Right
 from safevine.store.public.tables import registrations
 from safevine.store.records import dashboard, protection, screening_queue
+from safevine.store.records.purge import PURGED_MARK
 from safevine.store.records.staff_accounts import Session
 from safevine.store.schema import clear_requests
 from safevine.store.schema import persons as persons_table
@@ -27,6 +28,10 @@ from safevine.web.staff.state import StaffState
 
 router = APIRouter(include_in_schema=False)
 PERSON_NOT_FOUND = "No person has that A-number."
+PERSON_PURGED = (
+    "This person's names, date of birth and A-number were purged when their retention "
+    "period ended. Their internal id, custody events and counts remain."
+)
 
 
 def age(then: datetime) -> str:
@@ -236,6 +241,10 @@ def _person(
             return page(
                 request, "staff/person.html", session, 404, view=None, problem=PERSON_NOT_FOUND
             )
+        if str(a_number).startswith(PURGED_MARK):
+            return page(
+                request, "staff/person.html", session, 410, view=None, problem=PERSON_PURGED
+            )
         view = persons.view(connection, Actor(session.account.name), a_number, now)
         counts = _registrations(connection, person_id)
         pending = _pending(connection, person_id)
@@ -271,6 +280,8 @@ def _a_number(connection: Connection, person_id: int) -> str:
     ).scalar()
     if a_number is None or person_id <= 0:
         raise FieldError("person", "does not exist")
+    if str(a_number).startswith(PURGED_MARK):
+        raise FieldError("person", "was purged: nothing identifies them any more")
     return str(a_number)
 
 
