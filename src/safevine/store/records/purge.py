@@ -16,6 +16,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -106,75 +107,113 @@ def purge_persons(connection: Connection, cutoffs: Cutoffs, secret: bytes, now: 
     """Purge a batch of persons: their registrations are ended first with the one generic
     status; then names, aliases, date of birth and A-number go (the A-number kept only as
     a keyed hash, to recognise a return), events' feed ids and hashes are keyed too, and
-    protection and clear reasons go. Internal ids, events, facilities and country stay."""
+    protection and clear reasons go. Internal ids, events, facilities and country stay.
+    A statement per kind of change for the whole batch, not per person."""
     rows = connection.execute(
-        select(persons.c.id, persons.c.a_number)
+        select(persons.c.id, persons.c.a_number, persons.c.public_ref)
         .select_from(persons.join(custody_status, custody_status.c.person_id == persons.c.id))
         .where(_persons_due(cutoffs))
         .order_by(persons.c.id)
         .limit(BATCH)
     ).all()
+    if not rows:
+        return 0
+    ids = [int(row.id) for row in rows]
+    registered = set(
+        connection.execute(
+            select(registrations.c.person_ref)
+            .where(registrations.c.person_ref.in_([row.public_ref for row in rows]))
+            .distinct()
+        ).scalars()
+    )
     for row in rows:
-        person_id = int(row.id)
-        stop_everything_about(connection, person_id, now)
-        connection.execute(
-            insert(purged_persons).values(
-                person_id=person_id,
-                a_number_key=a_number_key(secret, str(row.a_number)),
-                purged_at=now,
-            )
-        )
-        connection.execute(
-            update(persons)
-            .where(persons.c.id == person_id)
-            .values(
-                a_number=PURGED_MARK + _base36(person_id),
-                public_ref=new_public_ref(),
-                given_name=None,
-                family_name=None,
-                date_of_birth=None,
-                updated_at=now,
-            )
-        )
-        connection.execute(delete(person_names).where(person_names.c.person_id == person_id))
-        _key_events(connection, person_id, secret)
-        connection.execute(
-            update(protection_changes)
-            .where(protection_changes.c.person_id == person_id)
-            .values(reason=None)
-        )
-        connection.execute(
-            update(clear_requests)
-            .where(clear_requests.c.person_id == person_id)
-            .values(reason="(purged)")
-        )
+        if row.public_ref in registered:
+            stop_everything_about(connection, int(row.id), now)
+    connection.execute(
+        insert(purged_persons),
+        [
+            {"person_id": int(row.id), "a_number_key": a_number_key(secret, str(row.a_number))}
+            | {"purged_at": now}
+            for row in rows
+        ],
+    )
+    connection.execute(
+        update(persons)
+        .where(persons.c.id == bindparam("b_id"))
+        .values(
+            a_number=bindparam("b_mark"),
+            public_ref=bindparam("b_ref"),
+            given_name=None,
+            family_name=None,
+            date_of_birth=None,
+            updated_at=now,
+        ),
+        [
+            {
+                "b_id": person_id,
+                "b_mark": PURGED_MARK + _base36(person_id),
+                "b_ref": new_public_ref(),
+            }
+            for person_id in ids
+        ],
+    )
+    connection.execute(delete(person_names).where(person_names.c.person_id.in_(ids)))
+    _key_events(connection, ids, secret)
+    connection.execute(
+        update(protection_changes)
+        .where(protection_changes.c.person_id.in_(ids))
+        .values(reason=None)
+    )
+    connection.execute(
+        update(clear_requests).where(clear_requests.c.person_id.in_(ids)).values(reason="(purged)")
+    )
     return len(rows)
 
 
-def _key_events(connection: Connection, person_id: int, secret: bytes) -> None:
+def _key_events(connection: Connection, person_ids: list[int], secret: bytes) -> None:
     """A feed's event id and an event's content hash can be tested against guessed
     A-numbers (a roster event's id hashes one); keyed, they cannot."""
     events = connection.execute(
         select(custody_events.c.id, custody_events.c.event_id, custody_events.c.content_hash).where(
-            custody_events.c.person_id == person_id
+            custody_events.c.person_id.in_(person_ids),
+            ~custody_events.c.event_id.startswith("purged-"),
         )
     ).all()
-    for event in events:
-        if str(event.event_id).startswith("purged-"):
-            continue
-        event_id = "purged-" + keyed(secret, "event_id", str(event.event_id))[:56]
-        connection.execute(
-            update(custody_events)
-            .where(custody_events.c.id == event.id)
-            .values(
-                event_id=event_id,
-                content_hash=keyed(secret, "content", str(event.content_hash)),
-            )
+    if not events:
+        return
+    keyed_ids = {
+        int(event.id): "purged-" + keyed(secret, "event_id", str(event.event_id))[:56]
+        for event in events
+    }
+    connection.execute(
+        update(custody_events)
+        .where(custody_events.c.id == bindparam("b_id"))
+        .values(event_id=bindparam("b_event"), content_hash=bindparam("b_hash")),
+        [
+            {
+                "b_id": int(event.id),
+                "b_event": keyed_ids[int(event.id)],
+                "b_hash": keyed(secret, "content", str(event.content_hash)),
+            }
+            for event in events
+        ],
+    )
+    statuses = connection.execute(
+        select(custody_status.c.person_id, custody_status.c.event_pk).where(
+            custody_status.c.person_id.in_(person_ids)
         )
+    ).all()
+    changed = [
+        {"b_person": int(s.person_id), "b_event": keyed_ids[int(s.event_pk)]}
+        for s in statuses
+        if int(s.event_pk) in keyed_ids
+    ]
+    if changed:
         connection.execute(
             update(custody_status)
-            .where(custody_status.c.event_pk == event.id)
-            .values(event_id=event_id)
+            .where(custody_status.c.person_id == bindparam("b_person"))
+            .values(event_id=bindparam("b_event")),
+            changed,
         )
 
 
