@@ -26,12 +26,17 @@ REQUIRE_POSTGRES = os.environ.get("SAFEVINE_REQUIRE_POSTGRES") == "1"
 RETENTION_DAYS = 60
 
 
+def migrate_database(url: str) -> None:
+    """Run the migrations on the database at `url`: they build every schema under test."""
+    engine = make_engine(url)
+    migrate.upgrade(engine, RETENTION_DAYS)
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate.upgrade(engine, RETENTION_DAYS)
-    engine.dispose()
+    migrate_database(f"sqlite:///{path}")
     return path
 
 
@@ -43,9 +48,7 @@ class _Postgres:
         self.template = f"sv_tpl_{uuid.uuid4().hex[:10]}"
         with self.admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{self.template}"'))
-        engine = make_engine(self.url(self.template))
-        migrate.upgrade(engine, RETENTION_DAYS)
-        engine.dispose()
+        migrate_database(self.url(self.template))
 
     def url(self, database: str) -> str:
         return make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
@@ -131,3 +134,7 @@ def postgres_engine(databases: Databases) -> Iterator[Engine]:
     engine = make_engine(databases.create("postgresql"))
     yield engine
     engine.dispose()
+
+
+# A PostgreSQL primary and its streaming replica on loopback (tests/replica_cluster.py).
+from tests.replica_cluster import replica_pair  # noqa: E402, F401

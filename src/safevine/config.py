@@ -164,6 +164,22 @@ def _more_smtp_relays() -> tuple[SmtpRelay, ...]:
     return tuple(found)
 
 
+def _public_urls() -> tuple[str | None, tuple[str, ...]]:
+    """SAFEVINE_PUBLIC_DATABASE_URL: the public login on the primary, then, comma-separated,
+    on each search replica (a comma inside a password is written %2C)."""
+    raw = os.environ.get("SAFEVINE_PUBLIC_DATABASE_URL", "")
+    urls = [url.strip() for url in raw.split(",") if url.strip()]
+    if not urls:
+        return None, ()
+    for url in urls[1:]:
+        if not url.startswith("postgresql"):
+            scheme = url.split(":")[0]
+            raise ConfigError(
+                f"SAFEVINE_PUBLIC_DATABASE_URL: a search replica must be PostgreSQL, not {scheme!r}"
+            )
+    return urls[0], tuple(urls[1:])
+
+
 def _retention() -> RetentionPeriods:
     try:
         return RetentionPeriods.from_env()
@@ -257,6 +273,10 @@ class Settings:
     # Optional separate login for the public web path (a role that can read only the
     # public views); without it the public path switches to that role on each connection.
     public_database_url: str | None = None
+    # PostgreSQL streaming replicas public searches read from (SAFEVINE_PUBLIC_DATABASE_URL
+    # after its first URL): each person a replica finds is confirmed on the primary
+    # (`store.public.replica_lookup`).
+    search_replica_urls: tuple[str, ...] = ()
     retention_days: int = DEFAULT_RETENTION_DAYS
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     redis_url: str | None = None
@@ -352,7 +372,8 @@ class Settings:
     def from_env(cls) -> "Settings":
         return cls(
             database_url=os.environ.get("SAFEVINE_DATABASE_URL") or cls.database_url,
-            public_database_url=os.environ.get("SAFEVINE_PUBLIC_DATABASE_URL") or None,
+            public_database_url=_public_urls()[0],
+            search_replica_urls=_public_urls()[1],
             retention_days=_int_env("SAFEVINE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
             secret_key=_secret_key(),
             redis_url=os.environ.get("SAFEVINE_REDIS_URL") or None,

@@ -18,7 +18,9 @@ from safevine.config import Settings
 from safevine.contact_vault import ContactVault
 from safevine.i18n import N_, translations
 from safevine.store.public.connection import make_public_engine
+from safevine.store.public.lookup import Lookups
 from safevine.store.public.prepared_lookup import PreparedLookups
+from safevine.store.public.replica_lookup import ReplicaLookups
 from safevine.web.app_shell import STATIC, error_headers, guard, include, language, new_app
 from safevine.web.client_address import ClientAddresses
 from safevine.web.observability import Metrics
@@ -61,7 +63,11 @@ def create_public_app(
         settings.search_crowd_delay,
         lambda key, refs: queue_crowd_alert(engine, settings, key, refs, datetime.now(UTC)),
     )
-    searcher = Searcher(PreparedLookups(engine), limiter, DelayBoard(engine), crowd)
+    lookups: Lookups = PreparedLookups(engine)
+    if settings.search_replica_urls:
+        replicas = [make_public_engine(url) for url in settings.search_replica_urls]
+        lookups = ReplicaLookups(engine, replicas)
+    searcher = Searcher(lookups, limiter, DelayBoard(engine), crowd)
     clients = ClientAddresses(settings.trusted_proxies)
     app.state.safevine = AppState(settings, engine, limiter, vault, metrics, searcher, clients)
     # The search fast path is innermost, so its answers and failures get the headers and

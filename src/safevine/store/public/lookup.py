@@ -7,7 +7,7 @@ a hidden person as for nobody; references and counts through the `public_persons
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Date, Select, String, bindparam, func, select
 
@@ -83,6 +83,24 @@ def _searches(dialect: str) -> Searches:
 
 # Built once: constructing a statement costs far more than running it on an index.
 SEARCHES = {dialect: _searches(dialect) for dialect in ("sqlite", "postgresql")}
+# Public persons by reference: what a replica's answer is confirmed with on the primary.
+BY_REFERENCE = select(*_SHOWN).where(
+    public_persons.c.public_ref.in_(bindparam("refs", expanding=True))
+)
+
+
+class Lookups(Protocol):
+    """What a public search looks up with: `PreparedLookups` on one database, or
+    `ReplicaLookups` on replicas confirmed by the primary. `blocks`: a lookup waits on the
+    network, so it must leave the serving thread."""
+
+    blocks: bool
+
+    def by_a_number(self, a_number: str, country: str) -> list["PublicPerson"]: ...
+
+    def by_name(
+        self, given_key: str, family_key: str, country: str, date_of_birth: date | None = None
+    ) -> list["PublicPerson"]: ...
 
 
 def by_a_number(connection: Connection, a_number: str, country: str) -> list[PublicPerson]:
@@ -114,7 +132,7 @@ def by_reference(connection: Connection, refs: list[str]) -> list[PublicPerson]:
     """Public persons among these opaque references (for registrations and messages)."""
     if not refs:
         return []
-    rows = connection.execute(select(*_SHOWN).where(public_persons.c.public_ref.in_(refs)))
+    rows = connection.execute(BY_REFERENCE, {"refs": refs})
     return [PublicPerson(**row._mapping) for row in rows]
 
 

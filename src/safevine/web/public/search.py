@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safevine.store.public.feed_delays import FacilityDelay
-from safevine.store.public.lookup import PublicPerson
-from safevine.store.public.prepared_lookup import PreparedLookups
+from safevine.store.public.lookup import Lookups, PublicPerson
 from safevine.web.public.feed_delays import DelayBoard, describe_delay
 from safevine.web.public.results import present
 from safevine.web.public.search_query import Problem, SearchQuery, parse_query
@@ -20,7 +19,7 @@ from safevine.web.rate_limits import IdentifierCheck, RateLimiter
 LOOKUP_THREADS = 4
 
 
-def find(lookups: PreparedLookups, query: SearchQuery) -> list[PublicPerson]:
+def find(lookups: Lookups, query: SearchQuery) -> list[PublicPerson]:
     """Exact matches in the public projection; a non-public person is simply not there."""
     if query.a_number:
         return lookups.by_a_number(query.a_number, query.country)
@@ -56,7 +55,7 @@ class SearchOutcome:
 
 
 def run_search(
-    lookups: PreparedLookups,
+    lookups: Lookups,
     limiter: RateLimiter | None,
     client: str,
     raw: Mapping[str, object],
@@ -98,7 +97,7 @@ class Searcher:
 
     def __init__(
         self,
-        lookups: PreparedLookups,
+        lookups: Lookups,
         limiter: RateLimiter | None,
         board: DelayBoard,
         crowd: CrowdAnswer | None = None,
