@@ -11,6 +11,7 @@ import json
 import random
 import secrets
 from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -328,13 +329,18 @@ def load_population(
     unscreened_share: float = 0.05,
     seed: int,
     chunk: int = 20_000,
+    released: AbstractSet[int] = frozenset(),
 ) -> None:
     """Everyone in `population` booked into a facility, with names and a custody status.
+    The people whose index is in `released` then left custody, 1 to 60 days after their
+    booking (so before START + 60 days): a release event, and a released status.
 
     Written straight into the tables, as a long-running system would hold them; the
     benchmarks measure what happens after this point.
     """
     rng = random.Random(seed + 17)
+    # Its own generator: bookings stay the same whoever is released.
+    release_rng = random.Random(seed + 19)
     with engine.connect() as connection:
         facility_id = {
             code: int(i)
@@ -349,6 +355,8 @@ def load_population(
             or 0
         ) + 1
     now = datetime.now(UTC)
+    # Release events take the ids after every booking's.
+    next_release = start_event + len(population)
     for begin in range(0, len(population), chunk):
         part = population[begin : begin + chunk]
         person_rows: list[dict[str, object]] = []
@@ -404,25 +412,53 @@ def load_population(
                     "batch_id": None,
                 }
             )
-            status_rows.append(
-                {
-                    "person_id": pid,
-                    "state": "in_custody",
-                    "facility_id": facility,
-                    "event_pk": epk,
-                    "event_id": event_id,
-                    "occurred_at": booked,
-                    "sequence": 0,
-                    "left_custody_at": None,
-                    "updated_at": now,
-                }
-            )
+            status: dict[str, object] = {
+                "person_id": pid,
+                "state": "in_custody",
+                "facility_id": facility,
+                "event_pk": epk,
+                "event_id": event_id,
+                "occurred_at": booked,
+                "sequence": 0,
+                "left_custody_at": None,
+                "updated_at": now,
+            }
+            if index in released:
+                left = booked + timedelta(minutes=release_rng.randrange(60 * 24, 60 * 24 * 60))
+                release = _release_event(
+                    event_rows[-1], next_release, f"seed-rel-{p.a_number}", left, release_rng
+                )
+                event_rows.append(release)
+                status.update(
+                    state="released",
+                    event_pk=next_release,
+                    event_id=release["event_id"],
+                    occurred_at=left,
+                    left_custody_at=left,
+                )
+                next_release += 1
+            status_rows.append(status)
         with engine.begin() as connection:
             connection.execute(insert(persons), person_rows)
             connection.execute(insert(person_names), name_rows)
             connection.execute(insert(custody_events), event_rows)
             connection.execute(insert(custody_status), status_rows)
     _fix_sequences(engine)
+
+
+def _release_event(
+    booking: dict[str, object], pk: int, event_id: str, left: datetime, rng: random.Random
+) -> dict[str, object]:
+    """The release that ends `booking`'s stay, from the same facility."""
+    return {
+        **booking,
+        "id": pk,
+        "event_id": event_id,
+        "kind": "released",
+        "occurred_at": left,
+        "received_at": left,
+        "details": {"reason": rng.choice(RELEASE_REASONS)},
+    }
 
 
 def settle(engine: Engine) -> None:

@@ -46,20 +46,21 @@ class Scale:
     steady_rate: int
     steady_seconds: int
     timing_requests: int  # per class of search, in the lookup timing benchmark
+    purge_persons: int
 
 
 SCALES = {
     "full": Scale(
         "full", 1_000_000, 300_000, 100_000, 3_000, 2_000_000, 0.02, 1_000_000, 20, 32,
-        100_000, 200, 30, 5_000,
+        100_000, 200, 30, 5_000, 2_000_000,
     ),
     "quick": Scale(
         "quick", 100_000, 30_000, 10_000, 3_000, 200_000, 0.02, 100_000, 8, 32,
-        10_000, 200, 10, 2_000,
+        10_000, 200, 10, 2_000, 200_000,
     ),
     # Checks the harness end to end in the test suite; its figures mean nothing.
     "smoke": Scale(
-        "smoke", 3_000, 1_000, 200, 12, 2_000, 0.02, 2_000, 1, 4, 200, 20, 2, 15,
+        "smoke", 3_000, 1_000, 200, 12, 2_000, 0.02, 2_000, 1, 4, 200, 20, 2, 15, 2_000,
     ),
 }  # fmt: skip
 

@@ -16,7 +16,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import delivery, event_ingest, feed_health, lookup_timing, roster_sweep, search_load
+from bench import (
+    delivery,
+    event_ingest,
+    feed_health,
+    lookup_timing,
+    purge,
+    roster_sweep,
+    search_load,
+)
 from bench.harness import POSTGRES_URL, ROOT, SCALES, Context, Databases, Result, postgres_available
 from bench.machine import describe
 from bench.plots import draw
@@ -29,6 +37,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "lookup-timing": lookup_timing.run,
     "delivery": delivery.run,
     "feed-health": feed_health.run,
+    "purge": purge.run,
 }
 
 

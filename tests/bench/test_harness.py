@@ -26,6 +26,7 @@ EXPECTED = {
     "delivery-steady",
     "delivery-receipts",
     "memory-worker",
+    "purge",
 }
 
 
@@ -87,6 +88,10 @@ def test_every_benchmark_runs_on_a_tiny_data_set(tmp_path: Path) -> None:
         assert feeds["silent_facilities"] > 0 and feeds["delay_notices"] >= 0
         # The notices each run queued are counted on both databases (not PostgreSQL's -1).
         assert feeds["first_notices"] >= 0 and feeds["notices_per_s"] >= 0
+        purged = results["purge"]["figures"]
+        # Everyone due was purged (the benchmark itself checks that their names are gone).
+        assert purged["purged"] == purged["due"] > 0
+        assert purged["write_tx_max_ms"] >= purged["write_tx_p95_ms"] > 0
         timing = results["lookup-timing"]["figures"]
         for how in ("a_number", "name"):
             for who in ("public", "protected", "unscreened", "minor", "aged_out", "nobody"):

@@ -64,13 +64,13 @@ def purge(
             with engine.connect() as connection:
                 counts[name] = count(connection, limits)
             continue
-        total = 0
+        total, after = 0, 0
         while True:
             with engine.begin() as connection:
                 # On SQLite a batch goes ahead of dispatchers, as a protection does, so
                 # it is never left waiting behind their sends for the write lock.
                 claim_priority(connection)
-                done = purge_batch(connection, limits, secret, now)
+                done, after = purge_batch(connection, limits, secret, now, after)
             total += done
             if done == 0:
                 break

@@ -50,9 +50,11 @@ from safevine.store.schema import (
     staff_sessions,
 )
 
-# Rows per batch: small enough that one batch holds the write lock for well under a
-# second, large enough that a national purge is not mostly transaction overhead.
+# Rows per batch: small enough that one batch holds the write lock well under a second
+# (a person's batch changes a dozen rows each, in many indexes), large enough that a
+# national purge is not mostly transaction overhead (BENCHMARKS.md, "Purge").
 BATCH = 1_000
+PERSON_BATCH = 500
 # A purged person's A-number slot holds this and their id in base 36: unique, and never an
 # A-number (those are digits).
 PURGED_MARK = "~"
@@ -103,7 +105,9 @@ def count_persons(connection: Connection, cutoffs: Cutoffs) -> int:
     )
 
 
-def purge_persons(connection: Connection, cutoffs: Cutoffs, secret: bytes, now: datetime) -> int:
+def purge_persons(
+    connection: Connection, cutoffs: Cutoffs, secret: bytes, now: datetime, after: int
+) -> tuple[int, int]:
     """Purge a batch of persons: their registrations are ended first with the one generic
     status; then names, aliases, date of birth and A-number go (the A-number kept only as
     a keyed hash, to recognise a return), events' feed ids and hashes are keyed too, and
@@ -112,12 +116,12 @@ def purge_persons(connection: Connection, cutoffs: Cutoffs, secret: bytes, now: 
     rows = connection.execute(
         select(persons.c.id, persons.c.a_number, persons.c.public_ref)
         .select_from(persons.join(custody_status, custody_status.c.person_id == persons.c.id))
-        .where(_persons_due(cutoffs))
+        .where(_persons_due(cutoffs), persons.c.id > after)
         .order_by(persons.c.id)
-        .limit(BATCH)
+        .limit(PERSON_BATCH)
     ).all()
     if not rows:
-        return 0
+        return 0, after
     ids = [int(row.id) for row in rows]
     registered = set(
         connection.execute(
@@ -167,7 +171,7 @@ def purge_persons(connection: Connection, cutoffs: Cutoffs, secret: bytes, now: 
     connection.execute(
         update(clear_requests).where(clear_requests.c.person_id.in_(ids)).values(reason="(purged)")
     )
-    return len(rows)
+    return len(rows), ids[-1]
 
 
 def _key_events(connection: Connection, person_ids: list[int], secret: bytes) -> None:
@@ -276,8 +280,10 @@ def count_contacts(connection: Connection, cutoffs: Cutoffs) -> int:
     return _count(connection, registrations, _contacts_due(cutoffs))
 
 
-def purge_contacts(connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime) -> int:
-    ids = _ids(connection, registrations, _contacts_due(cutoffs))
+def purge_contacts(
+    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int
+) -> tuple[int, int]:
+    ids = _ids(connection, registrations, _contacts_due(cutoffs), after)
     if ids:
         connection.execute(
             update(registrations)
@@ -295,7 +301,7 @@ def purge_contacts(connection: Connection, cutoffs: Cutoffs, _secret: bytes, now
                 updated_at=now,
             )
         )
-    return len(ids)
+    return len(ids), ids[-1] if ids else after
 
 
 # Messages ---------------------------------------------------------------------------------
@@ -318,10 +324,12 @@ def count_messages(connection: Connection, cutoffs: Cutoffs) -> int:
     return _count(connection, notifications, _messages_due(cutoffs))
 
 
-def purge_messages(connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime) -> int:
+def purge_messages(
+    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int
+) -> tuple[int, int]:
     """The provider's ids, the last error (a bounce names the address) and a code go; the
     state, channel, provider and times stay for the delivery report."""
-    ids = _ids(connection, notifications, _messages_due(cutoffs))
+    ids = _ids(connection, notifications, _messages_due(cutoffs), after)
     if ids:
         connection.execute(
             update(notifications)
@@ -333,7 +341,7 @@ def purge_messages(connection: Connection, cutoffs: Cutoffs, _secret: bytes, now
             .where(call_attempts.c.notification_id.in_(ids))
             .values(call_sid="")
         )
-    return len(ids)
+    return len(ids), ids[-1] if ids else after
 
 
 # Feed records -----------------------------------------------------------------------------
@@ -347,13 +355,15 @@ def count_rejects(connection: Connection, cutoffs: Cutoffs) -> int:
     return _count(connection, ingest_rejects, _rejects_due(cutoffs))
 
 
-def purge_rejects(connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime) -> int:
-    ids = _ids(connection, ingest_rejects, _rejects_due(cutoffs))
+def purge_rejects(
+    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int
+) -> tuple[int, int]:
+    ids = _ids(connection, ingest_rejects, _rejects_due(cutoffs), after)
     if ids:
         connection.execute(
             update(ingest_rejects).where(ingest_rejects.c.id.in_(ids)).values(raw="")
         )
-    return len(ids)
+    return len(ids), ids[-1] if ids else after
 
 
 def _roster_rows_due(cutoffs: Cutoffs) -> ColumnElement[bool]:
@@ -368,12 +378,12 @@ def count_roster_rows(connection: Connection, cutoffs: Cutoffs) -> int:
 
 
 def purge_roster_rows(
-    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime
-) -> int:
-    ids = _ids(connection, roster_entries, _roster_rows_due(cutoffs))
+    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int
+) -> tuple[int, int]:
+    ids = _ids(connection, roster_entries, _roster_rows_due(cutoffs), after)
     if ids:
         connection.execute(delete(roster_entries).where(roster_entries.c.id.in_(ids)))
-    return len(ids)
+    return len(ids), ids[-1] if ids else after
 
 
 # Staff sign-in records --------------------------------------------------------------------
@@ -389,27 +399,34 @@ def count_staff(connection: Connection, cutoffs: Cutoffs) -> int:
     )
 
 
-def purge_staff(connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime) -> int:
-    ids = _ids(connection, staff_sessions, _sessions_due(cutoffs))
+def purge_staff(
+    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int
+) -> tuple[int, int]:
+    ids = _ids(connection, staff_sessions, _sessions_due(cutoffs), 0)
     if ids:
         connection.execute(delete(staff_sessions).where(staff_sessions.c.id.in_(ids)))
-    attempts = _ids(connection, staff_login_attempts, staff_login_attempts.c.at < cutoffs.staff)
+    attempts = _ids(connection, staff_login_attempts, staff_login_attempts.c.at < cutoffs.staff, 0)
     if attempts:
         connection.execute(
             delete(staff_login_attempts).where(staff_login_attempts.c.id.in_(attempts))
         )
-    return len(ids) + len(attempts)
+    # Deleted rows are gone, so the next batch starts at the front again: no cursor.
+    return len(ids) + len(attempts), 0
 
 
 # ------------------------------------------------------------------------------------------
 
 
-def _ids(connection: Connection, table: object, where: ColumnElement[bool]) -> list[int]:
+def _ids(
+    connection: Connection, table: object, where: ColumnElement[bool], after: int
+) -> list[int]:
+    """The next batch's ids after `after`: each batch starts where the last ended, so a
+    run never walks again over the rows it already changed."""
     column = table.c.id  # type: ignore[attr-defined]
     return [
         int(i)
         for i in connection.execute(
-            select(column).where(where).order_by(column).limit(BATCH)
+            select(column).where(where, column > after).order_by(column).limit(BATCH)
         ).scalars()
     ]
 
@@ -420,7 +437,8 @@ def _count(connection: Connection, table: object, where: ColumnElement[bool]) ->
     )
 
 
-Purge = Callable[[Connection, Cutoffs, bytes, datetime], int]
+# One batch after a cursor: (rows changed, the cursor for the next batch).
+Purge = Callable[[Connection, Cutoffs, bytes, datetime, int], tuple[int, int]]
 Count = Callable[[Connection, Cutoffs], int]
 # Persons first: ending their registrations makes those contacts due later, never lost.
 KINDS: dict[str, tuple[Purge, Count]] = {
