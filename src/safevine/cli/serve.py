@@ -10,6 +10,7 @@ from safevine.cli.common import (
     MetricsPort,
     UserError,
     app,
+    err,
     open_engine,
     out,
     run,
@@ -91,14 +92,43 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     metrics_port: MetricsPort = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=256, help="Processes serving on the one port (share rate limits via Redis)."
+        ),
+    ] = 1,
 ) -> None:
     """Serve the public site and API (the staff service is `safevine staff serve`)."""
     from safevine.web.public_app import create_public_app
-    from safevine.web.server import serve
+    from safevine.web.server import serve, serve_processes
 
     def action() -> None:
         settings = serving_settings()
         _public_path_ready(settings)
+        if workers > 1:
+            if not settings.secret_key_configured:
+                raise UserError(
+                    "--workers needs SAFEVINE_SECRET_KEY: every process must sign and "
+                    "encrypt with the same key"
+                )
+            if metrics_port:
+                raise UserError(
+                    "--metrics-port serves one process's metrics: run one process per port "
+                    "to scrape each, or leave --workers at 1"
+                )
+            if settings.rate_limits_enabled and not settings.redis_url:
+                err.print(
+                    f"warning: without SAFEVINE_REDIS_URL each of the {workers} processes "
+                    "counts rate limits on its own (docs/rate-limits.md)"
+                )
+            out.print(
+                f"safevine is serving on http://{host}:{port}/ with {workers} processes "
+                "(Ctrl-C stops them)"
+            )
+            configure_logging(settings.log_level)
+            serve_processes("safevine.web.public_app:app_from_env", host, port, workers)
+            return
         application = create_public_app(settings)
         if metrics_port:
             from prometheus_client import start_http_server

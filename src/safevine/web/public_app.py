@@ -120,3 +120,14 @@ async def _server_error(request: Request) -> Response:
     if _is_api(request):
         return JSONResponse({"error": translations(chosen).gettext(_FAILED)}, status_code=500)
     return pages.page(request, "message.html", chosen, status=500, kind="server_error")
+
+
+def app_from_env() -> FastAPI:
+    """The public app of one of `safevine serve --workers N`'s processes, built from the
+    environment that command checked, then frozen as `web.server.serve` does."""
+    import gc
+
+    application = create_public_app(Settings.from_env())
+    gc.collect()
+    gc.freeze()
+    return application

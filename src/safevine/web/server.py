@@ -33,6 +33,22 @@ def serve(app: FastAPI, host: str, port: int) -> None:
     )
 
 
+def serve_processes(factory: str, host: str, port: int, workers: int) -> None:
+    """Serve with `workers` processes on one port (uvicorn's supervisor), each building its
+    own app from the environment with `factory` ("module:function")."""
+    uvicorn.run(
+        factory,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
