@@ -8,10 +8,13 @@ And waiting, bounded, for something another process or thread does.
 """
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+
+import httpx
 
 T = TypeVar("T")
 
@@ -29,3 +32,19 @@ def wait_until(
     while not done():
         assert time.monotonic() < deadline, f"timed out after {seconds} s waiting for {what}"
         time.sleep(every)
+
+
+def until_answering(
+    client: httpx.Client, server: "subprocess.Popen[str]", seconds: float = 60
+) -> None:
+    """Wait until the server process answers `/` on `client`; fail if it exits first."""
+
+    def answers() -> bool:
+        assert server.poll() is None, "the server exited before answering"
+        try:
+            client.get("/")
+        except httpx.TransportError:
+            return False
+        return True
+
+    wait_until("the server to answer", answers, seconds)

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -128,6 +129,18 @@ class ReplicaPair:
             timeout,
         )
 
+    def migrated_database(self) -> tuple[str, str]:
+        """A new database at the newest schema, as every test database is: its URLs on the
+        primary and on the replica."""
+        # Imported here, not at the top: tests/conftest.py imports this module.
+        from tests.conftest import migrate_database
+
+        name = f"sv_replica_{uuid.uuid4().hex[:8]}"
+        self.create_database(name)
+        primary_url, replica_url = self.database_urls(name)
+        migrate_database(primary_url)
+        return primary_url, replica_url
+
     def pause_replay(self, timeout: float = 10) -> None:
         """Stop the replica applying WAL (it still receives it): it answers from the past."""
         self.replica.query("SELECT pg_wal_replay_pause()")
@@ -158,14 +171,6 @@ class ReplicaPair:
 
     def _pause_state(self) -> str:
         return str(self.replica.query("SELECT pg_get_wal_replay_pause_state()"))
-
-
-def migrate(url: str) -> None:
-    """Bring a database (of the primary) to the newest schema, as every test database is."""
-    # Imported here, not at the top: tests/conftest.py imports this module for the fixture.
-    from tests.conftest import migrate_database
-
-    migrate_database(url)
 
 
 def _unavailable() -> str | None:

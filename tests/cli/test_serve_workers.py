@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +11,7 @@ from sqlalchemy import Engine
 
 from safevine.web.server import free_port
 from tests.canaries import PUBLIC, UNSCREENED, plant
+from tests.loops import until_answering, wait_until
 from tests.web.conftest import SECRET
 
 SAFEVINE = Path(sys.executable).parent / "safevine"
@@ -48,15 +48,8 @@ def test_two_processes_serve_one_port_and_stop_together(sqlite_engine: Engine) -
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            while True:
-                try:
-                    client.get("/")
-                    break
-                except httpx.TransportError:
-                    assert server.poll() is None and time.monotonic() < deadline
-                    time.sleep(0.1)
+            until_answering(client, server)
             workers = _children(server.pid)
             # uvicorn's supervisor forks two serving processes (and may keep a helper).
             assert len(workers) >= 2, workers
@@ -80,10 +73,10 @@ def test_two_processes_serve_one_port_and_stop_together(sqlite_engine: Engine) -
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=30)
     assert "with 2 processes" in output
-    deadline = time.monotonic() + 15
-    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)  # a process may still be exiting as its parent returns
-    assert not any(_running(pid) for pid in workers), output
+    # A process may still be exiting as its parent returns.
+    wait_until(
+        f"the serving processes to exit ({output})", lambda: not any(map(_running, workers)), 15
+    )
 
 
 def _running(pid: int) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from safevine.store.engine import make_engine
 from tests.canaries import NON_PUBLIC, PUBLIC, plant
-from tests.replica_cluster import ReplicaPair, migrate
+from tests.replica_cluster import ReplicaPair
 
 
 @pytest.fixture
@@ -81,10 +81,7 @@ def test_the_replica_refuses_writes(
 def test_a_migrated_database_serves_the_public_role_on_the_replica(
     replica_pair: ReplicaPair,
 ) -> None:
-    name = f"sv_replica_{uuid.uuid4().hex[:8]}"
-    replica_pair.create_database(name)
-    primary_url, replica_url = replica_pair.database_urls(name)
-    migrate(primary_url)
+    primary_url, replica_url = replica_pair.migrated_database()
     primary = make_engine(primary_url)
     plant(primary)
     primary.dispose()

@@ -4,7 +4,6 @@ replica lags (here: with its replay paused, the replica still lists them)."""
 
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 
 import httpx
@@ -19,7 +18,7 @@ from safevine.web.server import background_server, free_port
 from tests.builders import NOW, csv_lines
 from tests.canaries import NEVER_EXISTED, NON_PUBLIC, PUBLIC, plant
 from tests.notify.conftest import Delivery
-from tests.replica_cluster import ReplicaPair, migrate
+from tests.replica_cluster import ReplicaPair
 from tests.web.conftest import settings_for
 
 
@@ -30,10 +29,7 @@ class Replicated:
 
 
 def _replicated(pair: ReplicaPair) -> Replicated:
-    name = f"sv_replica_{uuid.uuid4().hex[:8]}"
-    pair.create_database(name)
-    primary_url, replica_url = pair.database_urls(name)
-    migrate(primary_url)
+    primary_url, replica_url = pair.migrated_database()
     engine = make_engine(primary_url)
     plant(engine)
     pair.wait_caught_up()

@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server, free_port
 from safevine.web.staff_app import create_staff_app
 from tests.canaries import PUBLIC, UNSCREENED, plant
+from tests.loops import until_answering
 from tests.web.conftest import SECRET, settings_for
 
 SAFEVINE = Path(sys.executable).parent / "safevine"
@@ -178,15 +178,8 @@ def test_the_public_process_connects_to_the_database_only_as_the_public_role(
     admin = create_engine(postgres_engine.url, isolation_level="AUTOCOMMIT")
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
         with httpx.Client(base_url=base, timeout=30) as client:
-            while True:
-                try:
-                    client.get("/")
-                    break
-                except httpx.TransportError:
-                    assert server.poll() is None and time.monotonic() < deadline
-                    time.sleep(0.1)
+            until_answering(client, server)
             # A search, a registration and a confirmation: every database path it has.
             found = client.post("/api/v1/search", json=PUBLIC.by_a_number()).json()["results"]
             started = client.post(
