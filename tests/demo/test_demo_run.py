@@ -7,7 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -16,25 +18,30 @@ from safevine.web.server import free_port
 SAFEVINE = Path(sys.executable).parent / "safevine"
 
 
-def wait_for(predicate: object, timeout: float, what: str) -> object:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float, what: str, seen: Callable[[], str] = str
+) -> Any:
+    """The predicate's first true value; at the timeout, an error saying what `seen` saw."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()  # type: ignore[operator]
+        value = predicate()
         if value:
             return value
         time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}; saw:\n{seen()}")
 
 
 def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None:
     port, mail_port, staff_port = free_port(), free_port(), free_port()
+    database, log = tmp_path / "demo.db", tmp_path / "demo.log"
     env = {
         **os.environ,
-        "SAFEVINE_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+        "SAFEVINE_DATABASE_URL": f"sqlite:///{database}",
         "SAFEVINE_DEMO": "true",
         "SAFEVINE_SECRET_KEY": "k" * 40,
         "COLUMNS": "200",
     }
+    output = log.open("w")
     demo = subprocess.Popen(
         [
             str(SAFEVINE),
@@ -52,7 +59,7 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
             "1",
         ],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -61,7 +68,7 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
         wait_for(lambda: _up(base), 120, "the demo site")
         client = httpx.Client(base_url=base, timeout=30)
         assert client.get("/demo/inbox").status_code == 200
-        listed = _first_public(tmp_path / "demo.db")
+        listed = _first_public(database)
         found = client.post("/api/v1/search", json=listed).json()["results"]
         assert len(found) == 1
         pending = {
@@ -87,7 +94,7 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
         for channel, token in pending.items():
             confirmed = client.post(
                 "/api/v1/registrations/confirm",
-                json={"registration": token, "code": codes[channel]},  # type: ignore[index]
+                json={"registration": token, "code": codes[channel]},
             )
             assert confirmed.status_code == 200, (channel, confirmed.text)
             manage[channel] = confirmed.json()["manage_token"]
@@ -98,6 +105,7 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
             lambda: _on_every_channel(client.get("/demo/inbox").text, name),
             60,
             "a notification on every channel",
+            lambda: _what_happened(client.get("/demo/inbox").text, database, log),
         )
         # The provider asks for its account's credentials, as the real one does.
         provider = f"{base}/demo/provider/2010-04-01/Accounts/ACdemo/Messages.json"
@@ -114,13 +122,14 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
         still = client.get(f"/api/v1/registrations/{manage['email']}").json()
         assert still["status"] == "active"
         _staff_sign_in(f"http://127.0.0.1:{staff_port}")
-        _the_silent_facility_shows_its_delay(client, tmp_path / "demo.db")
+        _the_silent_facility_shows_its_delay(client, database)
     finally:
         demo.send_signal(signal.SIGINT)
         try:
             demo.wait(timeout=30)
         except subprocess.TimeoutExpired:
             demo.kill()
+        output.close()
 
 
 def _staff_sign_in(staff: str) -> None:
@@ -135,16 +144,35 @@ def _staff_sign_in(staff: str) -> None:
         assert row, codes
         password, code = row.group(1), row.group(2)
         token = hidden.search(client.get("/login").text).group(1)  # type: ignore[union-attr]
-        client.post(
+        asked = client.post(
             "/login", data={"name": "demo-screener", "password": password, "csrf_token": token}
         )
-        token = hidden.search(client.get("/login/code").text).group(1)  # type: ignore[union-attr]
+        assert asked.url.path == "/login/code", (asked.status_code, asked.text)
+        token = hidden.search(asked.text).group(1)  # type: ignore[union-attr]
         board = client.post("/login/code", data={"code": code, "csrf_token": token})
         assert board.status_code == 200 and "<h1>Dashboard</h1>" in board.text, board.text
         waiting = re.search(r'id="t-screening">[^<]*</h2>\s*<p class="figure">(\d+)', board.text)
         held = re.search(r'id="t-holds">[^<]*</h2>\s*<p class="figure">(\d+)', board.text)
         assert waiting and int(waiting.group(1)) > 0
         assert held and int(held.group(1)) == 1
+
+
+def _what_happened(page: str, database: Path, log: Path) -> str:
+    """What a failed wait saw: the inbox's headings, the registrations, notifications and
+    latest events in the demo's database, and the end of the demo's output."""
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        tables = {
+            "registrations": "SELECT id, channel, state, events FROM registrations",
+            "notifications": "SELECT registration_id, purpose, state, attempts, "
+            "deferred_reason, last_error, next_attempt_at FROM notifications",
+            "events": "SELECT id, kind, person_id, received_at FROM custody_events "
+            "ORDER BY id DESC LIMIT 10",
+        }
+        rows = [f"{name}: {db.execute(sql).fetchall()}" for name, sql in tables.items()]
+    headings = [item.split("</h2>", 1)[0][:120] for item in _items(page)]
+    return "\n".join([f"inbox: {headings}", *rows, log.read_text()[-4000:]])
 
 
 def _on_every_channel(page: str, name: str) -> bool:
