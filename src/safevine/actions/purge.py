@@ -10,21 +10,33 @@ it; on PostgreSQL the changed tables are vacuumed, so no dead row version stays 
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from safevine.actions.actor import Actor
 from safevine.config import Settings
 from safevine.domain.retention import Cutoffs, RetentionPeriods, cutoffs
 from safevine.failures import describe
+from safevine.store.bulk_writes import bulk_writes
 from safevine.store.records import purge as kinds
 from safevine.store.records.audit import append
 from safevine.store.schema import audit_log
 from safevine.store.write_priority import claim_priority
 
 log = logging.getLogger("safevine.purge")
+
+
+# A batch aims to hold the write lock this long, so that a feed, a protection or a
+# dispatcher waiting behind it waits far less than a second, while a national purge is not
+# mostly per-batch overhead. A kind's first batch is small; each next one is sized from the
+# rows per second the last achieved, growing by half at most (a row costs more in a larger
+# batch, which touches more pages): a row's cost varies tenfold with database and machine.
+BATCH_SECONDS = 0.2
+FIRST_BATCH = 100
+LARGEST_BATCH = 5_000
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,8 @@ class PurgeRun:
     cutoffs: Cutoffs
     # How the files were cleaned after the run (nothing for a dry run).
     cleaned: list[str] = field(default_factory=list)
+    # Each write batch's time, from its begin until its commit returned, in milliseconds.
+    batch_ms: list[float] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -41,7 +55,17 @@ class PurgeRun:
             "counts": self.counts,
             "cutoffs": {name: moment.isoformat() for name, moment in vars(self.cutoffs).items()},
             "cleaned": self.cleaned,
+            "batches": len(self.batch_ms),
+            "longest_batch_ms": round(max(self.batch_ms, default=0.0), 1),
         }
+
+
+def next_batch(size: int, done: int, seconds: float) -> int:
+    """The next batch's size after one of `size` rows changed `done` in `seconds`."""
+    if done < size:
+        return size  # the kind is finishing: nothing to learn from a short batch
+    fits = int(done * BATCH_SECONDS / max(seconds, 1e-3))
+    return max(1, min(LARGEST_BATCH, size + size // 2, fits))
 
 
 def purge(
@@ -56,39 +80,66 @@ def purge(
 ) -> PurgeRun:
     """Purge everything past its period as of `now`; with `dry_run`, only count it."""
     limits = cutoffs(periods, public_days, now)
-    counts: dict[str, int] = {}
-    if not dry_run:
-        counts["returns_recognised"] = _mark_returns(engine, secret)
-    for name, (purge_batch, count) in kinds.KINDS.items():
-        if dry_run:
-            with engine.connect() as connection:
-                counts[name] = count(connection, limits)
-            continue
-        total, after = 0, 0
-        while True:
-            with engine.begin() as connection:
-                # On SQLite a batch goes ahead of dispatchers, as a protection does, so
-                # it is never left waiting behind their sends for the write lock.
-                claim_priority(connection)
-                done, after = purge_batch(connection, limits, secret, now, after)
-            total += done
-            if done == 0:
-                break
-        counts[name] = total
     if dry_run:
-        return PurgeRun(counts, True, limits)
-    with engine.begin() as connection:
-        append(
-            connection,
-            actor=actor.name,
-            action="purge",
-            target="retention",
-            reason=", ".join(f"{name} {n}" for name, n in counts.items()),
-            at=now,
-        )
+        with engine.connect() as connection:
+            counted = {name: count(connection, limits) for name, (_, count) in kinds.KINDS.items()}
+        return PurgeRun(counted, True, limits)
+    counts = {"returns_recognised": _mark_returns(engine, secret)}
+    batch_ms: list[float] = []
+    # One connection for the run: on SQLite its page cache stays warm from batch to batch,
+    # and it checkpoints between batches, never inside a commit.
+    with engine.connect() as connection, bulk_writes(connection, checkpoint_pages=0):
+        for name, (purge_batch, _) in kinds.KINDS.items():
+            total, after, size = 0, 0, FIRST_BATCH
+            while True:
+                began = time.perf_counter()
+                with connection.begin():
+                    _write_from_the_start(connection)
+                    done, after = purge_batch(connection, limits, secret, now, after, size)
+                seconds = time.perf_counter() - began
+                if done == 0:
+                    break
+                batch_ms.append(seconds * 1000)
+                total += done
+                size = next_batch(size, done, seconds)
+                _checkpoint(connection)
+            counts[name] = total
+        with connection.begin():
+            append(
+                connection,
+                actor=actor.name,
+                action="purge",
+                target="retention",
+                reason=", ".join(f"{name} {n}" for name, n in counts.items()),
+                at=now,
+            )
     cleaned = _clean_files(engine)
-    log.info("purge: %s", ", ".join(f"{name} {n}" for name, n in counts.items()))
-    return PurgeRun(counts, False, limits, cleaned)
+    longest = max(batch_ms, default=0.0)
+    log.info(
+        "purge: %s; %d batches, longest %.0f ms",
+        ", ".join(f"{name} {n}" for name, n in counts.items()),
+        len(batch_ms),
+        longest,
+    )
+    return PurgeRun(counts, False, limits, cleaned, batch_ms)
+
+
+def _write_from_the_start(connection: Connection) -> None:
+    """SQLite: take the write lock before the batch reads what is due, so that nothing
+    (a person booked again, say) changes between the read and the writes; PostgreSQL locks
+    the rows it reads instead (`store.records.purge`). A batch goes ahead of dispatchers,
+    as a protection does, so it never waits behind their sends for the lock."""
+    if connection.dialect.name == "sqlite":
+        claim_priority(connection)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _checkpoint(connection: Connection) -> None:
+    """SQLite: copy what the batch wrote from the write-ahead log into the file, outside
+    any transaction; a passive checkpoint holds no lock a writer or reader waits for."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        connection.commit()
 
 
 def _mark_returns(engine: Engine, secret: bytes) -> int:

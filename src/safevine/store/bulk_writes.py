@@ -18,9 +18,12 @@ BULK_CHECKPOINT_PAGES = 10_000
 
 
 @contextmanager
-def bulk_writes(connection: Connection) -> Iterator[Connection]:
+def bulk_writes(
+    connection: Connection, checkpoint_pages: int = BULK_CHECKPOINT_PAGES
+) -> Iterator[Connection]:
     """Yield `connection`, tuned for bulk writes while the block runs (SQLite; elsewhere
-    unchanged). The caller begins its own transactions inside."""
+    unchanged). The caller begins its own transactions inside. With `checkpoint_pages`
+    0 the connection never checkpoints by itself: the caller does, between transactions."""
     if connection.dialect.name != "sqlite":
         yield connection
         return
@@ -28,7 +31,7 @@ def bulk_writes(connection: Connection) -> Iterator[Connection]:
         name: int(connection.exec_driver_sql(f"PRAGMA {name}").scalar_one())
         for name in ("cache_size", "wal_autocheckpoint")
     }
-    _set(connection, {"cache_size": -BULK_CACHE_KIB, "wal_autocheckpoint": BULK_CHECKPOINT_PAGES})
+    _set(connection, {"cache_size": -BULK_CACHE_KIB, "wal_autocheckpoint": checkpoint_pages})
     try:
         yield connection
     finally:

@@ -16,11 +16,9 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
-    bindparam,
     delete,
     exists,
     func,
-    insert,
     or_,
     select,
     update,
@@ -34,6 +32,7 @@ from safevine.store.public.registrations import ENDED, PENDING
 from safevine.store.public.tables import call_attempts, notifications, registrations
 from safevine.store.records.outbox import stop_everything_about
 from safevine.store.records.persons import new_public_ref
+from safevine.store.row_writes import insert_rows, update_rows
 from safevine.store.schema import (
     clear_requests,
     custody_events,
@@ -50,11 +49,8 @@ from safevine.store.schema import (
     staff_sessions,
 )
 
-# Rows per batch: small enough that one batch holds the write lock well under a second
-# (a person's batch changes a dozen rows each, in many indexes), large enough that a
-# national purge is not mostly transaction overhead (BENCHMARKS.md, "Purge").
+# Rows in a batch of returns checked (`mark_returns`): reads, and a rare write.
 BATCH = 1_000
-PERSON_BATCH = 500
 # A purged person's A-number slot holds this and their id in base 36: unique, and never an
 # A-number (those are digits).
 PURGED_MARK = "~"
@@ -106,7 +102,7 @@ def count_persons(connection: Connection, cutoffs: Cutoffs) -> int:
 
 
 def purge_persons(
-    connection: Connection, cutoffs: Cutoffs, secret: bytes, now: datetime, after: int
+    connection: Connection, cutoffs: Cutoffs, secret: bytes, now: datetime, after: int, limit: int
 ) -> tuple[int, int]:
     """Purge a batch of persons: their registrations are ended first with the one generic
     status; then names, aliases, date of birth and A-number go (the A-number kept only as
@@ -118,7 +114,10 @@ def purge_persons(
         .select_from(persons.join(custody_status, custody_status.c.person_id == persons.c.id))
         .where(_persons_due(cutoffs), persons.c.id > after)
         .order_by(persons.c.id)
-        .limit(PERSON_BATCH)
+        .limit(limit)
+        # PostgreSQL: a person being booked again meanwhile is skipped (the next run sees
+        # them), and one booked since the read began is read again and no longer due.
+        .with_for_update(of=[persons, custody_status], skip_locked=True)
     ).all()
     if not rows:
         return 0, after
@@ -133,33 +132,27 @@ def purge_persons(
     for row in rows:
         if row.public_ref in registered:
             stop_everything_about(connection, int(row.id), now)
-    connection.execute(
-        insert(purged_persons),
+    insert_rows(
+        connection,
+        purged_persons,
         [
-            {"person_id": int(row.id), "a_number_key": a_number_key(secret, str(row.a_number))}
-            | {"purged_at": now}
+            {
+                "person_id": int(row.id),
+                "a_number_key": a_number_key(secret, str(row.a_number)),
+                "purged_at": now,
+            }
             for row in rows
         ],
     )
-    connection.execute(
-        update(persons)
-        .where(persons.c.id == bindparam("b_id"))
-        .values(
-            a_number=bindparam("b_mark"),
-            public_ref=bindparam("b_ref"),
-            given_name=None,
-            family_name=None,
-            date_of_birth=None,
-            updated_at=now,
-        ),
+    update_rows(
+        connection,
+        persons,
+        "id",
         [
-            {
-                "b_id": person_id,
-                "b_mark": PURGED_MARK + _base36(person_id),
-                "b_ref": new_public_ref(),
-            }
-            for person_id in ids
+            {"id": i, "a_number": PURGED_MARK + _base36(i), "public_ref": new_public_ref()}
+            for i in ids
         ],
+        {"given_name": None, "family_name": None, "date_of_birth": None, "updated_at": now},
     )
     connection.execute(delete(person_names).where(person_names.c.person_id.in_(ids)))
     _key_events(connection, ids, secret)
@@ -189,15 +182,15 @@ def _key_events(connection: Connection, person_ids: list[int], secret: bytes) ->
         int(event.id): "purged-" + keyed(secret, "event_id", str(event.event_id))[:56]
         for event in events
     }
-    connection.execute(
-        update(custody_events)
-        .where(custody_events.c.id == bindparam("b_id"))
-        .values(event_id=bindparam("b_event"), content_hash=bindparam("b_hash")),
+    update_rows(
+        connection,
+        custody_events,
+        "id",
         [
             {
-                "b_id": int(event.id),
-                "b_event": keyed_ids[int(event.id)],
-                "b_hash": keyed(secret, "content", str(event.content_hash)),
+                "id": int(event.id),
+                "event_id": keyed_ids[int(event.id)],
+                "content_hash": keyed(secret, "content", str(event.content_hash)),
             }
             for event in events
         ],
@@ -208,17 +201,11 @@ def _key_events(connection: Connection, person_ids: list[int], secret: bytes) ->
         )
     ).all()
     changed = [
-        {"b_person": int(s.person_id), "b_event": keyed_ids[int(s.event_pk)]}
+        {"person_id": int(s.person_id), "event_id": keyed_ids[int(s.event_pk)]}
         for s in statuses
         if int(s.event_pk) in keyed_ids
     ]
-    if changed:
-        connection.execute(
-            update(custody_status)
-            .where(custody_status.c.person_id == bindparam("b_person"))
-            .values(event_id=bindparam("b_event")),
-            changed,
-        )
+    update_rows(connection, custody_status, "person_id", changed)
 
 
 def mark_returns(
@@ -281,9 +268,9 @@ def count_contacts(connection: Connection, cutoffs: Cutoffs) -> int:
 
 
 def purge_contacts(
-    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int
+    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int, limit: int
 ) -> tuple[int, int]:
-    ids = _ids(connection, registrations, _contacts_due(cutoffs), after)
+    ids = _ids(connection, registrations, _contacts_due(cutoffs), after, limit)
     if ids:
         connection.execute(
             update(registrations)
@@ -325,11 +312,11 @@ def count_messages(connection: Connection, cutoffs: Cutoffs) -> int:
 
 
 def purge_messages(
-    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int
+    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int, limit: int
 ) -> tuple[int, int]:
     """The provider's ids, the last error (a bounce names the address) and a code go; the
     state, channel, provider and times stay for the delivery report."""
-    ids = _ids(connection, notifications, _messages_due(cutoffs), after)
+    ids = _ids(connection, notifications, _messages_due(cutoffs), after, limit)
     if ids:
         connection.execute(
             update(notifications)
@@ -356,9 +343,9 @@ def count_rejects(connection: Connection, cutoffs: Cutoffs) -> int:
 
 
 def purge_rejects(
-    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int
+    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int, limit: int
 ) -> tuple[int, int]:
-    ids = _ids(connection, ingest_rejects, _rejects_due(cutoffs), after)
+    ids = _ids(connection, ingest_rejects, _rejects_due(cutoffs), after, limit)
     if ids:
         connection.execute(
             update(ingest_rejects).where(ingest_rejects.c.id.in_(ids)).values(raw="")
@@ -378,9 +365,9 @@ def count_roster_rows(connection: Connection, cutoffs: Cutoffs) -> int:
 
 
 def purge_roster_rows(
-    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int
+    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int, limit: int
 ) -> tuple[int, int]:
-    ids = _ids(connection, roster_entries, _roster_rows_due(cutoffs), after)
+    ids = _ids(connection, roster_entries, _roster_rows_due(cutoffs), after, limit)
     if ids:
         connection.execute(delete(roster_entries).where(roster_entries.c.id.in_(ids)))
     return len(ids), ids[-1] if ids else after
@@ -400,12 +387,14 @@ def count_staff(connection: Connection, cutoffs: Cutoffs) -> int:
 
 
 def purge_staff(
-    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int
+    connection: Connection, cutoffs: Cutoffs, _secret: bytes, now: datetime, after: int, limit: int
 ) -> tuple[int, int]:
-    ids = _ids(connection, staff_sessions, _sessions_due(cutoffs), 0)
+    ids = _ids(connection, staff_sessions, _sessions_due(cutoffs), 0, limit)
     if ids:
         connection.execute(delete(staff_sessions).where(staff_sessions.c.id.in_(ids)))
-    attempts = _ids(connection, staff_login_attempts, staff_login_attempts.c.at < cutoffs.staff, 0)
+    attempts = _ids(
+        connection, staff_login_attempts, staff_login_attempts.c.at < cutoffs.staff, 0, limit
+    )
     if attempts:
         connection.execute(
             delete(staff_login_attempts).where(staff_login_attempts.c.id.in_(attempts))
@@ -418,7 +407,7 @@ def purge_staff(
 
 
 def _ids(
-    connection: Connection, table: object, where: ColumnElement[bool], after: int
+    connection: Connection, table: object, where: ColumnElement[bool], after: int, limit: int
 ) -> list[int]:
     """The next batch's ids after `after`: each batch starts where the last ended, so a
     run never walks again over the rows it already changed."""
@@ -426,7 +415,7 @@ def _ids(
     return [
         int(i)
         for i in connection.execute(
-            select(column).where(where, column > after).order_by(column).limit(BATCH)
+            select(column).where(where, column > after).order_by(column).limit(limit)
         ).scalars()
     ]
 
@@ -437,8 +426,8 @@ def _count(connection: Connection, table: object, where: ColumnElement[bool]) ->
     )
 
 
-# One batch after a cursor: (rows changed, the cursor for the next batch).
-Purge = Callable[[Connection, Cutoffs, bytes, datetime, int], tuple[int, int]]
+# One batch of at most `limit` rows after a cursor: (rows changed, the next batch's cursor).
+Purge = Callable[[Connection, Cutoffs, bytes, datetime, int, int], tuple[int, int]]
 Count = Callable[[Connection, Cutoffs], int]
 # Persons first: ending their registrations makes those contacts due later, never lost.
 KINDS: dict[str, tuple[Purge, Count]] = {
