@@ -65,7 +65,7 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _up(base), 120, "the demo site")
+        wait_for(lambda: _up(base), 120, "the demo site", lambda: log.read_text()[-4000:])
         client = httpx.Client(base_url=base, timeout=30)
         assert client.get("/demo/inbox").status_code == 200
         listed = _first_public(database)
@@ -89,7 +89,12 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
             )
         }
         # Each code arrives on the inbox page: by email, as a text and spoken in a call.
-        codes = wait_for(lambda: _codes(client.get("/demo/inbox").text), 30, "the codes")
+        codes = wait_for(
+            lambda: _codes(client.get("/demo/inbox").text),
+            30,
+            "the codes",
+            lambda: _what_happened(client.get("/demo/inbox").text, database, log),
+        )
         manage = {}
         for channel, token in pending.items():
             confirmed = client.post(
@@ -122,7 +127,7 @@ def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None
         still = client.get(f"/api/v1/registrations/{manage['email']}").json()
         assert still["status"] == "active"
         _staff_sign_in(f"http://127.0.0.1:{staff_port}")
-        _the_silent_facility_shows_its_delay(client, database)
+        _the_silent_facility_shows_its_delay(client, database, log)
     finally:
         demo.send_signal(signal.SIGINT)
         try:
@@ -158,8 +163,9 @@ def _staff_sign_in(staff: str) -> None:
 
 
 def _what_happened(page: str, database: Path, log: Path) -> str:
-    """What a failed wait saw: the inbox's headings, the registrations, notifications and
-    latest events in the demo's database, and the end of the demo's output."""
+    """What a failed wait saw: the inbox's headings, the registrations, notifications,
+    latest events and operations messages in the demo's database, and the end of the
+    demo's output."""
     import sqlite3
 
     with sqlite3.connect(database) as db:
@@ -169,6 +175,8 @@ def _what_happened(page: str, database: Path, log: Path) -> str:
             "deferred_reason, last_error, next_attempt_at FROM notifications",
             "events": "SELECT id, kind, person_id, received_at FROM custody_events "
             "ORDER BY id DESC LIMIT 10",
+            "operations messages": "SELECT kind, subject, state, attempts, next_attempt_at, "
+            "created_at FROM operations_messages",
         }
         rows = [f"{name}: {db.execute(sql).fetchall()}" for name, sql in tables.items()]
     headings = [item.split("</h2>", 1)[0][:120] for item in _items(page)]
@@ -199,7 +207,7 @@ def _codes(page: str) -> dict[str, str] | None:
     return codes if len(codes) == 3 else None
 
 
-def _the_silent_facility_shows_its_delay(client: httpx.Client, database: Path) -> None:
+def _the_silent_facility_shows_its_delay(client: httpx.Client, database: Path, log: Path) -> None:
     """As if five minutes had passed since the demo facility that stops sending last
     sent anything: the staff service's clock finds it down, its people's results say so,
     /delays lists it and the operations alert reaches the demo inbox."""
@@ -219,15 +227,22 @@ def _the_silent_facility_shows_its_delay(client: httpx.Client, database: Path) -
             "WHERE custody_state = 'in_custody' AND facility_name = ? LIMIT 1",
             (name,),
         ).fetchone()
-    wait_for(lambda: name in client.get("/delays").text, 120, "the silent facility on /delays")
+    wait_for(
+        lambda: name in client.get("/delays").text,
+        120,
+        "the silent facility on /delays",
+        lambda: _what_happened(client.get("/demo/inbox").text, database, log),
+    )
     [result] = client.post(
         "/api/v1/search", json={"a_number": held[0], "country_of_birth": held[1]}
     ).json()["results"]
     assert result["information_delayed"]["state"] == "down"
+    # The staff service's clock evaluates every 30 s; the sender looks every 5 s.
     wait_for(
         lambda: "safevine feed health: 1 DOWN" in client.get("/demo/inbox").text,
         60,
         "the operations alert in the demo inbox",
+        lambda: _what_happened(client.get("/demo/inbox").text, database, log),
     )
 
 

@@ -90,6 +90,13 @@ def queue_head(connection: Connection, settings: Settings, now: datetime) -> int
     return len(addresses)
 
 
+# How often the sender looks for queued operations messages. An alert that a facility is
+# down is queued by the staff service's clock in another process; looking is one small
+# indexed query, so a message waits seconds, not the half minute it once did (the
+# evaluation's own period comes on top).
+LOOK_EVERY_SECONDS = 5.0
+
+
 class OperationsSender:
     def __init__(
         self, settings: Settings, engine: Engine, transports: dict[str, Transport]
@@ -98,7 +105,7 @@ class OperationsSender:
         self.engine = engine
         self.transports = transports
 
-    async def run(self, stop: asyncio.Event, every_seconds: float = 30.0) -> None:
+    async def run(self, stop: asyncio.Event, every_seconds: float = LOOK_EVERY_SECONDS) -> None:
         while not stop.is_set():
             try:
                 await self.tick(datetime.now(UTC))
