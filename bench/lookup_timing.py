@@ -43,7 +43,7 @@ from bench.dataset import (
 )
 from bench.harness import Context, Result, Target, percentile
 from bench.rank_test import mann_whitney_u
-from bench.search_load import PATH, _safevine_command, safevine_env, serving
+from bench.search_load import PATH, safevine_command, safevine_env, serving
 from safevine.domain.names import PersonName
 from safevine.store.engine import make_engine
 from safevine.store.schema import custody_status, persons
@@ -252,7 +252,7 @@ def run(ctx: Context) -> list[Result]:
     plan = schedule(pools, rounds, ctx.seed)
 
     port = free_port()
-    command = [_safevine_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [safevine_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = ctx.folder / "timing-web.log"
     began = time.perf_counter()
     with serving(command, safevine_env(database_url), port, log) as web:

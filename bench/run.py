@@ -24,6 +24,7 @@ from bench import (
     purge,
     roster_sweep,
     search_load,
+    search_replicas,
 )
 from bench.harness import POSTGRES_URL, ROOT, SCALES, Context, Databases, Result, postgres_available
 from bench.machine import describe
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "events": event_ingest.run,
     "roster": roster_sweep.run,
     "search": search_load.run,
+    "search-replicas": search_replicas.run,
     "lookup-timing": lookup_timing.run,
     "delivery": delivery.run,
     "feed-health": feed_health.run,

@@ -7,8 +7,10 @@ deterministic people: hits by A-number and by name, misses, and searches for pro
 and unscreened people, which must answer exactly as misses do. It measures at saturation,
 then at about half the saturated rate, then the ceiling: `bench/ceiling_app.py`, one
 constant JSON endpoint served by uvicorn with the options `safevine serve` uses, driven
-by the same wrk settings and bodies. Before the load, real requests check that protected
-and unscreened people look exactly like nobody, and that a cleared person is found.
+by the same wrk settings and bodies. Between them the same server runs as two processes on
+one port (`serve --workers 2`) and is measured at saturation. Before the load, real
+requests check that protected and unscreened people look exactly like nobody, and that a
+cleared person is found.
 """
 
 import http.client
@@ -47,6 +49,7 @@ BODIES = 4_000
 PROTECTED_SHARE = UNSCREENED_SHARE = 0.05  # load_population's defaults
 SECRET = "bench-search-load-secret-key-0123456789"
 MARKER = "SEARCH_JSON "
+WORKERS = 2  # `serve --workers N` measured beside one process
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}{PATH}"
 
 
-def _safevine_command() -> str:
+def safevine_command() -> str:
     beside = Path(sys.executable).parent / "safevine"
     if beside.exists():
         return str(beside)
@@ -399,13 +402,21 @@ def run(ctx: Context) -> list[Result]:
     connections, seconds = scale.search_connections, scale.search_seconds
 
     port = free_port()
-    command = [_safevine_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [safevine_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
     with serving(command, safevine_env(database_url), port, ctx.folder / "search-web.log") as web:
         checked = canary(web.port, population)
         saturated = measure(web.url, bodies, connections, seconds)
         delay_ms = throttle_delay_ms(saturated, connections)
         half = wrk(web.url, bodies, connections, seconds, delay_ms)
         rss = peak_rss_mb(_python_pid(web.process))
+
+    # The same server as N = 2 processes on one port (`serve --workers 2`), same run.
+    port = free_port()
+    two_command = [*command[:-1], str(port), "--workers", str(WORKERS)]
+    log = ctx.folder / "search-web-workers.log"
+    with serving(two_command, safevine_env(database_url), port, log) as web:
+        canary(web.port, population)
+        workers = measure(web.url, bodies, connections, seconds)
 
     port = free_port()
     ceiling_command = [sys.executable, "-m", "bench.ceiling_app", str(port)]
@@ -417,6 +428,7 @@ def run(ctx: Context) -> list[Result]:
         ceiling = measure(bare.url, bodies, connections, seconds)
 
     ratio = saturated.rate / ceiling.rate
+    workers_ratio = workers.rate / saturated.rate
     notes = [
         f"{scale.search_persons:,} persons ({PROTECTED_SHARE:.0%} protected, "
         f"{UNSCREENED_SHARE:.0%} unscreened) on {ctx.db}; `safevine serve` in its own process",
@@ -431,6 +443,9 @@ def run(ctx: Context) -> list[Result]:
         f"canary before the load: {' and '.join(checked)} people answer byte for byte as a "
         "miss (by A-number and by name); a cleared person is found",
         "no non-2xx answers and no socket errors in any run (wrk fails the benchmark otherwise)",
+        f"`safevine serve --workers {WORKERS}` saturated with the same wrk settings, same run: "
+        f"{workers.rate:,.0f} requests/s, {workers_ratio:.2f} times one process (wrk and the "
+        f"database share the same {os.cpu_count()} cores)",
     ]
     search = Result(
         "search",
@@ -444,6 +459,9 @@ def run(ctx: Context) -> list[Result]:
             "half_p50_ms": half.p(50),
             "half_p95_ms": half.p(95),
             "half_p99_ms": half.p(99),
+            "workers_requests_per_s": workers.rate,
+            "workers_p99_ms": workers.p(99),
+            "workers_vs_one": workers_ratio,
             "ceiling_requests_per_s": ceiling.rate,
             "ceiling_p99_ms": ceiling.p(99),
             "persons": float(scale.search_persons),
@@ -457,6 +475,7 @@ def run(ctx: Context) -> list[Result]:
         series={
             "latency_ms:search saturated": saturated.percentiles_ms,
             "latency_ms:search half load": half.percentiles_ms,
+            f"latency_ms:search {WORKERS} workers saturated": workers.percentiles_ms,
             "latency_ms:ceiling saturated": ceiling.percentiles_ms,
         },
     )

@@ -3,7 +3,8 @@ own, for tests of what a lagging or paused replica answers.
 
 The fixture `replica_pair` starts the pair once per test session (once per pytest-xdist
 worker: each worker has its own directory and ports) and stops both servers at the end,
-however the tests went. Every wait is bounded and, when it gives up, says what did not
+however the tests went; `running_pair` does the same for a block (the replica benchmark,
+`bench/search_replicas.py`, uses it). Every wait is bounded and, when it gives up, says what did not
 happen and how the server's log ends.
 """
 
@@ -219,8 +220,8 @@ def _make_dir(path: Path) -> Path:
 
 
 @contextmanager
-def _workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if not AS_ROOT:
+def _workdir(tmp_path_factory: pytest.TempPathFactory | None = None) -> Iterator[Path]:
+    if not AS_ROOT and tmp_path_factory is not None:
         yield tmp_path_factory.mktemp("replica")
         return
     # pytest's temporary tree is root's alone (0700), and pytest closes it again whenever
@@ -269,7 +270,7 @@ def _stop(data: Path) -> None:
              cwd=data.parent)  # fmt: skip
 
 
-def _start_primary(root: Path, stack: ExitStack) -> Server:
+def _start_primary(root: Path, stack: ExitStack, settings: dict[str, str]) -> Server:
     data = root / "primary"
     _run("initdb", "-D", str(data), "--auth=trust", "-U", "postgres", "--encoding=UTF8",
          "--locale=C", "--no-sync", "--no-instructions", cwd=root)  # fmt: skip
@@ -283,7 +284,8 @@ def _start_primary(root: Path, stack: ExitStack) -> Server:
             "hot_standby": "on",
             "shared_buffers": "16MB",
             "fsync": "off",  # a test cluster need not survive a crash
-        },
+        }
+        | settings,
     )
     # Trust, from loopback only; no line for unix sockets, which no test uses.
     (data / "pg_hba.conf").write_text(
@@ -317,6 +319,24 @@ def _start_replica(root: Path, primary: Server, stack: ExitStack) -> Server:
     return replica
 
 
+@contextmanager
+def running_pair(
+    tmp_path_factory: pytest.TempPathFactory | None = None,
+    primary_settings: dict[str, str] | None = None,
+) -> Iterator[ReplicaPair]:
+    """Start a primary (with `primary_settings` over the defaults above, which the replica
+    copies) and its streaming replica; stop both when the block ends. Raises RuntimeError
+    saying why when this machine cannot run them."""
+    reason = _unavailable()
+    if reason is not None:
+        raise RuntimeError(reason)
+    with _workdir(tmp_path_factory) as root, ExitStack() as stack:
+        # Callbacks run last-in first-out: the replica stops before its primary.
+        primary = _start_primary(root, stack, primary_settings or {})
+        replica = _start_replica(root, primary, stack)
+        yield ReplicaPair(primary, replica)
+
+
 @pytest.fixture(scope="session")
 def replica_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaPair]:
     """A primary and its streaming replica, for this session (this xdist worker)."""
@@ -328,8 +348,5 @@ def replica_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaPa
         if REQUIRE_POSTGRES:
             pytest.fail(reason)
         pytest.skip(reason)
-    with _workdir(tmp_path_factory) as root, ExitStack() as stack:
-        # Callbacks run last-in first-out: the replica stops before its primary.
-        primary = _start_primary(root, stack)
-        replica = _start_replica(root, primary, stack)
-        yield ReplicaPair(primary, replica)
+    with running_pair(tmp_path_factory) as pair:
+        yield pair
