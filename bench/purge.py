@@ -56,10 +56,13 @@ WRITES = ("INSERT", "UPDATE", "DELETE")
 
 @dataclass
 class Transactions:
-    """Every transaction on an engine, timed from `begin` until its connection is back in
-    the pool (the `commit` event fires before the commit itself, whose WAL write or fsync
-    still holds the lock), kept apart by whether it wrote anything. Autocommit connections
-    (PostgreSQL's VACUUM after the run) hold no transaction and are left out."""
+    """Every transaction on an engine, timed from `begin` until the next `begin` on the
+    same connection or its return to the pool, whichever comes first (the `commit` event
+    fires before the commit itself, whose WAL write or fsync still holds the lock), kept
+    apart by whether it wrote anything. A purge holds one connection for its batches: on
+    SQLite its checkpoint between two batches begins a transaction of its own, which
+    writes no row. Autocommit connections (PostgreSQL's VACUUM after the run) hold no
+    transaction and are left out."""
 
     write_ms: list[float] = field(default_factory=list)
     read_ms: list[float] = field(default_factory=list)

@@ -14,6 +14,7 @@ from safevine.actions.purge import (
     BATCH_SECONDS,
     FIRST_BATCH,
     LARGEST_BATCH,
+    SMALLEST_BATCH,
     PurgeRun,
     next_batch,
     purge,
@@ -61,11 +62,13 @@ def _released(engine: Engine, count: int, first: int = 400_000_000) -> list[str]
 def test_a_batch_is_sized_by_the_time_the_last_one_took() -> None:
     # Fast rows: the next batch grows, by half at most.
     assert next_batch(100, 100, 0.001) == 150
-    # Slow rows: it shrinks to what fits in the target time.
-    assert next_batch(1_000, 1_000, 2.0) == int(1_000 * BATCH_SECONDS / 2.0)
-    # Never beyond the largest, never below one row.
+    # Slow rows: it shrinks to what fits in the target time, by half at most a step.
+    assert next_batch(1_000, 1_000, 0.3) == int(1_000 * BATCH_SECONDS / 0.3)
+    assert next_batch(1_000, 1_000, 2.0) == 500
+    # Never beyond the largest, never below the smallest: a batch slow for reasons its
+    # size does not change (its queries) must not shrink the run to a crawl.
     assert next_batch(LARGEST_BATCH, LARGEST_BATCH, 0.0) == LARGEST_BATCH
-    assert next_batch(10, 10, 3600.0) == 1
+    assert next_batch(SMALLEST_BATCH, SMALLEST_BATCH, 3600.0) == SMALLEST_BATCH
     # A short batch (the kind is finishing) teaches nothing.
     assert next_batch(500, 3, 0.9) == 500
 

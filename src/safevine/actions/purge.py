@@ -36,6 +36,7 @@ log = logging.getLogger("safevine.purge")
 # batch, which touches more pages): a row's cost varies tenfold with database and machine.
 BATCH_SECONDS = 0.2
 FIRST_BATCH = 100
+SMALLEST_BATCH = 50
 LARGEST_BATCH = 5_000
 
 
@@ -61,11 +62,14 @@ class PurgeRun:
 
 
 def next_batch(size: int, done: int, seconds: float) -> int:
-    """The next batch's size after one of `size` rows changed `done` in `seconds`."""
+    """The next batch's size after one of `size` rows changed `done` in `seconds`: what
+    the last one's pace fits in BATCH_SECONDS, changing by half at most each time, and
+    never under SMALLEST_BATCH (a batch's fixed cost, its queries, does not shrink with
+    it: past some point smaller batches only make a run longer, never a batch shorter)."""
     if done < size:
         return size  # the kind is finishing: nothing to learn from a short batch
     fits = int(done * BATCH_SECONDS / max(seconds, 1e-3))
-    return max(1, min(LARGEST_BATCH, size + size // 2, fits))
+    return max(SMALLEST_BATCH, size // 2, min(LARGEST_BATCH, size + size // 2, fits))
 
 
 def purge(

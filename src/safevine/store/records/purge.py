@@ -112,7 +112,9 @@ def purge_persons(
     rows = connection.execute(
         select(persons.c.id, persons.c.a_number, persons.c.public_ref)
         .select_from(persons.join(custody_status, custody_status.c.person_id == persons.c.id))
-        .where(_persons_due(cutoffs), persons.c.id > after)
+        # The cursor on both sides of the join: PostgreSQL does not carry it across, and
+        # its merge join would read every status before the cursor again, each batch.
+        .where(_persons_due(cutoffs), persons.c.id > after, custody_status.c.person_id > after)
         .order_by(persons.c.id)
         .limit(limit)
         # PostgreSQL: a person being booked again meanwhile is skipped (the next run sees
