@@ -92,9 +92,9 @@ def _run(ctx: Context, pair: ReplicaPair) -> Result:
             "replica_requests_per_s": both.rate,
             "replica_p99_ms": both.p(99),
             "replica_half_p99_ms": both_half.p(99),
+            "replica_vs_primary": ratio,
             "persons": float(ctx.scale.search_persons),
         },
-        ratio=ratio,
         targets=[Target("primary and replica vs primary alone", ratio, WANTED, "x")],
         notes=[
             f"{ctx.scale.search_persons:,} persons on a primary and its streaming replica, "
