@@ -25,13 +25,21 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 def wait_until(
-    what: str, done: Callable[[], bool], seconds: float = 60, every: float = 0.1
-) -> None:
-    """Poll `done` until it is true; fail naming `what` after `seconds`."""
+    what: str,
+    done: Callable[[], Any],
+    seconds: float = 60,
+    every: float = 0.1,
+    seen: Callable[[], str] | None = None,
+) -> Any:
+    """Poll `done` until it returns something true, and return that; fail naming `what`
+    after `seconds`, with what `seen` then describes."""
     deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, f"timed out after {seconds} s waiting for {what}"
+    while not (value := done()):
+        if time.monotonic() >= deadline:
+            saw = f"; saw:\n{seen()}" if seen else ""
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}{saw}")
         time.sleep(every)
+    return value
 
 
 def until_answering(

@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,21 +13,15 @@ from typing import Any
 import httpx
 
 from safevine.web.server import free_port
+from tests.loops import wait_until
 
 SAFEVINE = Path(sys.executable).parent / "safevine"
 
 
 def wait_for(
-    predicate: Callable[[], Any], timeout: float, what: str, seen: Callable[[], str] = str
+    predicate: Callable[[], Any], timeout: float, what: str, seen: Callable[[], str] | None = None
 ) -> Any:
-    """The predicate's first true value; at the timeout, an error saying what `seen` saw."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}; saw:\n{seen()}")
+    return wait_until(what, predicate, timeout, every=0.25, seen=seen)
 
 
 def test_a_newcomer_registers_and_a_notification_arrives(tmp_path: Path) -> None:

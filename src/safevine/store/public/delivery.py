@@ -11,28 +11,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Integer,
     Select,
-    String,
     Update,
     bindparam,
-    case,
-    column,
-    func,
     literal_column,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from safevine.domain.notification_state import DUE
 from safevine.domain.notification_state import NotificationState as S
 from safevine.domain.value_ranges import storable
 from safevine.store.public.tables import notifications, registrations
 from safevine.store.public.views import public_persons
+from safevine.store.row_writes import update_rows
 
 # notifications.provider_message_id is VARCHAR(200).
 PROVIDER_ID_LENGTH = 200
@@ -304,58 +299,6 @@ class Sent:
         return S.DELIVERED if self.delivered else S.SENT
 
 
-_MARK_SENT_ROWS = (
-    func.unnest(
-        bindparam("sent_ids", type_=ARRAY(BigInteger)),
-        bindparam("sent_attempts", type_=ARRAY(Integer)),
-        bindparam("sent_providers", type_=ARRAY(String)),
-        bindparam("sent_provider_names", type_=ARRAY(String)),
-        bindparam("sent_states", type_=ARRAY(String)),
-    )
-    .table_valued(
-        column("id", BigInteger),
-        column("attempts", Integer),
-        column("provider_id", String),
-        column("provider", String),
-        column("state", String),
-    )
-    .render_derived(name="sent")
-)
-_SENT: dict[str, Any] = {
-    "sent_at": bindparam("now"),
-    "last_error": None,
-    "deferred_reason": None,
-    "updated_at": bindparam("now"),
-}
-# PostgreSQL: the batch's values as arrays, one statement with one parameter each.
-_MARK_ALL_SENT_ARRAYS = (
-    update(notifications)
-    .where(notifications.c.id == _MARK_SENT_ROWS.c.id)
-    .values(
-        attempts=_MARK_SENT_ROWS.c.attempts,
-        provider_message_id=_MARK_SENT_ROWS.c.provider_id,
-        provider=_MARK_SENT_ROWS.c.provider,
-        state=_MARK_SENT_ROWS.c.state,
-        delivered_at=case(
-            (_MARK_SENT_ROWS.c.state == S.DELIVERED.value, bindparam("now")), else_=None
-        ),
-        **_SENT,
-    )
-)
-_MARK_SENT = (
-    update(notifications)
-    .where(notifications.c.id == bindparam("sent_id"))
-    .values(
-        attempts=bindparam("sent_attempts"),
-        provider_message_id=bindparam("sent_provider_id"),
-        provider=bindparam("sent_provider"),
-        state=bindparam("sent_state"),
-        delivered_at=bindparam("sent_delivered_at"),
-        **_SENT,
-    )
-)
-
-
 def _set(connection: Connection, notification_id: int, **values: Any) -> None:
     connection.execute(
         update(notifications).where(notifications.c.id == notification_id).values(**values)
@@ -364,40 +307,26 @@ def _set(connection: Connection, notification_id: int, **values: Any) -> None:
 
 def mark_all_sent(connection: Connection, sent: list[Sent], now: datetime) -> None:
     """Record what providers took, in one statement on PostgreSQL and one executemany on
-    SQLite: a batch is recorded in one round trip."""
-    if not sent:
-        return
-    # A provider's id is whatever it answered (a webhook receiver's header, say).
-    ids = [
-        None if s.provider_id is None else storable(s.provider_id, PROVIDER_ID_LENGTH) for s in sent
-    ]
-    if connection.dialect.name == "postgresql":
-        connection.execute(
-            _MARK_ALL_SENT_ARRAYS,
-            {
-                "sent_ids": [s.id for s in sent],
-                "sent_attempts": [s.attempts for s in sent],
-                "sent_providers": ids,
-                "sent_provider_names": [s.provider for s in sent],
-                "sent_states": [s.state.value for s in sent],
-                "now": now,
-            },
-        )
-        return
-    connection.execute(
-        _MARK_SENT,
+    SQLite (`store.row_writes`): a batch is recorded in one round trip."""
+    update_rows(
+        connection,
+        notifications,
+        "id",
         [
             {
-                "sent_id": s.id,
-                "sent_attempts": s.attempts,
-                "sent_provider_id": provider_id,
-                "sent_provider": s.provider,
-                "sent_state": s.state.value,
-                "sent_delivered_at": now if s.delivered else None,
-                "now": now,
+                "id": s.id,
+                "attempts": s.attempts,
+                # A provider's id is whatever it answered (a webhook receiver's header, say).
+                "provider_message_id": (
+                    None if s.provider_id is None else storable(s.provider_id, PROVIDER_ID_LENGTH)
+                ),
+                "provider": s.provider,
+                "state": s.state.value,
+                "delivered_at": now if s.delivered else None,
             }
-            for s, provider_id in zip(sent, ids, strict=True)
+            for s in sent
         ],
+        {"sent_at": now, "last_error": None, "deferred_reason": None, "updated_at": now},
     )
 
 
