@@ -99,7 +99,10 @@ _CONTROLS = """() => {
 
 def _keyboard(page: Page) -> None:
     """Tab alone reaches every visible control on the page, each with a focus outline."""
+    # A click that navigates returns once the new page commits, before its controls exist.
+    page.wait_for_load_state("load")
     count = page.evaluate(_CONTROLS)
+    assert count > 0, page.url
     page.evaluate("document.activeElement && document.activeElement.blur()")
     reached, outlines = set(), set()
     # A date field takes a stop for each of its parts.
@@ -129,7 +132,7 @@ def _sign_in(page: Page, console: Console, name: str, used: set[str]) -> None:
     page.fill("#name", name)
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
-    assert page.url.endswith("/login/code")
+    page.wait_for_url("**/login/code")
     _accessible(page)
     totp = pyotp.TOTP(console.keys[name])
     # A code is accepted once: wait for a fresh one if this one was used already.
@@ -140,7 +143,7 @@ def _sign_in(page: Page, console: Console, name: str, used: set[str]) -> None:
     used.add(code)
     page.fill("#code", code)
     page.click("main button[type=submit]")
-    assert page.url == f"{console.staff}/"
+    page.wait_for_url(f"{console.staff}/")
     assert page.locator("h1").inner_text() == "Dashboard"
 
 
