@@ -10,21 +10,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Executable, case, insert, literal, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection
 
 from safevine.domain.custody_event import CustodyEventInput
 from safevine.domain.custody_status import CustodyStatus, StatusEvent, advance
 from safevine.domain.errors import FieldError
 from safevine.domain.event_kinds import CustodyState, EventKind
-from safevine.store.member_of import chunked, member_of, values_by_key
+from safevine.store.driver_sql import Driver
 from safevine.store.records.facilities import facility_ids
 from safevine.store.records.holds import keep_prior_status
 from safevine.store.records.outbox import write_event_notifications
 from safevine.store.records.persons import resolve_persons
 from safevine.store.records.protection import apply_feed_protection
-from safevine.store.schema import custody_events, custody_status, facilities
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,8 @@ def content_hash(event: CustodyEventInput) -> str:
 
 
 _REUSED = "was already used by a different event; event ids must be unique per event"
-# What `_stored_hashes` reads for a retracted event instead of its hash (no hash is this).
+# What `_stored_hashes` reads for a retracted event instead of its hash (no hash is this;
+# written out in its statement).
 _RETRACTED = "retracted"
 
 
@@ -179,7 +177,7 @@ def _record_run(
         return result
     hashes = [content_hash(e) for e in events]
     facility_map = facility_ids(connection, (e.facility_code for e in events if e.facility_code))
-    seen = _stored_hashes(connection, [e.event_id for e in events])
+    seen = _stored_hashes(Driver(connection), [e.event_id for e in events])
 
     candidates: list[int] = []
     for index, event in enumerate(events):
@@ -216,27 +214,28 @@ def _record_run(
     if not accepted:
         return result
 
+    driver = Driver(connection)
+    received = driver.when(now)
     rows = [
-        {
-            "event_id": events[i].event_id,
-            "person_id": person_id,
-            "kind": events[i].kind.value,
-            "facility_id": facility_map.get(events[i].facility_code or ""),
-            "occurred_at": events[i].occurred_at,
-            "sequence": events[i].sequence,
-            "received_at": now,
-            "details": events[i].details,
-            "content_hash": hashes[i],
-            "origin": origin,
-            "batch_id": batch_id,
-        }
+        (
+            events[i].event_id,
+            person_id,
+            events[i].kind.value,
+            facility_map.get(events[i].facility_code or ""),
+            driver.when(events[i].occurred_at),
+            events[i].sequence,
+            received,
+            json.dumps(events[i].details),
+            hashes[i],
+            origin,
+            batch_id,
+        )
         for i, person_id in accepted
     ]
-    # A plain executemany, then the ids read back by event id (unique): with RETURNING,
-    # SQLAlchemy writes one INSERT of 11,000 parameters that psycopg re-parses in Python
-    # each time, and asking for the rows' order makes SQLite insert one row a statement.
-    connection.execute(insert(custody_events), rows)
-    pk_of = _event_pks(connection, [events[i].event_id for i, _ in accepted])
+    # The rows, then their ids read back by event id (unique): asking for the rows' order
+    # back makes SQLite insert one row a statement.
+    driver.insert("custody_events", _EVENT_COLUMNS, _EVENT_TYPES, rows)
+    pk_of = _event_pks(driver, [events[i].event_id for i, _ in accepted])
     pks = [pk_of[events[i].event_id] for i, _ in accepted]
     result.stored = [
         StoredEvent(pk, person_id, events[i])
@@ -283,17 +282,53 @@ def _record_run(
     return result
 
 
-def _event_pks(connection: Connection, event_ids: Sequence[str]) -> dict[str, int]:
-    return values_by_key(connection, custody_events.c.event_id, custody_events.c.id, event_ids)
+_EVENT_COLUMNS = (
+    "event_id",
+    "person_id",
+    "kind",
+    "facility_id",
+    "occurred_at",
+    "sequence",
+    "received_at",
+    "details",
+    "content_hash",
+    "origin",
+    "batch_id",
+)
+_EVENT_TYPES = (
+    "text",
+    "bigint",
+    "text",
+    "bigint",
+    "timestamptz",
+    "integer",
+    "timestamptz",
+    "json",
+    "text",
+    "text",
+    "bigint",
+)
 
 
-def _stored_hashes(connection: Connection, event_ids: Sequence[str]) -> dict[str, str]:
+def _event_pks(driver: Driver, event_ids: Sequence[str]) -> dict[str, int]:
+    return {
+        event_id: int(pk)
+        for event_id, pk in driver.rows(
+            "SELECT event_id, id FROM custody_events WHERE event_id = ANY(?::text[])",
+            [driver.keys(event_ids)],
+        )
+    }
+
+
+def _stored_hashes(driver: Driver, event_ids: Sequence[str]) -> dict[str, str]:
     """Each stored event's content hash by event id; `_RETRACTED` for a retracted one."""
-    told = case(
-        (custody_events.c.retracted_at.is_not(None), literal(_RETRACTED)),
-        else_=custody_events.c.content_hash,
+    return dict(
+        driver.rows(
+            "SELECT event_id, CASE WHEN retracted_at IS NOT NULL THEN 'retracted' "
+            "ELSE content_hash END FROM custody_events WHERE event_id = ANY(?::text[])",
+            [driver.keys(sorted(set(event_ids)))],
+        )
     )
-    return values_by_key(connection, custody_events.c.event_id, told, sorted(set(event_ids)))
 
 
 def _update_status(
@@ -305,30 +340,21 @@ def _update_status(
 ) -> set[str]:
     """Advance each person's status by their new events; returns the ids of the events
     that advanced a status when they arrived."""
+    driver = Driver(connection)
     moving = [s for s in stored if s.event.kind != EventKind.HEARING_SCHEDULED]
-    person_ids = sorted({s.person_id for s in moving})
     current: dict[int, CustodyStatus] = {}
-    for part in chunked(person_ids):
-        rows = connection.execute(
-            select(
-                custody_status.c.person_id,
-                custody_status.c.state,
-                facilities.c.code,
-                custody_status.c.occurred_at,
-                custody_status.c.sequence,
-                custody_status.c.event_id,
-            )
-            .outerjoin(facilities, facilities.c.id == custody_status.c.facility_id)
-            .where(member_of(connection, custody_status.c.person_id, part))
+    found = driver.rows(
+        "SELECT s.person_id, s.state, f.code, s.occurred_at, s.sequence, s.event_id "
+        "FROM custody_status s LEFT JOIN facilities f ON f.id = s.facility_id "
+        "WHERE s.person_id = ANY(?::bigint[])",
+        [driver.keys(sorted({s.person_id for s in moving}))],
+    )
+    for person_id, state, code, occurred, sequence, event_id in found:
+        since = driver.moment(occurred)
+        assert since is not None
+        current[person_id] = CustodyStatus(
+            CustodyState(state), code, since, event_id, (since, sequence, event_id)
         )
-        for r in rows:
-            current[r.person_id] = CustodyStatus(
-                CustodyState(r.state),
-                r.code,
-                r.occurred_at,
-                r.event_id,
-                (r.occurred_at, r.sequence, r.event_id),
-            )
     pk_of: dict[str, int] = {}
     changed: set[int] = set()
     advanced: set[str] = set()
@@ -343,36 +369,48 @@ def _update_status(
             pk_of[e.event_id] = s.pk
             changed.add(s.person_id)
             advanced.add(e.event_id)
-
-    def values(person_id: int) -> dict[str, object]:
-        status = current[person_id]
-        return {
-            "person_id": person_id,
-            "state": status.state.value,
-            "facility_id": facility_map.get(status.facility_code or ""),
-            "event_pk": pk_of[status.event_id],
-            "event_id": status.event_id,
-            "occurred_at": status.since,
-            "sequence": status.order_key[1],
-            "left_custody_at": status.left_custody_at,
-            "updated_at": now,
-        }
-
     if snapshot_batch is not None and changed:
         keep_prior_status(connection, snapshot_batch, sorted(changed))
-    statuses = [values(p) for p in sorted(changed)]
-    if statuses:
-        connection.execute(_upsert_status(connection), statuses)
+    statuses = []
+    updated = driver.when(now)
+    for person_id in sorted(changed):
+        status = current[person_id]
+        statuses.append(
+            (
+                person_id,
+                status.state.value,
+                facility_map.get(status.facility_code or ""),
+                pk_of[status.event_id],
+                status.event_id,
+                driver.when(status.since),
+                status.order_key[1],
+                driver.when(status.left_custody_at),
+                updated,
+            )
+        )
+    driver.upsert("custody_status", "person_id", _STATUS_COLUMNS, _STATUS_TYPES, statuses)
     return advanced
 
 
-def _upsert_status(connection: Connection) -> Executable:
-    """One batched INSERT ... ON CONFLICT DO UPDATE for new and known persons alike."""
-    dialect = connection.dialect.name
-    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(custody_status)
-    return statement.on_conflict_do_update(
-        index_elements=[custody_status.c.person_id],
-        set_={
-            c.name: statement.excluded[c.name] for c in custody_status.c if c.name != "person_id"
-        },
-    )
+_STATUS_COLUMNS = (
+    "person_id",
+    "state",
+    "facility_id",
+    "event_pk",
+    "event_id",
+    "occurred_at",
+    "sequence",
+    "left_custody_at",
+    "updated_at",
+)
+_STATUS_TYPES = (
+    "bigint",
+    "text",
+    "bigint",
+    "bigint",
+    "text",
+    "timestamptz",
+    "integer",
+    "timestamptz",
+    "timestamptz",
+)

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from safevine.domain.errors import ConflictError, NotFoundError
 from safevine.domain.notification_state import NotificationState as S
+from safevine.store.driver_sql import Driver
 from safevine.store.member_of import chunked, member_of
 from safevine.store.public.tables import notifications
 from safevine.store.records.audit import append
@@ -29,9 +28,7 @@ from safevine.store.schema import (
     facilities,
     held_status,
     ingest_batches,
-    persons,
 )
-from safevine.store.types import BigId
 
 SAMPLE = 20
 
@@ -46,51 +43,23 @@ class NoSuchHoldError(HoldError, NotFoundError):
 
 def keep_prior_status(connection: Connection, batch_id: int, person_ids: Sequence[int]) -> None:
     """Remember each person's status from before `batch_id` first changed it."""
-    # One INSERT ... SELECT per chunk: the copy never leaves the database. A person the
-    # batch changed before keeps their first copy by the key's conflict, not by an anti-join
-    # with held_status: that table grows through a feed, and PostgreSQL planned the
-    # anti-join from statistics taken while it was small, reading all of the batch's rows
-    # for every chunk (seconds per chunk by the end of a million-event feed).
-    dialect = connection.dialect.name
-    insert_into = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    for part in chunked(list(person_ids)):
-        status = custody_status.alias("s")
-        connection.execute(
-            insert_into(held_status)
-            .from_select(
-                [
-                    "batch_id",
-                    "person_id",
-                    "had_status",
-                    "state",
-                    "facility_id",
-                    "event_pk",
-                    "event_id",
-                    "occurred_at",
-                    "sequence",
-                    "left_custody_at",
-                    "updated_at",
-                ],
-                select(
-                    literal(batch_id, BigId),
-                    persons.c.id,
-                    case((status.c.person_id.is_(None), 0), else_=1),
-                    status.c.state,
-                    status.c.facility_id,
-                    status.c.event_pk,
-                    status.c.event_id,
-                    status.c.occurred_at,
-                    status.c.sequence,
-                    status.c.left_custody_at,
-                    status.c.updated_at,
-                )
-                .select_from(persons.outerjoin(status, status.c.person_id == persons.c.id))
-                .where(member_of(connection, persons.c.id, part)),
-            )
-            .on_conflict_do_nothing(
-                index_elements=[held_status.c.batch_id, held_status.c.person_id]
-            )
-        )
+    # One INSERT ... SELECT: the copy never leaves the database. A person the batch changed
+    # before keeps their first copy by the key's conflict, not by an anti-join with
+    # held_status: that table grows through a feed, and PostgreSQL planned the anti-join
+    # from statistics taken while it was small, reading all of the batch's rows for every
+    # chunk (seconds per chunk by the end of a million-event feed).
+    driver = Driver(connection)
+    driver.run(
+        "INSERT INTO held_status (batch_id, person_id, had_status, state, facility_id, "
+        "event_pk, event_id, occurred_at, sequence, left_custody_at, updated_at) "
+        "SELECT CAST(? AS bigint), p.id, CASE WHEN s.person_id IS NULL THEN 0 ELSE 1 END, "
+        "s.state, s.facility_id, s.event_pk, s.event_id, s.occurred_at, s.sequence, "
+        "s.left_custody_at, s.updated_at "
+        "FROM persons p LEFT JOIN custody_status s ON s.person_id = p.id "
+        "WHERE p.id = ANY(?::bigint[]) "
+        "ON CONFLICT (batch_id, person_id) DO NOTHING",
+        [batch_id, driver.keys(person_ids)],
+    )
 
 
 def confirm_batch(connection: Connection, batch_id: int, now: datetime) -> int:

@@ -1,15 +1,16 @@
 """The outbox, from the records side: notification rows written in the transaction that
 stores their event, and cancelled in the transaction that protects their person."""
 
+import json
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from safevine.domain.notification_state import NotificationState as S
-from safevine.store.member_of import chunked
+from safevine.store.driver_sql import Driver
 from safevine.store.public.registrations import (
     ACTIVE,
     RECORD_UNAVAILABLE,
@@ -17,7 +18,7 @@ from safevine.store.public.registrations import (
     end_registration,
 )
 from safevine.store.public.tables import notifications, registrations
-from safevine.store.schema import facilities, persons
+from safevine.store.schema import persons
 
 
 def write_event_notifications(
@@ -35,70 +36,92 @@ def write_event_notifications(
     """
     if not events:
         return 0
-    person_ids = sorted({person_id for _, person_id, _ in events})
-    refs: dict[str, int] = {}
-    for part in chunked(person_ids):
-        rows = connection.execute(
-            select(persons.c.id, persons.c.public_ref).where(persons.c.id.in_(part))
+    driver = Driver(connection)
+    refs: dict[str, int] = dict(
+        driver.rows(
+            "SELECT public_ref, id FROM persons WHERE id = ANY(?::bigint[])",
+            [driver.keys(sorted({person_id for _, person_id, _ in events}))],
         )
-        refs.update((ref, int(person_id)) for person_id, ref in rows)
+    )
     # Two lookups, not a join: PostgreSQL would hash-join every registration in the land.
     wanting: dict[int, list[tuple[int, list[str]]]] = {}
-    for part in chunked(sorted(refs)):
-        rows = connection.execute(
-            select(registrations.c.id, registrations.c.person_ref, registrations.c.events).where(
-                registrations.c.person_ref.in_(part), registrations.c.state == ACTIVE
-            )
-        )
-        for row in rows:
-            wanting.setdefault(refs[row.person_ref], []).append((int(row.id), list(row.events)))
+    for registration_id, ref, kinds in driver.rows(
+        "SELECT id, person_ref, events FROM registrations "
+        "WHERE person_ref = ANY(?::text[]) AND state = ?",
+        [driver.keys(sorted(refs)), ACTIVE],
+    ):
+        wanted = json.loads(kinds) if isinstance(kinds, str) else kinds
+        wanting.setdefault(refs[ref], []).append((int(registration_id), list(wanted)))
     if not wanting:
         return 0
     events = [e for e in events if e[1] in wanting]
-    facility_ids = sorted({f["facility_id"] for _, _, f in events if f["facility_id"]})
-    places: dict[int, Any] = {}
-    for part in chunked(facility_ids):
-        for place in connection.execute(
-            select(
-                facilities.c.id,
-                facilities.c.name,
-                facilities.c.city,
-                facilities.c.state,
-                facilities.c.time_zone,
-            ).where(facilities.c.id.in_(part))
-        ):
-            places[int(place.id)] = place
+    places: dict[int, tuple[Any, ...]] = {
+        row[0]: row[1:]
+        for row in driver.rows(
+            "SELECT id, name, city, state, time_zone FROM facilities WHERE id = ANY(?::bigint[])",
+            [driver.keys(sorted({f["facility_id"] for _, _, f in events if f["facility_id"]}))],
+        )
+    }
+    state = str(S.HELD if hold_batch_id else S.QUEUED)
+    at = driver.when(now)
     rows_to_add = []
     for event_pk, person_id, fields in events:
-        where = places.get(fields["facility_id"]) if fields["facility_id"] else None
-        content = {
-            "kind": fields["kind"],
-            "occurred_at": fields["occurred_at"].isoformat(),
-            "facility_name": where.name if where else None,
-            "facility_city": where.city if where else None,
-            "facility_state": where.state if where else None,
-            "facility_time_zone": where.time_zone if where else None,
-            "details": fields["details"],
-        }
+        name, city, region, zone = places.get(fields["facility_id"], (None, None, None, None))
+        content = json.dumps(
+            {
+                "kind": fields["kind"],
+                "occurred_at": fields["occurred_at"].isoformat(),
+                "facility_name": name,
+                "facility_city": city,
+                "facility_state": region,
+                "facility_time_zone": zone,
+                "details": fields["details"],
+            }
+        )
         for registration_id, kinds in wanting.get(person_id, []):
             if fields["kind"] in kinds:
                 rows_to_add.append(
-                    {
-                        "registration_id": registration_id,
-                        "purpose": "event",
-                        "event_pk": event_pk,
-                        "content": content,
-                        "state": S.HELD if hold_batch_id else S.QUEUED,
-                        "hold_batch_id": hold_batch_id,
-                        "next_attempt_at": now,
-                        "idempotency_key": secrets.token_hex(16),
-                        "created_at": now,
-                        "updated_at": now,
-                    }
+                    (
+                        registration_id,
+                        "event",
+                        event_pk,
+                        content,
+                        state,
+                        hold_batch_id,
+                        at,
+                        secrets.token_hex(16),
+                        at,
+                        at,
+                    )
                 )
-    if rows_to_add:
-        connection.execute(insert(notifications), rows_to_add)
+    driver.insert("notifications", _COLUMNS, _TYPES, rows_to_add)
     return len(rows_to_add)
+
+
+_COLUMNS = (
+    "registration_id",
+    "purpose",
+    "event_pk",
+    "content",
+    "state",
+    "hold_batch_id",
+    "next_attempt_at",
+    "idempotency_key",
+    "created_at",
+    "updated_at",
+)
+_TYPES = (
+    "bigint",
+    "text",
+    "bigint",
+    "json",
+    "text",
+    "bigint",
+    "timestamptz",
+    "text",
+    "timestamptz",
+    "timestamptz",
+)
 
 
 def stop_everything_about(connection: Connection, person_id: int, now: datetime) -> tuple[int, int]:

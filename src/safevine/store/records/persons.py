@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, update
 
 from safevine.domain.custody_event import PersonFacts
 from safevine.domain.errors import FieldError
 from safevine.domain.names import PersonName
-from safevine.store.member_of import chunked, member_of, values_by_key
+from safevine.store.driver_sql import Driver
+from safevine.store.member_of import values_by_key
 from safevine.store.schema import person_names, persons
 
 
@@ -70,15 +71,9 @@ def _merge(person: _Person, facts: PersonFacts) -> None:
     person.names.extend((alias, False) for alias in facts.aliases)
 
 
-# Only the columns a merge needs: the rest would cost a conversion per row for nothing.
-_KNOWN = select(
-    persons.c.id,
-    persons.c.a_number,
-    persons.c.given_name,
-    persons.c.family_name,
-    persons.c.date_of_birth,
-    persons.c.country_of_birth,
-)
+def _day(value: date | str | None) -> date | None:
+    """A Date column as read through the driver (SQLite keeps ISO text)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def resolve_persons(
@@ -90,15 +85,15 @@ def resolve_persons(
     in; another spelling of the name becomes an alias. A date or country of birth that
     contradicts the record rejects that one record and changes nothing for it.
     """
-    wanted = sorted({f.a_number for f in facts})
-    known: dict[str, _Person] = {}
-    for part in chunked(wanted):
-        for row in connection.execute(
-            _KNOWN.where(member_of(connection, persons.c.a_number, part))
-        ):
-            known[row.a_number] = _Person(
-                row.id, row.given_name, row.family_name, row.date_of_birth, row.country_of_birth
-            )
+    driver = Driver(connection)
+    known: dict[str, _Person] = {
+        a_number: _Person(person_id, given, family, _day(dob), country)
+        for person_id, a_number, given, family, dob, country in driver.rows(
+            "SELECT id, a_number, given_name, family_name, date_of_birth, country_of_birth "
+            "FROM persons WHERE a_number = ANY(?::text[])",
+            [driver.keys(sorted({f.a_number for f in facts}))],
+        )
+    }
     outcome: list[str | FieldError] = []
     for item in facts:
         person = known.get(item.a_number)
@@ -150,14 +145,15 @@ def _add_names(connection: Connection, known: dict[str, _Person]) -> None:
     with_names = [p for p in known.values() if p.names]
     if not with_names:
         return
-    have: set[tuple[int, str, str]] = set()
-    for part in chunked([p.id for p in with_names if not p.is_new]):
-        rows = connection.execute(
-            select(
-                person_names.c.person_id, person_names.c.given_key, person_names.c.family_key
-            ).where(member_of(connection, person_names.c.person_id, part))
+    driver = Driver(connection)
+    have: set[tuple[int, str, str]] = {
+        (int(person_id), given_key, family_key)
+        for person_id, given_key, family_key in driver.rows(
+            "SELECT person_id, given_key, family_key FROM person_names "
+            "WHERE person_id = ANY(?::bigint[])",
+            [driver.keys(p.id for p in with_names if not p.is_new)],
         )
-        have.update((r.person_id, r.given_key, r.family_key) for r in rows)
+    }
     rows_to_add = []
     for person in with_names:
         assert person.id is not None
