@@ -35,17 +35,22 @@ class Driver:
         self.cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
     def sql(self, statement: str) -> str:
-        """`statement`, written with `?` placeholders and PostgreSQL's `= ANY(?::type[])`
-        for a list of keys, in the driver's own style."""
+        """`statement`, written with `?` placeholders (and no literal `%`) and PostgreSQL's
+        `= ANY(?::type[])`, spaced so, for a list of keys, in the driver's own style."""
         if self.postgresql:
             return statement.replace("?", "%s")
         return _ANY.sub("IN (SELECT value FROM json_each(?))", statement)
 
     def when(self, moment: datetime | None) -> Any:
-        """A moment as the driver binds it for a UTCDateTime column (see `store.types`)."""
-        if moment is None or self.postgresql:
-            return moment
-        return _sqlite_text(moment)
+        """A moment as the driver binds it for a UTCDateTime column (see `store.types`);
+        a naive datetime is refused on both databases, as that type refuses it."""
+        if moment is None:
+            return None
+        if not self.postgresql:
+            return _sqlite_text(moment)
+        if moment.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return moment
 
     def moment(self, value: Any) -> datetime | None:
         """A UTCDateTime column's value as read through the driver, as an aware datetime."""
@@ -96,7 +101,9 @@ class Driver:
         types: Sequence[str],
         rows: list[Row],
     ) -> None:
-        """Insert `rows`, or set every other column on the row whose `key` they name."""
+        """Insert `rows`, or set every other column on the row whose `key` they name. No
+        two rows may name the same key (PostgreSQL refuses to update a row twice in one
+        statement)."""
         if not rows:
             return
         names = ", ".join(columns)
