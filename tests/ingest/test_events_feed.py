@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine, func, select
 
-from safevine.ingest.events import ingest_events
+from safevine.ingest.events import EVENT_CHUNK, ingest_events
 from safevine.ingest.source import UnreadableSourceError
 from safevine.store.decoy import real_events
 from safevine.store.records.person_view import staff_view
@@ -277,26 +277,26 @@ def test_a_rejected_record_asking_for_protection_still_protects(engine: Engine, 
 
 def test_large_feeds_are_applied_in_committed_chunks(engine: Engine) -> None:
     """The feed is read lazily and each chunk commits once the next one is read (so the
-    last chunk is judged with the batch): a feed that breaks off after 4,500 lines keeps
-    the first full chunk (2,000 events) and holds at most two chunks in memory."""
+    last chunk is judged with the batch): a feed that breaks off two and a quarter chunks
+    in keeps the first full chunk and holds at most two chunks in memory."""
     load_facilities(engine, "F1")
     pulled = 0
 
     def feed() -> Iterator[bytes]:
         nonlocal pulled
-        for i in range(10_000):
-            if i == 4_500:
+        for i in range(4 * EVENT_CHUNK):
+            if i == 2 * EVENT_CHUNK + EVENT_CHUNK // 4:
                 raise ConnectionError("feed broke off")
             pulled += 1
             yield json.dumps(event(f"s{i}", "booked", days_ago(1), person(f"2{i:08d}"))).encode()
 
     with pytest.raises(ConnectionError):
         ingest_events(engine, feed(), source="stream", fmt="jsonl")
-    assert pulled == 4_500
+    assert pulled == 2 * EVENT_CHUNK + EVENT_CHUNK // 4
     with engine.connect() as connection:
         assert (
             connection.execute(
                 select(func.count()).select_from(custody_events).where(real_events())
             ).scalar()
-            == 2_000
+            == EVENT_CHUNK
         )

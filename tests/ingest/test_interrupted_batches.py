@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, func, select
 
-from safevine.ingest.events import ingest_events
+from safevine.ingest.events import EVENT_CHUNK, ingest_events
 from safevine.ingest.roster import ingest_roster
 from safevine.store.decoy import real_events
 from safevine.store.schema import custody_events, ingest_batches
@@ -28,27 +28,33 @@ def last_batch(engine: Engine) -> tuple[str, int, str]:
 
 def test_an_event_feed_cut_off_is_failed_and_keeps_its_applied_chunks(engine: Engine) -> None:
     load_facilities(engine, "F1")
+    total = 2 * EVENT_CHUNK + EVENT_CHUNK // 4
     feed = jsonl(
-        *(event(f"e{i}", "booked", days_ago(1), person(f"2{i:08d}")) for i in range(4_500))
+        *(event(f"e{i}", "booked", days_ago(1), person(f"2{i:08d}")) for i in range(total))
     )
-    # The first 2,000-record chunk is applied while the second is read; the third fails.
+    # The first chunk is applied while the second is read; the third fails.
     with pytest.raises(ConnectionResetError):
-        ingest_events(engine, cut_off(feed, 4_100), source="cut.jsonl", fmt="jsonl")
+        ingest_events(engine, cut_off(feed, 2 * EVENT_CHUNK + 100), source="cut.jsonl", fmt="jsonl")
     status, applied, message = last_batch(engine)
-    assert (status, applied) == ("failed", 2_000)
+    assert (status, applied) == ("failed", EVENT_CHUNK)
     assert "ConnectionResetError" in message and "cut off" not in message
-    # 2,000 bookings into an empty facility trip a hold: what was applied is still judged.
+    # A chunk of bookings into an empty facility trips a hold: what was applied is still
+    # judged.
     assert "held for review" in message
     with engine.connect() as connection:
         stored = connection.execute(
             select(func.count()).select_from(custody_events).where(real_events())
         ).scalar()
-    assert stored == 2_000
+    assert stored == EVENT_CHUNK
 
     again = ingest_events(engine, feed, source="cut.jsonl", fmt="jsonl")
     # The rest arrives; what was stored is recognised as sent before (and the burst is
     # held for review again, as the same feed in one piece would have been).
-    assert (again.status, again.applied, again.duplicates) == ("held", 2_500, 2_000)
+    assert (again.status, again.applied, again.duplicates) == (
+        "held",
+        total - EVENT_CHUNK,
+        EVENT_CHUNK,
+    )
 
 
 def test_a_roster_cut_off_is_failed_and_the_same_snapshot_can_be_sent_again(

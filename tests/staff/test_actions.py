@@ -16,6 +16,7 @@ from safevine.domain.errors import (
     NotAllowedError,
     NotFoundError,
 )
+from safevine.ingest.events import EVENT_CHUNK
 from safevine.store.records.protection import ClearByAskerError, NoPendingClearError
 from safevine.store.schema import audit_log, ingest_batches
 from safevine.store.schema import persons as persons_table
@@ -59,7 +60,10 @@ def test_an_action_undone_leaves_neither_its_change_nor_its_entry(engine: Engine
     assert _entries(engine)[-1][:2] == ("ana", "protect")
 
 
-def test_a_batch_and_its_entry_commit_together_whatever_its_outcome(engine: Engine) -> None:
+@pytest.mark.parametrize("fails_after", [EVENT_CHUNK + 1, 10], ids=["a chunk in", "at once"])
+def test_a_batch_and_its_entry_commit_together_whatever_its_outcome(
+    engine: Engine, fails_after: int
+) -> None:
     plant(engine)
     who = person(PUBLIC.a_number, PUBLIC.given, PUBLIC.family, born=PUBLIC.born)
     good = jsonl(event("act-1", "transferred", days_ago(1), who))
@@ -68,8 +72,8 @@ def test_a_batch_and_its_entry_commit_together_whatever_its_outcome(engine: Engi
     assert ("ana", "ingest_events", batch) in _entries(engine)
 
     def broken() -> object:
-        """A feed whose source fails after its first chunk (2,000 records) was applied."""
-        for n in range(2_001):
+        """A feed whose source fails once its first chunk was applied, or before."""
+        for n in range(fails_after):
             yield from jsonl(event(f"act-{n + 2}", "transferred", days_ago(0.5), who))
         raise OSError("the disk went away")
 
@@ -81,9 +85,13 @@ def test_a_batch_and_its_entry_commit_together_whatever_its_outcome(engine: Engi
                 ingest_batches.c.id.desc()
             )
         ).first()
-        reasons = connection.execute(
-            select(audit_log.c.reason).where(audit_log.c.target == f"batch:{failed.id}")
-        ).scalars().all()
+        reasons = (
+            connection.execute(
+                select(audit_log.c.reason).where(audit_log.c.target == f"batch:{failed.id}")
+            )
+            .scalars()
+            .all()
+        )
     assert failed.status == "failed" and len(reasons) == 1 and reasons[0].startswith("failed")
 
 

@@ -21,9 +21,28 @@ T = TypeVar("T")
 CHUNK = 2000
 
 
-def chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+def chunks(
+    items: Iterable[T],
+    size: int = CHUNK,
+    *,
+    weight: Callable[[T], int] | None = None,
+    most: int = 0,
+) -> Iterator[list[T]]:
+    """`items` in lists of `size`; with `weight`, a list also ends once its items weigh
+    `most` (a chunk of long records holds fewer of them, so memory stays bounded)."""
     iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
+    if weight is None:
+        while chunk := list(islice(iterator, size)):
+            yield chunk
+        return
+    chunk, held = [], 0
+    for item in iterator:
+        chunk.append(item)
+        held += weight(item)
+        if len(chunk) == size or held >= most:
+            yield chunk
+            chunk, held = [], 0
+    if chunk:
         yield chunk
 
 

@@ -10,6 +10,7 @@ from safevine.domain.batch_thresholds import EventStats, Thresholds, judge_event
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.protection import Protection
 from safevine.ingest.batch_run import begin, chunks, finish, isolated, keep_rejects, now, stopped
+from safevine.ingest.collector import collections_between_chunks
 from safevine.ingest.event_record import asserted_protection
 from safevine.ingest.events_csv import column_of, parse_events_csv
 from safevine.ingest.events_jsonl import parse_events_jsonl
@@ -23,6 +24,14 @@ from safevine.store.records.persons import resolve_persons
 from safevine.store.records.protection import protect
 
 EventFormat = Literal["jsonl", "csv"]
+
+# Events a transaction: five times `batch_run.CHUNK`, as each chunk's statements and the
+# index pages it dirties cost once per chunk whatever its size. A record that fails the
+# chunk is found by applying the chunk again record by record (`batch_run.isolated`).
+EVENT_CHUNK = 10_000
+# ...and at most this much of their text, so that a feed of long lines (the line limit is
+# 1 MiB) holds no more in memory than one of ordinary ones: two chunks are held at a time.
+EVENT_CHUNK_TEXT = 3 * 1024 * 1024
 
 
 def ingest_events(
@@ -48,11 +57,16 @@ def ingest_events(
     parsed = with_overlong(parse(lines, source), lines)
     summary = begin(engine, "events", source, actor)
     judge = _Judge(thresholds or Thresholds.from_env())
-    pending = chunks(parsed)
-    chunk = next(pending, None)
+    pending = chunks(parsed, EVENT_CHUNK, weight=_text_length, most=EVENT_CHUNK_TEXT)
     # One connection for the whole feed, a transaction per chunk.
-    with engine.connect() as connection, bulk_writes(connection):
+    with (
+        engine.connect() as connection,
+        bulk_writes(connection),
+        collections_between_chunks() as chunk_done,
+    ):
         try:
+            # Inside: a source that fails before its first chunk is whole fails the batch.
+            chunk = next(pending, None)
             while chunk is not None:
                 following = next(pending, None)
                 summary.total += len(chunk)
@@ -65,6 +79,7 @@ def ingest_events(
                     then=(lambda c: judge.decide(c, summary)) if following is None else None,
                 )
                 chunk = following
+                chunk_done()
         except BaseException as error:
             stopped(summary, error)
             # Whatever was applied is judged too, so nothing waits in `held` forever; the
@@ -78,6 +93,10 @@ def ingest_events(
         finally:
             finish(engine, summary)
     return summary
+
+
+def _text_length(parsed: Parsed[CustodyEventInput]) -> int:
+    return len(parsed.raw)
 
 
 class _Judge:
