@@ -101,7 +101,9 @@ def judge_events(stats: EventStats, populations: dict[str, int], t: Thresholds) 
             f"{stats.replayed} event(s) dated more than {t.replay_age.days} days before "
             "the newest already applied at their facility (a replayed file?)"
         )
-    for (facility, kind, _), count in sorted(stats.bursts.items()):
+    # Only a bucket over the minimum can trip the rule: the rest are not sorted.
+    over = [(key, count) for key, count in stats.bursts.items() if count > t.burst_minimum]
+    for (facility, kind, _), count in sorted(over):
         population = populations.get(facility, 0)
         if count > t.burst_minimum and count > t.departure_share * population:
             return f"{count} {kind} events at facility {facility} within {t.burst_window}"

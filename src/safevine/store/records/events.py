@@ -225,7 +225,7 @@ def _record_run(
             driver.when(events[i].occurred_at),
             events[i].sequence,
             received,
-            json.dumps(events[i].details),
+            json.dumps(events[i].details) if events[i].details else "{}",
             hashes[i],
             origin,
             batch_id,

@@ -64,7 +64,7 @@ def write_event_notifications(
     }
     state = str(S.HELD if hold_batch_id else S.QUEUED)
     at = driver.when(now)
-    rows_to_add = []
+    messages: list[tuple[int, int, str]] = []
     for event_pk, person_id, fields in events:
         name, city, region, zone = places.get(fields["facility_id"], (None, None, None, None))
         content = json.dumps(
@@ -78,22 +78,18 @@ def write_event_notifications(
                 "details": fields["details"],
             }
         )
-        for registration_id, kinds in wanting.get(person_id, []):
-            if fields["kind"] in kinds:
-                rows_to_add.append(
-                    (
-                        registration_id,
-                        "event",
-                        event_pk,
-                        content,
-                        state,
-                        hold_batch_id,
-                        at,
-                        secrets.token_hex(16),
-                        at,
-                        at,
-                    )
-                )
+        messages += [
+            (registration_id, event_pk, content)
+            for registration_id, kinds in wanting.get(person_id, [])
+            if fields["kind"] in kinds
+        ]
+    # Each row's idempotency key is 128 random bits, drawn in one call for them all.
+    drawn = secrets.token_bytes(16 * len(messages)).hex()
+    rows_to_add = [
+        (registration_id, "event", event_pk, content, state, hold_batch_id, at,
+         drawn[32 * n : 32 * n + 32], at, at)
+        for n, (registration_id, event_pk, content) in enumerate(messages)
+    ]  # fmt: skip
     driver.insert("notifications", _COLUMNS, _TYPES, rows_to_add)
     return len(rows_to_add)
 
