@@ -452,6 +452,11 @@ class Settings:
             staff_client_failures=_int_env("SAFEVINE_STAFF_CLIENT_FAILURES", 20, 1),
         )
 
+    def operations_addresses(self) -> dict[str, str]:
+        """Where operations alerts go, by channel (email, webhook): only those set."""
+        found = {"email": self.operations_email, "webhook": self.operations_webhook}
+        return {channel: address for channel, address in found.items() if address}
+
     def phone_providers(self) -> tuple[PhoneProvider, ...]:
         """Every SMS and voice provider, the first (SAFEVINE_SMS_API_BASE...) first, each
         named by its host."""

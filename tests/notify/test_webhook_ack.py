@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from safevine.domain.contact_address import Channel
-from safevine.notify.channels.webhook import signature
+from safevine.notify.webhook_signature import signature
 from safevine.store.public.tables import notifications
 from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server

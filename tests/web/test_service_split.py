@@ -223,3 +223,30 @@ def test_the_public_process_connects_to_the_database_only_as_the_public_role(
         server.terminate()
         server.communicate(timeout=30)
         admin.dispose()
+
+
+# Run in a fresh interpreter: the public service as `safevine serve` builds it, then which
+# of the delivery libraries it loaded.
+_LOADED_BY_THE_PUBLIC_SERVICE = """
+import json, sys
+from safevine.cli import app
+from safevine.config import Settings
+from safevine.web.public_app import create_public_app
+create_public_app(Settings(database_url=sys.argv[1], secret_key=b"x" * 32))
+print(json.dumps(sorted({"aiohttp", "aiosmtplib", "httpx"} & set(sys.modules))))
+"""
+
+
+def test_the_public_service_loads_no_delivery_library(sqlite_engine: Engine) -> None:
+    """The public process composes and never sends: aiohttp, httpx and aiosmtplib (15 MB
+    of its memory) belong to the worker. httpx loads in it only to check a webhook
+    address someone registers."""
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    found = subprocess.run(
+        [sys.executable, "-c", _LOADED_BY_THE_PUBLIC_SERVICE, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert found.stdout.strip() == "[]", found.stdout + found.stderr

@@ -8,7 +8,6 @@ from safevine.config import Settings
 from safevine.contact_vault import ContactVault
 from safevine.domain.contact_address import Channel
 from safevine.domain.notification_state import ABOUT_A_PERSON
-from safevine.notify.channels.base import OutgoingMessage
 from safevine.notify.messages import (
     MessageContext,
     Rendered,
@@ -18,6 +17,7 @@ from safevine.notify.messages import (
     render_feed_notice,
     with_acknowledge_link,
 )
+from safevine.notify.outgoing import OutgoingMessage
 from safevine.store.public.delivery import Outgoing
 
 # Where an email's "I got this" link leads (web/public/acknowledge.py).

@@ -30,10 +30,10 @@ from safevine.domain.notification_state import ABOUT_A_PERSON
 from safevine.domain.quiet_hours import QuietHours, parse_clock
 from safevine.domain.retry_policy import next_delay
 from safevine.failures import describe
-from safevine.notify.channels import TRANSPORTS, DeliveryResult, Transport
-from safevine.notify.channels.base import OutgoingMessage
+from safevine.notify.channels import TRANSPORTS, Transport
 from safevine.notify.compose import compose
 from safevine.notify.failover import Failover
+from safevine.notify.outgoing import DeliveryResult, OutgoingMessage
 from safevine.store.public import delivery
 from safevine.store.public.delivery import Outgoing, Sent
 from safevine.store.public.registrations import ACTIVE, ENDED, RECORD_UNAVAILABLE, end_registration

@@ -12,7 +12,6 @@ from sqlalchemy import Connection, insert
 
 from safevine.config import Settings
 from safevine.domain.feed_health import Health, HealthChange
-from safevine.notify.operations import operations_addresses
 from safevine.store.public.tables import operations_messages
 
 FEED_HEALTH = "feed_health"
@@ -39,7 +38,7 @@ def queue_feed_alert(
 ) -> int:
     """Queue one alert per operations address for the changes worth telling; how many."""
     told = [change for change in changes if change.alerts]
-    addresses = operations_addresses(settings)
+    addresses = settings.operations_addresses()
     if not told or not addresses:
         return 0
     counts = {state: sum(c.after == state for c in told) for state in _SAYS}

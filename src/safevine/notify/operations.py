@@ -20,8 +20,9 @@ from sqlalchemy import Connection, Engine, insert, select, text, update
 
 from safevine.config import Settings
 from safevine.failures import describe
-from safevine.notify.channels.base import DeliveryResult, OutgoingMessage, Transport
+from safevine.notify.channels.base import Transport
 from safevine.notify.messages import Rendered
+from safevine.notify.outgoing import DeliveryResult, OutgoingMessage
 from safevine.store.public.tables import operations_messages
 
 log = logging.getLogger("safevine.worker")
@@ -45,15 +46,10 @@ def _head(connection: Connection) -> tuple[int, str] | None:
     return (int(row.seq), str(row.hash)) if row else None
 
 
-def operations_addresses(settings: Settings) -> dict[str, str]:
-    found = {"email": settings.operations_email, "webhook": settings.operations_webhook}
-    return {channel: address for channel, address in found.items() if address}
-
-
 def queue_head(connection: Connection, settings: Settings, now: datetime) -> int:
     """Queue the chain's head for each operations address, unless one was queued within
     the interval (by this worker or another). How many were queued."""
-    addresses = operations_addresses(settings)
+    addresses = settings.operations_addresses()
     if not addresses:
         return 0
     last = connection.execute(
@@ -154,7 +150,7 @@ class OperationsSender:
         return taken.rowcount == 1
 
     async def _send(self, row: Any) -> DeliveryResult:
-        address = operations_addresses(self.settings).get(row.channel)
+        address = self.settings.operations_addresses().get(row.channel)
         transport = self.transports.get(row.channel)
         if not address or transport is None:
             return DeliveryResult.permanent_failure(f"no operations {row.channel} is configured")

@@ -21,8 +21,7 @@ import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-import httpx
+from typing import TYPE_CHECKING
 
 from safevine.domain.contact_address import Channel, normalise_address
 from safevine.domain.errors import FieldError
@@ -31,6 +30,9 @@ from safevine.domain.network_address import (
     non_canonical_numeric_host,
     non_public_kind,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 # A resolver takes a host name (IDNA-encoded) and a port and answers address strings; it
 # blocks, so it always runs in `_LOOKUPS`.
@@ -58,7 +60,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 class Destination:
     """A checked destination: `url` has the checked address as its host."""
 
-    url: httpx.URL
+    url: "httpx.URL"
     host_header: str
     address: IPAddress
     extensions: dict[str, str] = field(default_factory=dict)
@@ -83,7 +85,7 @@ Checked = Destination | Refused | Unresolved
 
 @dataclass(frozen=True)
 class _Target:
-    url: httpx.URL
+    url: "httpx.URL"
     host: str  # IDNA-encoded, as resolved and as sent in SNI
     port: int
     literal: IPAddress | None
@@ -128,6 +130,10 @@ def check_blocking(url: str, *, allow_private: bool, timeout: float = RESOLVE_SE
 
 def _target(url: str, allow_private: bool) -> _Target | Refused:
     """What the URL asks for, or why it is refused before any lookup."""
+    # Loaded here, not with the module: the public web process checks a webhook address
+    # at registration and sends nothing, so it loads httpx only if someone registers one.
+    import httpx
+
     try:
         normalise_address(Channel.WEBHOOK, url)
         parsed = httpx.URL(url)

@@ -13,7 +13,8 @@ import httpx
 
 from safevine.config import Settings, SmtpRelay
 from safevine.domain.verp import return_path
-from safevine.notify.channels.base import DeliveryResult, OutgoingMessage, Transport, register
+from safevine.notify.channels.base import Transport, register
+from safevine.notify.outgoing import DeliveryResult, OutgoingMessage
 
 
 @register

@@ -1,12 +1,8 @@
 """SMS through a Twilio-compatible REST API (base URL, account and token from settings),
 so any compatible provider, or a local test server, will do."""
 
-from safevine.notify.channels.base import (
-    DeliveryResult,
-    OutgoingMessage,
-    PhoneTransport,
-    register,
-)
+from safevine.notify.channels.base import PhoneTransport, register
+from safevine.notify.outgoing import DeliveryResult, OutgoingMessage
 
 # Where the provider reports what became of a text (the public service's route).
 STATUS_PATH = "/api/v1/sms/status"

@@ -4,13 +4,9 @@ registration with a PIN, the PIN asked for (`notify/voice_script.py`)."""
 import logging
 
 from safevine.notify import voice_script
-from safevine.notify.channels.base import (
-    DeliveryResult,
-    OutgoingMessage,
-    PhoneTransport,
-    register,
-)
+from safevine.notify.channels.base import PhoneTransport, register
 from safevine.notify.channels.sms import messages_url
+from safevine.notify.outgoing import DeliveryResult, OutgoingMessage
 
 log = logging.getLogger("safevine.notify")
 

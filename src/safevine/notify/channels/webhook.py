@@ -5,8 +5,6 @@ Receivers verify `X-Safevine-Signature: sha256=HEX` where HEX is
 HMAC-SHA256(secret, f"{X-Safevine-Timestamp}.{body}"), and reject old timestamps.
 """
 
-import hashlib
-import hmac
 import json
 import ssl
 import time
@@ -15,19 +13,10 @@ import httpx
 
 from safevine.config import Settings
 from safevine.notify import webhook_destination
-from safevine.notify.channels.base import (
-    DeliveryResult,
-    OutgoingMessage,
-    Transport,
-    http_failure,
-    register,
-)
+from safevine.notify.channels.base import Transport, http_failure, register
+from safevine.notify.outgoing import DeliveryResult, OutgoingMessage
 from safevine.notify.webhook_destination import Refused, Unresolved
-
-
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return f"sha256={digest.hexdigest()}"
+from safevine.notify.webhook_signature import signature
 
 
 @register

@@ -15,7 +15,6 @@ from sqlalchemy import Engine, insert
 
 from safevine.config import Settings
 from safevine.failures import describe
-from safevine.notify.operations import operations_addresses
 from safevine.store.public.tables import operations_messages
 
 log = logging.getLogger("safevine.web")
@@ -48,7 +47,7 @@ def queue_crowd_alert(
 ) -> int:
     """Queue the alert for each operations address; how many. A failure is logged, never
     raised: the search it came from is answered all the same."""
-    addresses = operations_addresses(settings)
+    addresses = settings.operations_addresses()
     log.warning(
         "search crowd: identifiers searched from too many addresses (%d public match(es)); %s",
         len(refs),

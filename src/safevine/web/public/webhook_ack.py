@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from safevine.notify.channels.webhook import signature
+from safevine.notify.webhook_signature import signature
 from safevine.store.public import receipts
 from safevine.web.state import AppState
 
