@@ -4,15 +4,19 @@ who registers sees a real notification arrive within a minute."""
 
 import asyncio
 import json
+import logging
 import random
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
+from safevine.failures import describe
 from safevine.ingest.events import ingest_events
 from safevine.store.public.tables import registrations
 from safevine.store.public.views import public_persons
 from safevine.store.schema import custody_status, facilities, persons
+
+log = logging.getLogger("safevine.demo")
 
 KINDS = ["transferred", "transferred", "hearing_scheduled", "released"]
 
@@ -94,7 +98,12 @@ async def simulate(
 ) -> None:
     rng = random.Random()
     while not stop.is_set():
-        await asyncio.to_thread(emit, engine, rng, silent)
+        try:
+            await asyncio.to_thread(emit, engine, rng, silent)
+        except Exception as error:
+            # One event that cannot be fed (the database busy past its timeout on a loaded
+            # machine, say) must not end the feed: a newcomer waits for the next one.
+            log.warning("demo feed: an event could not be fed", extra=describe(error))
         try:
             await asyncio.wait_for(stop.wait(), timeout=every_seconds)
         except TimeoutError:
