@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import Engine
 
 from safevine.demo import simulator
+from tests import loops
 
 
 def test_a_failed_event_does_not_end_the_demo_feed(
@@ -32,5 +33,5 @@ def test_a_failed_event_does_not_end_the_demo_feed(
         stop.set()
         await asyncio.wait_for(feed, 5)
 
-    asyncio.run(run())
+    loops.run(run())
     assert len(calls) >= 3
