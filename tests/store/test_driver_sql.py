@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from safevine.store.driver_sql import Driver, Row
 from safevine.store.schema import custody_events, custody_status, persons
+from safevine.store.types import UTCDateTime
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 
@@ -24,62 +25,9 @@ AWKWARD_KEYS = [
     "Ñ" * 200,  # the column's whole width, in characters of two bytes
 ]
 
-EVENT_COLUMNS = (
-    "event_id",
-    "person_id",
-    "kind",
-    "facility_id",
-    "occurred_at",
-    "sequence",
-    "received_at",
-    "details",
-    "content_hash",
-    "origin",
-    "batch_id",
-    "discarded_at",
-    "retracted_at",
-    "retracted_by",
-    "retraction_reason",
-)
-EVENT_TYPES = (
-    "text",
-    "bigint",
-    "text",
-    "bigint",
-    "timestamptz",
-    "integer",
-    "timestamptz",
-    "json",
-    "text",
-    "text",
-    "bigint",
-    "timestamptz",
-    "timestamptz",
-    "text",
-    "text",
-)
-STATUS_COLUMNS = (
-    "person_id",
-    "state",
-    "facility_id",
-    "event_pk",
-    "event_id",
-    "occurred_at",
-    "sequence",
-    "left_custody_at",
-    "updated_at",
-)
-STATUS_TYPES = (
-    "bigint",
-    "text",
-    "bigint",
-    "bigint",
-    "text",
-    "timestamptz",
-    "integer",
-    "timestamptz",
-    "timestamptz",
-)
+# Every column but the generated id, and every column of a status.
+EVENT_COLUMNS = tuple(c.name for c in custody_events.c if c.name != "id")
+STATUS_COLUMNS = tuple(c.name for c in custody_status.c)
 
 
 def _person(connection: Connection, a_number: str) -> int:
@@ -112,8 +60,8 @@ def _event_row(driver: Driver, event_id: str, person_id: int, **values: Any) -> 
     """The same row as a tuple in `EVENT_COLUMNS` order, in the driver's form."""
     row: dict[str, Any] = {c: None for c in EVENT_COLUMNS}
     row.update(_event(event_id, person_id, details="{}"), **values)
-    for column, type_ in zip(EVENT_COLUMNS, EVENT_TYPES, strict=True):
-        if type_ == "timestamptz":
+    for column in EVENT_COLUMNS:
+        if isinstance(custody_events.c[column].type, UTCDateTime):
             row[column] = driver.when(row[column])
     return tuple(row[c] for c in EVENT_COLUMNS)
 
@@ -158,9 +106,8 @@ def test_inserted_rows_read_back_as_given_and_as_sqlalchemy_writes_them(engine: 
         driver = Driver(connection)
         # facility_id, batch_id and discarded_at are NULL on every row: arrays of only NULLs.
         driver.insert(
-            "custody_events",
+            custody_events,
             EVENT_COLUMNS,
-            EVENT_TYPES,
             [_event_row(driver, k, person, **v) for k, v in given.items()],
         )
         # A reference row written by SQLAlchemy Core with the same moments.
@@ -213,9 +160,8 @@ def test_thousands_of_rows_in_one_call_all_arrive(engine: Engine) -> None:
         person = _person(connection, "A00000001")
         driver = Driver(connection)
         driver.insert(
-            "custody_events",
+            custody_events,
             EVENT_COLUMNS,
-            EVENT_TYPES,
             [_event_row(driver, k, person, sequence=n) for n, k in enumerate(keys)],
         )
         found = driver.rows(
@@ -256,19 +202,17 @@ def test_upsert_inserts_new_keys_and_updates_existing_ones(engine: Engine) -> No
             )
 
         driver.insert(
-            "custody_status",
+            custody_status,
             STATUS_COLUMNS,
-            STATUS_TYPES,
             [
                 status(kept, "in_custody", "k1", NOW, False),
                 status(moved, "released", "m1", NOW, True),
             ],
         )
         driver.upsert(
-            "custody_status",
+            custody_status,
             "person_id",
             STATUS_COLUMNS,
-            STATUS_TYPES,
             [
                 status(moved, "in_custody", "m2", later, False),
                 status(new, "released", "n1", later, True),
@@ -305,9 +249,7 @@ def test_statements_run_in_the_connections_transaction(engine: Engine) -> None:
     with pytest.raises(RuntimeError), engine.begin() as connection:
         person = _person(connection, "A00000001")
         driver = Driver(connection)
-        driver.insert(
-            "custody_events", EVENT_COLUMNS, EVENT_TYPES, [_event_row(driver, "e", person)]
-        )
+        driver.insert(custody_events, EVENT_COLUMNS, [_event_row(driver, "e", person)])
         raise RuntimeError("abandon")
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(custody_events)).scalar() == 1

@@ -16,9 +16,10 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Dialect, String, Table
 
 from safevine.store.types import _sqlite_text
 
@@ -31,6 +32,7 @@ class Driver:
     """The DB-API cursor of `connection`, and how its dialect writes what varies."""
 
     def __init__(self, connection: Connection) -> None:
+        self.dialect = connection.dialect
         self.postgresql = connection.dialect.name == "postgresql"
         self.cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
@@ -74,48 +76,40 @@ class Driver:
         self.cursor.execute(self.sql(statement), tuple(parameters))
         return int(self.cursor.rowcount)
 
-    def insert(
-        self, table: str, columns: Sequence[str], types: Sequence[str], rows: list[Row]
-    ) -> None:
+    def insert(self, table: Table, columns: Sequence[str], rows: list[Row]) -> None:
         """Insert `rows` (tuples in the order of `columns`). PostgreSQL gets each column as
-        one array of its SQL type in `types` (one statement, no per-row work in the
-        driver); SQLite one executemany."""
-        if not rows:
-            return
-        names = ", ".join(columns)
-        if self.postgresql:
-            arrays = ", ".join(f"%s::{t}[]" for t in types)
-            self.cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})",
-                [list(column) for column in zip(*rows, strict=True)],
-            )
-            return
-        marks = ", ".join("?" * len(columns))
-        self.cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+        one array of its type (one statement, no per-row work in the driver); SQLite one
+        executemany."""
+        self._write(table, columns, rows, "")
 
-    def upsert(
-        self,
-        table: str,
-        key: str,
-        columns: Sequence[str],
-        types: Sequence[str],
-        rows: list[Row],
-    ) -> None:
+    def upsert(self, table: Table, key: str, columns: Sequence[str], rows: list[Row]) -> None:
         """Insert `rows`, or set every other column on the row whose `key` they name. No
         two rows may name the same key (PostgreSQL refuses to update a row twice in one
         statement)."""
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+        self._write(table, columns, rows, f" ON CONFLICT ({key}) DO UPDATE SET {updates}")
+
+    def _write(self, table: Table, columns: Sequence[str], rows: list[Row], conflict: str) -> None:
         if not rows:
             return
-        names = ", ".join(columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
-        conflict = f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        into = f"INSERT INTO {table.name} ({', '.join(columns)})"
         if self.postgresql:
+            types = _array_types(self.dialect, table, tuple(columns))
             arrays = ", ".join(f"%s::{t}[]" for t in types)
             self.cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}",
+                f"{into} SELECT * FROM unnest({arrays}){conflict}",
                 [list(column) for column in zip(*rows, strict=True)],
             )
             return
         marks = ", ".join("?" * len(columns))
-        # SQLite's parser needs a WHERE before ON CONFLICT only with a SELECT; VALUES is fine.
-        self.cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows)
+        self.cursor.executemany(f"{into} VALUES ({marks}){conflict}", rows)
+
+
+@cache
+def _array_types(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """Each column's PostgreSQL type, read from the table. Strings go as text: a cast to
+    varchar(n) would cut a value that is too long, where the insert itself refuses it."""
+    return tuple(
+        "text" if isinstance(table.c[c].type, String) else table.c[c].type.compile(dialect=dialect)
+        for c in columns
+    )

@@ -22,6 +22,7 @@ from safevine.store.records.holds import keep_prior_status
 from safevine.store.records.outbox import write_event_notifications
 from safevine.store.records.persons import resolve_persons
 from safevine.store.records.protection import apply_feed_protection
+from safevine.store.schema import custody_events, custody_status
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ def _record_run(
     ]
     # The rows, then their ids read back by event id (unique): asking for the rows' order
     # back makes SQLite insert one row a statement.
-    driver.insert("custody_events", _EVENT_COLUMNS, _EVENT_TYPES, rows)
+    driver.insert(custody_events, _EVENT_COLUMNS, rows)
     pk_of = _event_pks(driver, [events[i].event_id for i, _ in accepted])
     pks = [pk_of[events[i].event_id] for i, _ in accepted]
     result.stored = [
@@ -294,19 +295,6 @@ _EVENT_COLUMNS = (
     "content_hash",
     "origin",
     "batch_id",
-)
-_EVENT_TYPES = (
-    "text",
-    "bigint",
-    "text",
-    "bigint",
-    "timestamptz",
-    "integer",
-    "timestamptz",
-    "json",
-    "text",
-    "text",
-    "bigint",
 )
 
 
@@ -388,7 +376,7 @@ def _update_status(
                 updated,
             )
         )
-    driver.upsert("custody_status", "person_id", _STATUS_COLUMNS, _STATUS_TYPES, statuses)
+    driver.upsert(custody_status, "person_id", _STATUS_COLUMNS, statuses)
     return advanced
 
 
@@ -402,15 +390,4 @@ _STATUS_COLUMNS = (
     "sequence",
     "left_custody_at",
     "updated_at",
-)
-_STATUS_TYPES = (
-    "bigint",
-    "text",
-    "bigint",
-    "bigint",
-    "text",
-    "timestamptz",
-    "integer",
-    "timestamptz",
-    "timestamptz",
 )

@@ -90,7 +90,7 @@ def write_event_notifications(
          drawn[32 * n : 32 * n + 32], at, at)
         for n, (registration_id, event_pk, content) in enumerate(messages)
     ]  # fmt: skip
-    driver.insert("notifications", _COLUMNS, _TYPES, rows_to_add)
+    driver.insert(notifications, _COLUMNS, rows_to_add)
     return len(rows_to_add)
 
 
@@ -105,18 +105,6 @@ _COLUMNS = (
     "idempotency_key",
     "created_at",
     "updated_at",
-)
-_TYPES = (
-    "bigint",
-    "text",
-    "bigint",
-    "json",
-    "text",
-    "bigint",
-    "timestamptz",
-    "text",
-    "timestamptz",
-    "timestamptz",
 )
 
 
