@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import ColumnElement, Connection, select, update
 
 from safevine.contact_vault import ContactVault
 from safevine.domain.contact_address import Channel
@@ -26,6 +26,7 @@ from safevine.domain.notification_state import (
 from safevine.domain.notification_state import NotificationState as S
 from safevine.domain.provider_errors import Outcome, classify
 from safevine.domain.value_ranges import storable
+from safevine.store.planner_hints import unindexed
 from safevine.store.public.registrations import ACTIVE, BY_CARRIER_STOP, end_by_index
 from safevine.store.public.tables import notifications, registrations
 
@@ -68,7 +69,7 @@ def apply_receipt(
     if not sid:
         return Applied.IGNORED
     n = notifications
-    sent = (n.c.provider_message_id == sid) & (n.c.state == S.SENT)
+    sent = awaiting_receipt(sid)
     if status in IN_FLIGHT_RECEIPTS:
         done = connection.execute(update(n).where(sent).values(receipt=status, updated_at=now))
         return Applied.NOTED if done.rowcount else Applied.IGNORED
@@ -117,6 +118,13 @@ def apply_receipt(
     return Applied.RETRYING if delay is not None else Applied.FAILED
 
 
+def awaiting_receipt(sid: str) -> ColumnElement[bool]:
+    """The message taken under provider id `sid`, while it awaits its receipt: found by
+    that id, never by its state (`store.planner_hints`)."""
+    n = notifications
+    return (n.c.provider_message_id == sid) & (unindexed(n.c.state) == S.SENT)
+
+
 def known(connection: Connection, provider_message_id: str) -> bool:
     """Whether a notification was recorded as taken under this provider id."""
     sid = provider_message_id.strip()[:200]
@@ -161,7 +169,8 @@ def acknowledge_latest(
             r.c.channel == channel.value,
             r.c.state == ACTIVE,
             n.c.purpose.in_(ABOUT_A_PERSON),
-            n.c.state.in_((S.SENT, S.DELIVERED)),
+            # From the number's registrations, never from every message sent.
+            unindexed(n.c.state).in_((S.SENT, S.DELIVERED)),
         )
         .order_by(n.c.sent_at.desc(), n.c.id.desc())
         .limit(1)
