@@ -37,7 +37,7 @@ from safevine.notify.outgoing import DeliveryResult, OutgoingMessage
 from safevine.store.public import delivery
 from safevine.store.public.delivery import Outgoing, Sent
 from safevine.store.public.registrations import ACTIVE, ENDED, RECORD_UNAVAILABLE, end_registration
-from safevine.store.write_priority import yield_to_priority
+from safevine.store.write_priority import DISPATCH, lock_path, yield_to_priority
 
 log = logging.getLogger("safevine.worker")
 T = TypeVar("T")
@@ -66,17 +66,15 @@ async def _sqlite_turn(engine: Engine) -> AsyncIterator[None]:
     SQLite's busy waiting is not fair: a second worker waiting for that lock could wait
     behind batch after batch until its busy timeout ran out ("database is locked"), with
     its claims stuck until their lease expired. Waiting on this file lock has no timeout,
-    and happens in a thread so the event loop (and another dispatcher in it) runs on.
-    PostgreSQL needs none of this: its workers claim side by side (SKIP LOCKED)."""
-    database = engine.url.database or ""
-    if (
-        engine.dialect.name != "sqlite"
-        or database in ("", ":memory:")
-        or database.startswith("file:")
-    ):
+    and happens in a thread so the event loop (and another dispatcher in it) runs on. A
+    provider's report waits on it too (`store.write_priority.claim_turn`), so it goes in
+    the instant a batch has landed. PostgreSQL needs none of this: its workers claim side
+    by side (SKIP LOCKED)."""
+    path = lock_path(engine.url.database, DISPATCH) if engine.dialect.name == "sqlite" else None
+    if path is None:
         yield
         return
-    fd = os.open(f"{database}.dispatch", os.O_CREAT | os.O_RDWR, 0o600)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
         yield
@@ -201,6 +199,9 @@ class Dispatcher:
 
     async def run_once(self) -> BatchReport:
         """Claim, check, send and record one batch; returns what became of it."""
+        # Before the batch's lock, never while holding it: a report holding its turn
+        # waits for that lock (`store.write_priority`).
+        yield_to_priority(self.engine)
         async with _sqlite_turn(self.engine):
             semaphore = asyncio.Semaphore(self.settings.worker_concurrency)
             flight = await self._take_off(semaphore, threaded=False)
@@ -218,6 +219,7 @@ class Dispatcher:
         try:
             while not stop.is_set():
                 await self._maintain()
+                yield_to_priority(self.engine)
                 flight = await self._take_off(semaphore, threaded=True)
                 if flight.report.claimed == 0:
                     if landing is not None:
@@ -244,7 +246,6 @@ class Dispatcher:
         flight = _Flight(BatchReport())
         now = datetime.now(UTC)
         lease = timedelta(seconds=self.settings.worker_lease_seconds)
-        yield_to_priority(self.engine)
         ids = await _call(threaded, self._claim, self.settings.worker_batch, now, lease)
         flight.report.claimed = len(ids)
         if not ids:

@@ -12,7 +12,11 @@ reply of STOP) is in the same position: it could wait out SQLite's busy timeout 
 batch after batch, be answered 500, and be lost, since providers do not post it twice.
 It takes its turn the same way (`claim_turn`), on a file of its own: a protection never
 waits for a report, so one that already holds the write lock when it claims priority
-cannot wait for a report that is waiting for that lock.
+cannot wait for a report that is waiting for that lock. A report then waits for the batch
+in flight on the dispatchers' own lock (`DISPATCH`, held for a whole batch) rather than in
+SQLite's busy handler, which sleeps up to 100 ms between looks: the report goes in the
+instant the batch has landed, and the next batch (held back meanwhile) after it. A
+dispatcher never waits for priority or a turn while it holds that lock.
 
 PostgreSQL needs none of this: its row locks queue fairly.
 """
@@ -23,11 +27,13 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, event
 
-# The files beside the database: protections' priority, and providers' reports' turn.
-PRIORITY, TURN = ".priority", ".turn"
+# The files beside the database: protections' priority, providers' reports' turn, and the
+# dispatchers' batch in flight (`notify.dispatcher`).
+PRIORITY, TURN, DISPATCH = ".priority", ".turn", ".dispatch"
 
 
-def _lock_path(url_database: str | None, suffix: str = PRIORITY) -> Path | None:
+def lock_path(url_database: str | None, suffix: str = PRIORITY) -> Path | None:
+    """The lock file `suffix` beside an SQLite database file; None in memory."""
     if not url_database or url_database == ":memory:" or url_database.startswith("file:"):
         return None
     return Path(f"{url_database}{suffix}")
@@ -40,29 +46,41 @@ def claim_priority(connection: Connection) -> None:
 
 def claim_turn(connection: Connection) -> None:
     """As `claim_priority`, for a provider's report: dispatchers' next batches wait for
-    this connection's transaction; protections do not."""
-    _hold_back(connection, TURN)
+    this connection's transaction; protections do not. Then waits for the batch in
+    flight, if any. Call it before the transaction's first statement."""
+    _hold_back(connection, TURN, DISPATCH)
 
 
-def _hold_back(connection: Connection, suffix: str) -> None:
-    info_key = f"{suffix}_fd"
+def _hold_back(connection: Connection, *suffixes: str) -> None:
+    """Take each lock file in turn, exclusively, until this connection's transaction ends."""
+    info_key = f"{suffixes[0]}_fds"
     if connection.dialect.name != "sqlite" or connection.info.get(info_key) is not None:
         return
-    path = _lock_path(connection.engine.url.database, suffix)
-    if path is None:
-        return
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    connection.info[info_key] = fd
+    paths = [lock_path(connection.engine.url.database, suffix) for suffix in suffixes]
+    held: list[int] = []
+    try:
+        for path in paths:
+            if path is None:  # in memory: one connection, nothing to wait for
+                return
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+            held.append(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        _release(held)
+        raise
+    connection.info[info_key] = held
 
     def release(conn: Connection) -> None:
-        held = conn.info.pop(info_key, None)
-        if held is not None:
-            fcntl.flock(held, fcntl.LOCK_UN)
-            os.close(held)
+        _release(conn.info.pop(info_key, []))
 
     event.listen(connection, "commit", release, once=True)
     event.listen(connection, "rollback", release, once=True)
+
+
+def _release(fds: list[int]) -> None:
+    # Closing a file lets its lock go; the last taken goes first.
+    for fd in reversed(fds):
+        os.close(fd)
 
 
 def yield_to_priority(engine: Engine) -> None:
@@ -71,7 +89,7 @@ def yield_to_priority(engine: Engine) -> None:
     if engine.dialect.name != "sqlite":
         return
     for suffix in (PRIORITY, TURN):
-        path = _lock_path(engine.url.database, suffix)
+        path = lock_path(engine.url.database, suffix)
         if path is None:
             return
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
