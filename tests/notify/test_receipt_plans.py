@@ -3,12 +3,9 @@ never by reading every message in a state (`store.planner_hints`): on SQLite, wi
 statistics, the state index looked as good, and each receipt read every text awaiting
 one (the benchmark's receipts fell behind the texts as they piled up)."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Engine, event, insert, select
+from sqlalchemy import Engine, insert, select
 
 from safevine.domain.contact_address import Channel
 from safevine.store.planner_hints import unindexed
@@ -16,35 +13,10 @@ from safevine.store.public import receipts
 from safevine.store.public.tables import notifications
 from tests.canaries import PUBLIC
 from tests.notify.conftest import Delivery
+from tests.sql_plans import plans, statements
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 STATE_INDEXES = ("ix_notifications_due", "ix_notifications_awaiting")
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """Every statement the engine runs meanwhile, with its parameters."""
-    seen: list[tuple[str, Any]] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if not statement.startswith("EXPLAIN"):
-            seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
-
-
-def plans(engine: Engine, seen: list[tuple[str, Any]]) -> list[str]:
-    """SQLite's plan of each statement, one line per step."""
-    found: list[str] = []
-    with engine.connect() as connection:
-        for statement, parameters in seen:
-            rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-            found.extend(str(row[-1]) for row in rows)
-    return found
 
 
 def test_receipts_and_replies_find_their_message_by_a_selective_index(

@@ -4,12 +4,14 @@ service."""
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
+from safevine.store.records import screening_queue
 from safevine.store.records.persons import person_ids_by_a_number
 from safevine.store.schema import audit_log, persons
 from tests.builders import days_ago, event, jsonl, load_facilities, person
 from tests.canaries import PROTECTED, PUBLIC, UNSCREENED
+from tests.sql_plans import plans, statements
 from tests.staff.conftest import Staff
 
 WAITING = [("300000011", "Ofelia", "Ruizpalacios"), ("300000012", "Teodora", "Zamudiez")]
@@ -144,3 +146,19 @@ def test_bad_screening_requests_change_nothing(staff: Staff) -> None:
         headers=staff.as_("protect"),
     )
     assert none.status_code == 409 and none.json()["screened"] == []
+
+
+def test_the_queue_reads_only_those_waiting(sqlite_engine: Engine) -> None:
+    """Its count, its page and its facility filter are answered from the index of people
+    not yet screened (migration 0024), never by reading every person: on SQLite, whose
+    planner matches a partial index only to a literal."""
+    with sqlite_engine.connect() as connection, statements(sqlite_engine) as seen:
+        screening_queue.summary(connection)
+        screening_queue.waiting(connection)
+        screening_queue.waiting(connection, "F1")
+        screening_queue.facilities_waiting(connection)
+    assert len(seen) == 4
+    steps = plans(sqlite_engine, seen)
+    on_persons = [step for step in steps if " persons" in step]
+    assert len(on_persons) == 4, steps
+    assert all("ix_persons_unscreened" in step for step in on_persons), steps

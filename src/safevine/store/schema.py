@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from safevine.store.metadata import metadata
@@ -60,6 +61,15 @@ persons = Table(
     Column("screened_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The screening queue, longest waiting first, without reading everyone screened
+    # (migration 0024). A query uses it only when it names the state as this literal.
+    Index(
+        "ix_persons_unscreened",
+        "created_at",
+        "id",
+        sqlite_where=text("protection = 'unscreened'"),
+        postgresql_where=text("protection = 'unscreened'"),
+    ),
 )
 
 # Every name a person is known by, the display name included, with folded matching keys.

@@ -7,7 +7,7 @@ Longest waiting first, so nobody is forgotten at the back; optionally at one fac
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, literal_column, select
 
 from safevine.domain.protection import Protection
 from safevine.store.decoy import real_persons
@@ -34,8 +34,13 @@ class QueueSummary:
     oldest: datetime | None
 
 
+# A literal, not a parameter: only then may SQLite (and PostgreSQL's generic plans) answer
+# from the partial index of those waiting, `ix_persons_unscreened`.
+_WAITING = persons.c.protection == literal_column(f"'{Protection.UNSCREENED.value}'")
+
+
 def _unscreened() -> ColumnElement[bool]:
-    return and_(persons.c.protection == Protection.UNSCREENED.value, real_persons())
+    return and_(_WAITING, real_persons())
 
 
 def summary(connection: Connection) -> QueueSummary:
