@@ -13,9 +13,12 @@ def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
     """Every statement the engine runs meanwhile, with its parameters."""
     seen: list[tuple[str, Any]] = []
 
-    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+    def note(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool
+    ) -> None:
         if not statement.startswith("EXPLAIN"):
-            seen.append((statement, parameters))
+            # One row's parameters stand for all of an executemany's: the plan is the same.
+            seen.append((statement, parameters[0] if many else parameters))
 
     event.listen(engine, "before_cursor_execute", note)
     try:
