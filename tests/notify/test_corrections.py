@@ -37,6 +37,7 @@ from tests.builders import days_ago, event, jsonl, person
 from tests.canaries import NON_PUBLIC, PROTECTED, PUBLIC, UNSCREENED, Canary
 from tests.notify.conftest import PIN, Delivery, heard_from_provider
 from tests.notify.test_worker_process import start_worker, stop
+from tests.sql_plans import plans, statements
 
 SUPERVISOR = Actor("sam-supervisor")
 WHO = person(PUBLIC.a_number, PUBLIC.given, PUBLIC.family, born=PUBLIC.born, country=PUBLIC.country)
@@ -468,7 +469,8 @@ def test_a_retraction_racing_a_worker_corrects_exactly_those_it_reached(
     worker = start_worker(delivery, SAFEVINE_WORKER_BATCH="5", SAFEVINE_WORKER_CONCURRENCY="2")
     try:
         delivery.sink.wait_for(8)
-        done = retract(delivery.engine)
+        with statements(delivery.engine) as seen:
+            done = retract(delivery.engine)
         committed = time.time()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -492,6 +494,11 @@ def test_a_retraction_racing_a_worker_corrects_exactly_those_it_reached(
     assert sorted(corrected) == sorted(r.recipients[0] for r in told)
     assert done.told == done.corrections == len(told)
     assert done.cancelled == len(addresses) - len(told)
+    if delivery.engine.dialect.name == "sqlite":
+        # Its messages found by registration and event, never among every message still
+        # to send (there may be a backlog of them when a retraction matters most).
+        steps = plans(delivery.engine, [s for s in seen if "notifications" in s[0]])
+        assert steps and not [s for s in steps if "ix_notifications_due" in s], steps
 
 
 def test_a_call_someone_answered_is_corrected_though_it_was_to_be_placed_again(
