@@ -6,8 +6,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from safevine.config import Settings
+from safevine.store.public.registrations import pin_matches
+from safevine.store.public.tables import registrations
 from safevine.web.public_app import create_public_app
 from safevine.web.server import background_server
 from tests.canaries import PROTECTED, PUBLIC
@@ -168,3 +171,31 @@ def test_the_form_offers_every_language_and_says_which_have_no_calls(
     # Before a call in Somali is chosen, the form says how such a call goes.
     note = re.search(r'<p class="hint" id="no-voice">([^<]*)</p>', form)
     assert note is not None and "Soomaali" in note.group(1)
+
+
+def test_a_phone_call_registration_from_the_page_keeps_its_pin_and_never_shows_it(
+    delivery: Delivery, site: httpx.Client
+) -> None:
+    """Without JavaScript, as from the search result: the PIN chosen on the form is the one
+    calls ask for; a wrong one is refused by name, and neither is ever sent back."""
+    token = site.cookies.get("sv_csrf") or ""
+    results = site.post("/", data={**PUBLIC.by_a_number(), "csrf_token": token}).text
+    form = {
+        "csrf_token": token,
+        "person": hidden(results, "person"),
+        "channel": "voice",
+        "address": "+1 555 010 4242",
+        "language": "en",
+        "lang": "en",
+    }
+    short = site.post("/register/start", data={**form, "pin": "135"})
+    assert short.status_code == 422 and 'href="#pin"' in short.text
+    assert "Choose a PIN of exactly 4 digits" in short.text and 'value="135"' not in short.text
+    started = site.post("/register/start", data={**form, "pin": "2468"})
+    assert started.status_code == 200 and "Enter your code" in started.text
+    assert 'value="2468"' not in started.text and ">2468<" not in started.text
+    with delivery.engine.connect() as connection:
+        pin_hash = connection.execute(
+            select(registrations.c.pin_hash).where(registrations.c.channel == "voice")
+        ).scalar_one()
+    assert pin_matches(pin_hash, "2468") and not pin_matches(pin_hash, "1357")

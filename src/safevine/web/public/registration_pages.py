@@ -119,7 +119,13 @@ async def register_start(request: Request) -> Response:
     if not valid:
         return page(request, "message.html", language, status=400, kind="bad_request")
     state = AppState.of(request)
-    raw = {**values, "events": events or None, "allow_voicemail": values["allow_voicemail"] != "no"}
+    raw = {
+        **values,
+        # Read here and never kept in `values`, which the page may show again.
+        "pin": str((await request.form()).get("pin") or ""),
+        "events": events or None,
+        "allow_voicemail": values["allow_voicemail"] != "no",
+    }
     outcome = await run_in_threadpool(registration_flow.start, state, client_address(request), raw)
     if outcome.retry_after is not None:
         return rate_limited(request, language, outcome.retry_after)
