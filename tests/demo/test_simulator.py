@@ -2,6 +2,8 @@
 
 import asyncio
 import random
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -35,3 +37,20 @@ def test_a_failed_event_does_not_end_the_demo_feed(
 
     loops.run(run())
     assert len(calls) >= 3
+
+
+@pytest.mark.parametrize(
+    "zone", ["America/Phoenix", "America/Anchorage", "America/New_York", "Pacific/Guam", None]
+)
+def test_a_demo_hearing_is_set_for_nine_in_the_morning_where_the_facility_is(
+    zone: str | None,
+) -> None:
+    """As a court sets one, two weeks on: the messages show it in the facility's time, so
+    a hearing at 09:00 UTC read "2:00 AM MST" to a newcomer."""
+    now = datetime(2026, 12, 6, 23, 30, tzinfo=UTC)
+    hearing = datetime.fromisoformat(simulator._hearing_at(now, zone))
+    local_zone = ZoneInfo(zone or "UTC")
+    assert (hearing.hour, hearing.minute) == (9, 0)
+    assert hearing.utcoffset() == hearing.astimezone(local_zone).utcoffset()
+    assert hearing.date() == (now + timedelta(days=14)).astimezone(local_zone).date()
+    assert hearing > now

@@ -6,7 +6,8 @@ import asyncio
 import json
 import logging
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
@@ -19,6 +20,7 @@ from safevine.store.schema import custody_status, facilities, persons
 log = logging.getLogger("safevine.demo")
 
 KINDS = ["transferred", "transferred", "hearing_scheduled", "released"]
+HEARING_AFTER_DAYS = 14
 
 
 def _pick(engine: Engine, rng: random.Random, silent: int | None) -> tuple[str, str] | None:
@@ -64,33 +66,34 @@ def emit(engine: Engine, rng: random.Random, silent: int | None = None) -> str |
         return None
     a_number, kind = choice
     with engine.connect() as connection:
-        codes = (
-            connection.execute(
-                select(facilities.c.code)
-                .where(facilities.c.code.like("ICE-%"), facilities.c.id != (silent or 0))
-                .order_by(facilities.c.code)
-                .limit(50)
-            )
-            .scalars()
-            .all()
-        )
+        places = connection.execute(
+            select(facilities.c.code, facilities.c.time_zone)
+            .where(facilities.c.code.like("ICE-%"), facilities.c.id != (silent or 0))
+            .order_by(facilities.c.code)
+            .limit(50)
+        ).all()
+    code, zone = rng.choice(places)
     now = datetime.now(UTC).replace(microsecond=0)
     record: dict[str, object] = {
         "event_id": f"sim-{a_number}-{now.timestamp():.0f}-{kind}",
         "kind": kind,
         "occurred_at": now.isoformat(),
-        "facility_code": rng.choice(codes),
+        "facility_code": code,
         "person": {"a_number": a_number},
     }
     if kind == "released":
         record["details"] = {"reason": rng.choice(["bond", "parole", "supervision"])}
     if kind == "hearing_scheduled":
-        record["details"] = {
-            "court": "Immigration Court",
-            "hearing_at": now.replace(hour=9, minute=0).isoformat(),
-        }
+        record["details"] = {"court": "Immigration Court", "hearing_at": _hearing_at(now, zone)}
     ingest_events(engine, [json.dumps(record).encode()], source="demo-simulator", fmt="jsonl")
     return kind
+
+
+def _hearing_at(now: datetime, zone: str | None) -> str:
+    """A hearing as a court sets one: two weeks on, at nine in the morning where the
+    facility is (the messages show it in the facility's time), not in the small hours."""
+    local = (now + timedelta(days=HEARING_AFTER_DAYS)).astimezone(ZoneInfo(zone or "UTC"))
+    return local.replace(hour=9, minute=0, second=0).isoformat()
 
 
 async def simulate(
