@@ -32,3 +32,12 @@ def test_a_call_shows_the_words_it_says() -> None:
     assert spoken(call("Your code is 1, 2, 3. <b>&", "en", None)) == "Your code is 1, 2, 3. <b>&"
     assert spoken("<Response><Say>a</Say><Pause/><Say>b</Say></Response>") == "a\nb"
     assert spoken("not xml <") == "" and spoken("<a>" * 20_000) == ""
+
+
+def test_a_call_asking_for_the_pin_shows_what_it_says_until_it_waits_for_keys() -> None:
+    """Not the goodbye it says only when no key comes: shown at once, it read as though
+    the call had already failed."""
+    words = spoken(call("Ramón Ortega was released.", "en", "http://127.0.0.1:1/voice/gather"))
+    assert words.splitlines()[0] == "Ramón Ortega was released."
+    assert "enter your 4-digit PIN" in words
+    assert "We did not get your PIN" not in words

@@ -97,14 +97,21 @@ def with_phone(settings: Settings, base_url: str) -> Settings:
 
 
 def spoken(twiml: str) -> str:
-    """The words a call says: the text of its `<Say>` elements, one per line."""
+    """The words a call says, one `<Say>` a line, up to where it waits for keys: what
+    follows a `<Gather>` is said only when no key comes, and on the demo's phone one always
+    does (or the call goes unanswered), so showing it would read as a failure."""
     if len(twiml) > _LONGEST_SCRIPT:
         return ""
     try:
         root = ElementTree.fromstring(twiml)  # noqa: S314 - our own TwiML, size-capped
     except ElementTree.ParseError:
         return ""
-    return "\n".join((say.text or "").strip() for say in root.iter("Say"))
+    said: list[str] = []
+    for element in root:
+        said += [(say.text or "").strip() for say in element.iter("Say")]
+        if element.tag == "Gather":
+            break
+    return "\n".join(said)
 
 
 def _authorised(request: Request, settings: Settings) -> bool:
