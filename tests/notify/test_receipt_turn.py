@@ -34,6 +34,34 @@ def sqlite_delivery(sqlite_engine: Engine) -> Iterator[Delivery]:
         yield ready
 
 
+def _text_awaiting_its_receipt(d: Delivery) -> str:
+    """A registration by text, confirmed, and a text about an event sent to it that the
+    provider sends no receipt for (the test posts it): its provider id."""
+    d.register(d.ref(PUBLIC.a_number), NUMBER, Channel.SMS)
+    d.dispatch()
+    d.provider.wait_for_callbacks(2)  # the code's receipts
+    d.provider.silent = True
+    release(d.engine)
+    d.dispatch()
+    with d.engine.connect() as c:
+        return str(
+            c.execute(
+                select(notifications.c.provider_message_id).where(
+                    notifications.c.purpose == "event", notifications.c.state == "sent"
+                )
+            ).scalar_one()
+        )
+
+
+def _state(d: Delivery, sid: str) -> str:
+    with d.engine.connect() as c:
+        return str(
+            c.execute(
+                select(notifications.c.state).where(notifications.c.provider_message_id == sid)
+            ).scalar_one()
+        )
+
+
 # What a dispatcher does on SQLite, batch after batch, in a process of its own as a worker
 # is: wait for priority, take the write lock, hold it while the batch is on the wire,
 # commit, and go again at once. It says "working" after its first batches.
@@ -60,18 +88,7 @@ def test_a_receipt_is_applied_between_a_busy_workers_batches(
 ) -> None:
     d = sqlite_delivery
     with heard_from_provider(d) as base:
-        d.register(d.ref(PUBLIC.a_number), NUMBER, Channel.SMS)
-        d.dispatch()
-        d.provider.wait_for_callbacks(2)  # the code's receipts
-        d.provider.silent = True  # the event's text gets none: the test posts it
-        release(d.engine)
-        d.dispatch()
-        with d.engine.connect() as c:
-            sid = c.execute(
-                select(notifications.c.provider_message_id).where(
-                    notifications.c.purpose == "event", notifications.c.state == "sent"
-                )
-            ).scalar_one()
+        sid = _text_awaiting_its_receipt(d)
 
         database = d.engine.url.database
         assert database is not None
@@ -97,11 +114,7 @@ def test_a_receipt_is_applied_between_a_busy_workers_batches(
             if busy.stdout is not None:
                 busy.stdout.close()
     assert answer.status_code == 204
-    with d.engine.connect() as c:
-        state = c.execute(
-            select(notifications.c.state).where(notifications.c.provider_message_id == sid)
-        ).scalar_one()
-    assert state == "delivered"
+    assert _state(d, sid) == "delivered"
     # After the batch in flight (or one more), far within SQLite's 10 s busy timeout.
     assert took < 2, took
     assert still_working
@@ -126,18 +139,7 @@ def test_a_receipt_waits_for_the_batch_in_flight_on_the_dispatchers_lock(
     holds the next batch back meanwhile."""
     d = sqlite_delivery
     with heard_from_provider(d) as base:
-        d.register(d.ref(PUBLIC.a_number), NUMBER, Channel.SMS)
-        d.dispatch()
-        d.provider.wait_for_callbacks(2)
-        d.provider.silent = True
-        release(d.engine)
-        d.dispatch()
-        with d.engine.connect() as c:
-            sid = c.execute(
-                select(notifications.c.provider_message_id).where(
-                    notifications.c.purpose == "event", notifications.c.state == "sent"
-                )
-            ).scalar_one()
+        sid = _text_awaiting_its_receipt(d)
         database = d.engine.url.database
         assert database is not None
         url = f"{base}/api/v1/sms/status"
@@ -156,22 +158,12 @@ def test_a_receipt_waits_for_the_batch_in_flight_on_the_dispatchers_lock(
                 time.sleep(0.3)
                 # Waiting for the batch: not answered, nothing written.
                 assert not posted.done()
-                with d.engine.connect() as c:
-                    state = c.execute(
-                        select(notifications.c.state).where(
-                            notifications.c.provider_message_id == sid
-                        )
-                    ).scalar_one()
-                assert state == "sent"
+                assert _state(d, sid) == "sent"
             finally:
                 os.close(batch)  # the batch has landed
             answer = posted.result(timeout=30)
     assert answer.status_code == 204
-    with d.engine.connect() as c:
-        state = c.execute(
-            select(notifications.c.state).where(notifications.c.provider_message_id == sid)
-        ).scalar_one()
-    assert state == "delivered"
+    assert _state(d, sid) == "delivered"
     assert not _locked(f"{database}{TURN}") and not _locked(f"{database}{DISPATCH}")
 
 
