@@ -105,6 +105,6 @@ def judge_events(stats: EventStats, populations: dict[str, int], t: Thresholds) 
     over = [(key, count) for key, count in stats.bursts.items() if count > t.burst_minimum]
     for (facility, kind, _), count in sorted(over):
         population = populations.get(facility, 0)
-        if count > t.burst_minimum and count > t.departure_share * population:
+        if count > t.departure_share * population:
             return f"{count} {kind} events at facility {facility} within {t.burst_window}"
     return None
