@@ -10,9 +10,10 @@ from babel.dates import format_date, format_time, get_timezone_name
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from safevine.domain.local_time import long_date
 from safevine.domain.zone_names import zone_name
 from safevine.i18n import LANGUAGES
-from safevine.web.public.results import _day, long_datetime
+from safevine.web.public.results import long_datetime
 
 ZONES = [
     "UTC",
@@ -36,7 +37,7 @@ def test_long_texts_are_babels(seconds: int, micro: int, zone: str, language: st
     local = moment.astimezone(ZoneInfo(zone))
     text = long_datetime(local, language)
     day = format_date(local, "long", locale=language)
-    assert _day(local.date(), language) == day and day in text
+    assert long_date(local.date(), language) == day and day in text
     assert format_time(local, "short", locale=language) in text
     named = zone_name(local, language)
     assert named in text and not re.search(r"[+-]\d{4}\b", text), text

@@ -3,19 +3,14 @@ where the language has one ("MST" in English), otherwise its name in words ("hor
 de las Montañas Rocosas"), never a bare offset such as "-0700" that few readers can place."""
 
 from datetime import datetime
-from functools import lru_cache
 
-from babel.core import Locale
 from babel.dates import get_timezone_name
+
+from safevine.domain.local_time import locale_of
 
 # (zone, daylight time or not, language) -> name: Babel takes tens of microseconds a name,
 # and a worker names the same few zones in every message.
 _NAMES: dict[tuple[str, bool, str], str] = {}
-
-
-@lru_cache(maxsize=16)
-def _locale(language: str) -> Locale:
-    return Locale.parse(language)
 
 
 def zone_name(moment: datetime, language: str) -> str:
@@ -27,7 +22,7 @@ def zone_name(moment: datetime, language: str) -> str:
     cached = (key, bool(moment.dst()), language)
     name = _NAMES.get(cached)
     if name is None:
-        locale = _locale(language)
+        locale = locale_of(language)
         short = str(get_timezone_name(moment, "short", locale=locale) or "")
         offset = not short or short.startswith(("+", "-", "GMT", "UTC")) or short[0].isdigit()
         name = str(get_timezone_name(moment, "long", locale=locale)) if offset else short

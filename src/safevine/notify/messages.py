@@ -7,15 +7,13 @@ update. Confirmation codes name nobody either way. Texts come from the gettext c
 
 import html
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
-from functools import lru_cache
+from datetime import datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.core import Locale
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime
 
 from safevine.domain.country import country_name
+from safevine.domain.local_time import facility_zone, locale_of, long_date, short_time
 from safevine.domain.sms_text import for_sms, length, room
 from safevine.domain.zone_names import zone_name as local_zone_name
 from safevine.i18n import N_, sms_in_gsm7, translations
@@ -148,41 +146,14 @@ class MessageContext:
     help_phone: str = ""
 
 
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-@lru_cache(maxsize=8)
-def _locale(language: str) -> Locale:
-    # Babel parses a locale given by name on every call: two thirds of formatting a time.
-    return Locale.parse(language)
-
-
-# Babel applies its patterns field by field, about 35 microseconds a time: a tenth of a
-# worker's time per email. Events fall on few days and a day has 1,440 minutes, so the
-# long date and the short time (patterns that hold neither zone nor seconds: checked in
-# tests/notify/test_messages.py) are each formatted once and then looked up.
-@lru_cache(maxsize=4096)
-def _long_date(day: date, language: str) -> str:
-    return format_date(day, "long", locale=_locale(language))
-
-
-@lru_cache(maxsize=4096)
-def _short_time(clock: time, language: str) -> str:
-    return format_time(clock, "short", locale=_locale(language))
-
-
 def _when(iso: str, zone_name: str | None, language: str, short: bool) -> str:
     """The facility's local time with its zone: "November 24, 2026, 6:15 PM MST"."""
-    moment = datetime.fromisoformat(iso).astimezone(_zone(zone_name))
+    moment = datetime.fromisoformat(iso).astimezone(facility_zone(zone_name))
     if short:
-        return format_datetime(moment, "short", locale=_locale(language))
+        return format_datetime(moment, "short", locale=locale_of(language))
     clock = time(moment.hour, moment.minute)
     return (
-        f"{_long_date(moment.date(), language)}, {_short_time(clock, language)} "
+        f"{long_date(moment.date(), language)}, {short_time(clock, language)} "
         f"{local_zone_name(moment, language)}"
     )
 
@@ -348,10 +319,10 @@ def render_feed_notice(
     if purpose == "resumed":
         text = gettext(FEED_RESUMED) % {"number": context.number}
     elif since:
-        day = datetime.fromisoformat(since).astimezone(_zone(time_zone)).date()
+        day = datetime.fromisoformat(since).astimezone(facility_zone(time_zone)).date()
         text = gettext(FEED_DELAY) % {
             "number": context.number,
-            "since": _long_date(day, context.language),
+            "since": long_date(day, context.language),
         }
     else:
         text = gettext(FEED_DELAY_UNKNOWN) % {"number": context.number}
@@ -378,10 +349,10 @@ def _day(iso: str | None, zone_name: str | None, language: str, short: bool) -> 
     """The day of a moment in the facility's local time: "November 24, 2026" (or 11/24/26)."""
     if not iso:
         return "?"
-    day = datetime.fromisoformat(iso).astimezone(_zone(zone_name)).date()
+    day = datetime.fromisoformat(iso).astimezone(facility_zone(zone_name)).date()
     if short:
-        return format_date(day, "short", locale=_locale(language))
-    return _long_date(day, language)
+        return format_date(day, "short", locale=locale_of(language))
+    return long_date(day, language)
 
 
 def _retracted_day(retracted: dict[str, Any], language: str, short: bool) -> str:

@@ -1,15 +1,14 @@
 """A public person as a search result, in the reader's language. Only what may be shown."""
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime, time
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.core import Locale
-from babel.dates import format_date, format_time, get_datetime_format
+from babel.dates import get_datetime_format
 
 from safevine.domain.country import country_name
+from safevine.domain.local_time import facility_zone, locale_of, long_date, short_time
 from safevine.domain.zone_names import zone_name
 from safevine.i18n import N_
 from safevine.store.public.lookup import PublicPerson
@@ -23,44 +22,25 @@ STATUS_TEXT = {
 }
 
 
-@lru_cache(maxsize=512)
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-# Babel's long formats, with what does not depend on the moment resolved once: the locale,
-# the way date and time combine, the text of each day (a day has one text per language).
-@lru_cache(maxsize=8)
-def _locale(language: str) -> Locale:
-    return Locale.parse(language)
-
-
-@lru_cache(maxsize=8)
+# The way date and time combine in the locale's long format, resolved once.
+@lru_cache(maxsize=16)
 def _date_and_time(language: str) -> str:
-    return str(get_datetime_format("long", locale=_locale(language))).replace("'", "")
-
-
-@lru_cache(maxsize=4096)
-def _day(day: date, language: str) -> str:
-    return format_date(day, "long", locale=_locale(language))
+    return str(get_datetime_format("long", locale=locale_of(language))).replace("'", "")
 
 
 def long_datetime(moment: datetime, language: str) -> str:
     """As `babel.dates.format_datetime(moment, "long", locale=language)` builds it: the
     locale's date-and-time pattern around the time and the long date; the time with its
     zone named in the reader's language (`domain.zone_names`), not as a bare offset."""
-    clock = format_time(moment, "short", tzinfo=None, locale=_locale(language))
+    clock = short_time(time(moment.hour, moment.minute), language)
     time_text = f"{clock} {zone_name(moment, language)}"
-    day_text = _day(moment.date(), language)
+    day_text = long_date(moment.date(), language)
     return _date_and_time(language).replace("{0}", time_text).replace("{1}", day_text)
 
 
 def moment_text(moment: datetime, zone_name: str | None, language: str) -> str:
     """A moment in a facility's local time, in the reader's language."""
-    return long_datetime(moment.astimezone(_zone(zone_name)), language)
+    return long_datetime(moment.astimezone(facility_zone(zone_name)), language)
 
 
 _country_name = lru_cache(maxsize=1024)(country_name)
@@ -74,7 +54,7 @@ def present(
 ) -> dict[str, Any]:
     """The result as the API returns it and the page shows it; `delayed` is the notice
     for a facility whose information is late (`feed_delays.describe_delay`)."""
-    zone = _zone(person.facility_time_zone)
+    zone = facility_zone(person.facility_time_zone)
 
     def when(moment: datetime) -> str:
         return long_datetime(moment.astimezone(zone), language)
@@ -90,7 +70,7 @@ def present(
         "custody_status": person.custody_state,
         "custody_status_text": gettext(STATUS_TEXT[person.custody_state]),
         "status_since": person.status_since.isoformat(),
-        "status_since_text": _day(person.status_since.astimezone(zone).date(), language),
+        "status_since_text": long_date(person.status_since.astimezone(zone).date(), language),
         "facility": {
             "name": person.facility_name,
             "address": person.facility_address,
