@@ -5,6 +5,9 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+# UTC sessions so CURRENT_DATE in the public views is the same day Python uses.
+POSTGRES_SESSION = {"options": "-c timezone=UTC"}
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
@@ -16,8 +19,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        # UTC sessions so CURRENT_DATE in the public views is the same day Python uses.
-        connect_args = {"options": "-c timezone=UTC", **kwargs.pop("connect_args", {})}
+        connect_args = {**POSTGRES_SESSION, **kwargs.pop("connect_args", {})}
         return create_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
     raise ValueError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from safevine.config import Settings
 from safevine.contact_vault import ContactVault
 from safevine.i18n import N_, translations
+from safevine.store.public.awaited_lookup import AwaitedLookups
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.lookup import Lookups
 from safevine.store.public.prepared_lookup import PreparedLookups
@@ -63,7 +64,9 @@ def create_public_app(
         settings.search_crowd_delay,
         lambda key, refs: queue_crowd_alert(engine, settings, key, refs, datetime.now(UTC)),
     )
-    lookups: Lookups = PreparedLookups(engine)
+    lookups: Lookups | AwaitedLookups = (
+        AwaitedLookups(engine) if engine.dialect.name == "postgresql" else PreparedLookups(engine)
+    )
     if settings.search_replica_urls:
         replicas = [make_public_engine(url) for url in settings.search_replica_urls]
         lookups = ReplicaLookups(engine, replicas)

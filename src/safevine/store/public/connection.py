@@ -38,9 +38,18 @@ def make_public_engine(database_url: str, public_database_url: str | None = None
     return engine
 
 
+SET_PUBLIC_ROLE = f"SET ROLE {PUBLIC_ROLE}"
+
+
+def switches_role(engine: Engine) -> bool:
+    """Whether `engine`'s connections take the public role on connect (not when they log
+    in as it): a connection made beside the engine must then take it too."""
+    return event.contains(engine, "connect", _set_role)
+
+
 def _set_role(dbapi_connection: Any, _record: Any) -> None:
     with dbapi_connection.cursor() as cursor:
-        cursor.execute(f"SET ROLE {PUBLIC_ROLE}")
+        cursor.execute(SET_PUBLIC_ROLE)
     dbapi_connection.commit()
 
 

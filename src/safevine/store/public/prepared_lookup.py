@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from safevine.store.public.lookup import BY_REFERENCE, SEARCHES, PublicPerson
 
@@ -98,35 +98,13 @@ class PreparedStatement:
                 self._shapes[key] = shape
         return shape
 
-    def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Run on `connection`'s DB-API connection; its engine's cursor-execute listeners
-        hear of it as of any statement (with no execution context)."""
+    def bind(self, values: Mapping[str, Any]) -> tuple[str, tuple[Any, ...] | dict[str, Any]]:
+        """The SQL and the driver's parameters for these values."""
         shape = self._shape(values)
-        parameters = shape.parameters(values)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            dispatch = connection.dispatch
-            if dispatch.before_cursor_execute:
-                dispatch.before_cursor_execute(
-                    connection, cursor, shape.sql, parameters, None, False
-                )
-            cursor.execute(shape.sql, parameters)
-            fetched = cursor.fetchall()
-            if dispatch.after_cursor_execute:
-                dispatch.after_cursor_execute(
-                    connection, cursor, shape.sql, parameters, None, False
-                )
-        except self._dialect.loaded_dbapi.Error as error:
-            raise DBAPIError.instance(
-                shape.sql,
-                parameters,
-                error,
-                self._dialect.loaded_dbapi.Error,
-                hide_parameters=True,
-                dialect=self._dialect,
-            ) from error
-        finally:
-            cursor.close()
+        return shape.sql, shape.parameters(values)
+
+    def convert(self, fetched: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """The driver's rows as SQLAlchemy's result processors make them."""
         if not self._convert:
             return [tuple(row) for row in fetched]
         results = self._results
@@ -134,6 +112,38 @@ class PreparedStatement:
             tuple(v if p is None else p(v) for p, v in zip(results, row, strict=True))
             for row in fetched
         ]
+
+    def error(
+        self, sql: str, parameters: tuple[Any, ...] | dict[str, Any], error: Exception
+    ) -> StatementError:
+        """The driver's error as SQLAlchemy raises it (a `DBAPIError`), parameters hidden."""
+        return DBAPIError.instance(
+            sql,
+            parameters,
+            error,
+            self._dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            dialect=self._dialect,
+        )
+
+    def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run on `connection`'s DB-API connection; its engine's cursor-execute listeners
+        hear of it as of any statement (with no execution context)."""
+        sql, parameters = self.bind(values)
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            dispatch = connection.dispatch
+            if dispatch.before_cursor_execute:
+                dispatch.before_cursor_execute(connection, cursor, sql, parameters, None, False)
+            cursor.execute(sql, parameters)
+            fetched = cursor.fetchall()
+            if dispatch.after_cursor_execute:
+                dispatch.after_cursor_execute(connection, cursor, sql, parameters, None, False)
+        except self._dialect.loaded_dbapi.Error as error:
+            raise self.error(sql, parameters, error) from error
+        finally:
+            cursor.close()
+        return self.convert(fetched)
 
 
 class PreparedLookups:

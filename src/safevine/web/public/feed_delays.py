@@ -65,6 +65,11 @@ class DelayBoard:
                 found[person.public_ref] = delay
         return found
 
+    def fresh(self) -> bool:
+        """Whether `for_people` answers from memory, without reading the database."""
+        read_at = self._read_at
+        return read_at is not None and self.clock() - read_at < FRESH_FOR
+
     def _refresh(self) -> None:
         now = self.clock()
         if self._read_at is not None and now - self._read_at < FRESH_FOR:

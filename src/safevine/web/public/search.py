@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from safevine.store.public.awaited_lookup import AwaitedLookups
 from safevine.store.public.feed_delays import FacilityDelay
 from safevine.store.public.lookup import Lookups, PublicPerson
 from safevine.web.public.feed_delays import DelayBoard, describe_delay
@@ -54,16 +55,12 @@ class SearchOutcome:
         ]
 
 
-def run_search(
-    lookups: Lookups,
-    limiter: RateLimiter | None,
-    client: str,
-    raw: Mapping[str, object],
-    board: DelayBoard | None = None,
-) -> SearchOutcome:
-    """Rate-limit the client, validate, rate-limit this client's searches for these
-    identifiers and check for a crowd, then look up (and, for anyone found, whether their
-    facility's information is delayed)."""
+def admit(
+    limiter: RateLimiter | None, client: str, raw: Mapping[str, object]
+) -> SearchOutcome | tuple[SearchQuery, IdentifierCheck]:
+    """Rate-limit the client, validate, then rate-limit this client's searches for these
+    identifiers and check for a crowd: the query to look up and what the check found, or
+    the answer when there is nothing to look up."""
     if limiter is not None and (wait := limiter.check("search_client", client)) is not None:
         return SearchOutcome(retry_after=wait)
     parsed = parse_query(raw)
@@ -72,13 +69,64 @@ def run_search(
     check = limiter.check_identifier(client, parsed.canonical) if limiter else IdentifierCheck()
     if check.wait is not None:
         return SearchOutcome(retry_after=check.wait)
-    people = find(lookups, parsed)
+    return parsed, check
+
+
+def _found(
+    people: list[PublicPerson], check: IdentifierCheck, board: DelayBoard | None
+) -> SearchOutcome:
+    """The outcome for the people found (and whether their facility's information is
+    delayed)."""
     return SearchOutcome(
         people=people,
         delays=board.for_people(people) if board else {},
         crowd=check.crowd,
         alert_key=check.key if check.alert else None,
     )
+
+
+def run_search(
+    lookups: Lookups,
+    limiter: RateLimiter | None,
+    client: str,
+    raw: Mapping[str, object],
+    board: DelayBoard | None = None,
+) -> SearchOutcome:
+    """`admit`, then look up."""
+    admitted = admit(limiter, client, raw)
+    if isinstance(admitted, SearchOutcome):
+        return admitted
+    parsed, check = admitted
+    return _found(find(lookups, parsed), check, board)
+
+
+async def run_awaited_search(
+    lookups: AwaitedLookups,
+    limiter: RateLimiter | None,
+    client: str,
+    raw: Mapping[str, object],
+    board: DelayBoard,
+) -> SearchOutcome:
+    """`run_search` with the lookup awaited; what blocks (a limiter counting elsewhere,
+    the delay board's reading when it is due) still goes to a thread."""
+    loop = asyncio.get_running_loop()
+    if limiter is not None and limiter.blocks:
+        admitted = await loop.run_in_executor(_lookup_threads(), admit, limiter, client, raw)
+    else:
+        admitted = admit(limiter, client, raw)
+    if isinstance(admitted, SearchOutcome):
+        return admitted
+    parsed, check = admitted
+    if parsed.a_number:
+        people = await lookups.by_a_number(parsed.a_number, parsed.country)
+    else:
+        assert parsed.given_key and parsed.family_key
+        people = await lookups.by_name(
+            parsed.given_key, parsed.family_key, parsed.country, parsed.date_of_birth
+        )
+    if people and not board.fresh():
+        return await loop.run_in_executor(_lookup_threads(), _found, people, check, board)
+    return _found(people, check, board)
 
 
 @dataclass(frozen=True)
@@ -93,11 +141,12 @@ class CrowdAnswer:
 class Searcher:
     """Runs searches for the app: on the serving thread when nothing in them blocks (a
     SQLite lookup, no limiter or one counting in memory), which saves handing each one to
-    a thread and back; otherwise on the lookup threads."""
+    a thread and back; awaited there when the lookup is (PostgreSQL without replicas);
+    otherwise on the lookup threads."""
 
     def __init__(
         self,
-        lookups: Lookups,
+        lookups: Lookups | AwaitedLookups,
         limiter: RateLimiter | None,
         board: DelayBoard,
         crowd: CrowdAnswer | None = None,
@@ -110,7 +159,9 @@ class Searcher:
 
     async def search(self, client: str, raw: Mapping[str, object]) -> SearchOutcome:
         loop = asyncio.get_running_loop()
-        if self.inline:
+        if isinstance(self.lookups, AwaitedLookups):
+            outcome = await run_awaited_search(self.lookups, self.limiter, client, raw, self.board)
+        elif self.inline:
             outcome = run_search(self.lookups, self.limiter, client, raw, self.board)
         else:
             outcome = await loop.run_in_executor(

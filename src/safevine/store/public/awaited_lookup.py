@@ -1,0 +1,207 @@
+"""The search's lookups on PostgreSQL, awaited on the serving loop.
+
+`PreparedLookups` runs a PostgreSQL lookup on a thread, because it waits on the network.
+Under load that hand-off cost more than the lookup: the future and the wake-up of the
+loop, and then the lookup thread and the serving thread taking the interpreter's lock from
+each other at every step of the driver, about as much CPU again as the rest of a search.
+Here the same statements (compiled once, with the same bind and result processors) run on
+psycopg's asyncio connections, awaited by the search itself: no thread, and the loop
+serves other requests while the database answers.
+
+A few connections are held for the process, made as the engine makes its own: the same
+address and adapters, UTC sessions, the public role taken on connect unless the address
+logs in as it, autocommit (each statement its own snapshot, never idle in a transaction).
+A search waits for a free one when all are busy. One the server closed is replaced and the
+lookup tried once more on a new one. Errors are raised as SQLAlchemy's, with parameters
+hidden, and the engine's cursor-execute listeners hear of every statement.
+"""
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import DBAPIError
+
+from safevine.store.engine import POSTGRES_SESSION
+from safevine.store.public.connection import SET_PUBLIC_ROLE, switches_role
+from safevine.store.public.lookup import SEARCHES, PublicPerson
+from safevine.store.public.prepared_lookup import PreparedStatement
+
+# Connections a process holds for searches: a search holds one for a round trip, so a few
+# keep the database busy while the loop serves the rest.
+LOOKUP_CONNECTIONS = 4
+
+
+class AwaitedLookups:
+    """`lookup.by_a_number` and `lookup.by_name` on PostgreSQL, as coroutines."""
+
+    # Each lookup waits on the network: awaited, never called as a blocking function.
+    blocks = True
+
+    def __init__(self, engine: Engine, connections: int = LOOKUP_CONNECTIONS) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValueError("awaited lookups are for PostgreSQL")
+        self._engine = engine
+        self._size = connections
+        searches = SEARCHES["postgresql"]
+        self._by_a_number = PreparedStatement(searches.by_a_number, engine.dialect)
+        self._by_name = PreparedStatement(searches.by_name, engine.dialect)
+        arguments, options = engine.dialect.create_connect_args(engine.url)
+        self._arguments = list(arguments)
+        self._options = {**POSTGRES_SESSION, **options}
+        self._role = switches_role(engine)
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        # Each open connection and the generation it was opened in: `close()` starts a
+        # new one, and a connection of an earlier one is closed when given back.
+        self._opened: dict[psycopg.AsyncConnection[Any], int] = {}
+        self._generation = 0
+        self._opening = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        event.listen(engine, "engine_disposed", self._on_dispose)
+
+    async def by_a_number(self, a_number: str, country: str) -> list[PublicPerson]:
+        """Public persons with this canonical A-number and country of birth (zero or one)."""
+        rows = await self._run(self._by_a_number, {"a_number": a_number, "country": country})
+        return [PublicPerson(*row) for row in rows]
+
+    async def by_name(
+        self,
+        given_key: str,
+        family_key: str,
+        country: str,
+        date_of_birth: date | None = None,
+    ) -> list[PublicPerson]:
+        """Public persons known by exactly this folded name (or alias) and country."""
+        values = {
+            "given_key": given_key,
+            "family_key": family_key,
+            "country": country,
+            "date_of_birth": date_of_birth,
+        }
+        return [PublicPerson(*row) for row in await self._run(self._by_name, values)]
+
+    @property
+    def connections(self) -> int:
+        """Connections open now (idle or in use)."""
+        return len(self._opened)
+
+    def close(self) -> None:
+        """Close every idle connection now, and each busy one as it is given back (the
+        engine's `dispose()` calls this); a later search opens new ones."""
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            self._discard(connection)
+
+    def _on_dispose(self, _engine: Engine) -> None:
+        self.close()
+
+    async def _run(
+        self, statement: PreparedStatement, values: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        sql, parameters = statement.bind(values)
+        for attempt in range(2):
+            connection = await self._take()
+            try:
+                rows = await self._execute(connection, statement, sql, parameters)
+            except DBAPIError:
+                broken = connection.broken or connection.closed
+                self._give(connection, broken=broken)
+                # The server closed it since the last search (a restart, a terminated
+                # backend): once more on a new one; a second failure is the answer.
+                if broken and attempt == 0:
+                    continue
+                raise
+            except BaseException:
+                # Cancelled mid-statement (the client went away): the connection may be in
+                # the middle of an answer, so it is not used again.
+                self._give(connection, broken=True)
+                raise
+            self._give(connection)
+            return rows
+        raise AssertionError("unreachable")
+
+    async def _execute(
+        self,
+        connection: psycopg.AsyncConnection[Any],
+        statement: PreparedStatement,
+        sql: str,
+        parameters: Any,
+    ) -> list[tuple[Any, ...]]:
+        dispatch = self._engine.dispatch
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(None, None, sql, parameters, None, False)
+        try:
+            cursor = await connection.execute(sql, parameters, prepare=True)
+            fetched = await cursor.fetchall()
+        except psycopg.Error as error:
+            raise statement.error(sql, parameters, error) from error
+        if dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(None, cursor, sql, parameters, None, False)
+        return statement.convert(fetched)
+
+    async def _take(self) -> psycopg.AsyncConnection[Any]:
+        while True:
+            while self._idle:
+                connection = self._idle.pop()
+                if not (connection.broken or connection.closed):
+                    return connection
+                self._discard(connection)
+            if len(self._opened) + self._opening < self._size:
+                return await self._connect()
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, then cancelled: the next one may go instead
+                elif waiter in self._waiting:
+                    self._waiting.remove(waiter)
+                raise
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        self._opening += 1
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                *self._arguments, autocommit=True, **self._options
+            )
+        except psycopg.Error as error:
+            raise DBAPIError.instance(
+                None, None, error, psycopg.Error, hide_parameters=True
+            ) from error
+        finally:
+            self._opening -= 1
+        try:
+            if self._role:
+                await connection.execute(SET_PUBLIC_ROLE)
+        except BaseException:
+            await connection.close()
+            raise
+        self._opened[connection] = self._generation
+        return connection
+
+    def _give(self, connection: psycopg.AsyncConnection[Any], broken: bool = False) -> None:
+        if broken or self._opened.get(connection) != self._generation:
+            self._discard(connection)
+        else:
+            self._idle.append(connection)
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _discard(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self._opened.pop(connection, None)
+        # Closing the socket needs no loop: the connection is never awaited again.
+        with contextlib.suppress(Exception):
+            connection.pgconn.finish()

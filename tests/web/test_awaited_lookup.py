@@ -1,0 +1,195 @@
+"""The search's awaited lookups on PostgreSQL answer exactly as the prepared ones do, on
+connections that keep the public walls, never sit in a transaction, stay within their
+number however many searches wait, survive the server closing them or a search being
+cancelled, and close with the engine."""
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
+
+from safevine.domain.names import fold_name
+from safevine.store.public.awaited_lookup import AwaitedLookups
+from safevine.store.public.connection import make_public_engine
+from safevine.store.public.prepared_lookup import PreparedLookups
+from tests.canaries import NEVER_EXISTED, NON_PUBLIC, PUBLIC, plant
+from tests.loops import run
+from tests.public_schema import drop_public_reads
+from tests.web.test_prepared_lookup import _plant_namesakes, _searches
+
+
+@pytest.fixture
+def public(postgres_engine: Engine) -> Iterator[Engine]:
+    plant(postgres_engine)
+    _plant_namesakes(postgres_engine)
+    public = make_public_engine(postgres_engine.url.render_as_string(hide_password=False))
+    yield public
+    public.dispose()
+
+
+def _backends(url: str, pids: set[int]) -> set[int]:
+    """Those of `pids` the server still has."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            rows = connection.execute(text("SELECT pid FROM pg_stat_activity")).scalars()
+            return pids & set(rows)
+    finally:
+        admin.dispose()
+
+
+def _pids(lookups: AwaitedLookups) -> set[int]:
+    return {c.info.backend_pid for c in lookups._opened}
+
+
+def test_every_answer_is_the_prepared_answer(public: Engine) -> None:
+    prepared = PreparedLookups(public)
+    awaited = AwaitedLookups(public)
+
+    async def answers() -> list[Any]:
+        return [await getattr(awaited, how)(*arguments) for how, arguments in _searches()]
+
+    expected = [getattr(prepared, how)(*arguments) for how, arguments in _searches()]
+    assert run(answers()) == expected
+    assert any(len(found) == 4 for found in expected)  # the four public namesakes
+    assert any(found and found[0].status_since.tzinfo for found in expected)
+
+
+def test_hidden_and_absent_people_run_the_same_statements(public: Engine) -> None:
+    awaited = AwaitedLookups(public)
+    seen: list[str] = []
+    event.listen(public, "before_cursor_execute", lambda *a: seen.append(a[2]))
+
+    async def search(given: str, family: str, a_number: str, country: str) -> list[Any]:
+        return [
+            await awaited.by_a_number(a_number, country),
+            await awaited.by_name(fold_name(given), fold_name(family), country),
+        ]
+
+    by_statement: list[list[str]] = []
+    for canary in [NEVER_EXISTED, *NON_PUBLIC]:
+        seen.clear()
+        found = run(search(canary.given, canary.family, canary.a_number, canary.country))
+        assert found == [[], []]
+        by_statement.append(list(seen))
+    assert len(by_statement[0]) == 2 and all(s == by_statement[0] for s in by_statement)
+
+
+def test_connections_keep_the_public_walls_and_no_transaction(public: Engine) -> None:
+    awaited = AwaitedLookups(public)
+
+    async def check() -> tuple[Any, ...]:
+        assert await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)
+        connection = next(iter(awaited._opened))
+        role = await (await connection.execute("SELECT current_user")).fetchone()
+        status = connection.info.transaction_status
+        try:
+            await connection.execute("SELECT a_number FROM persons")
+        except Exception as error:
+            return role, status, connection.autocommit, str(error)
+        return role, status, connection.autocommit, "read persons"
+
+    role, status, autocommit, refused = run(check())
+    assert role == ("safevine_public",) and autocommit and status == 0  # IDLE
+    assert "permission denied" in refused
+
+
+def test_many_waiting_searches_share_the_few_connections(public: Engine) -> None:
+    awaited = AwaitedLookups(public, connections=2)
+    most = 0
+
+    async def one(index: int) -> int:
+        nonlocal most
+        found = await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)
+        most = max(most, awaited.connections)
+        return len(found)
+
+    async def many() -> list[int]:
+        return await asyncio.gather(*(one(i) for i in range(40)))
+
+    assert run(many()) == [1] * 40
+    assert most == 2 and awaited.connections == 2
+
+
+def test_a_cancelled_search_leaves_no_busy_connection_behind(public: Engine) -> None:
+    awaited = AwaitedLookups(public, connections=1)
+
+    async def scenario() -> list[Any]:
+        slow = asyncio.ensure_future(awaited.by_a_number(PUBLIC.a_number, PUBLIC.country))
+        waiting = asyncio.ensure_future(awaited.by_a_number(PUBLIC.a_number, PUBLIC.country))
+        behind = asyncio.ensure_future(awaited.by_a_number(PUBLIC.a_number, PUBLIC.country))
+        await asyncio.sleep(0)
+        waiting.cancel()  # gave up while waiting for the one connection
+        first = await slow
+        found = await asyncio.wait_for(behind, 10)
+        again = await asyncio.wait_for(
+            awaited.by_a_number(PUBLIC.a_number, PUBLIC.country), 10
+        )
+        return [first, found, again, waiting.cancelled()]
+
+    first, found, again, cancelled = run(scenario())
+    assert first and found == first and again == first and cancelled
+    assert awaited.connections == 1
+
+
+def test_a_connection_the_server_closed_is_replaced(public: Engine) -> None:
+    url = public.url.render_as_string(hide_password=False)
+    awaited = AwaitedLookups(public)
+
+    async def search() -> int:
+        return len(await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country))
+
+    assert run(search()) == 1
+    before = _pids(awaited)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for pid in before:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+    assert run(search()) == 1
+    assert _pids(awaited).isdisjoint(before)
+
+
+def test_dispose_closes_the_connections(public: Engine) -> None:
+    url = public.url.render_as_string(hide_password=False)
+    awaited = AwaitedLookups(public)
+
+    async def search() -> int:
+        return len(await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country))
+
+    assert run(search()) == 1
+    pids = _pids(awaited)
+    assert pids and _backends(url, pids) == pids
+    public.dispose()
+    assert awaited.connections == 0
+    # The server sees the client go at once or a moment later.
+    for _ in range(50):
+        if not _backends(url, pids):
+            break
+        run(asyncio.sleep(0.1))
+    assert not _backends(url, pids)
+    assert run(search()) == 1  # a search after that opens a new one
+
+
+def test_database_errors_are_sqlalchemy_errors_without_the_parameters(
+    public: Engine, postgres_engine: Engine
+) -> None:
+    awaited = AwaitedLookups(public)
+    with postgres_engine.begin() as connection:
+        drop_public_reads(connection)
+
+    async def search() -> None:
+        await awaited.by_name(fold_name(PUBLIC.given), fold_name(PUBLIC.family), "MX")
+
+    with pytest.raises(DBAPIError) as raised:
+        run(search())
+    assert fold_name(PUBLIC.family) not in str(raised.value)
+    assert awaited.connections == 1  # an answer with an error does not break the connection
+
+
+def test_only_for_postgresql(sqlite_engine: Engine) -> None:
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        AwaitedLookups(sqlite_engine)
