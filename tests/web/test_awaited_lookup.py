@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from safevine.domain.names import fold_name
+from safevine.store.public import lookup
 from safevine.store.public.awaited_lookup import AwaitedLookups
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.prepared_lookup import PreparedLookups
@@ -56,6 +57,21 @@ def test_every_answer_is_the_prepared_answer(public: Engine) -> None:
     assert run(answers()) == expected
     assert any(len(found) == 4 for found in expected)  # the four public namesakes
     assert any(found and found[0].status_since.tzinfo for found in expected)
+
+
+def test_by_reference_answers_as_the_statement_does(public: Engine) -> None:
+    awaited = AwaitedLookups(public)
+    with public.connect() as connection:
+        found = lookup.by_name(connection, fold_name("Lucía"), fold_name("Ferreira Gómez"), "MX")
+        refs = [p.public_ref for p in found] + ["no-such-reference"]
+        expected = lookup.by_reference(connection, refs)
+
+    async def by_reference() -> list[Any]:
+        return [await awaited.by_reference(refs), await awaited.by_reference([])]
+
+    answered, none = run(by_reference())
+    assert len(expected) == 4 and none == []
+    assert sorted(answered, key=repr) == sorted(expected, key=repr)
 
 
 def test_hidden_and_absent_people_run_the_same_statements(public: Engine) -> None:
@@ -125,9 +141,7 @@ def test_a_cancelled_search_leaves_no_busy_connection_behind(public: Engine) -> 
         waiting.cancel()  # gave up while waiting for the one connection
         first = await slow
         found = await asyncio.wait_for(behind, 10)
-        again = await asyncio.wait_for(
-            awaited.by_a_number(PUBLIC.a_number, PUBLIC.country), 10
-        )
+        again = await asyncio.wait_for(awaited.by_a_number(PUBLIC.a_number, PUBLIC.country), 10)
         return [first, found, again, waiting.cancelled()]
 
     first, found, again, cancelled = run(scenario())

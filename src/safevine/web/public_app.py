@@ -64,7 +64,7 @@ def create_public_app(
         settings.search_crowd_delay,
         lambda key, refs: queue_crowd_alert(engine, settings, key, refs, datetime.now(UTC)),
     )
-    lookups: Lookups | AwaitedLookups = (
+    lookups: Lookups | AwaitedLookups | ReplicaLookups = (
         AwaitedLookups(engine) if engine.dialect.name == "postgresql" else PreparedLookups(engine)
     )
     if settings.search_replica_urls:

@@ -19,7 +19,7 @@ hidden, and the engine's cursor-execute listeners hear of every statement.
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from safevine.store.engine import POSTGRES_SESSION
 from safevine.store.public.connection import SET_PUBLIC_ROLE, switches_role
-from safevine.store.public.lookup import SEARCHES, PublicPerson
+from safevine.store.public.lookup import BY_REFERENCE, SEARCHES, PublicPerson
 from safevine.store.public.prepared_lookup import PreparedStatement
 
 # Connections a process holds for searches: a search holds one for a round trip, so a few
@@ -51,6 +51,7 @@ class AwaitedLookups:
         searches = SEARCHES["postgresql"]
         self._by_a_number = PreparedStatement(searches.by_a_number, engine.dialect)
         self._by_name = PreparedStatement(searches.by_name, engine.dialect)
+        self._by_reference = PreparedStatement(BY_REFERENCE, engine.dialect)
         arguments, options = engine.dialect.create_connect_args(engine.url)
         self._arguments = list(arguments)
         self._options = {**POSTGRES_SESSION, **options}
@@ -84,6 +85,13 @@ class AwaitedLookups:
             "date_of_birth": date_of_birth,
         }
         return [PublicPerson(*row) for row in await self._run(self._by_name, values)]
+
+    async def by_reference(self, refs: Sequence[str]) -> list[PublicPerson]:
+        """Public persons among these references, in no particular order."""
+        if not refs:
+            return []
+        rows = await self._run(self._by_reference, {"refs": list(refs)})
+        return [PublicPerson(*row) for row in rows]
 
     @property
     def connections(self) -> int:

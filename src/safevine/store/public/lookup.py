@@ -90,8 +90,9 @@ BY_REFERENCE = select(*_SHOWN).where(
 
 
 class Lookups(Protocol):
-    """What a public search looks up with: `PreparedLookups` on one database, or
-    `ReplicaLookups` on replicas confirmed by the primary. `blocks`: a lookup waits on the
+    """What a public search looks up with, called as plain functions: `PreparedLookups`.
+    (On PostgreSQL the search awaits its lookups instead: `AwaitedLookups` on one database,
+    `ReplicaLookups` on replicas confirmed by the primary.) `blocks`: a lookup waits on the
     network, so it must leave the serving thread."""
 
     blocks: bool

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, Select, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from safevine.store.public.lookup import BY_REFERENCE, SEARCHES, PublicPerson
+from safevine.store.public.lookup import SEARCHES, PublicPerson
 
 Processor = Callable[[Any], Any] | None
 # Distinct numbers of references a name search has expanded `IN (...)` for; beyond it a
@@ -161,7 +161,6 @@ class PreparedLookups:
         searches = SEARCHES[dialect.name]
         self._by_a_number = PreparedStatement(searches.by_a_number, dialect)
         self._by_name = PreparedStatement(searches.by_name, dialect)
-        self._by_reference = PreparedStatement(BY_REFERENCE, dialect)
         self._local = threading.local()
         self._held: list[Connection] = []
         self._lock = threading.Lock()
@@ -187,12 +186,6 @@ class PreparedLookups:
             "date_of_birth": date_of_birth,
         }
         return [PublicPerson(*row) for row in self._run(self._by_name, values)]
-
-    def by_reference(self, refs: Sequence[str]) -> list[PublicPerson]:
-        """Public persons among these references, in no particular order."""
-        if not refs:
-            return []
-        return [PublicPerson(*row) for row in self._run(self._by_reference, {"refs": list(refs)})]
 
     def close(self) -> None:
         """Close every held connection (the engine's `dispose()` calls this)."""

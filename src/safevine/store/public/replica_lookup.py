@@ -11,32 +11,35 @@ expensive part of every search, the constant-work index lookups, runs on the rep
 and the primary answers only a lookup by key for each person found.
 
 Replicas take searches in turn. One that fails is skipped for `REST_SECONDS`, and its
-searches are answered by the primary meanwhile.
+searches are answered by the primary meanwhile. Every lookup, on a replica or on the
+primary, is awaited on the serving loop (`awaited_lookup`).
 """
 
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError
 
+from safevine.store.public.awaited_lookup import AwaitedLookups
 from safevine.store.public.lookup import PublicPerson
-from safevine.store.public.prepared_lookup import PreparedLookups
 
 log = logging.getLogger("safevine.web")
 REST_SECONDS = 10.0
 
 
 class ReplicaLookups:
+    """`AwaitedLookups`' searches, on the replicas and confirmed on the primary."""
+
     blocks = True
 
     def __init__(self, primary: Engine, replicas: Sequence[Engine]) -> None:
-        self._primary = PreparedLookups(primary)
-        self._replicas = [PreparedLookups(replica) for replica in replicas]
+        self._primary = AwaitedLookups(primary)
+        self._replicas = [AwaitedLookups(replica) for replica in replicas]
         self._engines = list(replicas)
         self._turn = itertools.count()
         self._resting: dict[int, float] = {}
@@ -44,36 +47,35 @@ class ReplicaLookups:
         # The app disposes of its public engine when it stops; the replicas go with it.
         event.listen(primary, "engine_disposed", self._dispose)
 
-    def by_a_number(self, a_number: str, country: str) -> list[PublicPerson]:
-        return self._search(lambda lookups: lookups.by_a_number(a_number, country))
+    async def by_a_number(self, a_number: str, country: str) -> list[PublicPerson]:
+        return await self._search(lambda lookups: lookups.by_a_number(a_number, country))
 
-    def by_name(
+    async def by_name(
         self, given_key: str, family_key: str, country: str, date_of_birth: date | None = None
     ) -> list[PublicPerson]:
-        return self._search(
+        return await self._search(
             lambda lookups: lookups.by_name(given_key, family_key, country, date_of_birth)
         )
 
-    def _search(
-        self, lookup: Callable[[PreparedLookups], list[PublicPerson]]
+    async def _search(
+        self, lookup: Callable[[AwaitedLookups], Awaitable[list[PublicPerson]]]
     ) -> list[PublicPerson]:
         chosen = self._choose()
         if chosen is None:
-            return lookup(self._primary)
+            return await lookup(self._primary)
         try:
-            candidates = lookup(self._replicas[chosen])
+            candidates = await lookup(self._replicas[chosen])
         except DBAPIError as error:
             self._rest(chosen, error)
-            return lookup(self._primary)
-        return self._confirmed(candidates)
+            return await lookup(self._primary)
+        return await self._confirmed(candidates)
 
-    def _confirmed(self, candidates: list[PublicPerson]) -> list[PublicPerson]:
+    async def _confirmed(self, candidates: list[PublicPerson]) -> list[PublicPerson]:
         """The candidates the primary shows now, as it shows them, in the replica's order."""
         if not candidates:
             return []
-        current = {
-            p.public_ref: p for p in self._primary.by_reference([c.public_ref for c in candidates])
-        }
+        refs = [c.public_ref for c in candidates]
+        current = {p.public_ref: p for p in await self._primary.by_reference(refs)}
         return [current[c.public_ref] for c in candidates if c.public_ref in current]
 
     def _choose(self) -> int | None:

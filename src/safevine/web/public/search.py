@@ -10,6 +10,7 @@ from typing import Any
 from safevine.store.public.awaited_lookup import AwaitedLookups
 from safevine.store.public.feed_delays import FacilityDelay
 from safevine.store.public.lookup import Lookups, PublicPerson
+from safevine.store.public.replica_lookup import ReplicaLookups
 from safevine.web.public.feed_delays import DelayBoard, describe_delay
 from safevine.web.public.results import present
 from safevine.web.public.search_query import Problem, SearchQuery, parse_query
@@ -101,7 +102,7 @@ def run_search(
 
 
 async def run_awaited_search(
-    lookups: AwaitedLookups,
+    lookups: AwaitedLookups | ReplicaLookups,
     limiter: RateLimiter | None,
     client: str,
     raw: Mapping[str, object],
@@ -141,12 +142,12 @@ class CrowdAnswer:
 class Searcher:
     """Runs searches for the app: on the serving thread when nothing in them blocks (a
     SQLite lookup, no limiter or one counting in memory), which saves handing each one to
-    a thread and back; awaited there when the lookup is (PostgreSQL without replicas);
-    otherwise on the lookup threads."""
+    a thread and back; awaited there when the lookup is (PostgreSQL, with or without
+    replicas); otherwise on the lookup threads."""
 
     def __init__(
         self,
-        lookups: Lookups | AwaitedLookups,
+        lookups: Lookups | AwaitedLookups | ReplicaLookups,
         limiter: RateLimiter | None,
         board: DelayBoard,
         crowd: CrowdAnswer | None = None,
@@ -159,7 +160,7 @@ class Searcher:
 
     async def search(self, client: str, raw: Mapping[str, object]) -> SearchOutcome:
         loop = asyncio.get_running_loop()
-        if isinstance(self.lookups, AwaitedLookups):
+        if isinstance(self.lookups, AwaitedLookups | ReplicaLookups):
             outcome = await run_awaited_search(self.lookups, self.limiter, client, raw, self.board)
         elif self.inline:
             outcome = run_search(self.lookups, self.limiter, client, raw, self.board)
