@@ -4,6 +4,7 @@ number however many searches wait, survive the server closing them or a search b
 cancelled, and close with the engine."""
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -207,3 +208,28 @@ def test_database_errors_are_sqlalchemy_errors_without_the_parameters(
 def test_only_for_postgresql(sqlite_engine: Engine) -> None:
     with pytest.raises(ValueError, match="PostgreSQL"):
         AwaitedLookups(sqlite_engine)
+
+
+def test_searches_waiting_for_a_connection_that_cannot_be_made_get_an_error() -> None:
+    """The server does not answer: the search making the one connection fails when its
+    connect timeout ends, and those waiting for it try for themselves and fail too, rather
+    than wait for a connection that never comes."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the handshake completes; nothing ever answers
+        port = silent.getsockname()[1]
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/nowhere?connect_timeout=1"
+        down = make_public_engine(url)
+        awaited = AwaitedLookups(down, connections=1)
+
+        async def three() -> list[object]:
+            searches = [awaited.by_a_number(PUBLIC.a_number, PUBLIC.country) for _ in range(3)]
+            return await asyncio.wait_for(asyncio.gather(*searches, return_exceptions=True), 20)
+
+        try:
+            answers = run(three())
+        finally:
+            down.dispose()
+    assert len(answers) == 3 and all(isinstance(a, DBAPIError) for a in answers), answers
+    assert PUBLIC.a_number not in " ".join(str(a) for a in answers)
+    assert awaited.connections == 0

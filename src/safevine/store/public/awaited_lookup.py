@@ -174,23 +174,31 @@ class AwaitedLookups:
                 raise
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        # Counted as open from the start, so no other search opens one beyond the number
+        # while this one connects and takes its role.
         self._opening += 1
         try:
             connection = await psycopg.AsyncConnection.connect(
                 *self._arguments, autocommit=True, **self._options
             )
-        except psycopg.Error as error:
-            raise DBAPIError.instance(
-                None, None, error, psycopg.Error, hide_parameters=True
-            ) from error
+            try:
+                if self._role:
+                    await connection.execute(SET_PUBLIC_ROLE)
+            except BaseException:
+                connection.pgconn.finish()
+                raise
+        except BaseException as error:
+            # A search waiting for a connection would otherwise wait for one that never
+            # comes: it tries for itself, and gets its own answer (an error, while the
+            # server is down).
+            self._wake()
+            if isinstance(error, psycopg.Error):
+                raise DBAPIError.instance(
+                    None, None, error, psycopg.Error, hide_parameters=True
+                ) from error
+            raise
         finally:
             self._opening -= 1
-        try:
-            if self._role:
-                await connection.execute(SET_PUBLIC_ROLE)
-        except BaseException:
-            await connection.close()
-            raise
         self._opened[connection] = self._generation
         return connection
 
