@@ -8,7 +8,9 @@ every call:
   (state, facility, since, sequence, event id, left-custody time);
 - the events that alert a registrant are exactly those whose arrival, in the order given,
   changed `advance`'s result, and every hearing; a resend alerts no one again;
-- the count of status changes a call reports is the number of people whose status moved.
+- the count of status changes a call reports is the number of people whose status moved;
+- in a batch under judgement (`provisional`), alerts are written held for the batch, and
+  each person the batch moved has the status from before the batch kept for the public.
 On SQLite and PostgreSQL, with ties in time and sequence, late events, hearings, resends
 and several events a person a call.
 """
@@ -25,8 +27,9 @@ from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.custody_status import CustodyStatus, StatusEvent, advance, derive_status
 from safevine.domain.event_kinds import EventKind
 from safevine.store.public.tables import notifications, registrations
+from safevine.store.records.batches import start_batch
 from safevine.store.records.events import record_events
-from safevine.store.schema import custody_events, custody_status, facilities, persons
+from safevine.store.schema import custody_events, custody_status, facilities, held_status, persons
 from tests.builders import load_facilities
 from tests.ingest.feed_properties import facility_code, fuzz_settings, next_tag
 
@@ -152,25 +155,46 @@ def _stored_events(engine: Engine, a_number: str) -> list[StatusEvent]:
     return [StatusEvent(r[0], EventKind(r[1]), r[2], r[3], r[4]) for r in rows]
 
 
-def _alerted(engine: Engine, tag: int) -> list[str]:
-    """The event ids of the example's event notifications, one per notification."""
+def _alerted(engine: Engine, tag: int) -> list[tuple[str, str, int | None]]:
+    """The event id, state and hold batch of the example's event notifications, one per
+    notification."""
     with engine.connect() as connection:
-        return list(
-            connection.execute(
-                select(custody_events.c.event_id)
-                .join(notifications, notifications.c.event_pk == custody_events.c.id)
-                .where(
-                    notifications.c.purpose == "event",
-                    custody_events.c.event_id.like(f"t{tag}-%"),
-                )
-            ).scalars()
-        )
+        rows = connection.execute(
+            select(custody_events.c.event_id, notifications.c.state, notifications.c.hold_batch_id)
+            .join(notifications, notifications.c.event_pk == custody_events.c.id)
+            .where(
+                notifications.c.purpose == "event",
+                custody_events.c.event_id.like(f"t{tag}-%"),
+            )
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-@fuzz_settings(40)
-@given(calls=CALLS)
+def _kept(engine: Engine, batch_id: int) -> dict[str, tuple[object, ...]]:
+    """The status kept for the public by the batch, by A-number."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                persons.c.a_number,
+                held_status.c.had_status,
+                held_status.c.state,
+                facilities.c.code,
+                held_status.c.occurred_at,
+                held_status.c.sequence,
+                held_status.c.event_id,
+                held_status.c.left_custody_at,
+            )
+            .join(persons, persons.c.id == held_status.c.person_id)
+            .outerjoin(facilities, facilities.c.id == held_status.c.facility_id)
+            .where(held_status.c.batch_id == batch_id)
+        ).all()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+@fuzz_settings(50)
+@given(calls=CALLS, provisional=st.booleans())
 def test_statuses_and_alerts_follow_the_domain_rule(
-    engine: Engine, calls: list[list[Drawn]]
+    engine: Engine, calls: list[list[Drawn]], provisional: bool
 ) -> None:
     tag = next_tag()
     codes = [facility_code(tag, 0), facility_code(tag, 1)]
@@ -190,8 +214,14 @@ def test_statuses_and_alerts_follow_the_domain_rule(
     status: dict[str, CustodyStatus | None] = {
         a: advance(None, _status_event(e)) for a, e in zip(a_numbers, first, strict=True)
     }
+    before_batch = dict(status)
+    batch_id: int | None = None
+    if provisional:
+        with engine.begin() as connection:
+            batch_id = start_batch(connection, "events", f"t{tag}")
     sent: list[CustodyEventInput] = []  # every event stored so far, in order
     alerted: list[str] = []
+    ever_moved: set[str] = set()
     for call_number, call in enumerate(calls):
         events: list[CustodyEventInput] = []
         for n, d in enumerate(call):
@@ -222,15 +252,33 @@ def test_statuses_and_alerts_follow_the_domain_rule(
             if after is not status[a_number] and after is not None:
                 status[a_number] = after
                 moved.add(a_number)
+                ever_moved.add(a_number)
                 alerted.append(e.event_id)
             elif e.kind == EventKind.HEARING_SCHEDULED:
                 alerted.append(e.event_id)
         with engine.begin() as connection:
-            result = record_events(connection, events, origin="feed", now=BASE, source="t")
+            result = record_events(
+                connection,
+                events,
+                origin="feed",
+                now=BASE,
+                source="t",
+                batch_id=batch_id,
+                provisional=provisional,
+            )
         assert not result.errors, result.errors
         assert result.status_changes == len(moved)
         for a_number in a_numbers:
             kept = _stored_status(engine, a_number)
             assert kept == _expected_status(status[a_number]), a_number
             assert kept == _expected_status(derive_status(_stored_events(engine, a_number)))
-        assert sorted(_alerted(engine, tag)) == sorted(alerted)
+        written = _alerted(engine, tag)
+        assert sorted(event_id for event_id, _, _ in written) == sorted(alerted)
+        way = ("held", batch_id) if provisional else ("queued", None)
+        assert all((state, batch) == way for _, state, batch in written), written
+        if batch_id is not None:
+            kept = {
+                a: (1, *_expected_status(before_batch[a])[:-1])  # type: ignore[misc]
+                for a in ever_moved
+            }
+            assert _kept(engine, batch_id) == kept
