@@ -59,6 +59,10 @@ def check_text(value: str, field: str, limit: int = TEXT_LENGTH) -> str:
     """`value` unchanged if it fits; FieldError naming `field` otherwise."""
     if len(value) > limit:
         raise FieldError(field, f"is longer than {limit} characters")
+    # Controls and surrogates are never printable, and nearly every value is: one pass in
+    # C instead of two searches (a feed checks about ten values a record).
+    if value.isprintable():
+        return value
     if _CONTROL.search(value):
         raise FieldError(field, "contains control characters")
     if _SURROGATE.search(value):
@@ -82,7 +86,7 @@ def storable(value: str, limit: int) -> str:
 
 def clean_text(value: str) -> bool:
     """True when `value` holds no character `check_text` refuses (for API models)."""
-    return not (_CONTROL.search(value) or _SURROGATE.search(value))
+    return value.isprintable() or not (_CONTROL.search(value) or _SURROGATE.search(value))
 
 
 def check_moment(
