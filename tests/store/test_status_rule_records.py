@@ -9,6 +9,7 @@ every call:
 - the events that alert a registrant are exactly those whose arrival, in the order given,
   changed `advance`'s result, and every hearing; a resend alerts no one again;
 - the count of status changes a call reports is the number of people whose status moved;
+- an alert's content is the event (kind, time, details) and its facility, and no name;
 - in a batch under judgement (`provisional`), alerts are written held for the batch, and
   each person the batch moved has the status from before the batch kept for the public.
 On SQLite and PostgreSQL, with ties in time and sequence, late events, hearings, resends
@@ -155,12 +156,50 @@ def _stored_events(engine: Engine, a_number: str) -> list[StatusEvent]:
     return [StatusEvent(r[0], EventKind(r[1]), r[2], r[3], r[4]) for r in rows]
 
 
-def _alerted(engine: Engine, tag: int) -> list[tuple[str, str, int | None]]:
-    """The event id, state and hold batch of the example's event notifications, one per
-    notification."""
+def _details(kind: EventKind, other_code: str) -> dict[str, str]:
+    """Details as the feed parser makes them for each kind."""
+    return {
+        EventKind.RELEASED: {"reason": "bond"},
+        EventKind.REMOVED: {"destination_country": "GT"},
+        EventKind.HEARING_SCHEDULED: {
+            "court": "Immigration Court, Eloy",
+            "hearing_at": (BASE + timedelta(days=14)).isoformat(),
+        },
+        EventKind.TRANSFERRED: {"from_facility_code": other_code},
+    }.get(kind, {})
+
+
+def _content(engine: Engine, event: CustodyEventInput) -> dict[str, object]:
+    """What an alert about `event` must hold: the event and where it happened, no one's
+    name (the name is read from the public view when the message is sent)."""
+    with engine.connect() as connection:
+        place = connection.execute(
+            select(
+                facilities.c.name, facilities.c.city, facilities.c.state, facilities.c.time_zone
+            ).where(facilities.c.code == event.facility_code)
+        ).one()
+    return {
+        "kind": event.kind.value,
+        "occurred_at": event.occurred_at.isoformat(),
+        "facility_name": place.name,
+        "facility_city": place.city,
+        "facility_state": place.state,
+        "facility_time_zone": place.time_zone,
+        "details": event.details,
+    }
+
+
+def _alerted(engine: Engine, tag: int) -> list[tuple[str, str, int | None, dict[str, object]]]:
+    """The event id, state, hold batch and content of the example's event notifications,
+    one per notification."""
     with engine.connect() as connection:
         rows = connection.execute(
-            select(custody_events.c.event_id, notifications.c.state, notifications.c.hold_batch_id)
+            select(
+                custody_events.c.event_id,
+                notifications.c.state,
+                notifications.c.hold_batch_id,
+                notifications.c.content,
+            )
             .join(notifications, notifications.c.event_pk == custody_events.c.id)
             .where(
                 notifications.c.purpose == "event",
@@ -236,6 +275,7 @@ def test_statuses_and_alerts_follow_the_domain_rule(
                     PersonFacts(a_numbers[d.person]),
                     codes[d.facility],
                     d.sequence,
+                    _details(d.kind, codes[1 - d.facility]),
                 )
             )
         note(f"call {call_number}: {events}")
@@ -273,9 +313,12 @@ def test_statuses_and_alerts_follow_the_domain_rule(
             assert kept == _expected_status(status[a_number]), a_number
             assert kept == _expected_status(derive_status(_stored_events(engine, a_number)))
         written = _alerted(engine, tag)
-        assert sorted(event_id for event_id, _, _ in written) == sorted(alerted)
+        assert sorted(event_id for event_id, _, _, _ in written) == sorted(alerted)
         way = ("held", batch_id) if provisional else ("queued", None)
-        assert all((state, batch) == way for _, state, batch in written), written
+        assert all((state, batch) == way for _, state, batch, _ in written), written
+        by_id = {e.event_id: e for e in sent}
+        for event_id, _, _, content in written:
+            assert content == _content(engine, by_id[event_id]), event_id
         if batch_id is not None:
             kept = {
                 a: (1, *_expected_status(before_batch[a])[:-1])  # type: ignore[misc]
