@@ -16,8 +16,10 @@ from safevine.web.public.results import present
 from safevine.web.public.search_query import Problem, SearchQuery, parse_query
 from safevine.web.rate_limits import IdentifierCheck, RateLimiter
 
-# Lookups that block (PostgreSQL) run on at most this many threads, each holding its own
+# What blocks in a search (a limiter counting in Redis, with SQLite's lookups after it; the
+# delay board's reading when due) runs on at most this many threads, each holding its own
 # connection: more threads than connections would open and close connections per search.
+# PostgreSQL's lookups are awaited instead (`store.public.awaited_lookup`).
 LOOKUP_THREADS = 4
 
 
