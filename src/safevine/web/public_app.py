@@ -64,12 +64,14 @@ def create_public_app(
         settings.search_crowd_delay,
         lambda key, refs: queue_crowd_alert(engine, settings, key, refs, datetime.now(UTC)),
     )
-    lookups: Lookups | AwaitedLookups | ReplicaLookups = (
-        AwaitedLookups(engine) if engine.dialect.name == "postgresql" else PreparedLookups(engine)
-    )
+    lookups: Lookups | AwaitedLookups | ReplicaLookups
     if settings.search_replica_urls:
         replicas = [make_public_engine(url) for url in settings.search_replica_urls]
         lookups = ReplicaLookups(engine, replicas)
+    elif engine.dialect.name == "postgresql":
+        lookups = AwaitedLookups(engine)
+    else:
+        lookups = PreparedLookups(engine)
     searcher = Searcher(lookups, limiter, DelayBoard(engine), crowd)
     clients = ClientAddresses(settings.trusted_proxies)
     app.state.safevine = AppState(settings, engine, limiter, vault, metrics, searcher, clients)
