@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from safevine.store.engine import POSTGRES_SESSION
 from safevine.store.public.connection import SET_PUBLIC_ROLE, switches_role
-from safevine.store.public.lookup import BY_REFERENCE, SEARCHES, PublicPerson
+from safevine.store.public.lookup import BY_REFERENCE, SEARCHES, PublicPerson, name_values
 from safevine.store.public.prepared_lookup import PreparedStatement
 
 # Connections a process holds for searches: a search holds one for a round trip, so a few
@@ -81,12 +81,7 @@ class AwaitedLookups:
         date_of_birth: date | None = None,
     ) -> list[PublicPerson]:
         """Public persons known by exactly this folded name (or alias) and country."""
-        values = {
-            "given_key": given_key,
-            "family_key": family_key,
-            "country": country,
-            "date_of_birth": date_of_birth,
-        }
+        values = name_values(given_key, family_key, country, date_of_birth)
         return [PublicPerson(*row) for row in await self._run(self._by_name, values)]
 
     async def by_reference(self, refs: Sequence[str]) -> list[PublicPerson]:

@@ -111,6 +111,18 @@ def by_a_number(connection: Connection, a_number: str, country: str) -> list[Pub
     return [PublicPerson(**row._mapping) for row in rows]
 
 
+def name_values(
+    given_key: str, family_key: str, country: str, date_of_birth: date | None
+) -> dict[str, Any]:
+    """The parameters of the search by name (every form of it binds these)."""
+    return {
+        "given_key": given_key,
+        "family_key": family_key,
+        "country": country,
+        "date_of_birth": date_of_birth,
+    }
+
+
 def by_name(
     connection: Connection,
     given_key: str,
@@ -120,12 +132,7 @@ def by_name(
 ) -> list[PublicPerson]:
     """Public persons known by exactly this folded name (or alias) and country."""
     statement = SEARCHES[connection.dialect.name].by_name
-    values = {
-        "given_key": given_key,
-        "family_key": family_key,
-        "country": country,
-        "date_of_birth": date_of_birth,
-    }
+    values = name_values(given_key, family_key, country, date_of_birth)
     return [PublicPerson(**row._mapping) for row in connection.execute(statement, values)]
 
 

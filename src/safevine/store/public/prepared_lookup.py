@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, Select, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from safevine.store.public.lookup import SEARCHES, PublicPerson
+from safevine.store.public.lookup import SEARCHES, PublicPerson, name_values
 
 Processor = Callable[[Any], Any] | None
 # Distinct numbers of references a name search has expanded `IN (...)` for; beyond it a
@@ -179,12 +179,7 @@ class PreparedLookups:
         date_of_birth: date | None = None,
     ) -> list[PublicPerson]:
         """Public persons known by exactly this folded name (or alias) and country."""
-        values = {
-            "given_key": given_key,
-            "family_key": family_key,
-            "country": country,
-            "date_of_birth": date_of_birth,
-        }
+        values = name_values(given_key, family_key, country, date_of_birth)
         return [PublicPerson(*row) for row in self._run(self._by_name, values)]
 
     def close(self) -> None:
