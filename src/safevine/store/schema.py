@@ -143,7 +143,6 @@ custody_events = Table(
     Column("retraction_reason", Text),
     Index("ix_custody_events_person", "person_id", "occurred_at"),
     Index("ix_custody_events_batch", "batch_id"),
-    Index("ix_custody_events_facility", "facility_id", "occurred_at"),
     Index("ix_custody_events_facility_received", "facility_id", "received_at"),
 )
 
