@@ -4,10 +4,14 @@ SQLAlchemy's Core costs more per row than the database does for the statements a
 sends thousands of rows through: it builds a parameter dict for each row and runs each
 column's bind processor. Here a statement is written once per dialect, the rows are
 tuples already in the driver's form (`Driver.when` for moments), and a long list of keys
-goes as one parameter: an array on PostgreSQL (`column = ANY(?::text[])`, as written),
-a JSON array read by `json_each` on SQLite (the same text rewritten to
+goes as one parameter: an array on PostgreSQL (`column = ANY(?::text[])`, as written), a
+JSON array read by `json_each` on SQLite (the same text rewritten to
 `column IN (SELECT value FROM json_each(?))`). The statements run on the SQLAlchemy
 connection's own DB-API connection, in its transaction.
+
+PostgreSQL's arrays go in the binary format: psycopg writes an array as text in Python,
+quoting element by element and formatting each moment, which cost a feed more client time
+than all its other statements (BENCHMARKS.md, event ingest).
 
 Only constant SQL is written here; every value is bound.
 """
@@ -40,7 +44,7 @@ class Driver:
         """`statement`, written with `?` placeholders (and no literal `%`) and PostgreSQL's
         `= ANY(?::type[])`, spaced so, for a list of keys, in the driver's own style."""
         if self.postgresql:
-            return statement.replace("?", "%s")
+            return statement.replace("ANY(?::", "ANY(%b::").replace("?", "%s")
         return _ANY.sub("IN (SELECT value FROM json_each(?))", statement)
 
     def when(self, moment: datetime | None) -> Any:
@@ -95,7 +99,7 @@ class Driver:
         into = f"INSERT INTO {table.name} ({', '.join(columns)})"
         if self.postgresql:
             types = _array_types(self.dialect, table, tuple(columns))
-            arrays = ", ".join(f"%s::{t}[]" for t in types)
+            arrays = ", ".join(f"%b::{t}[]" for t in types)
             self.cursor.execute(
                 f"{into} SELECT * FROM unnest({arrays}){conflict}",
                 [list(column) for column in zip(*rows, strict=True)],
