@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -58,17 +59,42 @@ def content_hash(event: CustodyEventInput) -> str:
     the two agree).
     """
     facility = "null" if event.facility_code is None else _json_string(event.facility_code)
-    details = (
-        json.dumps(event.details, sort_keys=True, separators=(",", ":"), default=str)
-        if event.details
-        else "{}"
-    )
     canonical = (
         f"[{_json_string(event.event_id)},{_json_string(event.kind.value)},"
         f"{_json_string(event.occurred_at.isoformat())},{int(event.sequence)},{facility},"
-        f"{_json_string(event.person.a_number)},{details}]"
+        f"{_json_string(event.person.a_number)},{_details_texts(event.details)[0]}]"
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# An event's details as the content hash writes them and as they are stored, by their
+# items, for details of text alone: a feed repeats a few (a release's reason, a removal's
+# country) thousands of times. Emptied when full.
+_DETAILS_TEXTS: dict[tuple[tuple[str, str], ...], tuple[str, str]] = {}
+_DETAILS_TEXTS_KEPT = 10_000
+
+
+def _details_texts(details: dict[str, Any]) -> tuple[str, str]:
+    """(the canonical JSON the content hash takes, the JSON stored) of `details`."""
+    if not details:
+        return "{}", "{}"
+    items = tuple(details.items())
+    for _, value in items:
+        # Only text: 1, 1.0 and True are equal keys, and are written differently.
+        if value.__class__ is not str:
+            return _write_details(details)
+    texts = _DETAILS_TEXTS.get(items)
+    if texts is None:
+        texts = _write_details(details)
+        if len(_DETAILS_TEXTS) >= _DETAILS_TEXTS_KEPT:
+            _DETAILS_TEXTS.clear()
+        _DETAILS_TEXTS[items] = texts
+    return texts
+
+
+def _write_details(details: dict[str, Any]) -> tuple[str, str]:
+    canonical = json.dumps(details, sort_keys=True, separators=(",", ":"), default=str)
+    return canonical, json.dumps(details)
 
 
 _REUSED = "was already used by a different event; event ids must be unique per event"
@@ -226,7 +252,7 @@ def _record_run(
             driver.when(events[i].occurred_at),
             events[i].sequence,
             received,
-            json.dumps(events[i].details) if events[i].details else "{}",
+            _details_texts(events[i].details)[1],
             hashes[i],
             origin,
             batch_id,
