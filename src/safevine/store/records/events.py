@@ -268,8 +268,10 @@ def _record_run(
         StoredEvent(pk, person_id, events[i])
         for pk, (i, person_id) in zip(pks, accepted, strict=True)
     ]
+    # Each event's time as stored, for the statuses they set: written once.
+    written = {row[0]: row[4] for row in rows}
     advanced = _update_status(
-        connection, result.stored, facility_map, now, batch_id if provisional else None
+        connection, result.stored, facility_map, written, now, batch_id if provisional else None
     )
     result.status_changes = len(
         {s.person_id for s in result.stored if s.event.event_id in advanced}
@@ -349,11 +351,13 @@ def _update_status(
     connection: Connection,
     stored: Sequence[StoredEvent],
     facility_map: dict[str, int],
+    written: dict[str, Any],
     now: datetime,
     snapshot_batch: int | None = None,
 ) -> set[str]:
     """Advance each person's status by their new events; returns the ids of the events
-    that advanced a status when they arrived."""
+    that advanced a status when they arrived. `written`: each stored event's time, as
+    its row holds it."""
     driver = Driver(connection)
     moving = [s for s in stored if s.event.kind != EventKind.HEARING_SCHEDULED]
     current: dict[int, CustodyStatus] = {}
@@ -389,6 +393,8 @@ def _update_status(
     updated = driver.when(now)
     for person_id in sorted(changed):
         status = current[person_id]
+        # Set by one of these events, so since its time, already written.
+        since, left = written[status.event_id], status.left_custody_at
         statuses.append(
             (
                 person_id,
@@ -396,9 +402,9 @@ def _update_status(
                 facility_map.get(status.facility_code or ""),
                 pk_of[status.event_id],
                 status.event_id,
-                driver.when(status.since),
+                since,
                 status.order_key[1],
-                driver.when(status.left_custody_at),
+                since if left == status.since else driver.when(left),
                 updated,
             )
         )
