@@ -2,9 +2,9 @@
 (facility_id, occurred_at). Nothing reads events by facility in order of when they
 happened: feed health reads a facility's newest arrivals (received_at), and a batch's
 judgement reads all of a facility's events from other batches, which either index finds.
-Each index by facility costs an event feed one page written a facility a transaction (a
-feed touches every facility's last page in each chunk): a sixth of what each commit
-writes at full scale, for an index nothing needed.
+Each index by facility costs an event feed a page written per facility per transaction
+(a chunk adds to the end of every facility's range), for this one with nothing gained
+(BENCHMARKS.md, event ingest, fourth round).
 
 Revision ID: 0026
 Revises: 0025
