@@ -68,3 +68,23 @@ def test_a_known_event_keeps_its_fingerprint() -> None:
     assert content_hash(event) != content_hash(
         CustodyEventInput(**{**event.__dict__, "details": {"reason": "parole"}})
     )
+
+
+def test_details_of_equal_value_but_other_type_keep_their_own_fingerprint() -> None:
+    """Details are written once per distinct details and reused. 1, 1.0 and True are equal
+    as Python values (and as keys), yet each is written differently: each keeps the hash
+    of what it is, whichever was seen first."""
+
+    def event(value: object) -> CustodyEventInput:
+        return CustodyEventInput(
+            event_id="ev-1",
+            kind=EventKind.RELEASED,
+            occurred_at=datetime(2026, 11, 25, 14, 3, tzinfo=UTC),
+            person=PersonFacts("012345678"),
+            details={"reason": value},
+        )
+
+    values: list[object] = ["1", 1, 1.0, True, "1", True, 1]
+    for value in values:
+        assert content_hash(event(value)) == reference_hash(event(value))
+    assert len({content_hash(event(value)) for value in values}) == 4
