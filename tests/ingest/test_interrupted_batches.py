@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 from safevine.ingest.events import EVENT_CHUNK, ingest_events
 from safevine.ingest.roster import ingest_roster
 from safevine.store.decoy import real_events
-from safevine.store.schema import custody_events, ingest_batches
+from safevine.store.schema import custody_events, ingest_batches, ingest_rejects
 from tests.builders import NOW, csv_lines, days_ago, event, jsonl, load_facilities, person
 
 
@@ -55,6 +55,43 @@ def test_an_event_feed_cut_off_is_failed_and_keeps_its_applied_chunks(engine: En
         total - EVENT_CHUNK,
         EVENT_CHUNK,
     )
+
+
+def test_a_read_error_that_is_a_value_error_fails_the_batch_not_the_chunk_in_hand(
+    engine: Engine,
+) -> None:
+    """On PostgreSQL the next chunk is read while the chunk before is applied, inside its
+    transaction: a read failure there (here one that is also a ValueError, as a decoding
+    error is) must stop the batch as itself, never be taken for a record's fault and turn
+    the chunk in hand into rejects."""
+    load_facilities(engine, "F1")
+    feed = jsonl(
+        *(
+            event(f"v{i}", "booked", days_ago(1), person(f"4{i:08d}"))
+            for i in range(2 * EVENT_CHUNK)
+        )
+    )
+
+    def undecodable(lines: list[bytes], after: int) -> Iterator[bytes]:
+        yield from lines[:after]
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    with pytest.raises(UnicodeDecodeError):
+        ingest_events(engine, undecodable(feed, EVENT_CHUNK + 100), source="bad.jsonl", fmt="jsonl")
+    status, applied, message = last_batch(engine)
+    assert (status, applied) == ("failed", 0)
+    assert "UnicodeDecodeError" in message
+    with engine.connect() as connection:
+        # Taken for the records' fault, each record of the chunk would have been tried
+        # alone and counted as a reject, though none was kept.
+        counted = connection.execute(
+            select(ingest_batches.c.rejected).order_by(ingest_batches.c.id.desc()).limit(1)
+        ).scalar_one()
+        rejects = connection.execute(select(func.count()).select_from(ingest_rejects)).scalar()
+        stored = connection.execute(
+            select(func.count()).select_from(custody_events).where(real_events())
+        ).scalar()
+    assert (counted, rejects, stored) == (0, 0, 0)
 
 
 def test_a_roster_cut_off_is_failed_and_the_same_snapshot_can_be_sent_again(

@@ -121,6 +121,48 @@ def test_hostile_values_in_events_are_rejects_and_the_rest_is_applied(engine: En
     assert all("\x00" not in raw and len(raw) <= 2000 for _, _, raw in stored)
 
 
+def test_an_event_the_database_refuses_as_it_is_stored_is_a_reject(engine: Engine) -> None:
+    """The statements below SQLAlchemy (`store.driver_sql`, pipelined on PostgreSQL) raise a
+    refusal as SQLAlchemy's error of its kind, so it fails its record alone, not the batch
+    (a constraint the parser cannot know stands in for any value the database refuses)."""
+    load_facilities(engine, "F1")
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_poison BEFORE INSERT ON custody_events "
+                    "WHEN NEW.event_id = 'poison' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "ALTER TABLE custody_events "
+                    "ADD CONSTRAINT refuse_poison CHECK (event_id <> 'poison')"
+                )
+            )
+    feed = jsonl(
+        event("good-1", "booked", days_ago(1), who("300000101")),
+        event("poison", "booked", days_ago(1), who("300000102")),
+        event("good-2", "booked", days_ago(1), who("300000103")),
+    )
+    summary = ingest_events(engine, feed, source="refused.jsonl", fmt="jsonl")
+    assert (summary.status, summary.applied, summary.rejected) == ("completed", 2, 1)
+    (reject,) = summary.rejects
+    assert (reject.line, reject.field) == (2, "record")
+    assert reject.reason.startswith("could not be stored (")
+    with engine.connect() as connection:
+        stored = set(
+            connection.execute(
+                text(
+                    "SELECT event_id FROM custody_events "
+                    "WHERE event_id IN ('good-1', 'poison', 'good-2')"
+                )
+            ).scalars()
+        )
+    assert stored == {"good-1", "good-2"}
+
+
 def test_the_same_hostile_values_in_a_csv_feed(engine: Engine) -> None:
     load_facilities(engine, "F1")
     header = ["event_id", "kind", "occurred_at", "facility_code", "a_number", "sequence"]

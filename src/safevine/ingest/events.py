@@ -1,6 +1,6 @@
 """Ingesting a custody event feed (JSON Lines or CSV) in chunked transactions."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Literal
 
@@ -64,23 +64,32 @@ def ingest_events(
         bulk_writes(connection),
         collections_between_chunks() as chunk_done,
     ):
+        # On PostgreSQL the next chunk is read while the server applies this one's writes
+        # (`record_events`' `meanwhile`); elsewhere before this one's transaction begins,
+        # so SQLite's write lock is never held while a file is read. Either way a chunk
+        # commits only once the next is read: the last one is judged in its transaction.
+        overlap = connection.dialect.name == "postgresql"
         try:
             # Inside: a source that fails before its first chunk is whole fails the batch.
             chunk = next(pending, None)
             while chunk is not None:
-                following = next(pending, None)
+                ahead = _ReadAhead(pending)
+                if not overlap:
+                    ahead()
                 summary.total += len(chunk)
                 isolated(
                     connection,
                     summary,
                     chunk,
-                    lambda c, records: _apply_chunk(c, summary, records, judge, field_name),
+                    _applying(summary, judge, field_name, ahead if overlap else None),
                     refused,
-                    then=(lambda c: judge.decide(c, summary)) if following is None else None,
+                    then=_judging(judge, summary, ahead),
                 )
-                chunk = following
+                chunk = ahead()
                 chunk_done()
-        except BaseException as error:
+        except BaseException as caught:
+            # A failure reading ahead comes out as itself, as it did before it was wrapped.
+            error = caught.error if isinstance(caught, _ReadAheadError) else caught
             stopped(summary, error)
             # Whatever was applied is judged too, so nothing waits in `held` forever; the
             # batch stays marked failed whether or not that holds it, or itself fails.
@@ -89,10 +98,70 @@ def ingest_events(
                     judge.decide(other, summary)
             finally:
                 summary.status = "failed"
+            if error is not caught:
+                raise error from None
             raise
         finally:
             finish(engine, summary)
     return summary
+
+
+Chunk = list[Parsed[CustodyEventInput]]
+
+
+def _applying(
+    summary: IngestSummary,
+    judge: "_Judge",
+    field_name: Callable[[str], str],
+    meanwhile: Callable[[], object] | None,
+) -> Callable[[Connection, Chunk], None]:
+    def apply(connection: Connection, records: Chunk) -> None:
+        _apply_chunk(connection, summary, records, judge, field_name, meanwhile)
+
+    return apply
+
+
+def _judging(
+    judge: "_Judge", summary: IngestSummary, ahead: "_ReadAhead"
+) -> Callable[[Connection], None]:
+    """The batch is judged in the transaction of its last chunk."""
+
+    def then(connection: Connection) -> None:
+        if ahead() is None:
+            judge.decide(connection, summary)
+
+    return then
+
+
+class _ReadAheadError(Exception):
+    """Reading the next chunk failed while this one was applied: carried out of the chunk's
+    transaction as it is, never taken for a fault of one of its records."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
+
+
+class _ReadAhead:
+    """The chunk after the one being applied, read at the first call, and the same answer
+    (or failure) at every later one: the record-by-record retry of a chunk calls it again."""
+
+    def __init__(self, pending: Iterator[Chunk]) -> None:
+        self._pending = pending
+        self._read = False
+        self._chunk: Chunk | None = None
+        self._error: Exception | None = None
+
+    def __call__(self) -> Chunk | None:
+        if not self._read:
+            try:
+                self._chunk = next(self._pending, None)
+            except Exception as error:
+                self._error = error
+            self._read = True
+        if self._error is not None:
+            raise _ReadAheadError(self._error)
+        return self._chunk
 
 
 def _text_length(parsed: Parsed[CustodyEventInput]) -> int:
@@ -149,9 +218,11 @@ def _apply_chunk(
     chunk: list[Parsed[CustodyEventInput]],
     judge: _Judge,
     field_name: Callable[[str], str],
+    meanwhile: Callable[[], object] | None = None,
 ) -> None:
     """Apply the records; `summary` and `judge` learn of them only once every write is done,
-    so an attempt that fails (and is made again record by record) has counted nothing."""
+    so an attempt that fails (and is made again record by record) has counted nothing.
+    `meanwhile`: see `record_events`."""
     at = now()
     valid = [p for p in chunk if p.value is not None]
     rejects = [Reject(p.line, p.field, p.reason, p.raw) for p in chunk if p.value is None]
@@ -166,6 +237,7 @@ def _apply_chunk(
         source=summary.source,
         batch_id=summary.batch_id,
         provisional=True,
+        meanwhile=meanwhile,
     )
     for index, error in outcome.errors:
         record = valid[index]

@@ -18,12 +18,14 @@ Only constant SQL is written here; every value is bound.
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, String, Table
+from sqlalchemy.exc import DBAPIError
 
 from safevine.store.types import _sqlite_text
 
@@ -73,12 +75,55 @@ class Driver:
         return listed if self.postgresql else json.dumps(listed)
 
     def rows(self, statement: str, parameters: Sequence[Any] = ()) -> list[Row]:
-        self.cursor.execute(self.sql(statement), tuple(parameters))
-        return [tuple(row) for row in self.cursor.fetchall()]
+        sql = self.sql(statement)
+        with self._errors(sql):
+            self.cursor.execute(sql, tuple(parameters))
+            return [tuple(row) for row in self.cursor.fetchall()]
 
     def run(self, statement: str, parameters: Sequence[Any] = ()) -> int:
-        self.cursor.execute(self.sql(statement), tuple(parameters))
+        """The statement's row count (-1 in `pipelined`, where it is not known yet)."""
+        sql = self.sql(statement)
+        with self._errors(sql):
+            self.cursor.execute(sql, tuple(parameters))
         return int(self.cursor.rowcount)
+
+    @contextmanager
+    def _errors(self, sql: str) -> Iterator[None]:
+        """The driver's errors as SQLAlchemy raises them (a `DBAPIError` of the matching
+        kind: `IntegrityError`, `DataError`...), parameters hidden, so that a value the
+        database refuses is told from a failure of the database (`ingest.batch_run`)."""
+        dbapi = self.dialect.loaded_dbapi
+        try:
+            yield
+        except dbapi.Error as error:
+            raise DBAPIError.instance(
+                sql, None, error, dbapi.Error, hide_parameters=True, dialect=self.dialect
+            ) from error
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """On PostgreSQL, the block's statements are sent without waiting for each to be
+        done (psycopg's pipeline mode), so this process goes on with its own work while the
+        server applies them; the block's end waits for them all, and raises the first error
+        any of them met. Only this class's statements may run in the block (SQLAlchemy
+        reads a statement's columns before its result has come). Elsewhere, no change."""
+        if not self.postgresql:
+            yield
+            return
+        with self._errors("(pipelined statements)"), self.cursor.connection.pipeline():
+            yield
+
+    def new_ids(self, table: Table, count: int) -> list[int]:
+        """`count` ids of `table`'s serial key, taken now (PostgreSQL only), so that rows
+        can be written, and refer to each other, before the server has stored them."""
+        assert self.postgresql, "SQLite takes the next rowid at the insert"
+        return [
+            int(pk)
+            for (pk,) in self.rows(
+                "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)",
+                (table.name, count),
+            )
+        ]
 
     def insert(self, table: Table, columns: Sequence[str], rows: list[Row]) -> None:
         """Insert `rows` (tuples in the order of `columns`). PostgreSQL gets each column as
@@ -100,13 +145,14 @@ class Driver:
         if self.postgresql:
             types = _array_types(self.dialect, table, tuple(columns))
             arrays = ", ".join(f"%b::{t}[]" for t in types)
-            self.cursor.execute(
-                f"{into} SELECT * FROM unnest({arrays}){conflict}",
-                [list(column) for column in zip(*rows, strict=True)],
-            )
+            sql = f"{into} SELECT * FROM unnest({arrays}){conflict}"
+            with self._errors(sql):
+                self.cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
             return
         marks = ", ".join("?" * len(columns))
-        self.cursor.executemany(f"{into} VALUES ({marks}){conflict}", rows)
+        sql = f"{into} VALUES ({marks}){conflict}"
+        with self._errors(sql):
+            self.cursor.executemany(sql, rows)
 
 
 @cache

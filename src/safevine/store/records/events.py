@@ -6,7 +6,7 @@ staff alike, so every side effect of an event happens in the caller's transactio
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +20,7 @@ from safevine.domain.event_kinds import CustodyState, EventKind
 from safevine.store.driver_sql import Driver
 from safevine.store.records.facilities import facility_ids
 from safevine.store.records.holds import keep_prior_status
-from safevine.store.records.outbox import write_event_notifications
+from safevine.store.records.outbox import notification_audience, write_event_notifications
 from safevine.store.records.persons import resolve_persons
 from safevine.store.records.protection import apply_feed_protection
 from safevine.store.schema import custody_events, custody_status
@@ -119,6 +119,7 @@ def record_events(
     source: str,
     batch_id: int | None = None,
     provisional: bool = False,
+    meanwhile: Callable[[], object] | None = None,
 ) -> RecordedEvents:
     """Store new events, skip exact resends, and update each person's current status.
 
@@ -138,10 +139,15 @@ def record_events(
     the very same input as an earlier one in its run (a file sent twice over, say) is not
     a new run: it fares as that one did, a duplicate if it was stored, the same reject if
     not, so a feed of one event a million times is still recorded in one pass.
+
+    `meanwhile`, if given, is called once the last writes are on their way: on PostgreSQL
+    the server applies them while it runs (`Driver.pipelined`), and they are done when this
+    returns. It may run no statement. Not called when nothing was left to write.
     """
     result = RecordedEvents()
     start = 0
-    for end, echoes in _runs(events):
+    runs = _runs(events)
+    for number, (end, echoes) in enumerate(runs, 1):
         firsts = [i for i in range(start, end) if i not in echoes]
         part = _record_run(
             connection,
@@ -151,6 +157,7 @@ def record_events(
             batch_id=batch_id,
             provisional=provisional,
             source=source,
+            meanwhile=meanwhile if number == len(runs) else None,
         )
         refused = {firsts[index]: error for index, error in part.errors}
         result.stored += part.stored
@@ -197,6 +204,7 @@ def _record_run(
     source: str,
     batch_id: int | None,
     provisional: bool,
+    meanwhile: Callable[[], object] | None = None,
 ) -> RecordedEvents:
     """`record_events` for events whose ids are all different."""
     result = RecordedEvents()
@@ -243,6 +251,18 @@ def _record_run(
 
     driver = Driver(connection)
     received = driver.when(now)
+    snapshot_batch = batch_id if provisional else None
+    # Everything the writes need is read first. On PostgreSQL the writes then go out
+    # together, and this process works on while the server applies them.
+    current = _current_statuses(
+        driver,
+        sorted({p for i, p in accepted if events[i].kind != EventKind.HEARING_SCHEDULED}),
+    )
+    audience = notification_audience(
+        connection,
+        (person_id for _, person_id in accepted),
+        (facility_map[code] for i, _ in accepted if (code := events[i].facility_code)),
+    )
     rows = [
         (
             events[i].event_id,
@@ -259,42 +279,55 @@ def _record_run(
         )
         for i, person_id in accepted
     ]
-    # The rows, then their ids read back by event id (unique): asking for the rows' order
-    # back makes SQLite insert one row a statement.
-    driver.insert(custody_events, _EVENT_COLUMNS, rows)
-    pk_of = _event_pks(driver, [events[i].event_id for i, _ in accepted])
-    pks = [pk_of[events[i].event_id] for i, _ in accepted]
-    result.stored = [
-        StoredEvent(pk, person_id, events[i])
-        for pk, (i, person_id) in zip(pks, accepted, strict=True)
-    ]
-    # Each event's time as stored, for the statuses they set: written once.
-    written = {row[0]: row[4] for row in rows}
-    advanced = _update_status(
-        connection, result.stored, facility_map, written, now, batch_id if provisional else None
-    )
-    result.status_changes = len(
-        {s.person_id for s in result.stored if s.event.event_id in advanced}
-    )
-    # Victims hear about changes that are now the person's status, and about hearings; a
-    # late event only fills in history.
-    news = [
-        (
-            s.pk,
-            s.person_id,
-            {
-                "kind": s.event.kind.value,
-                "occurred_at": s.event.occurred_at,
-                "facility_id": facility_map.get(s.event.facility_code or ""),
-                "details": s.event.details,
-            },
+    # PostgreSQL: the rows' ids are taken first, so the rows that point at them can be
+    # written without waiting for the events to be stored.
+    ids = driver.new_ids(custody_events, len(rows)) if driver.postgresql else None
+    with driver.pipelined():
+        if ids is None:
+            # The rows, then their ids read back by event id (unique): asking for the
+            # rows' order back makes SQLite insert one row a statement.
+            driver.insert(custody_events, _EVENT_COLUMNS, rows)
+            pk_of = _event_pks(driver, [events[i].event_id for i, _ in accepted])
+            ids = [pk_of[events[i].event_id] for i, _ in accepted]
+        else:
+            driver.insert(
+                custody_events,
+                ("id", *_EVENT_COLUMNS),
+                [(pk, *row) for pk, row in zip(ids, rows, strict=True)],
+            )
+        result.stored = [
+            StoredEvent(pk, person_id, events[i])
+            for pk, (i, person_id) in zip(ids, accepted, strict=True)
+        ]
+        # Each event's time as stored, for the statuses they set: written once.
+        written = {row[0]: row[4] for row in rows}
+        advanced = _update_status(
+            connection, result.stored, current, facility_map, written, now, snapshot_batch
         )
-        for s in result.stored
-        if s.event.event_id in advanced or s.event.kind == EventKind.HEARING_SCHEDULED
-    ]
-    result.notifications = write_event_notifications(
-        connection, news, now, batch_id if provisional else None
-    )
+        result.status_changes = len(
+            {s.person_id for s in result.stored if s.event.event_id in advanced}
+        )
+        # Victims hear about changes that are now the person's status, and about hearings;
+        # a late event only fills in history.
+        news = [
+            (
+                s.pk,
+                s.person_id,
+                {
+                    "kind": s.event.kind.value,
+                    "occurred_at": s.event.occurred_at,
+                    "facility_id": facility_map.get(s.event.facility_code or ""),
+                    "details": s.event.details,
+                },
+            )
+            for s in result.stored
+            if s.event.event_id in advanced or s.event.kind == EventKind.HEARING_SCHEDULED
+        ]
+        result.notifications = write_event_notifications(
+            connection, news, now, snapshot_batch, audience
+        )
+        if meanwhile is not None:
+            meanwhile()
     for stored in result.stored:
         asserted = stored.event.person.protection
         if asserted is not None:
@@ -347,25 +380,16 @@ def _stored_hashes(driver: Driver, event_ids: Sequence[str]) -> dict[str, str]:
     )
 
 
-def _update_status(
-    connection: Connection,
-    stored: Sequence[StoredEvent],
-    facility_map: dict[str, int],
-    written: dict[str, Any],
-    now: datetime,
-    snapshot_batch: int | None = None,
-) -> set[str]:
-    """Advance each person's status by their new events; returns the ids of the events
-    that advanced a status when they arrived. `written`: each stored event's time, as
-    its row holds it."""
-    driver = Driver(connection)
-    moving = [s for s in stored if s.event.kind != EventKind.HEARING_SCHEDULED]
+def _current_statuses(driver: Driver, person_ids: Sequence[int]) -> dict[int, CustodyStatus]:
+    """Each of these people's status as stored, by person id (none for a person with none)."""
     current: dict[int, CustodyStatus] = {}
+    if not person_ids:
+        return current
     found = driver.rows(
         "SELECT s.person_id, s.state, f.code, s.occurred_at, s.sequence, s.event_id "
         "FROM custody_status s LEFT JOIN facilities f ON f.id = s.facility_id "
         "WHERE s.person_id = ANY(?::bigint[])",
-        [driver.keys(sorted({s.person_id for s in moving}))],
+        [driver.keys(person_ids)],
     )
     for person_id, state, code, occurred, sequence, event_id in found:
         since = driver.moment(occurred)
@@ -373,6 +397,24 @@ def _update_status(
         current[person_id] = CustodyStatus(
             CustodyState(state), code, since, event_id, (since, sequence, event_id)
         )
+    return current
+
+
+def _update_status(
+    connection: Connection,
+    stored: Sequence[StoredEvent],
+    current: dict[int, CustodyStatus],
+    facility_map: dict[str, int],
+    written: dict[str, Any],
+    now: datetime,
+    snapshot_batch: int | None = None,
+) -> set[str]:
+    """Advance each person's status by their new events, from `current` (their statuses
+    as stored, `_current_statuses`; advanced in place); returns the ids of the events
+    that advanced a status when they arrived. `written`: each stored event's time, as its
+    row holds it."""
+    driver = Driver(connection)
+    moving = [s for s in stored if s.event.kind != EventKind.HEARING_SCHEDULED]
     pk_of: dict[str, int] = {}
     changed: set[int] = set()
     advanced: set[str] = set()

@@ -3,7 +3,8 @@ stores their event, and cancelled in the transaction that protects their person.
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,11 +22,58 @@ from safevine.store.public.tables import notifications, registrations
 from safevine.store.schema import persons
 
 
+@dataclass(frozen=True)
+class Audience:
+    """Who wants to hear about some people's events, and where their facilities are."""
+
+    # person id: (registration id, the event kinds it wants) for each active registration
+    wanting: dict[int, list[tuple[int, list[str]]]]
+    # facility id: (name, city, state, time zone)
+    places: dict[int, tuple[Any, ...]]
+
+
+def notification_audience(
+    connection: Connection, person_ids: Iterable[int], facility_ids: Iterable[int]
+) -> Audience:
+    """The active registrations on these people and these facilities' names: read before a
+    chunk's writes, as nothing those writes change is read here."""
+    driver = Driver(connection)
+    refs: dict[str, int] = dict(
+        driver.rows(
+            "SELECT public_ref, id FROM persons WHERE id = ANY(?::bigint[])",
+            [driver.keys(sorted(set(person_ids)))],
+        )
+    )
+    wanting: dict[int, list[tuple[int, list[str]]]] = {}
+    if refs:
+        # Two lookups, not a join: PostgreSQL would hash-join every registration in the land.
+        for registration_id, ref, kinds in driver.rows(
+            "SELECT id, person_ref, events FROM registrations "
+            "WHERE person_ref = ANY(?::text[]) AND state = ?",
+            [driver.keys(sorted(refs)), ACTIVE],
+        ):
+            wanted = json.loads(kinds) if isinstance(kinds, str) else kinds
+            wanting.setdefault(refs[ref], []).append((int(registration_id), list(wanted)))
+    places: dict[int, tuple[Any, ...]] = {}
+    wanted_places = sorted(set(facility_ids)) if wanting else []
+    if wanted_places:
+        places = {
+            row[0]: row[1:]
+            for row in driver.rows(
+                "SELECT id, name, city, state, time_zone FROM facilities "
+                "WHERE id = ANY(?::bigint[])",
+                [driver.keys(wanted_places)],
+            )
+        }
+    return Audience(wanting, places)
+
+
 def write_event_notifications(
     connection: Connection,
     events: Sequence[tuple[int, int, dict[str, Any]]],
     now: datetime,
     hold_batch_id: int | None = None,
+    audience: Audience | None = None,
 ) -> int:
     """One queued notification per (active registration wanting the kind, event); `held`
     instead, tied to `hold_batch_id`, while that batch is under judgement.
@@ -33,35 +81,22 @@ def write_event_notifications(
     `events` holds (event pk, person id, event fields: kind, occurred_at, facility_id,
     details). The content copied into each row names no one: the name is read from the
     public view when the message is sent, so a person protected meanwhile is never named.
+    `audience`: read beforehand (`notification_audience`) for at least these people and
+    facilities; read here when not given.
     """
     if not events:
         return 0
-    driver = Driver(connection)
-    refs: dict[str, int] = dict(
-        driver.rows(
-            "SELECT public_ref, id FROM persons WHERE id = ANY(?::bigint[])",
-            [driver.keys(sorted({person_id for _, person_id, _ in events}))],
+    if audience is None:
+        audience = notification_audience(
+            connection,
+            (person_id for _, person_id, _ in events),
+            (f["facility_id"] for _, _, f in events if f["facility_id"]),
         )
-    )
-    # Two lookups, not a join: PostgreSQL would hash-join every registration in the land.
-    wanting: dict[int, list[tuple[int, list[str]]]] = {}
-    for registration_id, ref, kinds in driver.rows(
-        "SELECT id, person_ref, events FROM registrations "
-        "WHERE person_ref = ANY(?::text[]) AND state = ?",
-        [driver.keys(sorted(refs)), ACTIVE],
-    ):
-        wanted = json.loads(kinds) if isinstance(kinds, str) else kinds
-        wanting.setdefault(refs[ref], []).append((int(registration_id), list(wanted)))
-    if not wanting:
-        return 0
+    wanting, places = audience.wanting, audience.places
     events = [e for e in events if e[1] in wanting]
-    places: dict[int, tuple[Any, ...]] = {
-        row[0]: row[1:]
-        for row in driver.rows(
-            "SELECT id, name, city, state, time_zone FROM facilities WHERE id = ANY(?::bigint[])",
-            [driver.keys(sorted({f["facility_id"] for _, _, f in events if f["facility_id"]}))],
-        )
-    }
+    if not events:
+        return 0
+    driver = Driver(connection)
     state = str(S.HELD if hold_batch_id else S.QUEUED)
     at = driver.when(now)
     messages: list[tuple[int, int, str]] = []

@@ -1,0 +1,84 @@
+"""A chunk's writes on PostgreSQL go out together (psycopg's pipeline mode): `record_events`
+runs its caller's `meanwhile` while the server applies them, and what they store is what
+writing them one by one stored. On SQLite nothing is pipelined and `meanwhile` still runs
+once the writes are done."""
+
+from datetime import UTC, datetime, timedelta
+
+from psycopg import pq
+from sqlalchemy import Connection, Engine, select
+
+from safevine.domain.custody_event import CustodyEventInput, PersonFacts
+from safevine.domain.event_kinds import EventKind
+from safevine.store.records.events import record_events
+from safevine.store.schema import custody_events, custody_status, persons
+from tests.builders import load_facilities
+
+NOW = datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+
+def _events(tag: str) -> list[CustodyEventInput]:
+    return [
+        CustodyEventInput(
+            f"{tag}-{n}",
+            EventKind.BOOKED,
+            NOW - timedelta(hours=n),
+            PersonFacts(f"20000100{n}"),
+            "F1",
+        )
+        for n in range(3)
+    ]
+
+
+def _pipeline(connection: Connection) -> str:
+    if connection.dialect.name != "postgresql":
+        return "none"
+    status = connection.connection.driver_connection.pgconn.pipeline_status  # type: ignore[union-attr]
+    return "on" if status == pq.PipelineStatus.ON else "off"
+
+
+def test_meanwhile_runs_while_the_writes_are_on_their_way(engine: Engine) -> None:
+    load_facilities(engine, "F1")
+    seen: list[str] = []
+    with engine.begin() as connection:
+        result = record_events(
+            connection,
+            _events("p"),
+            origin="feed",
+            now=NOW,
+            source="t",
+            meanwhile=lambda: seen.append(_pipeline(connection)),
+        )
+        # Once it returns, every write is done: the transaction reads them back.
+        statuses = connection.execute(
+            select(persons.c.a_number, custody_status.c.event_id, custody_status.c.event_pk)
+            .join(custody_status, custody_status.c.person_id == persons.c.id)
+            .where(custody_status.c.event_id.like("p-%"))
+            .order_by(persons.c.a_number)
+        ).all()
+        ids = dict(
+            connection.execute(
+                select(custody_events.c.event_id, custody_events.c.id).where(
+                    custody_events.c.event_id.like("p-%")
+                )
+            ).all()
+        )
+    assert seen == (["on"] if engine.dialect.name == "postgresql" else ["none"])
+    assert len(result.stored) == 3 and result.status_changes == 3
+    # Each status points at its event's row by the id the row was stored under (on
+    # PostgreSQL taken from the sequence before the rows were written).
+    assert [(a, e) for a, e, _ in statuses] == [(f"20000100{n}", f"p-{n}") for n in range(3)]
+    assert all(pk == ids[event_id] for _, event_id, pk in statuses)
+    assert {s.pk for s in result.stored} == set(ids.values())
+
+    # Nothing new to write (all resends): nothing is on its way, so it is not called.
+    with engine.begin() as connection:
+        again = record_events(
+            connection,
+            _events("p"),
+            origin="feed",
+            now=NOW,
+            source="t",
+            meanwhile=lambda: seen.append("again"),
+        )
+    assert again.duplicates == 3 and len(seen) == 1
