@@ -5,8 +5,9 @@ once the writes are done."""
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from psycopg import pq
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.event_kinds import EventKind
@@ -82,3 +83,30 @@ def test_meanwhile_runs_while_the_writes_are_on_their_way(engine: Engine) -> Non
             meanwhile=lambda: seen.append("again"),
         )
     assert again.duplicates == 3 and len(seen) == 1
+
+
+def test_a_failure_beside_a_refused_write_leaves_no_row_in_the_log(
+    postgres_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write the server refuses while `meanwhile` fails too: the caller gets the failure
+    of `meanwhile`, and nothing logs the refused row (psycopg logs it, values and all, when
+    a pipeline ends under another error with a refusal still unread)."""
+    load_facilities(postgres_engine, "F1")
+    with postgres_engine.begin() as connection:
+        connection.execute(
+            text("ALTER TABLE custody_events ADD CONSTRAINT refuse_p1 CHECK (event_id <> 'p-1')")
+        )
+
+    def read_fails() -> None:
+        raise RuntimeError("the next chunk could not be read")
+
+    with pytest.raises(RuntimeError), postgres_engine.begin() as connection:
+        record_events(
+            connection, _events("p"), origin="feed", now=NOW, source="t", meanwhile=read_fails
+        )
+    assert "refuse_p1" not in caplog.text and "p-1" not in caplog.text
+    with postgres_engine.connect() as connection:
+        stored = connection.execute(
+            select(custody_events.c.event_id).where(custody_events.c.event_id.like("p-%"))
+        ).all()
+    assert stored == []

@@ -19,7 +19,7 @@ Only constant SQL is written here; every value is bound.
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -110,8 +110,17 @@ class Driver:
         if not self.postgresql:
             yield
             return
-        with self._errors("(pipelined statements)"), self.cursor.connection.pipeline():
-            yield
+        dbapi = self.dialect.loaded_dbapi
+        with self._errors("(pipelined statements)"), self.cursor.connection.pipeline() as sent:
+            try:
+                yield
+            except BaseException:
+                # What was sent is settled here, its errors dropped, before the block's own
+                # failure leaves: ending the pipeline under that failure, psycopg would log
+                # a refused write with its row's values.
+                with suppress(dbapi.Error):
+                    sent.sync()
+                raise
 
     def new_ids(self, table: Table, count: int) -> list[int]:
         """`count` ids of `table`'s serial key, taken now (PostgreSQL only), so that rows
