@@ -113,3 +113,37 @@ def test_a_failure_beside_a_refused_write_leaves_no_row_in_the_log(
             select(custody_events.c.event_id).where(custody_events.c.event_id.like("p-%"))
         ).all()
     assert stored == []
+
+
+def test_sqlite_reads_the_statuses_inside_the_transaction_its_first_write_began(
+    sqlite_engine: Engine,
+) -> None:
+    """pysqlite begins a transaction only at a write, so a status read before the chunk's
+    first write would be outside it: another writer's status change could land between the
+    read and the upsert, and be overwritten. The events are written first there."""
+    load_facilities(sqlite_engine, "F1")
+    with sqlite_engine.begin() as connection:
+        record_events(connection, _events("s"), origin="feed", now=NOW, source="t")
+    # The same people again, nothing new about them: the events are the first write.
+    later = [
+        CustodyEventInput(
+            f"t-{n}", EventKind.RELEASED, NOW, PersonFacts(f"20000100{n}"), "F1", 0, {}
+        )
+        for n in range(3)
+    ]
+    statements: list[str] = []
+    with sqlite_engine.begin() as connection:
+        raw = connection.connection.driver_connection
+        raw.set_trace_callback(statements.append)  # type: ignore[union-attr]
+        try:
+            result = record_events(connection, later, origin="feed", now=NOW, source="t")
+        finally:
+            raw.set_trace_callback(None)  # type: ignore[union-attr]
+    begun = next(n for n, s in enumerate(statements) if s.strip().upper() == "BEGIN")
+    first_write = next(n for n, s in enumerate(statements) if s.startswith("INSERT"))
+    status_read = next(n for n, s in enumerate(statements) if "FROM custody_status s" in s)
+    registrations_read = next(n for n, s in enumerate(statements) if "FROM registrations" in s)
+    assert result.status_changes == 3
+    assert statements[first_write].startswith("INSERT INTO custody_events")
+    assert begun < first_write < status_read
+    assert first_write < registrations_read

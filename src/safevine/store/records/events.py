@@ -20,7 +20,11 @@ from safevine.domain.event_kinds import CustodyState, EventKind
 from safevine.store.driver_sql import Driver
 from safevine.store.records.facilities import facility_ids
 from safevine.store.records.holds import keep_prior_status
-from safevine.store.records.outbox import notification_audience, write_event_notifications
+from safevine.store.records.outbox import (
+    Audience,
+    notification_audience,
+    write_event_notifications,
+)
 from safevine.store.records.persons import resolve_persons
 from safevine.store.records.protection import apply_feed_protection
 from safevine.store.schema import custody_events, custody_status
@@ -252,17 +256,17 @@ def _record_run(
     driver = Driver(connection)
     received = driver.when(now)
     snapshot_batch = batch_id if provisional else None
-    # Everything the writes need is read first. On PostgreSQL the writes then go out
-    # together, and this process works on while the server applies them.
-    current = _current_statuses(
-        driver,
-        sorted({p for i, p in accepted if events[i].kind != EventKind.HEARING_SCHEDULED}),
-    )
-    audience = notification_audience(
-        connection,
-        (person_id for _, person_id in accepted),
-        (facility_map[code] for i, _ in accepted if (code := events[i].facility_code)),
-    )
+
+    def what_writes_need() -> tuple[dict[int, CustodyStatus], Audience]:
+        """What the status and notification writes need: the current statuses and who
+        wants to hear of these people's events."""
+        moving = {p for i, p in accepted if events[i].kind != EventKind.HEARING_SCHEDULED}
+        return _current_statuses(driver, sorted(moving)), notification_audience(
+            connection,
+            (person_id for _, person_id in accepted),
+            (facility_map[code] for i, _ in accepted if (code := events[i].facility_code)),
+        )
+
     rows = [
         (
             events[i].event_id,
@@ -279,9 +283,15 @@ def _record_run(
         )
         for i, person_id in accepted
     ]
-    # PostgreSQL: the rows' ids are taken first, so the rows that point at them can be
-    # written without waiting for the events to be stored.
-    ids = driver.new_ids(custody_events, len(rows)) if driver.postgresql else None
+    # PostgreSQL: what the writes need is read first and the events' ids are taken from
+    # their sequence, so the writes go out together and this process works on while the
+    # server applies them. SQLite: the events are written first, so that these reads come
+    # after the transaction's first write (pysqlite begins one only at a write), holding
+    # SQLite's write lock: no other writer's status change can slip in between.
+    ids: list[int] | None = None
+    if driver.postgresql:
+        ids = driver.new_ids(custody_events, len(rows))
+        current, audience = what_writes_need()
     with driver.pipelined():
         if ids is None:
             # The rows, then their ids read back by event id (unique): asking for the
@@ -289,6 +299,7 @@ def _record_run(
             driver.insert(custody_events, _EVENT_COLUMNS, rows)
             pk_of = _event_pks(driver, [events[i].event_id for i, _ in accepted])
             ids = [pk_of[events[i].event_id] for i, _ in accepted]
+            current, audience = what_writes_need()
         else:
             driver.insert(
                 custody_events,
