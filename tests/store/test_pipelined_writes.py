@@ -3,6 +3,7 @@ runs its caller's `meanwhile` while the server applies them, and what they store
 writing them one by one stored. On SQLite nothing is pipelined and `meanwhile` still runs
 once the writes are done."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.event_kinds import EventKind
-from safevine.store.records.events import record_events
+from safevine.store.records.events import RecordedEvents, record_events
 from safevine.store.schema import custody_events, custody_status, persons
 from tests.builders import load_facilities
 
@@ -32,6 +33,16 @@ def _events(tag: str) -> list[CustodyEventInput]:
     ]
 
 
+def _record(
+    connection: Connection,
+    events: list[CustodyEventInput],
+    meanwhile: Callable[[], object] | None = None,
+) -> RecordedEvents:
+    return record_events(
+        connection, events, origin="feed", now=NOW, source="t", meanwhile=meanwhile
+    )
+
+
 def _pipeline(connection: Connection) -> str:
     if connection.dialect.name != "postgresql":
         return "none"
@@ -43,14 +54,7 @@ def test_meanwhile_runs_while_the_writes_are_on_their_way(engine: Engine) -> Non
     load_facilities(engine, "F1")
     seen: list[str] = []
     with engine.begin() as connection:
-        result = record_events(
-            connection,
-            _events("p"),
-            origin="feed",
-            now=NOW,
-            source="t",
-            meanwhile=lambda: seen.append(_pipeline(connection)),
-        )
+        result = _record(connection, _events("p"), lambda: seen.append(_pipeline(connection)))
         # Once it returns, every write is done: the transaction reads them back.
         statuses = connection.execute(
             select(persons.c.a_number, custody_status.c.event_id, custody_status.c.event_pk)
@@ -75,14 +79,7 @@ def test_meanwhile_runs_while_the_writes_are_on_their_way(engine: Engine) -> Non
 
     # Nothing new to write (all resends): nothing is on its way, so it is not called.
     with engine.begin() as connection:
-        again = record_events(
-            connection,
-            _events("p"),
-            origin="feed",
-            now=NOW,
-            source="t",
-            meanwhile=lambda: seen.append("again"),
-        )
+        again = _record(connection, _events("p"), lambda: seen.append("again"))
     assert again.duplicates == 3 and len(seen) == 1
 
 
@@ -104,9 +101,7 @@ def test_a_failure_beside_a_refused_write_leaves_no_row_in_the_log(
         raise RuntimeError("the next chunk could not be read")
 
     with pytest.raises((RuntimeError, IntegrityError)), postgres_engine.begin() as connection:
-        record_events(
-            connection, _events("p"), origin="feed", now=NOW, source="t", meanwhile=read_fails
-        )
+        _record(connection, _events("p"), read_fails)
     assert "refuse_p1" not in caplog.text and "p-1" not in caplog.text
     with postgres_engine.connect() as connection:
         stored = connection.execute(
@@ -123,7 +118,7 @@ def test_sqlite_reads_the_statuses_inside_the_transaction_its_first_write_began(
     read and the upsert, and be overwritten. The events are written first there."""
     load_facilities(sqlite_engine, "F1")
     with sqlite_engine.begin() as connection:
-        record_events(connection, _events("s"), origin="feed", now=NOW, source="t")
+        _record(connection, _events("s"))
     # The same people again, nothing new about them: the events are the first write.
     later = [
         CustodyEventInput(
@@ -136,7 +131,7 @@ def test_sqlite_reads_the_statuses_inside_the_transaction_its_first_write_began(
         raw = connection.connection.driver_connection
         raw.set_trace_callback(statements.append)  # type: ignore[union-attr]
         try:
-            result = record_events(connection, later, origin="feed", now=NOW, source="t")
+            result = _record(connection, later)
         finally:
             raw.set_trace_callback(None)  # type: ignore[union-attr]
     begun = next(n for n, s in enumerate(statements) if s.strip().upper() == "BEGIN")

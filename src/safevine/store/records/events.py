@@ -256,17 +256,7 @@ def _record_run(
     driver = Driver(connection)
     received = driver.when(now)
     snapshot_batch = batch_id if provisional else None
-
-    def what_writes_need() -> tuple[dict[int, CustodyStatus], Audience]:
-        """What the status and notification writes need: the current statuses and who
-        wants to hear of these people's events."""
-        moving = {p for i, p in accepted if events[i].kind != EventKind.HEARING_SCHEDULED}
-        return _current_statuses(driver, sorted(moving)), notification_audience(
-            connection,
-            (person_id for _, person_id in accepted),
-            (facility_map[code] for i, _ in accepted if (code := events[i].facility_code)),
-        )
-
+    moving = sorted({p for i, p in accepted if events[i].kind != EventKind.HEARING_SCHEDULED})
     rows = [
         (
             events[i].event_id,
@@ -283,29 +273,35 @@ def _record_run(
         )
         for i, person_id in accepted
     ]
-    # PostgreSQL: what the writes need is read first and the events' ids are taken from
-    # their sequence, so the writes go out together and this process works on while the
-    # server applies them. SQLite: the events are written first, so that these reads come
-    # after the transaction's first write (pysqlite begins one only at a write), holding
-    # SQLite's write lock: no other writer's status change can slip in between.
-    ids: list[int] | None = None
+    # PostgreSQL: what the writes need is read first (the current statuses, who wants to
+    # hear) and the events' ids are taken from their sequence, so the writes go out
+    # together and this process works on while the server applies them. SQLite: the
+    # events are written first, so that the reads come after the transaction's first
+    # write (pysqlite begins one only at a write), holding SQLite's write lock: no other
+    # writer's status change can slip in between.
+    audience: Audience | None = None
     if driver.postgresql:
         ids = driver.new_ids(custody_events, len(rows))
-        current, audience = what_writes_need()
+        current = _current_statuses(driver, moving)
+        audience = notification_audience(
+            connection,
+            (person_id for _, person_id in accepted),
+            (facility_map[code] for i, _ in accepted if (code := events[i].facility_code)),
+        )
     with driver.pipelined():
-        if ids is None:
-            # The rows, then their ids read back by event id (unique): asking for the
-            # rows' order back makes SQLite insert one row a statement.
-            driver.insert(custody_events, _EVENT_COLUMNS, rows)
-            pk_of = _event_pks(driver, [events[i].event_id for i, _ in accepted])
-            ids = [pk_of[events[i].event_id] for i, _ in accepted]
-            current, audience = what_writes_need()
-        else:
+        if driver.postgresql:
             driver.insert(
                 custody_events,
                 ("id", *_EVENT_COLUMNS),
                 [(pk, *row) for pk, row in zip(ids, rows, strict=True)],
             )
+        else:
+            # The rows, then their ids read back by event id (unique): asking for the
+            # rows' order back makes SQLite insert one row a statement.
+            driver.insert(custody_events, _EVENT_COLUMNS, rows)
+            pk_of = _event_pks(driver, [events[i].event_id for i, _ in accepted])
+            ids = [pk_of[events[i].event_id] for i, _ in accepted]
+            current = _current_statuses(driver, moving)
         result.stored = [
             StoredEvent(pk, person_id, events[i])
             for pk, (i, person_id) in zip(ids, accepted, strict=True)
