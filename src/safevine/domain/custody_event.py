@@ -21,6 +21,11 @@ class PersonFacts:
     # A protection the feed asserts; None when it says nothing.
     protection: Protection | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt by its constructor when unpickled (see `ingest.parse_process`).
+        facts = (self.name, self.aliases, self.date_of_birth, self.country_of_birth)
+        return type(self), (self.a_number, *facts, self.protection)
+
 
 @dataclass(frozen=True)
 class CustodyEventInput:
@@ -33,3 +38,8 @@ class CustodyEventInput:
     facility_code: str | None = None
     sequence: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt by its constructor when unpickled (see `ingest.parse_process`).
+        fields = (self.kind, self.occurred_at, self.person, self.facility_code, self.sequence)
+        return type(self), (self.event_id, *fields, self.details)

@@ -4,6 +4,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from safevine.domain.errors import FieldError
 from safevine.domain.value_ranges import NAME_LENGTH
@@ -57,6 +58,10 @@ class PersonName:
 
     given: str
     family: str
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt by its constructor when unpickled (see `ingest.parse_process`).
+        return type(self), (self.given, self.family)
 
     @property
     def key(self) -> tuple[str, str]:

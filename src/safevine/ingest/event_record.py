@@ -171,3 +171,12 @@ def asserted_protection(record: Mapping[str, Any]) -> tuple[str, Protection] | N
         return normalise_a_number(str(person.get("a_number") or "")), Protection.PROTECTED
     except FieldError:
         return None
+
+
+def protection_part(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What `asserted_protection` reads of `record`, and no more: a parsed record carries
+    this, not the whole record, as it may be sent between processes (`parse_process`)."""
+    person = record.get("person") if "person" in record else record
+    if not isinstance(person, Mapping):
+        return {}
+    return {"person": {key: person[key] for key in ("a_number", "protection") if key in person}}

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
 
@@ -12,9 +12,11 @@ from safevine.domain.protection import Protection
 from safevine.ingest.batch_run import begin, chunks, finish, isolated, keep_rejects, now, stopped
 from safevine.ingest.collector import collections_between_chunks
 from safevine.ingest.event_record import asserted_protection
-from safevine.ingest.events_csv import column_of, parse_events_csv
-from safevine.ingest.events_jsonl import parse_events_jsonl
+from safevine.ingest.events_csv import column_of, csv_records, parse_csv_record
+from safevine.ingest.events_jsonl import jsonl_records, parse_jsonl_record
+from safevine.ingest.parse_process import ChunkParser, Pending
 from safevine.ingest.parsed import Parsed, refused, with_overlong
+from safevine.ingest.source import CsvRow
 from safevine.ingest.summary import IngestSummary
 from safevine.store.bulk_writes import bulk_writes
 from safevine.store.records.batches import Reject
@@ -32,6 +34,11 @@ EVENT_CHUNK = 10_000
 # ...and at most this much of their text, so that a feed of long lines (the line limit is
 # 1 MiB) holds no more in memory than one of ordinary ones: two chunks are held at a time.
 EVENT_CHUNK_TEXT = 3 * 1024 * 1024
+# Whether chunks after the first are parsed in a child process (`parse_process`). None:
+# on SQLite, when the machine has a second core for it. Not on PostgreSQL, where the next
+# chunk is parsed while the server applies this one's writes, and a child would take the
+# server's core (measured: BENCHMARKS.md, event ingest).
+PARSE_IN_CHILD: bool | None = None
 
 
 def ingest_events(
@@ -51,19 +58,29 @@ def ingest_events(
     of one chunk is judged in the transaction that applies it, so it waits for nothing.
     Raises UnreadableSourceError before changing anything when the input cannot be used.
     """
-    parse = parse_events_csv if fmt == "csv" else parse_events_jsonl
+    # The feed is read here, record by record; each chunk is parsed by `parser` (see
+    # `parse_process`: after the first, in a second process while the one before is applied).
+    records: Iterator[Unit]
+    convert: Callable[[Any], Parsed[CustodyEventInput]]
+    if fmt == "csv":
+        records, convert = csv_records(lines, source), parse_csv_record
+    else:
+        records, convert = jsonl_records(lines, source), parse_jsonl_record
     # A record the store refuses is named as the reader names it: by its CSV column.
     field_name: Callable[[str], str] = column_of if fmt == "csv" else str
-    parsed = with_overlong(parse(lines, source), lines)
+    units = with_overlong(records, lines)
     summary = begin(engine, "events", source, actor)
     judge = _Judge(thresholds or Thresholds.from_env())
-    pending = chunks(parsed, EVENT_CHUNK, weight=_text_length, most=EVENT_CHUNK_TEXT)
     # One connection for the whole feed, a transaction per chunk.
     with (
+        ChunkParser(convert, second_process=_parse_in_child(engine)) as parser,
         engine.connect() as connection,
         bulk_writes(connection),
         collections_between_chunks() as chunk_done,
     ):
+        pending = map(
+            parser.parse, chunks(units, EVENT_CHUNK, weight=_text_length, most=EVENT_CHUNK_TEXT)
+        )
         # On PostgreSQL the next chunk is read while the server applies this one's writes
         # (`record_events`' `meanwhile`); elsewhere before this one's transaction begins,
         # so SQLite's write lock is never held while a file is read. Either way a chunk
@@ -71,8 +88,9 @@ def ingest_events(
         overlap = connection.dialect.name == "postgresql"
         try:
             # Inside: a source that fails before its first chunk is whole fails the batch.
-            chunk = next(pending, None)
-            while chunk is not None:
+            read = next(pending, None)
+            while read is not None:
+                chunk = read.result()
                 ahead = _ReadAhead(pending)
                 if not overlap:
                     ahead()
@@ -85,7 +103,7 @@ def ingest_events(
                     refused,
                     then=_judging(judge, summary, ahead),
                 )
-                chunk = ahead()
+                read = ahead()
                 chunk_done()
         except BaseException as caught:
             # A failure reading ahead comes out as itself, as it did before it was wrapped.
@@ -106,7 +124,16 @@ def ingest_events(
     return summary
 
 
+def _parse_in_child(engine: Engine) -> bool | None:
+    if PARSE_IN_CHILD is not None:
+        return PARSE_IN_CHILD
+    return None if engine.dialect.name == "sqlite" else False
+
+
 Chunk = list[Parsed[CustodyEventInput]]
+# A record read but not yet parsed: a JSON Lines line (number, text), a CSV row or a row
+# `csv` refused (line, reason, text), or an overlong line's reject.
+Unit = tuple[int, str] | CsvRow | tuple[int, str, str] | Parsed[CustodyEventInput]
 
 
 def _applying(
@@ -146,13 +173,13 @@ class _ReadAhead:
     """The chunk after the one being applied, read at the first call, and the same answer
     (or failure) at every later one: the record-by-record retry of a chunk calls it again."""
 
-    def __init__(self, pending: Iterator[Chunk]) -> None:
+    def __init__(self, pending: Iterator[Pending[CustodyEventInput]]) -> None:
         self._pending = pending
         self._read = False
-        self._chunk: Chunk | None = None
+        self._chunk: Pending[CustodyEventInput] | None = None
         self._error: Exception | None = None
 
-    def __call__(self) -> Chunk | None:
+    def __call__(self) -> Pending[CustodyEventInput] | None:
         if not self._read:
             try:
                 self._chunk = next(self._pending, None)
@@ -164,8 +191,11 @@ class _ReadAhead:
         return self._chunk
 
 
-def _text_length(parsed: Parsed[CustodyEventInput]) -> int:
-    return len(parsed.raw)
+def _text_length(unit: "Unit") -> int:
+    """A record's text, as read: a chunk ends once its records' text reaches its bound."""
+    if isinstance(unit, Parsed | CsvRow):
+        return len(unit.raw)
+    return len(unit[-1])
 
 
 class _Judge:

@@ -4,9 +4,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from safevine.domain.custody_event import CustodyEventInput
-from safevine.ingest.event_record import parse_event
-from safevine.ingest.parsed import Parsed, parse_csv_rows
-from safevine.ingest.source import csv_rows
+from safevine.ingest.event_record import parse_event, protection_part
+from safevine.ingest.parsed import Parsed, parse_csv_row
+from safevine.ingest.source import CsvRow, csv_rows
 
 REQUIRED = ("event_id", "kind", "occurred_at", "a_number")
 PERSON_COLUMNS = (
@@ -58,8 +58,18 @@ def nest(values: dict[str, str]) -> dict[str, Any]:
 
 def parse_events_csv(lines: Iterable[bytes], source: str) -> Iterator[Parsed[CustodyEventInput]]:
     """Check the header at once (raises UnreadableSourceError), then parse rows lazily."""
-    _, rows = csv_rows(lines, REQUIRED, source)
-    return parse_csv_rows(rows, parse_event, shape=nest, column_of=column_of)
+    return map(parse_csv_record, csv_records(lines, source))
+
+
+def csv_records(lines: Iterable[bytes], source: str) -> Iterator[CsvRow | tuple[int, str, str]]:
+    """The rows, once the header is checked as `parse_events_csv` says; `parse_csv_record`
+    turns each into its Parsed."""
+    return csv_rows(lines, REQUIRED, source)[1]
+
+
+def parse_csv_record(row: CsvRow | tuple[int, str, str]) -> Parsed[CustodyEventInput]:
+    """One row of a CSV feed as its event, or as a reject naming its column."""
+    return parse_csv_row(row, parse_event, shape=nest, column_of=column_of, keep=protection_part)
 
 
 _COLUMN_OF_DETAIL = {f"details.{name}": column for column, name in DETAIL_COLUMNS.items()}

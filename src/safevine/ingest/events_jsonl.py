@@ -6,7 +6,7 @@ from itertools import chain
 
 from safevine.domain.custody_event import CustodyEventInput
 from safevine.domain.errors import FieldError
-from safevine.ingest.event_record import parse_event
+from safevine.ingest.event_record import parse_event, protection_part
 from safevine.ingest.parsed import Parsed, unreadable
 from safevine.ingest.source import UNDECODABLE, UnreadableSourceError, text_lines
 
@@ -19,6 +19,12 @@ def parse_events_jsonl(lines: Iterable[bytes], source: str) -> Iterator[Parsed[C
     The first few records are read at once: if none of them is a JSON object, the input
     is not JSON Lines at all, and UnreadableSourceError is raised before anything changes.
     """
+    return map(parse_jsonl_record, jsonl_records(lines, source))
+
+
+def jsonl_records(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-blank line, lazily, once the first few are checked
+    as `parse_events_jsonl` says; `parse_jsonl_record` turns each into its Parsed."""
     numbered = enumerate(text_lines(lines), start=1)
     head: list[tuple[int, str]] = []
     for number, line in numbered:
@@ -33,7 +39,7 @@ def parse_events_jsonl(lines: Iterable[bytes], source: str) -> Iterator[Parsed[C
             f"{source}: the first {len(head)} line(s) hold no JSON object, "
             "so this is not JSON Lines"
         )
-    return _parse(chain(head, numbered))
+    return _non_blank(chain(head, numbered))
 
 
 def _json_or_none(line: str) -> object:
@@ -43,32 +49,33 @@ def _json_or_none(line: str) -> object:
         return None
 
 
-def _parse(numbered: Iterable[tuple[int, str]]) -> Iterator[Parsed[CustodyEventInput]]:
+def _non_blank(numbered: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]:
     for number, line in numbered:
         raw = line.rstrip("\r\n")
-        if not raw.strip():
-            continue
-        if UNDECODABLE in raw:
-            yield Parsed(number, raw, field="line", reason="is not valid UTF-8 text")
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as error:
-            yield Parsed(number, raw, field="line", reason=f"is not valid JSON ({error.msg})")
-            continue
-        except RecursionError:
-            yield Parsed(number, raw, field="line", reason="is nested too deeply to be read")
-            continue
-        except ValueError:
-            # Python refuses to read an integer of more than 4,300 digits.
-            yield Parsed(number, raw, field="line", reason="holds a number too long to be read")
-            continue
-        if not isinstance(record, dict):
-            yield Parsed(number, raw, field="line", reason="must be a JSON object")
-            continue
-        try:
-            yield Parsed(number, raw, parse_event(record), record=record)
-        except FieldError as error:
-            yield Parsed(number, raw, field=error.field, reason=error.reason, record=record)
-        except Exception as error:
-            yield unreadable(number, raw, error, record)
+        if raw.strip():
+            yield number, raw
+
+
+def parse_jsonl_record(numbered: tuple[int, str]) -> Parsed[CustodyEventInput]:
+    """One line of a JSON Lines feed as its event, or as a reject saying why."""
+    number, raw = numbered
+    if UNDECODABLE in raw:
+        return Parsed(number, raw, field="line", reason="is not valid UTF-8 text")
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError as error:
+        return Parsed(number, raw, field="line", reason=f"is not valid JSON ({error.msg})")
+    except RecursionError:
+        return Parsed(number, raw, field="line", reason="is nested too deeply to be read")
+    except ValueError:
+        # Python refuses to read an integer of more than 4,300 digits.
+        return Parsed(number, raw, field="line", reason="holds a number too long to be read")
+    if not isinstance(record, dict):
+        return Parsed(number, raw, field="line", reason="must be a JSON object")
+    claim = protection_part(record)
+    try:
+        return Parsed(number, raw, parse_event(record), record=claim)
+    except FieldError as error:
+        return Parsed(number, raw, field=error.field, reason=error.reason, record=claim)
+    except Exception as error:
+        return unreadable(number, raw, error, claim)

@@ -13,6 +13,7 @@ from safevine.ingest.source import CsvRow, FeedLines
 log = logging.getLogger("safevine.ingest")
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,10 @@ class Parsed(Generic[T]):
     reason: str = ""
     # The record as a mapping, for salvaging a protection from a rejected record.
     record: Mapping[str, Any] = default(default_factory=dict)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt by its constructor when unpickled (see `parse_process`).
+        return type(self), (self.line, self.raw, self.value, self.field, self.reason, self.record)
 
 
 def refused(parsed: "Parsed[T]", error: BaseException) -> "Parsed[T]":
@@ -42,16 +47,17 @@ def refused(parsed: "Parsed[T]", error: BaseException) -> "Parsed[T]":
     return Parsed(parsed.line, parsed.raw, field="record", reason=reason, record=parsed.record)
 
 
-def with_overlong(parsed: Iterator["Parsed[T]"], lines: Iterable[bytes]) -> Iterator["Parsed[T]"]:
-    """`parsed`, with a reject for each line too long to be read that `lines` (when it is
-    a FeedLines) passed over, placed before the record read after it."""
+def with_overlong(items: Iterator[U], lines: Iterable[bytes]) -> Iterator["U | Parsed[Any]"]:
+    """`items` (parsed records, or records still to be parsed), with a reject for each line
+    too long to be read that `lines` (when it is a FeedLines) passed over, placed before the
+    record read after it."""
     if not isinstance(lines, FeedLines):
-        yield from parsed
+        yield from items
         return
-    for record in parsed:
+    for item in items:
         if lines.overlong:
             yield from _overlong(lines)
-        yield record
+        yield item
     yield from _overlong(lines)
 
 
@@ -71,21 +77,34 @@ def parse_csv_rows(
     shape: Callable[[dict[str, str]], Mapping[str, Any]] = _same,
     column_of: Callable[[str], str] = _same,
 ) -> Iterator[Parsed[T]]:
-    """Convert each CSV row; `shape` reshapes it first, `column_of` names fields in errors."""
+    """Convert each CSV row (see `parse_csv_row`)."""
     for row in rows:
-        if not isinstance(row, CsvRow):
-            line, reason, raw = row
-            yield Parsed(line, raw, field="line", reason=reason)
-            continue
-        record = shape(row.values)
-        try:
-            yield Parsed(row.line, row.raw, convert(record), record=record)
-        except FieldError as error:
-            yield Parsed(
-                row.line, row.raw, field=column_of(error.field), reason=error.reason, record=record
-            )
-        except Exception as error:
-            yield unreadable(row.line, row.raw, error, record)
+        yield parse_csv_row(row, convert, shape=shape, column_of=column_of)
+
+
+def parse_csv_row(
+    row: CsvRow | tuple[int, str, str],
+    convert: Callable[[Mapping[str, Any]], T],
+    *,
+    shape: Callable[[dict[str, str]], Mapping[str, Any]] = _same,
+    column_of: Callable[[str], str] = _same,
+    keep: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _same,
+) -> Parsed[T]:
+    """Convert one CSV row; `shape` reshapes it first, `column_of` names fields in errors,
+    `keep` is what the Parsed keeps of the record."""
+    if not isinstance(row, CsvRow):
+        line, reason, raw = row
+        return Parsed(line, raw, field="line", reason=reason)
+    record = shape(row.values)
+    kept = keep(record)
+    try:
+        return Parsed(row.line, row.raw, convert(record), record=kept)
+    except FieldError as error:
+        return Parsed(
+            row.line, row.raw, field=column_of(error.field), reason=error.reason, record=kept
+        )
+    except Exception as error:
+        return unreadable(row.line, row.raw, error, kept)
 
 
 def unreadable(line: int, raw: str, error: Exception, record: Mapping[str, Any]) -> "Parsed[Any]":

@@ -1,0 +1,223 @@
+"""A feed's later chunks parsed in a child process: the same records, rejects and log
+records as parsing here, and a child that cannot start or dies leaves its work to this
+process instead of failing the feed."""
+
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from safevine.ingest import events as event_ingest
+from safevine.ingest import parse_process
+from safevine.ingest.batch_run import chunks
+from safevine.ingest.events import ingest_events
+from safevine.ingest.events_csv import csv_records, parse_csv_record
+from safevine.ingest.events_jsonl import jsonl_records, parse_jsonl_record
+from safevine.ingest.parse_process import ChunkParser, parse_chunk
+from safevine.ingest.parsed import Parsed, unreadable
+from safevine.ingest.source import FeedLines
+from safevine.store.engine import make_engine
+from tests.builders import csv_lines, days_ago, event, jsonl, load_facilities, person
+from tests.conftest import Databases
+
+
+def _mixed_feed() -> list[bytes]:
+    """Good events of every shape and the ways a line or a record goes wrong."""
+    good = [
+        event("m1", "booked", days_ago(3), person("A100000001", aliases=[
+            {"given_name": "Ana", "family_name": "Ruiz"}])),
+        event("m2", "released", days_ago(2), person("A100000002"), reason="bond"),
+        event("m3", "removed", days_ago(2), person("A100000003"), destination_country="GT"),
+        event("m4", "transferred", days_ago(1), person("A100000004"), from_facility_code="f2"),
+        event("m5", "booked", days_ago(1), person("A100000005", protection="protected")),
+    ]  # fmt: skip
+    bad: list[dict[str, Any] | str] = [
+        "{not json",
+        "[1, 2]",
+        "[" * 100_000 + "]" * 100_000,
+        '{"event_id": "n1", "sequence": ' + "9" * 5000 + "}",
+        event("b1", "vanished", days_ago(1), person("A100000006")),
+        event("b2", "booked", days_ago(1), person("A100000007", protection="maybe")),
+        {"event_id": "b3", "kind": "booked", "person": "A100000008"},
+    ]
+    lines = jsonl(*good, *bad, *good[:2])
+    lines.insert(3, b"\n")
+    lines.insert(5, "caf\xe9".encode("latin-1") + b"\n")
+    return lines * 3
+
+
+def _units(lines: list[bytes]) -> list[list[Any]]:
+    return list(chunks(jsonl_records(lines, "mixed.jsonl"), 7))
+
+
+def test_the_child_parses_every_record_as_this_process_does() -> None:
+    pieces = _units(_mixed_feed())
+    here = [parse_chunk(parse_jsonl_record, units) for units in pieces]
+    with ChunkParser(parse_jsonl_record, second_process=True) as parser:
+        pending = [parser.parse(units) for units in pieces]
+        there = [p.result() for p in pending]
+        assert parser.parsed_in_child == len(pieces) - 1
+    assert there == here
+    assert any(p.value is None for chunk in there for p in chunk)
+    assert any(p.value is not None and p.value.person.aliases for chunk in there for p in chunk)
+
+
+def test_csv_rows_and_overlong_lines_come_back_as_they_went() -> None:
+    header = ["event_id", "kind", "occurred_at", "facility_code", "a_number", "protection"]
+    rows = [[f"c{i}", "booked", days_ago(1).isoformat(), "F1", f"A2000000{i:02d}", ""]
+            for i in range(12)]  # fmt: skip
+    rows[4][1] = "vanished"
+    rows[6][5] = "protected"
+    lines = csv_lines(header, *rows)
+    lines.insert(3, b"only,three,fields\n")
+    pieces = list(chunks(csv_records(lines, "rows.csv"), 5))
+    overlong = Parsed(99, "x" * 10, field="line", reason="is too long")
+    pieces[1].append(overlong)
+    here = [parse_chunk(parse_csv_record, units) for units in pieces]
+    with ChunkParser(parse_csv_record, second_process=True) as parser:
+        there = [parser.parse(units).result() for units in pieces]
+        assert parser.parsed_in_child == len(pieces) - 1
+    assert there == here
+    assert overlong in there[1]
+
+
+def failing_convert(unit: tuple[int, str]) -> Parsed[Any]:
+    """Parses as JSON Lines, except a record holding "boom": it fails as a gap in the
+    checks would, which `unreadable` turns into a reject and a warning."""
+    number, raw = unit
+    if "boom" in raw:
+        try:
+            raise KeyError("boom")
+        except KeyError as error:
+            return unreadable(number, raw, error, {})
+    return parse_jsonl_record(unit)
+
+
+def test_what_the_child_logs_is_logged_here(caplog: pytest.LogCaptureFixture) -> None:
+    pieces = _units(jsonl(*[event(f"w{i}", "booked", days_ago(1), person(f"A30000{i:04d}"))
+                            for i in range(20)], '{"boom": 1}'))  # fmt: skip
+    with (
+        caplog.at_level(logging.WARNING, logger="safevine.ingest"),
+        ChunkParser(failing_convert, second_process=True) as parser,
+    ):
+        there = [parser.parse(units).result() for units in pieces]
+        assert parser.parsed_in_child == len(pieces) - 1
+    assert there[-1][-1].reason.startswith("could not be read (KeyError)")
+    warnings = [r for r in caplog.records if r.getMessage() == "feed record could not be read"]
+    assert len(warnings) == 1
+    assert warnings[0].__dict__["error"] == "KeyError"
+    assert "boom" not in caplog.text.replace("in failing_convert", "")
+
+
+def test_a_child_that_dies_leaves_its_chunks_to_this_process(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pieces = _units(_mixed_feed())
+    here = [parse_chunk(parse_jsonl_record, units) for units in pieces]
+    with ChunkParser(parse_jsonl_record, second_process=True) as parser:
+        there = [parser.parse(pieces[0]).result(), parser.parse(pieces[1]).result()]
+        child = parser._child
+        assert child is not None
+        child.kill()
+        child.wait()
+        with caplog.at_level(logging.WARNING, logger="safevine.ingest"):
+            there += [parser.parse(units).result() for units in pieces[2:]]
+        assert parser.parsed_in_child == 1
+    assert there == here
+    assert "the feed's parsing process failed" in caplog.text
+
+
+def test_a_child_that_cannot_start_leaves_the_feed_to_this_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    pieces = _units(_mixed_feed())
+    with (
+        caplog.at_level(logging.WARNING, logger="safevine.ingest"),
+        ChunkParser(parse_jsonl_record, second_process=True) as parser,
+    ):
+        there = [parser.parse(units).result() for units in pieces]
+    assert there == [parse_chunk(parse_jsonl_record, units) for units in pieces]
+    assert parser.parsed_in_child == 0
+    assert "FileNotFoundError" in caplog.records[0].__dict__["error"]
+
+
+class _Children:
+    """Every child process `parse_process` starts."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+        real = subprocess.Popen
+
+        def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+            child = real(*args, **kwargs)
+            self.started.append(child)
+            return child
+
+        monkeypatch.setattr(parse_process.subprocess, "Popen", popen)
+
+
+def _stored(engine: Engine) -> tuple[list[Any], list[Any]]:
+    with engine.connect() as connection:
+        statuses = connection.execute(
+            text(
+                "SELECT p.a_number, s.state, s.event_id FROM custody_status s "
+                "JOIN persons p ON p.id = s.person_id ORDER BY p.a_number"
+            )
+        ).all()
+        rejects = connection.execute(
+            text("SELECT line, field, reason, raw FROM ingest_rejects ORDER BY line, field")
+        ).all()
+    return [tuple(r) for r in statuses], [tuple(r) for r in rejects]
+
+
+def test_a_feed_of_many_chunks_is_stored_as_it_is_without_the_child(
+    engine: Engine, databases: Databases, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    children = _Children(monkeypatch)
+    monkeypatch.setattr(event_ingest, "EVENT_CHUNK", 6)
+    path = tmp_path / "feed.jsonl"
+    # Lines over FeedLines' limit below among them: their rejects keep their places.
+    path.write_bytes(b"".join(_mixed_feed()))
+    other = make_engine(databases.create(engine.dialect.name))
+    results = []
+    for in_child, target in ((False, engine), (True, other)):
+        monkeypatch.setattr(event_ingest, "PARSE_IN_CHILD", in_child)
+        load_facilities(target, "F1", "F2")
+        with path.open("rb") as handle:
+            lines = FeedLines(handle, 1_000)
+            summary = ingest_events(target, lines, source="feed.jsonl", fmt="jsonl")
+        results.append((summary.applied, summary.rejected, summary.duplicates, _stored(target)))
+    other.dispose()
+    assert results[0] == results[1]
+    applied, rejected, _, (statuses, rejects) = results[1]
+    assert applied and rejected and statuses
+    assert any("bytes long" in reason for _, _, reason, _ in rejects)
+    # One child, for the second feed only, gone once its feed was done.
+    assert [child.poll() for child in children.started] == [0]
+
+
+def test_a_feed_that_fails_stops_its_child(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    children = _Children(monkeypatch)
+    monkeypatch.setattr(event_ingest, "EVENT_CHUNK", 5)
+    monkeypatch.setattr(event_ingest, "PARSE_IN_CHILD", True)
+    load_facilities(sqlite_engine, "F1")
+
+    def lines() -> Iterator[bytes]:
+        for i in range(30):
+            record = event(f"s{i}", "booked", days_ago(1), person(f"A4000{i:05d}"))
+            yield json.dumps(record).encode() + b"\n"
+        raise OSError("the feed's disk went away")
+
+    with pytest.raises(OSError, match="disk went away"):
+        ingest_events(sqlite_engine, lines(), source="broken.jsonl", fmt="jsonl")
+    assert len(children.started) == 1
+    assert children.started[0].poll() is not None
