@@ -43,9 +43,12 @@ def parse_chunk(convert: Callable[[Any], Parsed[T]], units: Sequence[Any]) -> li
 class Pending(Generic[T]):
     """A chunk being parsed; `result()` waits for it (and gives the same list every time)."""
 
-    def __init__(self, parsed: list[Parsed[T]] | None = None) -> None:
-        self._parsed = parsed
-        self._receive: Callable[[], list[Parsed[T]]] | None = None
+    def __init__(
+        self,
+        parsed: list[Parsed[T]] | None = None,
+        receive: Callable[[], list[Parsed[T]]] | None = None,
+    ) -> None:
+        self._parsed, self._receive = parsed, receive
 
     def result(self) -> list[Parsed[T]]:
         if self._parsed is None:
@@ -97,10 +100,8 @@ class ChunkParser(Generic[T]):
         except Exception as error:
             self._give_up(error)
             return Pending(parse_chunk(self._convert, units))
-        pending: Pending[T] = Pending()
-        pending._receive = lambda: self._received(units)
-        self._in_flight = pending
-        return pending
+        self._in_flight = Pending(receive=lambda: self._received(units))
+        return self._in_flight
 
     def close(self) -> None:
         """Stop the child: its pipes closed, it ends; one that does not in time is killed."""
