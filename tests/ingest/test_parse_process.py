@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from safevine.ingest import events as event_ingest
 from safevine.ingest import parse_process
 from safevine.ingest.batch_run import chunks
+from safevine.ingest.event_record import asserted_protection, protection_part
 from safevine.ingest.events import ingest_events
 from safevine.ingest.events_csv import csv_records, parse_csv_record
 from safevine.ingest.events_jsonl import jsonl_records, parse_jsonl_record
@@ -45,11 +46,21 @@ def _mixed_feed() -> list[bytes]:
         event("b1", "vanished", days_ago(1), person("A100000006")),
         event("b2", "booked", days_ago(1), person("A100000007", protection="maybe")),
         {"event_id": "b3", "kind": "booked", "person": "A100000008"},
+        # Values nested too deep to be pickled, where a protection claim is read.
+        event("b4", "booked", days_ago(1), person("A100000009", protection=_deep(700))),
+        event("b5", "booked", days_ago(1), person(_deep(700), protection="protected")),  # type: ignore[arg-type]
     ]
     lines = jsonl(*good, *bad, *good[:2])
     lines.insert(3, b"\n")
     lines.insert(5, "caf\xe9".encode("latin-1") + b"\n")
     return lines * 3
+
+
+def _deep(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 def _units(lines: list[bytes]) -> list[list[Any]]:
@@ -221,3 +232,21 @@ def test_a_feed_that_fails_stops_its_child(
         ingest_events(sqlite_engine, lines(), source="broken.jsonl", fmt="jsonl")
     assert len(children.started) == 1
     assert children.started[0].poll() is not None
+
+
+@pytest.mark.parametrize("where", ["person", "top level"])
+@pytest.mark.parametrize(
+    "protection",
+    ["protected", " Cleared ", "", None, "maybe", 0, False, True, [], {"a": 1}, _deep(50), "-"],
+)
+@pytest.mark.parametrize("a_number", ["A100000001", "100-000-001", "", None, 100000001, ["A1"]])
+def test_the_part_of_a_record_a_parsed_one_keeps_claims_what_the_record_claims(
+    where: str, protection: Any, a_number: Any
+) -> None:
+    facts = {"a_number": a_number, "protection": protection, "given_name": "Ana"}
+    record = {"event_id": "p1", "person": facts} if where == "person" else facts
+    assert asserted_protection(protection_part(record)) == asserted_protection(record)
+    for missing in ("a_number", "protection"):
+        short = {k: v for k, v in facts.items() if k != missing}
+        record = {"person": short} if where == "person" else short
+        assert asserted_protection(protection_part(record)) == asserted_protection(record)

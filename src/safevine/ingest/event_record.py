@@ -174,9 +174,17 @@ def asserted_protection(record: Mapping[str, Any]) -> tuple[str, Protection] | N
 
 
 def protection_part(record: Mapping[str, Any]) -> Mapping[str, Any]:
-    """What `asserted_protection` reads of `record`, and no more: a parsed record carries
-    this, not the whole record, as it may be sent between processes (`parse_process`)."""
+    """What `asserted_protection` reads of `record`, as flat values that give the same
+    answer: a parsed record carries this, not the whole record, as it may be sent between
+    processes (`parse_process`), and a value nested hundreds deep cannot be pickled."""
     person = record.get("person") if "person" in record else record
     if not isinstance(person, Mapping):
         return {}
-    return {"person": {key: person[key] for key in ("a_number", "protection") if key in person}}
+    part: dict[str, Any] = {}
+    if "a_number" in person:
+        part["a_number"] = str(person["a_number"] or "")
+    if "protection" in person:
+        value = person["protection"]
+        # Any value but text or nothing asks for protection (fail closed).
+        part["protection"] = value if value is None or isinstance(value, str) else True
+    return {"person": part}

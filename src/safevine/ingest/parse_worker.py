@@ -45,15 +45,18 @@ def serve(requests: IO[bytes], answers: IO[bytes], kept: _Kept) -> None:
             convert, units = pickle.load(requests)  # noqa: S301 - from the parent's pipe
         except EOFError:
             return
-        answer: tuple[str, Any, list[logging.LogRecord]]
+        answer: tuple[str, Any]
         try:
-            answer = ("parsed", parse_chunk(convert, units), [])
+            answer = ("parsed", parse_chunk(convert, units))
         except Exception as error:
-            answer = ("failed", type(error).__name__, [])
+            answer = ("failed", type(error).__name__)
         del convert, units
         # Pickled whole before it is written: written as it is pickled, the pickling would
         # wait on the pipe, that is on the parent, which waits for it.
-        data = pickle.dumps((answer[0], answer[1], kept.take()), pickle.HIGHEST_PROTOCOL)
+        try:
+            data = pickle.dumps((*answer, kept.take()), pickle.HIGHEST_PROTOCOL)
+        except Exception as error:
+            data = pickle.dumps(("failed", type(error).__name__, []), pickle.HIGHEST_PROTOCOL)
         del answer
         answers.write(len(data).to_bytes(8, "little"))
         answers.write(data)
