@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from safevine.domain.constructed import by_constructor
 from safevine.domain.event_kinds import EventKind
 from safevine.domain.names import PersonName
 from safevine.domain.protection import Protection
@@ -22,9 +23,7 @@ class PersonFacts:
     protection: Protection | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt by its constructor when unpickled (see `ingest.parse_process`).
-        facts = (self.name, self.aliases, self.date_of_birth, self.country_of_birth)
-        return type(self), (self.a_number, *facts, self.protection)
+        return by_constructor(self)
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,4 @@ class CustodyEventInput:
     details: dict[str, Any] = field(default_factory=dict)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt by its constructor when unpickled (see `ingest.parse_process`).
-        fields = (self.kind, self.occurred_at, self.person, self.facility_code, self.sequence)
-        return type(self), (self.event_id, *fields, self.details)
+        return by_constructor(self)

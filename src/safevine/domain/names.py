@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from safevine.domain.constructed import by_constructor
 from safevine.domain.errors import FieldError
 from safevine.domain.value_ranges import NAME_LENGTH
 
@@ -60,8 +61,7 @@ class PersonName:
     family: str
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt by its constructor when unpickled (see `ingest.parse_process`).
-        return type(self), (self.given, self.family)
+        return by_constructor(self)
 
     @property
     def key(self) -> tuple[str, str]:

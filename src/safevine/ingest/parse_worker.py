@@ -11,6 +11,7 @@ import gc
 import logging
 import os
 import pickle
+import signal
 import sys
 from typing import IO, Any
 
@@ -68,6 +69,9 @@ def serve(requests: IO[bytes], answers: IO[bytes], kept: _Kept) -> None:
 
 
 def main() -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it and closes the pipes,
+    # which ends this process without a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     kept = _Kept()
     root = logging.getLogger()
     root.handlers = [kept]

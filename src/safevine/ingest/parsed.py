@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from dataclasses import field as default
 from typing import Any, Generic, TypeVar
 
+from safevine.domain.constructed import by_constructor
 from safevine.domain.errors import FieldError
 from safevine.failures import describe
 from safevine.ingest.source import CsvRow, FeedLines
@@ -28,8 +29,7 @@ class Parsed(Generic[T]):
     record: Mapping[str, Any] = default(default_factory=dict)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt by its constructor when unpickled (see `parse_process`).
-        return type(self), (self.line, self.raw, self.value, self.field, self.reason, self.record)
+        return by_constructor(self)
 
 
 def refused(parsed: "Parsed[T]", error: BaseException) -> "Parsed[T]":
