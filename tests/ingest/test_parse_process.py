@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
+from safevine.domain.event_content import event_content
+from safevine.ingest import event_record, parse_process
 from safevine.ingest import events as event_ingest
-from safevine.ingest import parse_process
 from safevine.ingest.batch_run import chunks
 from safevine.ingest.event_record import asserted_protection, protection_part
 from safevine.ingest.events import ingest_events
@@ -23,7 +24,9 @@ from safevine.ingest.events_jsonl import jsonl_records, parse_jsonl_record
 from safevine.ingest.parse_process import ChunkParser, parse_chunk
 from safevine.ingest.parsed import Parsed, unreadable
 from safevine.ingest.source import FeedLines
+from safevine.store.decoy import DECOY_PERSON_ID
 from safevine.store.engine import make_engine
+from safevine.store.schema import custody_events
 from tests.builders import csv_lines, days_ago, event, jsonl, load_facilities, person
 from tests.conftest import Databases
 
@@ -77,6 +80,40 @@ def test_the_child_parses_every_record_as_this_process_does() -> None:
     assert there == here
     assert any(p.value is None for chunk in there for p in chunk)
     assert any(p.value is not None and p.value.person.aliases for chunk in there for p in chunk)
+
+
+def test_each_event_comes_with_its_content_worked_out_where_it_was_parsed() -> None:
+    header = ["event_id", "kind", "occurred_at", "facility_code", "a_number", "reason"]
+    rows = [["c1", "released", days_ago(1).isoformat(), "F1", "A200000001", "bond"]]
+    lines = csv_lines(header, *rows)
+    parsed = [parse_jsonl_record(unit) for unit in jsonl_records(_mixed_feed(), "mixed.jsonl")]
+    parsed += [parse_csv_record(unit) for unit in csv_records(lines, "rows.csv")]
+    events = [p for p in parsed if p.value is not None]
+    assert len(events) == 7 * 3 + 1
+    for p in events:
+        assert p.value is not None
+        assert p.content == event_content(p.value)
+    assert all(p.content is None for p in parsed if p.value is None)
+    assert {p.content.details for p in events if p.content} >= {'{"reason": "bond"}'}
+
+
+def test_an_event_whose_content_cannot_be_worked_out_when_parsed_gets_it_from_the_writer(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(_event: object) -> None:
+        raise RecursionError
+
+    record = event("w1", "released", days_ago(1), person("A300000001"), reason="bond")
+    monkeypatch.setattr(event_record, "event_content", failing)
+    parsed = parse_jsonl_record((1, json.dumps(record)))
+    assert parsed.value is not None and parsed.content is None
+    monkeypatch.undo()
+    load_facilities(sqlite_engine, "F1")
+    monkeypatch.setattr(event_record, "event_content", failing)
+    summary = ingest_events(sqlite_engine, jsonl(record), source="w.jsonl", fmt="jsonl")
+    assert (summary.applied, summary.rejected) == (1, 0)
+    events, _, _ = _stored(sqlite_engine)
+    assert events == [("w1", *event_content(parsed.value))]
 
 
 def test_csv_rows_and_overlong_lines_come_back_as_they_went() -> None:
@@ -174,8 +211,13 @@ class _Children:
         monkeypatch.setattr(parse_process.subprocess, "Popen", popen)
 
 
-def _stored(engine: Engine) -> tuple[list[Any], list[Any]]:
+def _stored(engine: Engine) -> tuple[list[Any], list[Any], list[Any]]:
     with engine.connect() as connection:
+        events = connection.execute(
+            select(custody_events.c.event_id, custody_events.c.content_hash, text("details"))
+            .where(custody_events.c.person_id != DECOY_PERSON_ID)
+            .order_by(custody_events.c.event_id)
+        ).all()
         statuses = connection.execute(
             text(
                 "SELECT p.a_number, s.state, s.event_id FROM custody_status s "
@@ -185,7 +227,7 @@ def _stored(engine: Engine) -> tuple[list[Any], list[Any]]:
         rejects = connection.execute(
             text("SELECT line, field, reason, raw FROM ingest_rejects ORDER BY line, field")
         ).all()
-    return [tuple(r) for r in statuses], [tuple(r) for r in rejects]
+    return [tuple(r) for r in events], [tuple(r) for r in statuses], [tuple(r) for r in rejects]
 
 
 def test_a_feed_of_many_chunks_is_stored_as_it_is_without_the_child(
@@ -207,8 +249,8 @@ def test_a_feed_of_many_chunks_is_stored_as_it_is_without_the_child(
         results.append((summary.applied, summary.rejected, summary.duplicates, _stored(target)))
     other.dispose()
     assert results[0] == results[1]
-    applied, rejected, _, (statuses, rejects) = results[1]
-    assert applied and rejected and statuses
+    applied, rejected, _, (events, statuses, rejects) = results[1]
+    assert applied and rejected and events and statuses
     assert any("bytes long" in reason for _, _, reason, _ in rejects)
     # One child, for the second feed only, gone once its feed was done.
     assert [child.poll() for child in children.started] == [0]

@@ -4,12 +4,18 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import Engine, select
 
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
+from safevine.domain.event_content import content_hash, event_content
 from safevine.domain.event_kinds import EventKind
-from safevine.store.records.events import content_hash
+from safevine.store.decoy import DECOY_PERSON_ID
+from safevine.store.records.events import record_events
+from safevine.store.schema import custody_events
+from tests.builders import load_facilities
 
 
 def reference_hash(event: CustodyEventInput) -> str:
@@ -88,3 +94,46 @@ def test_details_of_equal_value_but_other_type_keep_their_own_fingerprint() -> N
     for value in values:
         assert content_hash(event(value)) == reference_hash(event(value))
     assert len({content_hash(event(value)) for value in values}) == 4
+
+
+@given(events)
+def test_an_events_content_is_its_hash_and_its_details_as_stored(
+    event: CustodyEventInput,
+) -> None:
+    content = event_content(event)
+    assert content.hash == reference_hash(event)
+    assert json.loads(content.details) == event.details
+
+
+def test_contents_given_with_the_events_are_what_is_stored(engine: Engine) -> None:
+    """A feed hands `record_events` each event's content, worked out where it was parsed:
+    stored as given (an echo of an event in the same call included), and refused unless
+    there is one for each event."""
+    load_facilities(engine, "F1")
+    now = datetime(2026, 3, 1, 8, tzinfo=UTC)
+    given = [
+        CustodyEventInput(f"g{n}", EventKind.BOOKED, now, PersonFacts(f"30000100{n}"), "F1",
+                          details={"note": f"n{n}"})
+        for n in range(3)
+    ]  # fmt: skip
+    events = [*given, given[0]]
+    contents = [event_content(e) for e in events]
+    contents[2] = None  # worked out by the writer
+    with engine.begin() as connection:
+        with pytest.raises(ValueError, match="3 contents for 4 events"):
+            record_events(
+                connection, events, origin="feed", now=now, source="t", contents=contents[:3]
+            )
+        result = record_events(
+            connection, events, origin="feed", now=now, source="t", contents=contents
+        )
+        columns = custody_events.c
+        stored = connection.execute(
+            select(columns.event_id, columns.content_hash, columns.details)
+            .where(columns.person_id != DECOY_PERSON_ID)
+            .order_by(columns.event_id)
+        ).all()
+    assert (len(result.stored), result.duplicates, result.errors) == (3, 1, [])
+    assert [(r.event_id, r.content_hash, r.details) for r in stored] == [
+        (e.event_id, reference_hash(e), e.details) for e in given
+    ]

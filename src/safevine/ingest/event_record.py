@@ -13,6 +13,7 @@ from safevine.domain.a_number import normalise_a_number
 from safevine.domain.country import resolve_country
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.errors import FieldError
+from safevine.domain.event_content import EventContent, event_content
 from safevine.domain.event_kinds import KINDS_NEEDING_FACILITY, EventKind, ReleaseReason
 from safevine.domain.names import PersonName
 from safevine.domain.protection import Protection
@@ -118,6 +119,15 @@ def parse_event(record: Mapping[str, Any]) -> CustodyEventInput:
         sequence=sequence_number,
         details=details,
     )
+
+
+def stored_content(event: CustodyEventInput) -> EventContent | None:
+    """`event_content(event)` for the writer, worked out with the parsing; None where that
+    fails, so that the writer works it out again and refuses the record alone."""
+    try:
+        return event_content(event)
+    except Exception:
+        return None
 
 
 def _details(kind: EventKind, details: Any) -> dict[str, Any]:

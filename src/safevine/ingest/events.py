@@ -262,6 +262,7 @@ def _apply_chunk(
     outcome = record_events(
         connection,
         [p.value for p in valid if p.value is not None],
+        contents=[p.content for p in valid],
         origin="feed",
         now=at,
         source=summary.source,

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from safevine.domain.custody_event import CustodyEventInput
-from safevine.ingest.event_record import parse_event, protection_part
+from safevine.ingest.event_record import parse_event, protection_part, stored_content
 from safevine.ingest.parsed import Parsed, parse_csv_row
 from safevine.ingest.source import CsvRow, csv_rows
 
@@ -69,7 +69,14 @@ def csv_records(lines: Iterable[bytes], source: str) -> Iterator[CsvRow | tuple[
 
 def parse_csv_record(row: CsvRow | tuple[int, str, str]) -> Parsed[CustodyEventInput]:
     """One row of a CSV feed as its event, or as a reject naming its column."""
-    return parse_csv_row(row, parse_event, shape=nest, column_of=column_of, keep=protection_part)
+    return parse_csv_row(
+        row,
+        parse_event,
+        shape=nest,
+        column_of=column_of,
+        keep=protection_part,
+        content=stored_content,
+    )
 
 
 _COLUMN_OF_DETAIL = {f"details.{name}": column for column, name in DETAIL_COLUMNS.items()}

@@ -6,7 +6,7 @@ from itertools import chain
 
 from safevine.domain.custody_event import CustodyEventInput
 from safevine.domain.errors import FieldError
-from safevine.ingest.event_record import parse_event, protection_part
+from safevine.ingest.event_record import parse_event, protection_part, stored_content
 from safevine.ingest.parsed import Parsed, unreadable
 from safevine.ingest.source import UNDECODABLE, UnreadableSourceError, text_lines
 
@@ -74,8 +74,9 @@ def parse_jsonl_record(numbered: tuple[int, str]) -> Parsed[CustodyEventInput]:
         return Parsed(number, raw, field="line", reason="must be a JSON object")
     claim = protection_part(record)
     try:
-        return Parsed(number, raw, parse_event(record), record=claim)
+        event = parse_event(record)
     except FieldError as error:
         return Parsed(number, raw, field=error.field, reason=error.reason, record=claim)
     except Exception as error:
         return unreadable(number, raw, error, claim)
+    return Parsed(number, raw, event, record=claim, content=stored_content(event))

@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from safevine.domain.constructed import by_constructor
 from safevine.domain.errors import FieldError
+from safevine.domain.event_content import EventContent
 from safevine.failures import describe
 from safevine.ingest.source import CsvRow, FeedLines
 
@@ -27,6 +28,9 @@ class Parsed(Generic[T]):
     reason: str = ""
     # The record as a mapping, for salvaging a protection from a rejected record.
     record: Mapping[str, Any] = default(default_factory=dict)
+    # An event's content hash and stored details, worked out where it was parsed (in the
+    # parsing child on SQLite) rather than by the writer; None: the writer works them out.
+    content: EventContent | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return by_constructor(self)
@@ -89,22 +93,26 @@ def parse_csv_row(
     shape: Callable[[dict[str, str]], Mapping[str, Any]] = _same,
     column_of: Callable[[str], str] = _same,
     keep: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _same,
+    content: Callable[[T], EventContent | None] | None = None,
 ) -> Parsed[T]:
     """Convert one CSV row; `shape` reshapes it first, `column_of` names fields in errors,
-    `keep` is what the Parsed keeps of the record."""
+    `keep` is what the Parsed keeps of the record, `content` its value's `content`."""
     if not isinstance(row, CsvRow):
         line, reason, raw = row
         return Parsed(line, raw, field="line", reason=reason)
     record = shape(row.values)
     kept = keep(record)
     try:
-        return Parsed(row.line, row.raw, convert(record), record=kept)
+        value = convert(record)
     except FieldError as error:
         return Parsed(
             row.line, row.raw, field=column_of(error.field), reason=error.reason, record=kept
         )
     except Exception as error:
         return unreadable(row.line, row.raw, error, kept)
+    return Parsed(
+        row.line, row.raw, value, record=kept, content=content(value) if content else None
+    )
 
 
 def unreadable(line: int, raw: str, error: Exception, record: Mapping[str, Any]) -> "Parsed[Any]":

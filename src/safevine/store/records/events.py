@@ -4,8 +4,6 @@
 staff alike, so every side effect of an event happens in the caller's transaction.
 """
 
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +14,7 @@ from sqlalchemy import Connection
 from safevine.domain.custody_event import CustodyEventInput
 from safevine.domain.custody_status import CustodyStatus, StatusEvent, advance
 from safevine.domain.errors import FieldError
+from safevine.domain.event_content import EventContent, event_content
 from safevine.domain.event_kinds import CustodyState, EventKind
 from safevine.store.driver_sql import Driver
 from safevine.store.records.facilities import facility_ids
@@ -49,58 +48,6 @@ class RecordedEvents:
     notifications: int = 0
 
 
-# How json.dumps writes a str (ensure_ascii): the C encoder, called directly.
-_json_string = json.encoder.encode_basestring_ascii
-
-
-def content_hash(event: CustodyEventInput) -> str:
-    """Fingerprint of what an event says, to tell a resend from a reused event id.
-
-    Stored with each event, so it must never change: it is the SHA-256 of
-    `json.dumps([event_id, kind, occurred_at, sequence, facility_code, a_number, details],
-    sort_keys=True, separators=(",", ":"), default=str)`, written out here field by field
-    because that call cost a tenth of the ingest (tests/store/test_content_hash.py checks
-    the two agree).
-    """
-    facility = "null" if event.facility_code is None else _json_string(event.facility_code)
-    canonical = (
-        f"[{_json_string(event.event_id)},{_json_string(event.kind.value)},"
-        f"{_json_string(event.occurred_at.isoformat())},{int(event.sequence)},{facility},"
-        f"{_json_string(event.person.a_number)},{_details_texts(event.details)[0]}]"
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-# An event's details as the content hash writes them and as they are stored, by their
-# items, for details of text alone: a feed repeats a few (a release's reason, a removal's
-# country) thousands of times. Emptied when full.
-_DETAILS_TEXTS: dict[tuple[tuple[str, str], ...], tuple[str, str]] = {}
-_DETAILS_TEXTS_KEPT = 10_000
-
-
-def _details_texts(details: dict[str, Any]) -> tuple[str, str]:
-    """(the canonical JSON the content hash takes, the JSON stored) of `details`."""
-    if not details:
-        return "{}", "{}"
-    items = tuple(details.items())
-    for _, value in items:
-        # Only text: 1, 1.0 and True are equal keys, and are written differently.
-        if value.__class__ is not str:
-            return _write_details(details)
-    texts = _DETAILS_TEXTS.get(items)
-    if texts is None:
-        texts = _write_details(details)
-        if len(_DETAILS_TEXTS) >= _DETAILS_TEXTS_KEPT:
-            _DETAILS_TEXTS.clear()
-        _DETAILS_TEXTS[items] = texts
-    return texts
-
-
-def _write_details(details: dict[str, Any]) -> tuple[str, str]:
-    canonical = json.dumps(details, sort_keys=True, separators=(",", ":"), default=str)
-    return canonical, json.dumps(details)
-
-
 _REUSED = "was already used by a different event; event ids must be unique per event"
 # What `_stored_hashes` reads for a retracted event instead of its hash (no hash is this;
 # written out in its statement).
@@ -124,6 +71,7 @@ def record_events(
     batch_id: int | None = None,
     provisional: bool = False,
     meanwhile: Callable[[], object] | None = None,
+    contents: Sequence[EventContent | None] | None = None,
 ) -> RecordedEvents:
     """Store new events, skip exact resends, and update each person's current status.
 
@@ -147,7 +95,12 @@ def record_events(
     `meanwhile`, if given, is called once the last writes are on their way: on PostgreSQL
     the server applies them while it runs (`Driver.pipelined`), and they are done when this
     returns. It may run no statement. Not called when nothing was left to write.
+
+    `contents`, if given, holds `event_content(event)` for each event (None: worked out
+    here), as a feed works them out where it parses its records.
     """
+    if contents is not None and len(contents) != len(events):
+        raise ValueError(f"{len(contents)} contents for {len(events)} events")
     result = RecordedEvents()
     start = 0
     runs = _runs(events)
@@ -156,6 +109,7 @@ def record_events(
         part = _record_run(
             connection,
             [events[i] for i in firsts],
+            [contents[i] for i in firsts] if contents is not None else None,
             origin=origin,
             now=now,
             batch_id=batch_id,
@@ -202,6 +156,7 @@ def _runs(events: Sequence[CustodyEventInput]) -> list[tuple[int, dict[int, int]
 def _record_run(
     connection: Connection,
     events: Sequence[CustodyEventInput],
+    given: Sequence[EventContent | None] | None,
     *,
     origin: str,
     now: datetime,
@@ -214,7 +169,12 @@ def _record_run(
     result = RecordedEvents()
     if not events:
         return result
-    hashes = [content_hash(e) for e in events]
+    contents = (
+        [event_content(e) for e in events]
+        if given is None
+        else [event_content(e) if c is None else c for e, c in zip(events, given, strict=True)]
+    )
+    hashes = [c.hash for c in contents]
     facility_map = facility_ids(connection, (e.facility_code for e in events if e.facility_code))
     seen = _stored_hashes(Driver(connection), [e.event_id for e in events])
 
@@ -266,7 +226,7 @@ def _record_run(
             driver.when(events[i].occurred_at),
             events[i].sequence,
             received,
-            _details_texts(events[i].details)[1],
+            contents[i].details,
             hashes[i],
             origin,
             batch_id,
