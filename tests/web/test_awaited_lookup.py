@@ -6,6 +6,7 @@ cancelled, and close with the engine."""
 import asyncio
 import socket
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from safevine.domain.names import fold_name
 from safevine.store.public import lookup
 from safevine.store.public.awaited_lookup import AwaitedLookups
 from safevine.store.public.connection import make_public_engine
+from safevine.store.public.libpq_statement import LibpqStatement
 from safevine.store.public.prepared_lookup import PreparedLookups
 from tests.canaries import NEVER_EXISTED, NON_PUBLIC, PUBLIC, plant
 from tests.loops import run
@@ -233,3 +235,67 @@ def test_searches_waiting_for_a_connection_that_cannot_be_made_get_an_error() ->
     assert len(answers) == 3 and all(isinstance(a, DBAPIError) for a in answers), answers
     assert PUBLIC.a_number not in " ".join(str(a) for a in answers)
     assert awaited.connections == 0
+
+
+async def _prepared_names(connection: Any) -> list[str]:
+    cursor = await connection.execute("SELECT name FROM pg_prepared_statements ORDER BY name")
+    return [name for (name,) in await cursor.fetchall()]
+
+
+def test_lookups_go_straight_to_libpq_prepared_once_a_connection(public: Engine) -> None:
+    """A search's statement is prepared on its connection under safevine's own name and
+    run through libpq, not psycopg's cursor; an array (by reference) stays with it."""
+    awaited = AwaitedLookups(public, connections=1)
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        for _ in range(3):
+            assert await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)
+            await awaited.by_name(fold_name(PUBLIC.given), fold_name(PUBLIC.family), "MX")
+        connection = next(iter(awaited._opened))
+        direct = await _prepared_names(connection)
+        await awaited.by_reference(["no-such-reference"])
+        return direct, await _prepared_names(connection)
+
+    direct, after = run(scenario())
+    assert len(direct) == 2 and all(n.startswith("safevine_lookup_") for n in direct)
+    assert len(after) == 3  # psycopg's cursor prepared the array statement its own way
+
+
+def test_statements_gone_from_the_session_are_prepared_again(public: Engine) -> None:
+    awaited = AwaitedLookups(public, connections=1)
+
+    async def scenario() -> list[Any]:
+        first = await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)
+        connection = next(iter(awaited._opened))
+        await connection.execute("DEALLOCATE ALL")
+        again = await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)
+        return [first, again, len(await _prepared_names(connection)), awaited.connections]
+
+    first, again, prepared, connections = run(scenario())
+    assert first and again == first and prepared == 1 and connections == 1
+
+
+def test_a_value_libpq_would_cut_short_goes_to_the_cursor_and_its_error() -> None:
+    statement = LibpqStatement(
+        "SELECT * FROM f(%(a)s::VARCHAR, %(b)s::DATE, %(a)s::VARCHAR) WHERE x LIKE 'y%%'"
+    )
+    assert (
+        statement.command
+        == b"SELECT * FROM f($1::VARCHAR, $2::DATE, $3::VARCHAR) WHERE x LIKE 'y%'"
+    )
+    assert statement.values({"a": "Ana", "b": date(1990, 5, 1)}) == [b"Ana", b"1990-05-01", b"Ana"]
+    assert statement.values({"a": "Ana", "b": None}) == [b"Ana", None, b"Ana"]
+    assert statement.values({"a": "A\0na", "b": None}) is None
+    assert statement.values({"a": ["Ana"], "b": None}) is None
+    assert statement.values({"a": 1, "b": None}) is None
+
+
+def test_a_nul_in_a_search_is_the_cursors_error(public: Engine) -> None:
+    awaited = AwaitedLookups(public)
+
+    async def search() -> None:
+        await awaited.by_name("a\0b", fold_name(PUBLIC.family), "MX")
+
+    with pytest.raises(DBAPIError) as raised:
+        run(search())
+    assert "NUL" in str(raised.value) and "a\0b" not in str(raised.value)

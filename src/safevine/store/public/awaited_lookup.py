@@ -6,7 +6,8 @@ loop, and then the lookup thread and the serving thread taking the interpreter's
 each other at every step of the driver, about as much CPU again as the rest of a search.
 Here the same statements (compiled once, with the same bind and result processors) run on
 psycopg's asyncio connections, awaited by the search itself: no thread, and the loop
-serves other requests while the database answers.
+serves other requests while the database answers. The lookups themselves go straight to
+the connection's libpq handle (`libpq_statement`), below psycopg's cursor.
 
 A few connections are held for the process, made as the engine makes its own: the same
 address and adapters, UTC sessions, the public role taken on connect unless the address
@@ -29,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from safevine.store.engine import POSTGRES_SESSION
 from safevine.store.public.connection import SET_PUBLIC_ROLE, switches_role
+from safevine.store.public.libpq_statement import LibpqStatement, PreparedOn, fetch
 from safevine.store.public.lookup import BY_REFERENCE, SEARCHES, PublicPerson, name_values
 from safevine.store.public.prepared_lookup import PreparedStatement
 
@@ -60,9 +62,13 @@ class AwaitedLookups:
         # Each open connection and the generation it was opened in: `close()` starts a
         # new one, and a connection of an earlier one is closed when given back.
         self._opened: dict[psycopg.AsyncConnection[Any], int] = {}
-        # A cursor per connection, used for every lookup on it: a new one each time cost
-        # about a tenth of a lookup's CPU.
+        # A cursor per connection, for statements `libpq_statement` does not take (an
+        # array of references): a new one each time cost about a tenth of a lookup's CPU.
         self._cursors: dict[psycopg.AsyncConnection[Any], psycopg.AsyncCursor[Any]] = {}
+        # Lookups go straight to libpq (`libpq_statement`): each statement in its form,
+        # and what each connection has prepared.
+        self._statements: dict[str, LibpqStatement] = {}
+        self._prepared: dict[psycopg.AsyncConnection[Any], PreparedOn] = {}
         self._generation = 0
         self._opening = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
@@ -142,15 +148,27 @@ class AwaitedLookups:
         dispatch = self._engine.dispatch
         if dispatch.before_cursor_execute:
             dispatch.before_cursor_execute(None, None, sql, parameters, None, False)
-        cursor = self._cursors[connection]
+        direct = self._direct(sql)
+        values = direct.values(parameters) if isinstance(parameters, dict) else None
+        cursor = None
         try:
-            await cursor.execute(sql, parameters, prepare=True)
-            fetched = await cursor.fetchall()
+            if values is not None and connection.info.encoding == "utf-8":
+                fetched = await fetch(connection, direct, values, self._prepared[connection])
+            else:
+                cursor = self._cursors[connection]
+                await cursor.execute(sql, parameters, prepare=True)
+                fetched = await cursor.fetchall()
         except psycopg.Error as error:
             raise statement.error(sql, parameters, error) from error
         if dispatch.after_cursor_execute:
             dispatch.after_cursor_execute(None, cursor, sql, parameters, None, False)
         return statement.convert(fetched)
+
+    def _direct(self, sql: str) -> LibpqStatement:
+        direct = self._statements.get(sql)
+        if direct is None:
+            direct = self._statements[sql] = LibpqStatement(sql)
+        return direct
 
     async def _take(self) -> psycopg.AsyncConnection[Any]:
         while True:
@@ -200,6 +218,7 @@ class AwaitedLookups:
             self._opening -= 1
         self._opened[connection] = self._generation
         self._cursors[connection] = connection.cursor()
+        self._prepared[connection] = PreparedOn(connection)
         return connection
 
     def _give(self, connection: psycopg.AsyncConnection[Any], broken: bool = False) -> None:
@@ -219,6 +238,7 @@ class AwaitedLookups:
     def _discard(self, connection: psycopg.AsyncConnection[Any]) -> None:
         self._opened.pop(connection, None)
         self._cursors.pop(connection, None)
+        self._prepared.pop(connection, None)
         # Closing the socket needs no loop: the connection is never awaited again.
         with contextlib.suppress(Exception):
             connection.pgconn.finish()
