@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from safevine.domain.names import fold_name
-from safevine.store.public import lookup
+from safevine.store.public import awaited_lookup, lookup
 from safevine.store.public.awaited_lookup import AwaitedLookups
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.libpq_statement import LibpqStatement
@@ -244,7 +244,8 @@ async def _prepared_names(connection: Any) -> list[str]:
 
 def test_lookups_go_straight_to_libpq_prepared_once_a_connection(public: Engine) -> None:
     """A search's statement is prepared on its connection under safevine's own name and
-    run through libpq, not psycopg's cursor; an array (by reference) stays with it."""
+    run through libpq, not psycopg's cursor, and so is a confirmation by reference (a
+    statement for each number of references), up to a bound: past it, the cursor."""
     awaited = AwaitedLookups(public, connections=1)
 
     async def scenario() -> tuple[list[str], list[str]]:
@@ -253,12 +254,15 @@ def test_lookups_go_straight_to_libpq_prepared_once_a_connection(public: Engine)
             await awaited.by_name(fold_name(PUBLIC.given), fold_name(PUBLIC.family), "MX")
         connection = next(iter(awaited._opened))
         direct = await _prepared_names(connection)
-        await awaited.by_reference(["no-such-reference"])
+        for size in range(1, 80):
+            await awaited.by_reference([f"no-such-reference-{n}" for n in range(size)])
         return direct, await _prepared_names(connection)
 
     direct, after = run(scenario())
     assert len(direct) == 2 and all(n.startswith("safevine_lookup_") for n in direct)
-    assert len(after) == 3  # psycopg's cursor prepared the array statement its own way
+    ours = [n for n in after if n.startswith("safevine_lookup_")]
+    assert len(ours) == awaited_lookup._DIRECT_KEPT  # 2 searches, 62 sizes of reference
+    assert len(after) == len(ours) + 80 - 1 - 62  # the rest, psycopg's cursor's own
 
 
 def test_statements_gone_from_the_session_are_prepared_again(public: Engine) -> None:

@@ -34,6 +34,8 @@ from safevine.store.public.libpq_statement import LibpqStatement, PreparedOn, fe
 from safevine.store.public.lookup import BY_REFERENCE, SEARCHES, PublicPerson, name_values
 from safevine.store.public.prepared_lookup import PreparedStatement
 
+# Statements kept in libpq's form, and so prepared on each connection, at most.
+_DIRECT_KEPT = 64
 # Connections a process holds for searches: a search holds one for a round trip, so a few
 # keep the database busy while the loop serves the rest.
 LOOKUP_CONNECTIONS = 4
@@ -149,10 +151,14 @@ class AwaitedLookups:
         if dispatch.before_cursor_execute:
             dispatch.before_cursor_execute(None, None, sql, parameters, None, False)
         direct = self._direct(sql)
-        values = direct.values(parameters) if isinstance(parameters, dict) else None
+        values = (
+            direct.values(parameters)
+            if direct is not None and isinstance(parameters, dict)
+            else None
+        )
         cursor = None
         try:
-            if values is not None and connection.info.encoding == "utf-8":
+            if direct is not None and values is not None and connection.info.encoding == "utf-8":
                 fetched = await fetch(connection, direct, values, self._prepared[connection])
             else:
                 cursor = self._cursors[connection]
@@ -164,9 +170,12 @@ class AwaitedLookups:
             dispatch.after_cursor_execute(None, cursor, sql, parameters, None, False)
         return statement.convert(fetched)
 
-    def _direct(self, sql: str) -> LibpqStatement:
+    def _direct(self, sql: str) -> LibpqStatement | None:
+        """The statement in libpq's form; None for a new one once `_DIRECT_KEPT` are kept
+        (each would stay prepared on every connection: a confirmation by reference has a
+        statement for each number of references)."""
         direct = self._statements.get(sql)
-        if direct is None:
+        if direct is None and len(self._statements) < _DIRECT_KEPT:
             direct = self._statements[sql] = LibpqStatement(sql)
         return direct
 

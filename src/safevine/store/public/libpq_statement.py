@@ -6,7 +6,7 @@ bookkeeping and result machinery, a timer at every wait). The lookups are a few 
 statements with text parameters, so each is prepared once per connection under a name of
 its own, then sent and read through `psycopg.pq`, and its rows loaded by psycopg's own
 `Transformer` (the loaders the cursor would use): the same rows, with little Python.
-A statement with any other kind of parameter (an array) stays with the cursor.
+A statement with a parameter of another kind stays with the cursor.
 """
 
 import asyncio
