@@ -64,8 +64,9 @@ class AwaitedLookups:
         # Each open connection and the generation it was opened in: `close()` starts a
         # new one, and a connection of an earlier one is closed when given back.
         self._opened: dict[psycopg.AsyncConnection[Any], int] = {}
-        # A cursor per connection, for statements `libpq_statement` does not take (an
-        # array of references): a new one each time cost about a tenth of a lookup's CPU.
+        # A cursor per connection, for what `libpq_statement` does not take (a value of
+        # another kind, a statement past `_DIRECT_KEPT`): a new one each time cost about a
+        # tenth of a lookup's CPU.
         self._cursors: dict[psycopg.AsyncConnection[Any], psycopg.AsyncCursor[Any]] = {}
         # Lookups go straight to libpq (`libpq_statement`): each statement in its form,
         # and what each connection has prepared.
