@@ -20,20 +20,21 @@ class EventContent(NamedTuple):
 
 
 def event_content(event: CustodyEventInput) -> EventContent:
-    canonical, stored = _details_texts(event.details)
-    return EventContent(_hash(event, canonical), stored)
+    """The event's content hash and its details as stored.
 
-
-def content_hash(event: CustodyEventInput) -> str:
-    """Fingerprint of what an event says, to tell a resend from a reused event id.
-
-    Stored with each event, so it must never change: it is the SHA-256 of
+    The hash is stored with each event, so it must never change: it is the SHA-256 of
     `json.dumps([event_id, kind, occurred_at, sequence, facility_code, a_number, details],
     sort_keys=True, separators=(",", ":"), default=str)`, written out here field by field
     because that call cost a tenth of the ingest (tests/store/test_content_hash.py checks
     the two agree).
     """
-    return _hash(event, _details_texts(event.details)[0])
+    canonical, stored = _details_texts(event.details)
+    return EventContent(_hash(event, canonical), stored)
+
+
+def content_hash(event: CustodyEventInput) -> str:
+    """Fingerprint of what an event says, to tell a resend from a reused event id."""
+    return event_content(event).hash
 
 
 # How json.dumps writes a str (ensure_ascii): the C encoder, called directly.

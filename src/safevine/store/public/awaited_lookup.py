@@ -159,8 +159,9 @@ class AwaitedLookups:
         )
         cursor = None
         try:
-            if direct is not None and values is not None and connection.info.encoding == "utf-8":
-                fetched = await fetch(connection, direct, values, self._prepared[connection])
+            prepared = self._prepared[connection]
+            if direct is not None and values is not None and prepared.utf8:
+                fetched = await fetch(connection, direct, values, prepared)
             else:
                 cursor = self._cursors[connection]
                 await cursor.execute(sql, parameters, prepare=True)

@@ -66,6 +66,9 @@ class PreparedOn:
     def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
         self.names: set[bytes] = set()
         self.transformer = Transformer(connection)
+        # Values are sent as UTF-8; a connection in another encoding keeps the cursor.
+        # Read once: psycopg builds the answer anew at each asking.
+        self.utf8 = connection.info.encoding == "utf-8"
 
 
 async def fetch(

@@ -99,7 +99,9 @@ def record_events(
     `contents`, if given, holds `event_content(event)` for each event (None: worked out
     here), as a feed works them out where it parses its records.
     """
-    if contents is not None and len(contents) != len(events):
+    if contents is None:
+        contents = [None] * len(events)
+    elif len(contents) != len(events):
         raise ValueError(f"{len(contents)} contents for {len(events)} events")
     result = RecordedEvents()
     start = 0
@@ -109,7 +111,7 @@ def record_events(
         part = _record_run(
             connection,
             [events[i] for i in firsts],
-            [contents[i] for i in firsts] if contents is not None else None,
+            [contents[i] for i in firsts],
             origin=origin,
             now=now,
             batch_id=batch_id,
@@ -156,7 +158,7 @@ def _runs(events: Sequence[CustodyEventInput]) -> list[tuple[int, dict[int, int]
 def _record_run(
     connection: Connection,
     events: Sequence[CustodyEventInput],
-    given: Sequence[EventContent | None] | None,
+    given: Sequence[EventContent | None],
     *,
     origin: str,
     now: datetime,
@@ -169,11 +171,7 @@ def _record_run(
     result = RecordedEvents()
     if not events:
         return result
-    contents = (
-        [event_content(e) for e in events]
-        if given is None
-        else [event_content(e) if c is None else c for e, c in zip(events, given, strict=True)]
-    )
+    contents = [event_content(e) if c is None else c for e, c in zip(events, given, strict=True)]
     hashes = [c.hash for c in contents]
     facility_map = facility_ids(connection, (e.facility_code for e in events if e.facility_code))
     seen = _stored_hashes(Driver(connection), [e.event_id for e in events])
