@@ -1,8 +1,14 @@
-"""A bulk-writing connection gets a larger SQLite page cache only while its batch runs."""
+"""A bulk-writing connection gets a larger SQLite page cache only while its batch runs,
+and its write-ahead log is copied into the database file by a thread beside it."""
+
+import os
+import time
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 
-from safevine.store.bulk_writes import BULK_CACHE_KIB, BULK_CHECKPOINT_PAGES, bulk_writes
+from safevine.store.bulk_writes import BULK_CACHE_KIB, bulk_writes
+from safevine.store.wal_checkpointer import LOG_BOUND_PAGES
 
 
 def _pragmas(connection: Connection) -> tuple[int, int]:
@@ -16,10 +22,15 @@ def test_sqlite_settings_last_only_as_long_as_the_block(sqlite_engine: Engine) -
         before = _pragmas(connection)
         connection.rollback()
         with bulk_writes(connection):
-            assert _pragmas(connection) == (-BULK_CACHE_KIB, BULK_CHECKPOINT_PAGES)
+            assert _pragmas(connection) == (-BULK_CACHE_KIB, LOG_BOUND_PAGES)
             connection.rollback()
             with connection.begin():  # the caller's own transactions still work
                 connection.execute(text("SELECT 1"))
+        assert _pragmas(connection) == before
+        connection.rollback()
+        with bulk_writes(connection, checkpoints=False):
+            assert _pragmas(connection) == (-BULK_CACHE_KIB, 0)
+            connection.rollback()
         assert _pragmas(connection) == before
         connection.rollback()
 
@@ -36,6 +47,56 @@ def test_settings_are_put_back_when_the_batch_fails(sqlite_engine: Engine) -> No
             pass
         assert _pragmas(connection) == before
         connection.rollback()
+
+
+def _file(engine: Engine) -> Path:
+    assert engine.url.database
+    return Path(engine.url.database)
+
+
+def _write_pages(connection: Connection, pages: int) -> None:
+    """Commit `pages` pages' worth of new rows (fewer than SQLite would checkpoint for)."""
+    with connection.begin():
+        connection.execute(text("CREATE TABLE IF NOT EXISTS bulk (filler BLOB)"))
+        for _ in range(pages):
+            connection.execute(text("INSERT INTO bulk VALUES (randomblob(4000))"))
+
+
+def test_what_a_bulk_writer_commits_reaches_the_file_while_it_goes_on(
+    sqlite_engine: Engine,
+) -> None:
+    """The writer's own connection checkpoints only past LOG_BOUND_PAGES, and SQLite's
+    default would wait for 1,000 pages: the database file grows with 300 committed pages
+    only because the thread beside it copied them, while the writer's block still runs."""
+    path = _file(sqlite_engine)
+    with sqlite_engine.connect() as connection, bulk_writes(connection):
+        before = os.path.getsize(path)
+        _write_pages(connection, 300)
+        deadline = time.monotonic() + 10
+        while os.path.getsize(path) < before + 300 * 4000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.path.getsize(path) >= before + 300 * 4000
+        # The writer goes on writing; the next transaction is copied too.
+        grown = os.path.getsize(path)
+        _write_pages(connection, 100)
+    # The block's end waited for a last checkpoint: everything is in the file.
+    assert os.path.getsize(path) >= grown + 100 * 4000
+    with sqlite_engine.connect() as connection:
+        busy, logged, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        assert (busy, logged) == (0, copied)
+
+
+def test_without_the_thread_nothing_is_checkpointed_for_the_caller(sqlite_engine: Engine) -> None:
+    """The purge checkpoints between its own transactions: nothing else does meanwhile."""
+    path = _file(sqlite_engine)
+    with sqlite_engine.connect() as connection, bulk_writes(connection, checkpoints=False):
+        before = os.path.getsize(path)
+        _write_pages(connection, 300)
+        time.sleep(0.3)
+        assert os.path.getsize(path) < before + 300 * 4000
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        connection.commit()
+        assert os.path.getsize(path) >= before + 300 * 4000
 
 
 def test_postgresql_connections_are_left_alone(postgres_engine: Engine) -> None:

@@ -92,7 +92,7 @@ def purge(
     batch_ms: list[float] = []
     # One connection for the run: on SQLite its page cache stays warm from batch to batch,
     # and it checkpoints between batches, never inside a commit.
-    with engine.connect() as connection, bulk_writes(connection, checkpoint_pages=0):
+    with engine.connect() as connection, bulk_writes(connection, checkpoints=False):
         for name, (purge_batch, _) in kinds.KINDS.items():
             total, after, size = 0, 0, FIRST_BATCH
             while True:

@@ -1,31 +1,33 @@
 """A connection set up for writing a large batch, and put back as it was afterwards.
 
 On SQLite a feed's chunks touch index pages all over the file: with the default 2 MiB
-page cache most of them are read again from the file for every chunk, and the WAL is
-checkpointed (with an fsync) after nearly every chunk. Both settings are per connection,
-so only the connection applying the batch pays for the larger cache, and only meanwhile;
-a web process's pooled connections keep the small default.
+page cache most of them are read again from the file for every chunk. And SQLite
+checkpoints the WAL in the connection that commits, so the writer would stop after nearly
+every chunk to copy what it wrote into the file and sync it: a thread does that beside it
+instead (`wal_checkpointer`). Both settings are per connection, so only the connection
+applying the batch pays for the larger cache, and only meanwhile; a web process's pooled
+connections keep the small default and check SQLite's own way.
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from sqlalchemy import Connection
 
+from safevine.store.wal_checkpointer import LOG_BOUND_PAGES, WalCheckpointer
+
 # 256 MiB of page cache (a national feed's indexes outgrow 64 MiB: pages evicted in the
-# middle of a chunk are read again and written twice); a checkpoint every 10,000 pages
-# (about 40 MB of WAL).
+# middle of a chunk are read again and written twice).
 BULK_CACHE_KIB = 262_144
-BULK_CHECKPOINT_PAGES = 10_000
 
 
 @contextmanager
-def bulk_writes(
-    connection: Connection, checkpoint_pages: int = BULK_CHECKPOINT_PAGES
-) -> Iterator[Connection]:
+def bulk_writes(connection: Connection, checkpoints: bool = True) -> Iterator[Connection]:
     """Yield `connection`, tuned for bulk writes while the block runs (SQLite; elsewhere
-    unchanged). The caller begins its own transactions inside. With `checkpoint_pages`
-    0 the connection never checkpoints by itself: the caller does, between transactions."""
+    unchanged). The caller begins its own transactions inside. With `checkpoints` (and a
+    database in WAL mode) a thread checkpoints meanwhile, the connection only once the log
+    is past `LOG_BOUND_PAGES`; without, the connection never does: the caller does,
+    between transactions."""
     if connection.dialect.name != "sqlite":
         yield connection
         return
@@ -33,9 +35,16 @@ def bulk_writes(
         name: int(connection.exec_driver_sql(f"PRAGMA {name}").scalar_one())
         for name in ("cache_size", "wal_autocheckpoint")
     }
-    _set(connection, {"cache_size": -BULK_CACHE_KIB, "wal_autocheckpoint": checkpoint_pages})
+    beside = checkpoints and connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+    _set(
+        connection,
+        {"cache_size": -BULK_CACHE_KIB, "wal_autocheckpoint": LOG_BOUND_PAGES if beside else 0},
+    )
     try:
-        yield connection
+        with ExitStack() as stack:
+            if beside:
+                stack.enter_context(WalCheckpointer(connection.engine))
+            yield connection
     finally:
         if connection.in_transaction():
             connection.rollback()
