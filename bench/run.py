@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
     day = datetime.now(UTC).date().isoformat()
     stem = day if scale.name == "full" else f"{day}-{scale.name}"
-    machine = describe(POSTGRES_URL if "postgresql" in kinds else None)
+    # The server is described whenever one answers: a run of SQLite alone is merged into
+    # figures that keep PostgreSQL's from an earlier run on the same machine.
+    machine = describe(POSTGRES_URL)
     results: dict[str, list[Result]] = {}
     failures: list[str] = []
     for kind in kinds:
