@@ -1,10 +1,12 @@
 """A bulk-writing connection gets a larger SQLite page cache only while its batch runs,
 and its write-ahead log is copied into the database file by a thread beside it."""
 
+import logging
 import os
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Connection, Engine, text
 
 from safevine.store.bulk_writes import BULK_CACHE_KIB, bulk_writes
@@ -97,6 +99,30 @@ def test_without_the_thread_nothing_is_checkpointed_for_the_caller(sqlite_engine
         connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
         connection.commit()
         assert os.path.getsize(path) >= before + 300 * 4000
+
+
+def test_a_checkpointer_without_a_connection_stops_no_writer(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The thread cannot get a connection (the pool refuses it): it says so by the error's
+    type and ends; the writer's transactions all land, and its own checkpoint is still
+    there past the bound."""
+
+    def refused() -> None:
+        raise OSError("/secret/path: no more file handles")
+
+    with sqlite_engine.connect() as connection:
+        monkeypatch.setattr(sqlite_engine, "raw_connection", refused)
+        with caplog.at_level(logging.WARNING, "safevine.store"), bulk_writes(connection):
+            assert _pragmas(connection)[1] == LOG_BOUND_PAGES
+            connection.rollback()
+            _write_pages(connection, 50)
+        rows = connection.execute(text("SELECT count(*) FROM bulk")).scalar_one()
+        connection.rollback()
+    assert rows == 50
+    assert [r.getMessage() for r in caplog.records] == [
+        "no connection to checkpoint the WAL with (OSError)"
+    ]
 
 
 def test_postgresql_connections_are_left_alone(postgres_engine: Engine) -> None:

@@ -31,15 +31,14 @@ LOG_BOUND_PAGES = 100_000
 class WalCheckpointer:
     """While the block runs, a thread checkpoints `engine`'s SQLite database (passive, on
     a pooled connection of its own) every `CHECKPOINT_EVERY_S`, and once more at the end.
-    A checkpoint that fails
-    is logged (its error's type only) and tried again at the next look: a writer is never
-    stopped by it, and the log is only ever longer for it."""
+    A checkpoint that fails is logged (its error's type only) and tried again at the next
+    look; if no connection can be had, the thread ends with a warning. Either way the
+    writer is never stopped by it, and the log is only ever longer for it."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
-        self.checkpoints = 0
         self.failures = 0
 
     def __enter__(self) -> "WalCheckpointer":
@@ -56,7 +55,11 @@ class WalCheckpointer:
         self._thread.join()
 
     def _run(self) -> None:
-        raw = self._engine.raw_connection()
+        try:
+            raw = self._engine.raw_connection()
+        except Exception as error:
+            log.warning("no connection to checkpoint the WAL with (%s)", type(error).__name__)
+            return
         try:
             cursor = raw.cursor()
             # Bounded: each wait ends by the interval, and the loop by `_stop`.
@@ -71,7 +74,6 @@ class WalCheckpointer:
         try:
             cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
             cursor.fetchall()
-            self.checkpoints += 1
         except self._engine.dialect.loaded_dbapi.Error as error:
             self.failures += 1
             if self.failures == 1:
