@@ -10,11 +10,11 @@ connections keep the small default and check SQLite's own way.
 """
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import Connection
 
-from safevine.store.wal_checkpointer import LOG_BOUND_PAGES, WalCheckpointer
+from safevine.store.wal_checkpointer import LOG_BOUND_PAGES, checkpointing
 
 # 256 MiB of page cache (a national feed's indexes outgrow 64 MiB: pages evicted in the
 # middle of a chunk are read again and written twice).
@@ -41,9 +41,7 @@ def bulk_writes(connection: Connection, checkpoints: bool = True) -> Iterator[Co
         {"cache_size": -BULK_CACHE_KIB, "wal_autocheckpoint": LOG_BOUND_PAGES if beside else 0},
     )
     try:
-        with ExitStack() as stack:
-            if beside:
-                stack.enter_context(WalCheckpointer(connection.engine))
+        with checkpointing(connection.engine) if beside else nullcontext():
             yield connection
     finally:
         if connection.in_transaction():
