@@ -76,7 +76,7 @@ def test_the_child_parses_every_record_as_this_process_does() -> None:
     with ChunkParser(parse_jsonl_record, second_process=True) as parser:
         pending = [parser.parse(units) for units in pieces]
         there = [p.result() for p in pending]
-        assert parser.parsed_in_child == len(pieces) - 1
+        assert parser.parsed_in_child == parser.sent_on_wire == len(pieces) - 1
     assert there == here
     assert any(p.value is None for chunk in there for p in chunk)
     assert any(p.value is not None and p.value.person.aliases for chunk in there for p in chunk)
@@ -130,7 +130,7 @@ def test_csv_rows_and_overlong_lines_come_back_as_they_went() -> None:
     here = [parse_chunk(parse_csv_record, units) for units in pieces]
     with ChunkParser(parse_csv_record, second_process=True) as parser:
         there = [parser.parse(units).result() for units in pieces]
-        assert parser.parsed_in_child == len(pieces) - 1
+        assert parser.parsed_in_child == parser.sent_on_wire == len(pieces) - 1
     assert there == here
     assert overlong in there[1]
 

@@ -12,7 +12,8 @@ feed of one chunk starts no process.
 The child is only a way to use the second core. If it cannot be started, dies, or fails
 a chunk, that chunk and the rest of the feed are parsed here, with a warning naming the
 error's type. It logs nothing itself: its log records come back with each chunk and are
-logged here, by this process's handlers.
+logged here, by this process's handlers. The parsed records come back as `parsed_wire`
+encodes them, or pickled when they cannot go that way exactly.
 """
 
 import logging
@@ -26,6 +27,7 @@ from typing import IO, Any, Generic, TypeVar, cast
 
 from safevine.failures import describe
 from safevine.ingest.parsed import Parsed
+from safevine.ingest.parsed_wire import decode_events
 
 log = logging.getLogger("safevine.ingest")
 
@@ -72,8 +74,10 @@ class ChunkParser(Generic[T]):
         self._child: subprocess.Popen[bytes] | None = None
         self._in_flight: Pending[T] | None = None
         self._chunks = 0
-        # Chunks the child parsed (and sent back whole).
+        # Chunks the child parsed (and sent back whole), and of them those it sent as
+        # `parsed_wire` encodes them rather than pickled.
         self.parsed_in_child = 0
+        self.sent_on_wire = 0
 
     def __enter__(self) -> "ChunkParser[T]":
         return self
@@ -144,10 +148,13 @@ class ChunkParser(Generic[T]):
             data = _exactly(answers, size)
             # From the child this process started, over its own pipe.
             answer: tuple[str, Any, list[logging.LogRecord]] = pickle.loads(data)  # noqa: S301
+            outcome, value, records = answer
+            if outcome == "wire":
+                outcome, value = "parsed", decode_events(value)
+                self.sent_on_wire += 1
         except Exception as error:
             self._give_up(error)
             return parse_chunk(self._convert, units)
-        outcome, value, records = answer
         for record in records:
             logger = logging.getLogger(record.name)
             if logger.isEnabledFor(record.levelno):

@@ -1,6 +1,7 @@
 """The child process of `parse_process`: reads (convert, units) pickles on its standard input
-and answers each with ("parsed", records, log records), or ("failed", the error's type,
-log records) for a chunk it could not parse, until its input ends.
+and answers each with ("wire", the records as `parsed_wire` encodes them, log records) or,
+for records that cannot go that way, ("parsed", records, log records), or ("failed", the
+error's type, log records) for a chunk it could not parse, until its input ends.
 
 Run as `python -m safevine.ingest.parse_worker LEVEL`, by `parse_process` only: what it
 reads is trusted, as it comes from the process that started it, over a pipe.
@@ -17,6 +18,7 @@ from typing import IO, Any
 
 from safevine.ingest.collector import COLLECT_EVERY
 from safevine.ingest.parse_process import parse_chunk
+from safevine.ingest.parsed_wire import encode_events
 
 
 class _Kept(logging.Handler):
@@ -48,7 +50,10 @@ def serve(requests: IO[bytes], answers: IO[bytes], kept: _Kept) -> None:
             return
         answer: tuple[str, Any]
         try:
-            answer = ("parsed", parse_chunk(convert, units))
+            parsed = parse_chunk(convert, units)
+            wire = encode_events(parsed)
+            answer = ("parsed", parsed) if wire is None else ("wire", wire)
+            del parsed, wire
         except Exception as error:
             answer = ("failed", type(error).__name__)
         del convert, units
