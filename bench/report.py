@@ -131,11 +131,12 @@ _FULL_RUN = re.compile(r"^## Figures of (\d{4}-\d{2}-\d{2}) \(full scale\)$", re
 _BENCHMARK = re.compile(r"^### (\S+)$", re.MULTILINE)
 
 
-def carried_figures(path: Path, folder: Path, day: str, fresh: set[str]) -> str:
-    """The figures BENCHMARKS.md shows now of benchmarks not in `fresh` (those of this
-    run): each earlier full run's section, redrawn from that run's JSON in `folder` with
-    only its benchmarks not run since, so a run of some benchmarks replaces their figures
-    and keeps the others'. Empty when there are none."""
+def carried_figures(path: Path, folder: Path, day: str, fresh: set[tuple[str, str]]) -> str:
+    """The figures BENCHMARKS.md shows now that are not in `fresh` (this run's, as
+    (benchmark, database)): each earlier full run's section, redrawn from that run's JSON
+    in `folder` with only what was not run since, so a run of some benchmarks on some
+    databases replaces those figures and keeps the others' (a benchmark re-run on SQLite
+    alone keeps its PostgreSQL figures). Empty when there are none."""
     current = path.read_text() if path.exists() else ""
     region = _REGION.search(current)
     if region is None:
@@ -147,24 +148,37 @@ def carried_figures(path: Path, folder: Path, day: str, fresh: set[str]) -> str:
     for n, start in enumerate(starts):
         date = start.group(1)
         end = starts[n + 1].start() if n + 1 < len(starts) else len(text)
-        shown = set(_BENCHMARK.findall(text[start.end() : end])) - done
+        shown = set(_BENCHMARK.findall(text[start.end() : end]))
         if date == day or not shown:
             continue
         results: dict[str, list[Result]] = {}
         machine: dict[str, Any] | None = None
+        # Each benchmark of that run, in its order, with the databases it ran on.
+        ran: dict[str, list[str]] = {}
         for kind in ("sqlite", "postgresql"):
             file = folder / f"{date}-{kind}.json"
             if not file.exists():
                 continue
             document = json.loads(file.read_text())
             machine = machine or document["machine"]
-            kept = [Result.from_json(r) for r in document["results"] if r["benchmark"] in shown]
+            for r in document["results"]:
+                ran.setdefault(r["benchmark"], []).append(kind)
+            kept = [
+                Result.from_json(r)
+                for r in document["results"]
+                if r["benchmark"] in shown and (r["benchmark"], kind) not in done
+            ]
             if kept:
                 results[kind] = kept
         if machine is None or not results:
             continue
-        names = list(dict.fromkeys(r.benchmark for found in results.values() for r in found))
-        done.update(names)
+        left = {(r.benchmark, kind) for kind, found in results.items() for r in found}
+        done.update(left)
+        names = []
+        for name, kinds in ran.items():
+            still = [kind for kind in kinds if (name, kind) in left]
+            if still:
+                names.append(name if still == kinds else f"{name} ({', '.join(still)})")
         plots = sorted((folder / "plots").glob(f"{date}-*.png"))
         preface = f"Not run since: {', '.join(names)}."
         sections.append(summary_text(date, "full", machine, results, plots, [], preface))

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.docs if args.docs is not None else scale.name == "full":
         # The figures of benchmarks not run this time stay, under their own run's date.
         docs = ROOT / "BENCHMARKS.md"
-        fresh = {r.benchmark for found in results.values() for r in found}
+        fresh = {(r.benchmark, kind) for kind, found in results.items() for r in found}
         carried = carried_figures(docs, args.out, day, fresh) if scale.name == "full" else ""
         update_benchmarks_md(docs, summary.read_text() + ("\n" + carried if carried else ""))
         print("updated BENCHMARKS.md")

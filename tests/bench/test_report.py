@@ -48,11 +48,14 @@ def test_a_run_of_some_benchmarks_keeps_the_figures_of_the_others(tmp_path: Path
     docs.write_text(f"# Benchmarks\n\nWords.\n\n{BEGIN}\n{END}\n\nMore words.\n")
     first = _run(tmp_path, "2026-01-01", alpha=1, beta=2)
     update_benchmarks_md(docs, first)
-    assert carried_figures(docs, tmp_path, "2026-01-01", {"alpha", "beta"}) == ""
+    assert (
+        carried_figures(docs, tmp_path, "2026-01-01", {("alpha", "sqlite"), ("beta", "sqlite")})
+        == ""
+    )
 
     # Only beta runs again: alpha's figures stay, dated, and beta's old ones go.
     second = _run(tmp_path, "2026-01-02", beta=20)
-    carried = carried_figures(docs, tmp_path, "2026-01-02", {"beta"})
+    carried = carried_figures(docs, tmp_path, "2026-01-02", {("beta", "sqlite")})
     assert "## Figures of 2026-01-01 (full scale)" in carried and "Not run since: alpha." in carried
     assert "### alpha" in carried and "### beta" not in carried
     update_benchmarks_md(docs, second + "\n" + carried)
@@ -64,11 +67,37 @@ def test_a_run_of_some_benchmarks_keeps_the_figures_of_the_others(tmp_path: Path
 
     # Then alpha alone: beta of the second run stays, nothing of the first.
     third = _run(tmp_path, "2026-01-03", alpha=10)
-    carried = carried_figures(docs, tmp_path, "2026-01-03", {"alpha"})
+    carried = carried_figures(docs, tmp_path, "2026-01-03", {("alpha", "sqlite")})
     assert "2026-01-02" in carried and "2026-01-01" not in carried
     assert "| beta_per_s | 20 |" in carried and "alpha" not in carried
     update_benchmarks_md(docs, third + "\n" + carried)
     assert docs.read_text().count("## Figures of") == 2
+
+
+def test_a_benchmark_run_again_on_one_database_keeps_the_others_figures(
+    tmp_path: Path,
+) -> None:
+    docs = tmp_path / "BENCHMARKS.md"
+    docs.write_text(f"{BEGIN}\n{END}\n")
+    both = {kind: [_result("alpha", n, kind), _result("beta", n + 1, kind)]
+            for kind, n in (("sqlite", 1), ("postgresql", 5))}  # fmt: skip
+    for kind, found in both.items():
+        write_json(tmp_path / f"2026-01-01-{kind}.json", "2026-01-01", SCALES["full"], kind,
+                   MACHINE, found)  # fmt: skip
+    update_benchmarks_md(docs, summary_text("2026-01-01", "full", MACHINE, both, [], []))
+
+    # alpha again on SQLite alone, the next day: its PostgreSQL figures stay, and beta's.
+    carried = carried_figures(docs, tmp_path, "2026-01-02", {("alpha", "sqlite")})
+    assert "Not run since: alpha (postgresql), beta." in carried
+    assert "| alpha_per_s | n/a | 5 |" in carried
+    assert "| beta_per_s | 2 | 6 |" in carried
+    update_benchmarks_md(docs, _run(tmp_path, "2026-01-02", alpha=10) + "\n" + carried)
+
+    # Then alpha on PostgreSQL too: nothing of alpha is left of the first day.
+    carried = carried_figures(docs, tmp_path, "2026-01-03", {("alpha", "postgresql")})
+    assert "| alpha_per_s | 10 |" in carried and "2026-01-02" in carried
+    first = carried[carried.index("2026-01-01") :]
+    assert "alpha" not in first and "| beta_per_s | 2 | 6 |" in first
 
 
 def test_a_result_kept_from_a_run_on_another_machine_says_so(tmp_path: Path) -> None:
