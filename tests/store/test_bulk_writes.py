@@ -1,5 +1,6 @@
 """A bulk-writing connection gets a larger SQLite page cache only while its batch runs,
-and its write-ahead log is copied into the database file by a thread beside it."""
+its write-ahead log is copied into the database file by a thread beside it, and it may
+keep its statement journals in memory."""
 
 import logging
 import os
@@ -9,14 +10,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, text
 
-from safevine.store.bulk_writes import BULK_CACHE_KIB, bulk_writes
+from safevine.store.bulk_writes import (
+    BULK_CACHE_KIB,
+    bulk_writes,
+    statement_journals_in_memory,
+)
 from safevine.store.wal_checkpointer import LOG_BOUND_PAGES
 
 
-def _pragmas(connection: Connection) -> tuple[int, int]:
+def _pragmas(connection: Connection) -> tuple[int, int, int]:
     cache = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
     checkpoint = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
-    return int(cache), int(checkpoint)
+    temp_store = connection.exec_driver_sql("PRAGMA temp_store").scalar_one()
+    return int(cache), int(checkpoint), int(temp_store)
 
 
 def test_sqlite_settings_last_only_as_long_as_the_block(sqlite_engine: Engine) -> None:
@@ -24,14 +30,16 @@ def test_sqlite_settings_last_only_as_long_as_the_block(sqlite_engine: Engine) -
         before = _pragmas(connection)
         connection.rollback()
         with bulk_writes(connection):
-            assert _pragmas(connection) == (-BULK_CACHE_KIB, LOG_BOUND_PAGES)
+            assert _pragmas(connection) == (-BULK_CACHE_KIB, LOG_BOUND_PAGES, before[2])
             connection.rollback()
             with connection.begin():  # the caller's own transactions still work
                 connection.execute(text("SELECT 1"))
         assert _pragmas(connection) == before
         connection.rollback()
         with bulk_writes(connection, checkpoints=False):
-            assert _pragmas(connection) == (-BULK_CACHE_KIB, 0)
+            assert _pragmas(connection) == (-BULK_CACHE_KIB, 0, before[2])
+            statement_journals_in_memory(connection, True)
+            assert _pragmas(connection)[2] == 2
             connection.rollback()
         assert _pragmas(connection) == before
         connection.rollback()
@@ -43,6 +51,7 @@ def test_settings_are_put_back_when_the_batch_fails(sqlite_engine: Engine) -> No
         connection.rollback()
         try:
             with bulk_writes(connection):
+                statement_journals_in_memory(connection, True)
                 connection.execute(text("SELECT 1"))  # a transaction left open by a failure
                 raise RuntimeError("the feed broke")
         except RuntimeError:
@@ -125,7 +134,46 @@ def test_a_checkpointer_without_a_connection_stops_no_writer(
     ]
 
 
+def _temporary_files() -> list[str]:
+    """SQLite's temporary files this process holds open (deleted as soon as created)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor)
+        if "etilqs_" in target:
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc")
+def test_statement_journals_kept_in_memory_write_no_temporary_file(
+    sqlite_engine: Engine,
+) -> None:
+    with sqlite_engine.begin() as connection:
+        connection.execute(text("CREATE TABLE journaled (n INTEGER CHECK (n >= 0), pad BLOB)"))
+        connection.execute(
+            text("INSERT INTO journaled VALUES (:n, randomblob(3000))"),
+            [{"n": n} for n in range(200)],
+        )
+    spilled: dict[bool, list[str]] = {}
+    with sqlite_engine.connect() as connection, bulk_writes(connection):
+        for in_memory in (False, True):
+            statement_journals_in_memory(connection, in_memory)
+            with connection.begin():
+                connection.execute(text("INSERT INTO journaled VALUES (0, NULL)"))
+                # One statement changing some 200 pages that were there before it: each
+                # is journaled so that it alone could be undone (the CHECK may fail).
+                connection.execute(text("UPDATE journaled SET n = n + 1"))
+                spilled[in_memory] = _temporary_files()
+    assert len(spilled[False]) == 1
+    assert spilled[True] == []
+
+
 def test_postgresql_connections_are_left_alone(postgres_engine: Engine) -> None:
     with postgres_engine.connect() as connection, bulk_writes(connection) as same:
         assert same is connection
+        assert not connection.in_transaction()
+        statement_journals_in_memory(connection, True)
         assert not connection.in_transaction()

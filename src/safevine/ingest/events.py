@@ -18,7 +18,7 @@ from safevine.ingest.parse_process import ChunkParser, Pending
 from safevine.ingest.parsed import Parsed, refused, with_overlong
 from safevine.ingest.source import CsvRow
 from safevine.ingest.summary import IngestSummary
-from safevine.store.bulk_writes import bulk_writes
+from safevine.store.bulk_writes import bulk_writes, statement_journals_in_memory
 from safevine.store.records.batches import Reject
 from safevine.store.records.events import record_events
 from safevine.store.records.holds import confirm_batch, facility_context, hold_batch
@@ -89,11 +89,16 @@ def ingest_events(
         try:
             # Inside: a source that fails before its first chunk is whole fails the batch.
             read = next(pending, None)
+            in_memory = False
             while read is not None:
                 chunk = read.result()
                 ahead = _ReadAhead(pending)
-                if not overlap:
-                    ahead()
+                # SQLite: every chunk but the last keeps its statement journals in memory
+                # (`bulk_writes`). The last releases the batch's held alerts in one
+                # statement, whose journal grows with the batch: it keeps them on file.
+                if not overlap and (ahead() is not None) != in_memory:
+                    in_memory = not in_memory
+                    statement_journals_in_memory(connection, in_memory)
                 summary.total += len(chunk)
                 isolated(
                     connection,
