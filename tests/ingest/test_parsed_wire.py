@@ -137,3 +137,10 @@ def test_a_chunk_that_cannot_be_decoded_here_is_parsed_here(
     assert there == [parse_chunk(parse_jsonl_record, units) for units in pieces]
     assert "the feed's parsing process failed" in caplog.text
     assert "A4000" not in caplog.text
+
+
+def test_values_nested_deeper_than_can_be_encoded_go_pickled_rather_than_fail() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert encode_events([_event(datetime.now(UTC), {"court": deep})]) is None

@@ -1,6 +1,6 @@
 """Parsed event records as the parsing child sends them back: MessagePack, through msgspec.
 
-Unpickling a chunk was a fifth of the writing process's time (BENCHMARKS.md, event
+Unpickling a chunk was a large share of the writing process's time (BENCHMARKS.md, event
 ingest, ninth round): pickle rebuilds each of a record's frozen dataclasses through its
 Python constructor. msgspec decodes straight into the same dataclasses in C.
 
@@ -48,8 +48,8 @@ def encode_events(parsed: list[Parsed[Any]]) -> bytes | None:
     try:
         data = _ENCODER.encode((parsed, offsets))
         back = decode_events(data)
-    except (TypeError, ValueError, OverflowError, msgspec.MsgspecError):
-        return None
+    except (TypeError, ValueError, OverflowError, RecursionError, msgspec.MsgspecError):
+        return None  # what MessagePack cannot hold goes pickled
     if back != parsed or any(
         b.value is not None and p.value is not None and _zone(b.value) != _zone(p.value)
         for b, p in zip(back, parsed, strict=True)

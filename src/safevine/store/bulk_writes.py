@@ -10,10 +10,11 @@ connections keep the small default and check SQLite's own way.
 
 SQLite also keeps, for each statement that may fail halfway in a transaction, a journal
 of the pages it changed, so that it alone can be undone. It starts in memory, spills into
-a temporary file once one statement's passes 64 KiB, and stays a file until the
-transaction ends: from then on every row an `executemany` writes costs a few writes to
-that file (strace: about 5 an event of a feed). A feed's chunks can keep it in memory
-(`statement_journals_in_memory`), as their statements are bounded by the chunk.
+a temporary file once one statement's passes 64 KiB (SQLite's default), and stays a file
+until the transaction ends: from then on every row an `executemany` writes costs a few
+writes to that file (BENCHMARKS.md, event ingest, ninth round). A feed's chunks can keep
+it in memory (`statement_journals_in_memory`), as their statements are bounded by the
+chunk.
 """
 
 from collections.abc import Iterator
