@@ -96,9 +96,11 @@ def ingest_events(
                 # SQLite: every chunk but the last keeps its statement journals in memory
                 # (`bulk_writes`). The last releases the batch's held alerts in one
                 # statement, whose journal grows with the batch: it keeps them on file.
-                if not overlap and (ahead() is not None) != in_memory:
-                    in_memory = not in_memory
-                    statement_journals_in_memory(connection, in_memory)
+                if not overlap:
+                    wanted = ahead() is not None
+                    if wanted != in_memory:
+                        in_memory = wanted
+                        statement_journals_in_memory(connection, in_memory)
                 summary.total += len(chunk)
                 isolated(
                     connection,

@@ -40,7 +40,7 @@ def encode_events(parsed: list[Parsed[Any]]) -> bytes | None:
             continue
         offset = event.occurred_at.utcoffset()
         # Only the unnamed fixed offsets `datetime.fromisoformat` makes are rebuilt.
-        if type(zone) is not timezone or offset is None or zone != timezone(offset):
+        if type(zone) is not timezone or offset is None:
             return None
         if zone.tzname(None) != timezone(offset).tzname(None):
             return None
