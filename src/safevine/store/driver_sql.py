@@ -11,7 +11,9 @@ connection's own DB-API connection, in its transaction.
 
 PostgreSQL's arrays go in the binary format: psycopg writes an array as text in Python,
 quoting element by element and formatting each moment, which cost a feed more client time
-than all its other statements (BENCHMARKS.md, event ingest).
+than all its other statements (BENCHMARKS.md, event ingest). Arrays of integers, text and
+moments are built whole (`binary_arrays`); psycopg's own binary list dumper, a Python
+call an element, still takes any other list.
 
 Only constant SQL is written here; every value is bound.
 """
@@ -27,6 +29,8 @@ from typing import Any
 from sqlalchemy import Connection, Dialect, String, Table
 from sqlalchemy.exc import DBAPIError
 
+from safevine.store import binary_arrays
+from safevine.store.binary_arrays import column_array
 from safevine.store.types import _sqlite_text
 
 Row = tuple[Any, ...]
@@ -40,7 +44,10 @@ class Driver:
     def __init__(self, connection: Connection) -> None:
         self.dialect = connection.dialect
         self.postgresql = connection.dialect.name == "postgresql"
-        self.cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        raw = connection.connection.driver_connection
+        if self.postgresql:
+            binary_arrays.register(raw)  # type: ignore[arg-type]
+        self.cursor = raw.cursor()  # type: ignore[union-attr]
 
     def sql(self, statement: str) -> str:
         """`statement`, written with `?` placeholders (and no literal `%`) and PostgreSQL's
@@ -72,7 +79,7 @@ class Driver:
     def keys(self, values: Iterable[Any]) -> Any:
         """The parameter for a `= ANY(?::type[])`: a list of keys."""
         listed = list(values)
-        return listed if self.postgresql else json.dumps(listed)
+        return binary_arrays.key_array(listed) if self.postgresql else json.dumps(listed)
 
     def rows(self, statement: str, parameters: Sequence[Any] = ()) -> list[Row]:
         sql = self.sql(statement)
@@ -156,7 +163,8 @@ class Driver:
             arrays = ", ".join(f"%b::{t}[]" for t in types)
             sql = f"{into} SELECT * FROM unnest({arrays}){conflict}"
             with self._errors(sql):
-                self.cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+                columns_given = zip(types, zip(*rows, strict=True), strict=True)
+                self.cursor.execute(sql, [column_array(t, c) for t, c in columns_given])
             return
         marks = ", ".join("?" * len(columns))
         sql = f"{into} VALUES ({marks}){conflict}"
