@@ -102,7 +102,29 @@ def test_an_events_content_is_its_hash_and_its_details_as_stored(
 ) -> None:
     content = event_content(event)
     assert content.hash == reference_hash(event)
+    assert content.details == json.dumps(event.details)
     assert json.loads(content.details) == event.details
+
+
+# Details of text alone are written out without `json.dumps`: any text (lone surrogates,
+# quotes and controls, which it escapes), in any order.
+any_text = st.text(st.characters(blacklist_categories=()), max_size=8)
+text_details = st.dictionaries(any_text, any_text, max_size=5)
+
+
+@given(text_details)
+def test_text_details_are_written_as_json_dumps_writes_them(details: dict[str, str]) -> None:
+    event = CustodyEventInput(
+        event_id="ev-1",
+        kind=EventKind.HEARING_SCHEDULED,
+        occurred_at=datetime(2026, 11, 25, 14, 3, tzinfo=UTC),
+        person=PersonFacts("012345678"),
+        details=details,
+    )
+    for _ in range(2):  # written, then from the cache
+        content = event_content(event)
+        assert content.hash == reference_hash(event)
+        assert content.details == json.dumps(details)
 
 
 def test_contents_given_with_the_events_are_what_is_stored(engine: Engine) -> None:

@@ -63,17 +63,26 @@ def _details_texts(details: dict[str, Any]) -> tuple[str, str]:
     if not details:
         return "{}", "{}"
     items = tuple(details.items())
-    for _, value in items:
+    for key, value in items:
         # Only text: 1, 1.0 and True are equal keys, and are written differently.
-        if value.__class__ is not str:
+        if value.__class__ is not str or key.__class__ is not str:
             return _write_details(details)
     texts = _DETAILS_TEXTS.get(items)
     if texts is None:
-        texts = _write_details(details)
+        texts = _write_text_details(items)
         if len(_DETAILS_TEXTS) >= _DETAILS_TEXTS_KEPT:
             _DETAILS_TEXTS.clear()
         _DETAILS_TEXTS[items] = texts
     return texts
+
+
+def _write_text_details(items: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    """`_write_details` of details that are text alone, written out as `json.dumps` does
+    (its C string encoder, keys sorted by their text, its two kinds of separators): a
+    hearing's details are new with every event, so they seldom come from the cache."""
+    canonical = ",".join(f"{_json_string(k)}:{_json_string(v)}" for k, v in sorted(items))
+    stored = ", ".join(f"{_json_string(k)}: {_json_string(v)}" for k, v in items)
+    return f"{{{canonical}}}", f"{{{stored}}}"
 
 
 def _write_details(details: dict[str, Any]) -> tuple[str, str]:
