@@ -4,7 +4,9 @@ number however many searches wait, survive the server closing them or a search b
 cancelled, and close with the engine."""
 
 import asyncio
+import os
 import socket
+import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -303,3 +305,105 @@ def test_a_nul_in_a_search_is_the_cursors_error(public: Engine) -> None:
     with pytest.raises(DBAPIError) as raised:
         run(search())
     assert "NUL" in str(raised.value) and "a\0b" not in str(raised.value)
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_psycopgs_own_waits_on_a_connection_leave_its_lookups_answering(public: Engine) -> None:
+    """A lookup waits with a reader kept on a duplicate of the socket (`Readiness`);
+    psycopg's cursor waits on the socket itself, with readers of its own. Taking turns
+    on one connection, in one loop, neither takes the other's reader away: no lookup
+    stalls (each is bounded here, so a stall fails instead of hanging)."""
+    awaited = AwaitedLookups(public, connections=1)
+
+    async def search() -> int:
+        return len(await asyncio.wait_for(awaited.by_a_number(PUBLIC.a_number, PUBLIC.country), 10))
+
+    async def scenario() -> list[int]:
+        found = []
+        loop = asyncio.get_running_loop()
+        for _ in range(3):
+            # Not through wait_for, whose task would give the loop a turn in between.
+            found.append(len(await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)))
+            connection = next(iter(awaited._opened))
+            # What psycopg's waits do to the socket's readers, right after a lookup.
+            loop.add_reader(connection.pgconn.socket, lambda: None)
+            loop.remove_reader(connection.pgconn.socket)
+            found.append(await search())
+            await asyncio.wait_for(connection.execute("SELECT pg_sleep(0.01)"), 10)
+            await asyncio.wait_for(_prepared_names(connection), 10)
+        return found
+
+    assert run(scenario()) == [1] * 6
+    assert awaited.connections == 1
+
+
+def test_an_idle_connection_the_server_ends_costs_the_loop_nothing(public: Engine) -> None:
+    """The server ends an idle connection: its socket stays readable (the goodbye, then
+    the end), and the reader, with no lookup waiting, takes itself off rather than wake
+    the loop again and again. The next search gets a new connection."""
+    url = public.url.render_as_string(hide_password=False)
+    awaited = AwaitedLookups(public, connections=1)
+
+    def terminate(pids: set[int]) -> None:
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            for pid in pids:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.dispose()
+
+    async def scenario() -> tuple[float, int]:
+        assert await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)
+        await asyncio.to_thread(terminate, _pids(awaited))
+        began = time.thread_time()
+        await asyncio.sleep(1)
+        spent = time.thread_time() - began
+        again = await asyncio.wait_for(awaited.by_a_number(PUBLIC.a_number, PUBLIC.country), 10)
+        return spent, len(again)
+
+    spent, again = run(scenario())
+    assert spent < 0.2, f"the loop's thread used {spent:.2f} s of CPU in a second of waiting"
+    assert again == 1
+
+
+def test_the_duplicate_socket_closes_with_the_connections(public: Engine) -> None:
+    """Each connection's watch holds a duplicate of its socket's descriptor, closed with
+    the connection: nothing is left open once the lookups are closed."""
+    awaited = AwaitedLookups(public, connections=2)
+    before = _open_descriptors()
+
+    async def searches() -> list[int]:
+        found = [awaited.by_a_number(PUBLIC.a_number, PUBLIC.country) for _ in range(6)]
+        return [len(f) for f in await asyncio.gather(*found)]
+
+    assert run(searches()) == [1] * 6
+    assert _open_descriptors() == before + 2 * awaited.connections  # a socket and its twin
+    awaited.close()
+    assert _open_descriptors() == before
+
+
+def test_a_waiting_search_is_served_before_one_that_comes_later(public: Engine) -> None:
+    """First come, first served: a connection given back goes to the search that has
+    waited longest, not to one arriving just then (which had left a waiting search behind
+    one busy caller for as long as that caller kept searching)."""
+    awaited = AwaitedLookups(public, connections=1)
+    done: list[str] = []
+
+    async def busy() -> None:
+        for n in range(5):
+            await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)
+            done.append(f"busy {n}")
+
+    async def patient() -> None:
+        await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)
+        done.append("patient")
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(busy())
+        await asyncio.sleep(0)  # the busy caller holds the one connection
+        await asyncio.wait_for(asyncio.gather(first, patient()), 30)
+
+    run(scenario())
+    assert done.index("patient") <= 1, done

@@ -12,9 +12,9 @@ the connection's libpq handle (`libpq_statement`), below psycopg's cursor.
 A few connections are held for the process, made as the engine makes its own: the same
 address and adapters, UTC sessions, the public role taken on connect unless the address
 logs in as it, autocommit (each statement its own snapshot, never idle in a transaction).
-A search waits for a free one when all are busy. One the server closed is replaced and the
-lookup tried once more on a new one. Errors are raised as SQLAlchemy's, with parameters
-hidden, and the engine's cursor-execute listeners hear of every statement.
+A search waits its turn for a free one when all are busy. One the server closed is
+replaced and the lookup tried once more on a new one. Errors are raised as SQLAlchemy's,
+with parameters hidden, and the engine's cursor-execute listeners hear of every statement.
 """
 
 import asyncio
@@ -74,7 +74,10 @@ class AwaitedLookups:
         self._prepared: dict[psycopg.AsyncConnection[Any], PreparedOn] = {}
         self._generation = 0
         self._opening = 0
-        self._waiting: deque[asyncio.Future[None]] = deque()
+        # Searches waiting for a connection, first come first served: each is handed the
+        # connection given back (or None: go and open one), so a search arriving later
+        # never takes it first, which had left the unlucky waiting for a second and more.
+        self._waiting: deque[asyncio.Future[psycopg.AsyncConnection[Any] | None]] = deque()
         event.listen(engine, "engine_disposed", self._on_dispose)
 
     async def by_a_number(self, a_number: str, country: str) -> list[PublicPerson]:
@@ -182,24 +185,38 @@ class AwaitedLookups:
         return direct
 
     async def _take(self) -> psycopg.AsyncConnection[Any]:
+        woken = False
         while True:
-            while self._idle:
-                connection = self._idle.pop()
-                if not (connection.broken or connection.closed):
-                    return connection
-                self._discard(connection)
-            if len(self._opened) + self._opening < self._size:
-                return await self._connect()
+            # Behind those already waiting, unless this one was woken to go ahead.
+            if woken or not self._waiting:
+                while self._idle:
+                    connection = self._idle.pop()
+                    if not (connection.broken or connection.closed):
+                        return connection
+                    self._discard(connection)
+                if len(self._opened) + self._opening < self._size:
+                    return await self._connect()
+            waiter: asyncio.Future[psycopg.AsyncConnection[Any] | None]
             waiter = asyncio.get_running_loop().create_future()
             self._waiting.append(waiter)
             try:
-                await waiter
+                handed = await waiter
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():
-                    self._wake()  # woken, then cancelled: the next one may go instead
+                    # Handed a connection, or woken, then cancelled: the next one instead.
+                    given = waiter.result()
+                    if given is None:
+                        self._wake()
+                    else:
+                        self._give(given)
                 elif waiter in self._waiting:
                     self._waiting.remove(waiter)
                 raise
+            if handed is not None:
+                if not (handed.broken or handed.closed):
+                    return handed
+                self._discard(handed)
+            woken = True
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         # Counted as open from the start, so no other search opens one beyond the number
@@ -235,11 +252,17 @@ class AwaitedLookups:
     def _give(self, connection: psycopg.AsyncConnection[Any], broken: bool = False) -> None:
         if broken or self._opened.get(connection) != self._generation:
             self._discard(connection)
-        else:
-            self._idle.append(connection)
-        self._wake()
+            self._wake()  # the first waiting may open one in its place
+            return
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        self._idle.append(connection)
 
     def _wake(self) -> None:
+        """The first search waiting goes ahead, to open a connection for itself."""
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
@@ -249,7 +272,9 @@ class AwaitedLookups:
     def _discard(self, connection: psycopg.AsyncConnection[Any]) -> None:
         self._opened.pop(connection, None)
         self._cursors.pop(connection, None)
-        self._prepared.pop(connection, None)
+        prepared = self._prepared.pop(connection, None)
+        if prepared is not None:
+            prepared.readiness.forget()
         # Closing the socket needs no loop: the connection is never awaited again.
         with contextlib.suppress(Exception):
             connection.pgconn.finish()
