@@ -159,6 +159,7 @@ def test_keys_are_built_for_integers_and_text(raw: psycopg.Connection[Any]) -> N
     assert _back(raw, "bigint", key_array([3, 1, 2])) == [3, 1, 2]
     assert _back(raw, "text", key_array(["b", "a"])) == ["b", "a"]
     assert _back(raw, "text", key_array([])) == []
+    assert _back(raw, "bigint", key_array([])) == []  # an empty list has no element type
     assert key_array([1, "a"]) == [1, "a"]
 
 

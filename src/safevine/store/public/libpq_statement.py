@@ -65,9 +65,9 @@ class LibpqStatement:
 
 class Readiness:
     """Wakes the lookup waiting for an answer on one connection: a reader on its socket,
-    registered once and kept while lookups use the connection. Registering one and taking
-    it off again at every wait cost about a tenth of a lookup's CPU (uvloop makes and frees
-    a poll handle each time).
+    registered once and kept while lookups use the connection: registering one and taking
+    it off again at every wait was a good part of a lookup's CPU (uvloop makes and frees a
+    poll handle each time; BENCHMARKS.md, search).
 
     The reader watches a duplicate of the socket's descriptor, so psycopg's own waits on
     the socket (its cursor, for what libpq is not given) never take it off, and it never
