@@ -26,7 +26,6 @@ from psycopg import Connection
 from psycopg.adapt import Dumper, PyFormat
 from psycopg.pq import Format
 
-_INT8, _TEXT, _TIMESTAMPTZ = 20, 25, 1184
 _HEAD = struct.Struct(">iiiii")  # one dimension, has nulls, element oid, length, lower bound
 _EMPTY = struct.Struct(">iii")
 _NULL = struct.pack(">i", -1)
@@ -37,24 +36,23 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 class _Array(bytes):
-    """An array already in the binary format; the subclass names its type."""
+    """An array already in the binary format; the subclass names its element's type and
+    its own."""
 
     element = 0
+    oid = 0
 
 
 class Int8Array(_Array):
-    element = _INT8
+    element, oid = 20, 1016
 
 
 class TextArray(_Array):
-    element = _TEXT
+    element, oid = 25, 1009
 
 
 class TimestamptzArray(_Array):
-    element = _TIMESTAMPTZ
-
-
-_ARRAY_OIDS = {Int8Array: 1016, TextArray: 1009, TimestamptzArray: 1185}
+    element, oid = 1184, 1185
 
 
 def _dumper(array_oid: int) -> type[Dumper]:
@@ -68,7 +66,7 @@ def _dumper(array_oid: int) -> type[Dumper]:
     return ArrayDumper
 
 
-_DUMPERS = {cls: _dumper(oid) for cls, oid in _ARRAY_OIDS.items()}
+_DUMPERS = {cls: _dumper(cls.oid) for cls in (Int8Array, TextArray, TimestamptzArray)}
 
 
 def register(connection: Connection[Any]) -> None:

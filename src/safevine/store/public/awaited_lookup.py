@@ -253,21 +253,22 @@ class AwaitedLookups:
         if broken or self._opened.get(connection) != self._generation:
             self._discard(connection)
             self._wake()  # the first waiting may open one in its place
-            return
+        elif not self._hand(connection):
+            self._idle.append(connection)
+
+    def _wake(self) -> None:
+        """The first search waiting goes ahead, to open a connection for itself."""
+        self._hand(None)
+
+    def _hand(self, connection: psycopg.AsyncConnection[Any] | None) -> bool:
+        """Give the first search still waiting `connection` (None: go and open one);
+        False if none waits."""
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_result(connection)
-                return
-        self._idle.append(connection)
-
-    def _wake(self) -> None:
-        """The first search waiting goes ahead, to open a connection for itself."""
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+                return True
+        return False
 
     def _discard(self, connection: psycopg.AsyncConnection[Any]) -> None:
         self._opened.pop(connection, None)

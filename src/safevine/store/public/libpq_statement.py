@@ -178,10 +178,8 @@ def _check(
 
 async def _result(pgconn: pq.abc.PGconn, readiness: Readiness) -> pq.abc.PGresult:
     """The result of the command just sent, once the server has answered it whole."""
-    loop = asyncio.get_running_loop()
-    socket = pgconn.socket
     while pgconn.flush():
-        await _writable(loop, socket)
+        await _writable(pgconn.socket)
     while True:
         pgconn.consume_input()
         if not pgconn.is_busy():
@@ -195,8 +193,9 @@ async def _result(pgconn: pq.abc.PGconn, readiness: Readiness) -> pq.abc.PGresul
     return last
 
 
-async def _writable(loop: asyncio.AbstractEventLoop, socket: int) -> None:
+async def _writable(socket: int) -> None:
     """Until the socket takes more of a command too large for its buffer (rare)."""
+    loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
     loop.add_writer(socket, _set, done)
     try:
