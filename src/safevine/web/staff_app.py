@@ -75,6 +75,7 @@ def create_staff_app(settings: Settings) -> FastAPI:
     metrics.registry.register(FeedHealthCollector(records))
     vault = ContactVault(settings.secret_key, settings.old_secret_keys)
     app.state.staff = StaffState(settings, records, metrics, vault, accounts.policy(settings))
+    accounts.prepare_logins()
     # The staff service is reached over TLS by the agency's proxy or on loopback; HSTS
     # follows its own base URL, not the public site's.
     guard(app, metrics, _server_error, https=settings.staff_base_url.startswith("https://"))

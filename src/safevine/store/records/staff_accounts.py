@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import pyotp
@@ -28,8 +29,6 @@ from safevine.store.schema import staff_accounts, staff_login_attempts, staff_se
 PASSWORD_MIN, PASSWORD_MAX = 12, 1024
 TOTP_STEP_SECONDS = 30
 _HASHER = PasswordHasher()  # argon2-cffi's defaults: Argon2id
-# Checked when no account has the name, so that a miss costs what a wrong password does.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 REFUSED = "wrong name, password or code, or the account cannot sign in now"
 
 
@@ -312,9 +311,19 @@ def login_password(
     return Login("password_ok", account, session, token)
 
 
+@cache
+def dummy_hash() -> str:
+    """Checked when no account has the name, so that a miss costs what a wrong password
+    does. Made on first need, not at import: a hash takes Argon2's 64 MiB, which would
+    become the peak memory of every process that imports this module, the public server's
+    included. The staff service makes it at start (`create_staff_app`), so that the first
+    miss is not the slower one."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
+
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password[:PASSWORD_MAX]) and stored is not None
+        return _HASHER.verify(stored or dummy_hash(), password[:PASSWORD_MAX]) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
