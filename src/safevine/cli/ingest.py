@@ -1,4 +1,7 @@
-"""`safevine ingest`: feeds from files, each batch audited as its sender's."""
+"""`safevine ingest`: feeds from files, each batch audited as its sender's.
+
+The ingest actions are imported by the command that runs them: every command, the public
+server included, imports this module, and the ingest path would add about 9 MB to each."""
 
 import json
 from enum import StrEnum
@@ -8,7 +11,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from safevine.actions import ingest
 from safevine.cli.common import FileArg, JsonFlag, app, err, out, run, store, who
 from safevine.config import Settings
 from safevine.ingest.fields import timestamp
@@ -65,6 +67,8 @@ def ingest_facilities_cmd(path: FileArg, as_json: JsonFlag = False) -> None:
     """Load a facility list (safevine's CSV columns, or ICE's FOIA list as published)."""
 
     def action() -> None:
+        from safevine.actions import ingest
+
         with store() as engine:
             summary = ingest.facilities(engine, who(None), _lines(path), source=path.name)
             _report(summary, as_json)
@@ -83,6 +87,8 @@ def ingest_events_cmd(
     """Load custody events (JSON Lines or CSV); re-running a file is a no-op."""
 
     def action() -> None:
+        from safevine.actions import ingest
+
         chosen = fmt or (EventFormat.csv if path.suffix.lower() == ".csv" else EventFormat.jsonl)
         with store() as engine:
             summary = ingest.events(
@@ -114,6 +120,8 @@ def ingest_roster_cmd(
     """Apply a roster snapshot: bookings, transfers and departures are derived from it."""
 
     def action() -> None:
+        from safevine.actions import ingest
+
         when = None
         if snapshot_at:
             when = timestamp(snapshot_at, "--snapshot-at")
@@ -137,6 +145,8 @@ def ingest_protections_cmd(path: FileArg, as_json: JsonFlag = False) -> None:
     """Apply a protection list; `protected` takes effect at once, feeds never unprotect."""
 
     def action() -> None:
+        from safevine.actions import ingest
+
         with store() as engine:
             summary = ingest.protections(engine, who(None), _lines(path), source=path.name)
             _report(summary, as_json)

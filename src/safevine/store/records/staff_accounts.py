@@ -323,7 +323,8 @@ def dummy_hash() -> str:
 
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored or dummy_hash(), password[:PASSWORD_MAX]) and stored is not None
+        checked = _HASHER.verify(stored or dummy_hash(), password[:PASSWORD_MAX])
+        return checked and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
