@@ -42,6 +42,19 @@ BODIES: list[bytes] = [
     b'{"given_name": "\\ud800", "family_name": "x", "country_of_birth": "MX"}',
     b'{"given_name": "Mari*", "family_name": "Q%", "country_of_birth": "Atlantis"}',
     b'{"a_number": "' + b"9" * 300 + b'"}',
+    # Each field's bound (200 characters), in ASCII and beyond, and what JSON can spell.
+    *(
+        json.dumps(
+            {"given_name": text, "family_name": "x", "country_of_birth": "MX"}, ensure_ascii=ascii
+        ).encode()
+        for size in (200, 201)
+        for text in ("a" * size, "é" * size, "\U0001f600" * size)
+        for ascii in (True, False)
+    ),
+    b'{"given_name": "\\ud83d\\ude00", "family_name": "a\\u0000b", "country_of_birth": "MX"}',
+    b'{"given_name": "Mar\\udfffa", "family_name": "x", "country_of_birth": "M\\u00e9xico"}',
+    b'{"a_number": null, "given_name": "Pedro", "family_name": "Vargas", "country_of_birth": "MX"}',
+    b'{"a_number": "300000001", "country_of_birth": ["MX"]}',
     b"\xff\xfe{}",
     b"[" * 5000,
 ]

@@ -14,7 +14,9 @@ PREFIX = "/api/v1"
 PATH = f"{PREFIX}/search"
 router = APIRouter(prefix=PREFIX, tags=["search"])
 
-_Text = Field(default=None, max_length=200)
+# The most characters of any field of a search (the search itself allows fewer).
+FIELD_MAX = 200
+_Text = Field(default=None, max_length=FIELD_MAX)
 
 
 class SearchRequest(BaseModel):
@@ -22,11 +24,13 @@ class SearchRequest(BaseModel):
     (date of birth optional). Matching is exact, after case and accents are folded."""
 
     model_config = ConfigDict(extra="forbid")
-    a_number: str | None = Field(default=None, max_length=200, examples=["A-012-345-678"])
-    country_of_birth: str | None = Field(default=None, max_length=200, examples=["MX", "México"])
+    a_number: str | None = Field(default=None, max_length=FIELD_MAX, examples=["A-012-345-678"])
+    country_of_birth: str | None = Field(
+        default=None, max_length=FIELD_MAX, examples=["MX", "México"]
+    )
     given_name: str | None = _Text
     family_name: str | None = _Text
-    date_of_birth: str | None = Field(default=None, max_length=200, examples=["1990-05-31"])
+    date_of_birth: str | None = Field(default=None, max_length=FIELD_MAX, examples=["1990-05-31"])
 
 
 class Facility(BaseModel):
