@@ -248,3 +248,12 @@ def test_a_token_gets_no_scope_its_account_lacks() -> None:
         "report",
         "correct",
     }
+
+
+def test_a_login_for_a_known_name_makes_the_unknown_names_hash_too(engine: Engine) -> None:
+    # Where no service made it at start (a command), the first login pays for making it
+    # whatever the name: otherwise only a miss would, and its time would tell.
+    _make(engine)
+    accounts.dummy_hash.cache_clear()
+    _login(engine, "ana", PASSWORD, T0)
+    assert accounts.dummy_hash.cache_info().currsize == 1

@@ -316,14 +316,16 @@ def dummy_hash() -> str:
     """Checked when no account has the name, so that a miss costs what a wrong password
     does. Made on first need, not at import: a hash takes Argon2's 64 MiB, which would
     become the peak memory of every process that imports this module, the public server's
-    included. The staff service makes it at start (`create_staff_app`), so that the first
-    miss is not the slower one."""
+    included. The staff service makes it at start (`create_staff_app`)."""
     return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def _verify(stored: str | None, password: str) -> bool:
+    # Made (once) whether or not the name has an account, so that where no service made it
+    # at start (a command), the first login costs the same for a known name and an unknown.
+    dummy = dummy_hash()
     try:
-        checked = _HASHER.verify(stored or dummy_hash(), password[:PASSWORD_MAX])
+        checked = _HASHER.verify(stored or dummy, password[:PASSWORD_MAX])
         return checked and stored is not None
     except (VerificationError, InvalidHashError):
         return False
