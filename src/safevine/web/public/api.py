@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -98,6 +99,9 @@ _LANG: dict[str, Any] = {
 # The answer to every search that finds no one (a miss, a protected or unscreened person),
 # encoded once.
 NOBODY = JSONResponse({"results": []}).body
+# The people found as JSON, byte for byte as `JSONResponse` renders them (compact, UTF-8,
+# the same escapes for every character: tests/web/test_search_answer_json.py), in C.
+_as_json = msgspec.json.Encoder().encode
 
 
 @router.post(
@@ -142,4 +146,6 @@ async def answer(
     if not outcome.people:
         return Response(NOBODY, media_type=JSONResponse.media_type, headers=headers)
     results = outcome.presented(language, gettext)
-    return JSONResponse({"results": results}, headers=headers)
+    return Response(
+        _as_json({"results": results}), media_type=JSONResponse.media_type, headers=headers
+    )
