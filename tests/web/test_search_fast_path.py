@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from starlette.types import Message
 
-from safevine.web.public.api import PATH
+from safevine.web.public.api import PATH, SearchRequest
+from safevine.web.public.search_fast_path import _search_request
 from safevine.web.public_app import create_public_app
 from tests.canaries import NEVER_EXISTED, NON_PUBLIC, PUBLIC, plant
 from tests.web.conftest import settings_for
@@ -261,3 +262,92 @@ def _call_scope(app: FastAPI, scope: dict[str, object], body: bytes) -> Answer:
     start = sent[0]
     body_out = b"".join(m.get("body", b"") for m in sent[1:])
     return int(start["status"]), list(start["headers"]), body_out
+
+
+# What decoding could take otherwise than `json.loads` does: repeated keys, every spelling
+# of a surrogate, bytes that are no UTF-8 (or another UTF), a BOM, raw controls, what JSON
+# calls whitespace and what it does not, trailing text, two documents, and non-JSON.
+_NAME = b'"family_name": "x", "country_of_birth": "MX"'
+DECODING = [
+    b'{"given_name": "a", "given_name": "b", ' + _NAME + b"}",
+    b'{"given_name": "a", ' + _NAME + b', "given_name": null}',
+    *(
+        b'{"given_name": "' + escape + b'", ' + _NAME + b"}"
+        for escape in (
+            b"\\ud800",
+            b"\\udfff",
+            b"\\udc00\\ud800",
+            b"\\ud83d\\ude00",
+            b"\\ud83d",
+            b"a\\ud83dx",
+            b"\\u0000",
+            b"\\u00e9\\/\\\\",
+            "\U0001f600".encode(),
+            "\ud800".encode("utf-8", "surrogatepass"),
+            b"\xed\xa0\x80\xed\xb0\x80",
+            b"\xc0\xaf",
+            b"\xff",
+            b"\xe9",
+            b"a\x01b",
+            b"a\tb",
+            b"a\x7fb",
+        )
+    ),
+    b'\xef\xbb\xbf{"a_number": "300000001", "country_of_birth": "MX"}',
+    *(
+        '{"a_number": "300000001", "country_of_birth": "MX"}'.encode(codec)
+        for codec in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le")
+    ),
+    b' \t\r\n{"a_number": "300000001", "country_of_birth": "MX"}\n ',
+    b'{"a_number": "300000001", "country_of_birth": "MX"}\x0c',
+    b'{"a_number": "300000001", "country_of_birth": "MX"}\x00',
+    b'{"a_number": "300000001", "country_of_birth": "MX"} x',
+    b'{"a_number": "1", "country_of_birth": "MX"}\n{"a_number": "2"}',
+    b'{"a_number": "300000001", "country_of_birth": "MX",}',
+    b"{'a_number': '300000001', 'country_of_birth': 'MX'}",
+    b'{"a_number": "300000001", "country_of_birth": NaN}',
+    b'{"a_number": "300000001", "country_of_birth": 1e999}',
+    b'{"a_number": "300000001", "country_of_birth": ' + b"9" * 5000 + b"}",
+    b'{"a_number": "' + b"9" * 200 + b'", "country_of_birth": "MX"}',
+    b'{"a_number": "' + b"9" * 201 + b'", "country_of_birth": "MX"}',
+    b"{" * 3000 + b"}" * 3000,
+]
+
+
+def _by_the_model(body: bytes) -> object:
+    """What the route makes of a body: the model's dump, or None where it refuses."""
+    try:
+        return SearchRequest.model_validate(json.loads(body)).model_dump()
+    except Exception:
+        return None
+
+
+@pytest.mark.parametrize("body", DECODING + BODIES)
+def test_the_fast_path_takes_a_body_as_json_and_the_model_do(body: bytes) -> None:
+    assert _search_request(body) == _by_the_model(body)
+
+
+_FIELD_NAMES = ["a_number", "country_of_birth", "given_name", "family_name", "date_of_birth"]
+# Any text, lone surrogates included, which JSON can spell as escapes.
+_ANY_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, categories=None))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    body=st.dictionaries(
+        st.sampled_from([*_FIELD_NAMES, "x"]),
+        st.one_of(st.none(), _ANY_TEXT, st.integers(), st.booleans(), st.floats()),
+    ),
+    ascii=st.booleans(),
+)
+def test_any_object_is_decoded_as_json_and_the_model_do(
+    body: dict[str, object], ascii: bool
+) -> None:
+    encoded = json.dumps(body, ensure_ascii=ascii).encode("utf-8", "surrogatepass")
+    assert _search_request(encoded) == _by_the_model(encoded)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=120))
+def test_any_bytes_are_decoded_as_json_and_the_model_do(body: bytes) -> None:
+    assert _search_request(body) == _by_the_model(body)
