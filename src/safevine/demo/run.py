@@ -21,6 +21,7 @@ from safevine.notify.operations import OperationsSender
 from safevine.store.engine import make_engine
 from safevine.store.public.connection import make_public_engine
 from safevine.web.public_app import create_public_app
+from safevine.web.server import UVICORN_OPTIONS
 from safevine.web.staff_app import DEFAULT_PORT as STAFF_PORT
 from safevine.web.staff_app import create_staff_app
 
@@ -35,8 +36,7 @@ def _server(app: object, port: int) -> uvicorn.Server:
             port=port,
             log_level="warning",
             access_log=False,
-            server_header=False,
-            proxy_headers=False,
+            **UVICORN_OPTIONS,
         )
     )
 

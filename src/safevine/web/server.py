@@ -7,9 +7,22 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+
+from safevine.web.joined_writes import JoinedWritesProtocol
+
+# Every server of safevine's apps runs with these: no Server header; forwarding headers
+# read by the app itself, only from SAFEVINE_TRUSTED_PROXIES (web/client_address.py), as
+# uvicorn's own trust loopback by default; an answer's writes joined into one
+# (web/joined_writes.py).
+UVICORN_OPTIONS: dict[str, Any] = {
+    "server_header": False,
+    "proxy_headers": False,
+    "http": JoinedWritesProtocol,
+}
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:
@@ -26,10 +39,7 @@ def serve(app: FastAPI, host: str, port: int) -> None:
         port=port,
         log_level="warning",
         access_log=False,
-        server_header=False,
-        # The app reads forwarding headers itself, only from SAFEVINE_TRUSTED_PROXIES
-        # (web/client_address.py); uvicorn's own trusts loopback by default.
-        proxy_headers=False,
+        **UVICORN_OPTIONS,
     )
 
 
@@ -44,8 +54,7 @@ def serve_processes(factory: str, host: str, port: int, workers: int) -> None:
         port=port,
         log_level="warning",
         access_log=False,
-        server_header=False,
-        proxy_headers=False,
+        **UVICORN_OPTIONS,
     )
 
 
@@ -75,8 +84,7 @@ def background_server(
         access_log=access_log,
         lifespan="on" if lifespan else "off",
         log_level="info" if access_log else "warning",
-        server_header=False,
-        proxy_headers=False,
+        **UVICORN_OPTIONS,
     )
     if access_log:
         # An earlier server without an access log stops this logger propagating.
