@@ -4,6 +4,7 @@ what it is given, and through a real server on a loopback socket."""
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -44,7 +45,8 @@ class Recording(asyncio.Transport):
 
 
 def _run(steps: Any) -> list[tuple[Any, ...]]:
-    """Run `steps(joined)` in a fresh loop, then let every due write go out."""
+    """Run `steps(joined)` in a fresh loop, then let every due write go out. On a thread of
+    its own: the test's thread may have a loop left running (Playwright's sync API)."""
     recording = Recording()
 
     async def main() -> None:
@@ -53,7 +55,8 @@ def _run(steps: Any) -> list[tuple[Any, ...]]:
         await asyncio.sleep(0)
         await asyncio.sleep(0)
 
-    asyncio.run(main())
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, main()).result()
     return recording.calls
 
 
