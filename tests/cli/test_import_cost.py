@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import json, sys
 import safevine.cli, safevine.web.public_app
@@ -22,7 +24,9 @@ print(json.dumps({
 """
 
 
-def _probe() -> dict[str, object]:
+@pytest.fixture(scope="module")
+def probe() -> dict[str, object]:
+    """What a fresh process that imports the commands holds (one process for the module)."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=True
     )
@@ -30,8 +34,9 @@ def _probe() -> dict[str, object]:
     return answer
 
 
-def test_the_commands_import_neither_alembic_nor_the_ingest_path_nor_hash() -> None:
-    probe = _probe()
+def test_the_commands_import_neither_alembic_nor_the_ingest_path_nor_hash(
+    probe: dict[str, object],
+) -> None:
     modules = probe["modules"]
     assert isinstance(modules, list)
     heavy = [m for m in modules if m.split(".")[0] == "alembic" or m == "safevine.ingest.events"]
@@ -39,16 +44,15 @@ def test_the_commands_import_neither_alembic_nor_the_ingest_path_nor_hash() -> N
     assert probe["hashed"] == 0
 
 
-def test_importing_the_commands_leaves_no_transient_peak() -> None:
+def test_importing_the_commands_leaves_no_transient_peak(probe: dict[str, object]) -> None:
     # An Argon2 hash at import took 64 MiB and gave it back: the process's peak stayed.
-    probe = _probe()
     peak, rss = probe["peak_kb"], probe["rss_kb"]
     assert isinstance(peak, int) and isinstance(rss, int)
     assert peak - rss < 16 * 1024, (peak, rss)
 
 
 def test_the_staff_service_makes_the_unknown_name_hash_at_start() -> None:
-    probe = subprocess.run(
+    started = subprocess.run(
         [
             sys.executable,
             "-c",
@@ -63,4 +67,4 @@ def test_the_staff_service_makes_the_unknown_name_hash_at_start() -> None:
         timeout=120,
         check=True,
     )
-    assert probe.stdout.strip() == "1"
+    assert started.stdout.strip() == "1"
