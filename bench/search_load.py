@@ -48,6 +48,10 @@ FACILITIES = 3_000
 BODIES = 4_000
 PROTECTED_SHARE = UNSCREENED_SHARE = 0.05  # load_population's defaults
 SECRET = "bench-search-load-secret-key-0123456789"
+# The least share of its ceiling a search must reach (issue 20). Lower on PostgreSQL: its
+# server is a third process on the two cores that the web server and wrk already share,
+# and the ceiling runs without it.
+RATIO_TARGET = {"sqlite": 0.5, "postgresql": 0.35}
 MARKER = "SEARCH_JSON "
 WORKERS = 2  # `serve --workers N` measured beside one process
 
@@ -468,7 +472,7 @@ def run(ctx: Context) -> list[Result]:
         },
         ratio=ratio,
         targets=[
-            Target("ratio to ceiling", ratio, 0.5, "x"),
+            Target("ratio to ceiling", ratio, RATIO_TARGET[ctx.db], "x"),
             Target("p99 at half load", half.p(99), 20, "ms", higher_is_better=False),
         ],
         notes=notes,

@@ -1,15 +1,17 @@
 """The people a search finds are encoded by msgspec, not by `JSONResponse`: the bytes must
 be the same for every character and every shape an answer takes, so that no client (and
-no comparison of a hit with a miss) can tell the two encoders apart."""
+no comparison of a hit with a miss) can tell the two encoders apart. The same holds for
+the headers the answer is sent with (`api.Answered`)."""
 
 from typing import Any
 
 import pytest
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safevine.web.public.api import _as_json
+from safevine.i18n import LANGUAGES
+from safevine.web.public.api import NOBODY, Answered, _as_json
 
 SPAN = 4096
 
@@ -46,3 +48,16 @@ def test_a_lone_surrogate_is_refused_by_both(text: str) -> None:
         JSONResponse(answer)
     with pytest.raises(UnicodeEncodeError):
         _as_json(answer)
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_an_answer_has_the_headers_a_response_would_have(language: str) -> None:
+    found = _as_json({"results": [{"name": "José Ñúñez 李"}]})
+    for body in (NOBODY, found):
+        answered = Answered(body, language)
+        made = Response(
+            body, media_type=JSONResponse.media_type, headers={"Content-Language": language}
+        )
+        assert (answered.status_code, answered.body) == (made.status_code, made.body)
+        assert answered.raw_headers == made.raw_headers
+        assert answered.background is None

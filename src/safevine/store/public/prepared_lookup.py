@@ -46,8 +46,19 @@ class _Shape:
         self.order = order
         self.processors = {name: p for name, p in processors.items() if p is not None}
         self.expansion = expansion
+        # Positional parameters with nothing to expand (SQLite's searches): each name in
+        # the driver's order with its processor, so binding is one pass.
+        self.positional = (
+            [(name, self.processors.get(name)) for name in order]
+            if order is not None and not expansion
+            else None
+        )
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        if self.positional is not None:
+            return tuple(
+                [values[name] if p is None else p(values[name]) for name, p in self.positional]
+            )
         flat: dict[str, Any] = {}
         for name, value in values.items():
             names = self.expansion.get(name)
@@ -78,11 +89,13 @@ class PreparedStatement:
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.selected_columns
         ]
-        self._convert = any(p is not None for p in self._results)
+        # The columns a result processor converts, by position.
+        self._converted = [(i, p) for i, p in enumerate(self._results) if p is not None]
         self._shapes: dict[tuple[int, ...], _Shape] = {}
+        self._sorted_expanding = sorted(self._expanding)
 
     def _shape(self, values: Mapping[str, Any]) -> _Shape:
-        key = tuple(len(values[name]) for name in sorted(self._expanding))
+        key = tuple([len(values[name]) for name in self._sorted_expanding])
         shape = self._shapes.get(key)
         if shape is None:
             # Placeholders of the right sizes: only the expanded names and SQL are kept.
@@ -105,13 +118,16 @@ class PreparedStatement:
 
     def convert(self, fetched: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """The driver's rows as SQLAlchemy's result processors make them."""
-        if not self._convert:
+        converted = self._converted
+        if not converted:
             return [tuple(row) for row in fetched]
-        results = self._results
-        return [
-            tuple(v if p is None else p(v) for p, v in zip(results, row, strict=True))
-            for row in fetched
-        ]
+        rows = []
+        for row in fetched:
+            values = list(row)
+            for i, process in converted:
+                values[i] = process(values[i])
+            rows.append(tuple(values))
+        return rows
 
     def error(
         self, sql: str, parameters: tuple[Any, ...] | dict[str, Any], error: Exception

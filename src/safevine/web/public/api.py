@@ -98,10 +98,29 @@ _LANG: dict[str, Any] = {
 }
 # The answer to every search that finds no one (a miss, a protected or unscreened person),
 # encoded once.
-NOBODY = JSONResponse({"results": []}).body
+NOBODY = bytes(JSONResponse({"results": []}).body)
 # The people found as JSON, byte for byte as `JSONResponse` renders them (compact, UTF-8,
 # the same escapes for every character: tests/web/test_search_answer_json.py), in C.
 _as_json = msgspec.json.Encoder().encode
+_JSON_TYPE = str(JSONResponse.media_type).encode("latin-1")
+
+
+class Answered(Response):
+    """A search's 200 answer: `Response(body, media_type=JSONResponse.media_type,
+    headers={"Content-Language": language})`, header for header, without Starlette
+    working its headers out of a mapping on every search."""
+
+    media_type = JSONResponse.media_type
+
+    def __init__(self, body: bytes, language: str) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-language", language.encode("latin-1")),
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", _JSON_TYPE),
+        ]
 
 
 @router.post(
@@ -132,20 +151,18 @@ async def answer(
     language = negotiate(lang, accept_language)
     gettext = translations(language).gettext
     outcome = await state.searcher.search(client, raw)
-    headers = {"Content-Language": language}
     if outcome.retry_after is not None:
         message = gettext("Too many searches. Please wait and try again.")
         return JSONResponse(
             {"error": message},
             status_code=429,
-            headers={**headers, "Retry-After": str(outcome.retry_after)},
+            headers={"Content-Language": language, "Retry-After": str(outcome.retry_after)},
         )
     if outcome.problems:
         errors = [{"field": p.field, "message": p.text(gettext)} for p in outcome.problems]
-        return JSONResponse({"errors": errors}, status_code=422, headers=headers)
+        return JSONResponse(
+            {"errors": errors}, status_code=422, headers={"Content-Language": language}
+        )
     if not outcome.people:
-        return Response(NOBODY, media_type=JSONResponse.media_type, headers=headers)
-    results = outcome.presented(language, gettext)
-    return Response(
-        _as_json({"results": results}), media_type=JSONResponse.media_type, headers=headers
-    )
+        return Answered(NOBODY, language)
+    return Answered(_as_json({"results": outcome.presented(language, gettext)}), language)

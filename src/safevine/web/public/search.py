@@ -161,16 +161,16 @@ class Searcher:
         self.inline = not lookups.blocks and (limiter is None or not limiter.blocks)
 
     async def search(self, client: str, raw: Mapping[str, object]) -> SearchOutcome:
-        loop = asyncio.get_running_loop()
         if isinstance(self.lookups, AwaitedLookups | ReplicaLookups):
             outcome = await run_awaited_search(self.lookups, self.limiter, client, raw, self.board)
         elif self.inline:
             outcome = run_search(self.lookups, self.limiter, client, raw, self.board)
         else:
-            outcome = await loop.run_in_executor(
+            outcome = await asyncio.get_running_loop().run_in_executor(
                 _lookup_threads(), run_search, self.lookups, self.limiter, client, raw, self.board
             )
         if outcome.crowd and self.crowd is not None:
+            loop = asyncio.get_running_loop()
             # The wait holds no thread; the alert (a rare write) is queued meanwhile.
             waits: list[Awaitable[object]] = [asyncio.sleep(self.crowd.delay)]
             if outcome.alert_key is not None:

@@ -17,7 +17,7 @@ from safevine.i18n import N_
 FIELDS = ("a_number", "country_of_birth", "given_name", "family_name", "date_of_birth")
 MAX_LENGTH = 100
 # Wildcards would never match (matching is exact), so say so instead of finding nothing.
-_WILDCARDS = set("*%?_")
+_WILDCARDS = frozenset("*%?_")
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def in_page_order(problems: list[Problem], order: tuple[str, ...] = PAGE_ORDER) 
 
 
 def _name(value: str, field: str) -> str | Problem:
-    if any(ch in _WILDCARDS for ch in value):
+    if not _WILDCARDS.isdisjoint(value):
         return Problem(
             field, N_("Enter the full name. Partial names and wildcards are not searched.")
         )
