@@ -31,6 +31,10 @@ from safevine.store.public.tables import notifications
 FACILITIES = 3_000
 KNOWN_SHARE = 0.9
 
+# Events a second the feed must reach (issue 20): half on PostgreSQL, whose server shares
+# the two cores with this process.
+RATE_TARGET = {"sqlite": 20_000, "postgresql": 10_000}
+
 
 def run(ctx: Context) -> list[Result]:
     scale = ctx.scale
@@ -98,7 +102,7 @@ def run(ctx: Context) -> list[Result]:
             },
             ratio=ratio,
             targets=[
-                Target("events/s", rate, 20_000, "events/s"),
+                Target("events/s", rate, RATE_TARGET[ctx.db], "events/s"),
                 Target("ratio to bare executemany", ratio, 0.25, "x"),
             ],
             notes=[

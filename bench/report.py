@@ -216,17 +216,21 @@ def _benchmarks(results: dict[str, list[Result]]) -> list[str]:
 
 
 def _targets(results: dict[str, list[Result]]) -> list[tuple[str, str]]:
-    seen: list[tuple[str, str]] = []
-    for found in results.values():
+    """Each target's row and what it asks: one limit, or each database's where they differ."""
+    asked: dict[str, dict[str, str]] = {}
+    for kind, found in results.items():
         for r in found:
             for t in r.targets:
-                key = (
-                    f"{r.benchmark}: {t.name}",
-                    f"{'≥' if t.higher_is_better else '≤'} {_number(t.limit)} {t.unit}",
-                )
-                if key not in seen:
-                    seen.append(key)
-    return seen
+                limit = f"{'≥' if t.higher_is_better else '≤'} {_number(t.limit)} {t.unit}"
+                asked.setdefault(f"{r.benchmark}: {t.name}", {})[kind] = limit
+    rows: list[tuple[str, str]] = []
+    for name, by_kind in asked.items():
+        limits = set(by_kind.values())
+        if len(limits) == 1:
+            rows.append((name, limits.pop()))
+        else:
+            rows.append((name, "; ".join(f"{limit} ({kind})" for kind, limit in by_kind.items())))
+    return rows
 
 
 def _target(found: list[Result], name: str, target: str) -> Any:

@@ -115,3 +115,29 @@ def test_a_result_kept_from_a_run_on_another_machine_says_so(tmp_path: Path) -> 
         for kept in ("alpha", "beta"):
             [note] = notes[kept]
             assert note.startswith(EARLIER_RUN) and "a CPU, 2 cores" in note
+
+
+def test_a_target_that_differs_by_database_is_one_row_naming_each() -> None:
+    results = {
+        "sqlite": [Result("search", "sqlite", {}, targets=[Target("ratio", 0.47, 0.5, "x")])],
+        "postgresql": [
+            Result("search", "postgresql", {}, targets=[Target("ratio", 0.36, 0.35, "x")])
+        ],
+    }
+    rows = [
+        line
+        for line in summary_text("2026-01-01", "full", MACHINE, results, [], []).splitlines()
+        if line.startswith("| search: ratio")
+    ]
+    assert rows == [
+        "| search: ratio | ≥ 0.5 x (sqlite); ≥ 0.35 x (postgresql) | 0.47 ❌ | 0.36 ✅ |"
+    ]
+
+
+def test_a_target_the_same_on_every_database_names_it_once() -> None:
+    results = {
+        kind: [Result("events", kind, {}, targets=[Target("rate", 12.0, 10, "x/s")])]
+        for kind in ("sqlite", "postgresql")
+    }
+    text = summary_text("2026-01-01", "full", MACHINE, results, [], [])
+    assert "| events: rate | ≥ 10 x/s | 12 ✅ | 12 ✅ |" in text.splitlines()
