@@ -3,6 +3,7 @@ while a feed is applied and put back as it was."""
 
 import gc
 import json
+import weakref
 
 import pytest
 from sqlalchemy import Engine
@@ -32,10 +33,27 @@ def test_cycles_are_collected_every_few_chunks_and_the_collector_is_restored() -
     assert gc.isenabled()
 
 
+def test_what_lived_before_is_left_out_of_the_collections_and_collected_after() -> None:
+    gc.collect()
+    before = Cycle()
+    alive = weakref.ref(before)
+    with collections_between_chunks() as chunk_done:
+        assert gc.get_freeze_count() > 0
+        # Dying during the batch, the earlier cycle waits for the batch's end: the
+        # collections between chunks walk only what the batch made.
+        del before
+        for _ in range(COLLECT_EVERY):
+            chunk_done()
+        assert alive() is not None
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert alive() is None
+
+
 def test_a_block_that_raises_still_restores_the_collector() -> None:
     with pytest.raises(RuntimeError), collections_between_chunks():
         raise RuntimeError("feed broke off")
-    assert gc.isenabled()
+    assert (gc.isenabled(), gc.get_freeze_count()) == (True, 0)
 
 
 def test_nested_blocks_leave_it_to_the_outermost() -> None:
@@ -43,7 +61,8 @@ def test_nested_blocks_leave_it_to_the_outermost() -> None:
         with collections_between_chunks():
             pass
         assert not gc.isenabled()
-    assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+    assert (gc.isenabled(), gc.get_freeze_count()) == (True, 0)
 
 
 def test_an_ingest_leaves_the_collector_on(engine: Engine) -> None:
