@@ -27,13 +27,16 @@ def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
         event.remove(engine, "before_cursor_execute", note)
 
 
-def plans(engine: Engine, seen: list[tuple[str, Any]]) -> list[str]:
+def plans(engine: Engine, seen: list[tuple[str, Any]], *, no_seqscan: bool = False) -> list[str]:
     """The plan of each statement, one line per step: SQLite's EXPLAIN QUERY PLAN, or
-    PostgreSQL's EXPLAIN (with its statistics as they are)."""
+    PostgreSQL's EXPLAIN (with its statistics as they are; `no_seqscan` prices out reading
+    a whole table, which a test's tiny table would otherwise be read by)."""
     found: list[str] = []
     sqlite = engine.dialect.name == "sqlite"
     explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
     with engine.connect() as connection:
+        if no_seqscan and not sqlite:
+            connection.exec_driver_sql("SET enable_seqscan = off")
         for statement, parameters in seen:
             rows = connection.exec_driver_sql(
                 explain + statement, _unknown(parameters) if sqlite else parameters

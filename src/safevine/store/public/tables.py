@@ -111,11 +111,32 @@ notifications = Table(
     Column("sent_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("registration_id", "event_pk", name="uq_notifications_registration_event"),
-    # One notice of each purpose per registration and outage, whoever evaluates.
-    Index("uq_notifications_outage", "outage_id", "registration_id", "purpose", unique=True),
+    # One notice of each purpose per registration and outage, whoever evaluates. This and
+    # the two by provider hold only the rows with their key (migration 0027): an event's
+    # alert has none, and took an entry in each when written and again when released.
+    Index(
+        "uq_notifications_outage",
+        "outage_id",
+        "registration_id",
+        "purpose",
+        unique=True,
+        postgresql_where=text("outage_id IS NOT NULL"),
+        sqlite_where=text("outage_id IS NOT NULL"),
+    ),
     Index("ix_notifications_due", "state", "next_attempt_at"),
-    Index("ix_notifications_provider_message", "provider_message_id"),
-    Index("ix_notifications_provider_sent", "provider", "sent_at"),
+    Index(
+        "ix_notifications_provider_message",
+        "provider_message_id",
+        postgresql_where=text("provider_message_id IS NOT NULL"),
+        sqlite_where=text("provider_message_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_notifications_provider_sent",
+        "provider",
+        "sent_at",
+        postgresql_where=text("sent_at IS NOT NULL"),
+        sqlite_where=text("sent_at IS NOT NULL"),
+    ),
     # Messages awaiting a receipt, oldest first (migration 0021: failover's resends).
     Index(
         "ix_notifications_awaiting",
