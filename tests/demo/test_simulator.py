@@ -1,6 +1,7 @@
 """The demo's feed keeps going when one event cannot be fed."""
 
 import asyncio
+import logging
 import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from tests import loops
 
 
 def test_a_failed_event_does_not_end_the_demo_feed(
-    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[int] = []
 
@@ -35,8 +36,12 @@ def test_a_failed_event_does_not_end_the_demo_feed(
         stop.set()
         await asyncio.wait_for(feed, 5)
 
-    loops.run(run())
+    with caplog.at_level(logging.WARNING, logger="safevine.demo"):
+        loops.run(run())
     assert len(calls) >= 3
+    # The console shows the message alone: it says what kind of failure it was.
+    said = [r.getMessage() for r in caplog.records if r.name == "safevine.demo"]
+    assert said == ["demo feed: an event could not be fed (RuntimeError); the next one follows"]
 
 
 @pytest.mark.parametrize(

@@ -105,8 +105,15 @@ async def simulate(
             await asyncio.to_thread(emit, engine, rng, silent)
         except Exception as error:
             # One event that cannot be fed (the database busy past its timeout on a loaded
-            # machine, say) must not end the feed: a newcomer waits for the next one.
-            log.warning("demo feed: an event could not be fed", extra=describe(error))
+            # machine, say) must not end the feed: a newcomer waits for the next one. The
+            # demo's console shows a warning's message alone, so the kind of failure (no
+            # value of the event) goes in it.
+            found = describe(error)
+            log.warning(
+                "demo feed: an event could not be fed (%s); the next one follows",
+                found["error"],
+                extra=found,
+            )
         try:
             await asyncio.wait_for(stop.wait(), timeout=every_seconds)
         except TimeoutError:
