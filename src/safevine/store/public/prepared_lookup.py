@@ -85,14 +85,14 @@ class PreparedStatement:
         self._expanding = frozenset(
             name for name, bind in self._compiled.binds.items() if bind.expanding
         )
-        self._results: list[Processor] = [
+        self._sorted_expanding = sorted(self._expanding)
+        results: list[Processor] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.selected_columns
         ]
         # The columns a result processor converts, by position.
-        self._converted = [(i, p) for i, p in enumerate(self._results) if p is not None]
+        self._converted = [(i, p) for i, p in enumerate(results) if p is not None]
         self._shapes: dict[tuple[int, ...], _Shape] = {}
-        self._sorted_expanding = sorted(self._expanding)
 
     def _shape(self, values: Mapping[str, Any]) -> _Shape:
         key = tuple([len(values[name]) for name in self._sorted_expanding])
