@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -292,3 +293,68 @@ def test_the_part_of_a_record_a_parsed_one_keeps_claims_what_the_record_claims(
         short = {k: v for k, v in facts.items() if k != missing}
         record = {"person": short} if where == "person" else short
         assert asserted_protection(protection_part(record)) == asserted_protection(record)
+
+
+def _booked_lines(count: int, prefix: str) -> list[bytes]:
+    return [
+        json.dumps(event(f"{prefix}{i}", "booked", days_ago(1), person(f"A5{i:08d}"))).encode()
+        + b"\n"
+        for i in range(count)
+    ]
+
+
+def test_on_sqlite_each_later_chunk_is_taken_in_while_the_one_before_commits(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(event_ingest, "EVENT_CHUNK", 5)
+    monkeypatch.setattr(event_ingest, "PARSE_IN_CHILD", True)
+    load_facilities(sqlite_engine, "F1")
+    takers: list[str] = []
+    result = parse_process.Pending.result
+
+    def watched(pending: parse_process.Pending[Any]) -> Any:
+        takers.append(threading.current_thread().name)
+        return result(pending)
+
+    monkeypatch.setattr(parse_process.Pending, "result", watched)
+    summary = ingest_events(sqlite_engine, _booked_lines(23, "t"), source="t.jsonl", fmt="jsonl")
+    assert (summary.status, summary.applied) == ("completed", 23)
+    # Chunks 2 to 5 by the thread, as their predecessors commit, and each again (its answer
+    # kept) by the writer before it is applied; the first, parsed here, by the writer.
+    assert takers.count("feed-chunk-taker") == 4
+    assert all(
+        thread == "feed-chunk-taker" or thread == threading.main_thread().name for thread in takers
+    )
+    assert not [t for t in threading.enumerate() if t.name == "feed-chunk-taker"]
+
+
+def test_a_chunk_that_cannot_be_taken_in_fails_the_feed_with_its_error(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(event_ingest, "EVENT_CHUNK", 5)
+    monkeypatch.setattr(event_ingest, "PARSE_IN_CHILD", True)
+    load_facilities(sqlite_engine, "F1")
+    result = parse_process.Pending.result
+
+    def failing(pending: parse_process.Pending[Any]) -> Any:
+        if threading.current_thread().name == "feed-chunk-taker":
+            raise MemoryError("planted: no room to take the chunk in")
+        return result(pending)
+
+    monkeypatch.setattr(parse_process.Pending, "result", failing)
+    with pytest.raises(MemoryError, match="planted"):
+        ingest_events(sqlite_engine, _booked_lines(12, "u"), source="u.jsonl", fmt="jsonl")
+    with sqlite_engine.connect() as connection:
+        status, applied = connection.execute(
+            text("SELECT status, applied FROM ingest_batches WHERE kind = 'events'")
+        ).one()
+        stored = connection.execute(
+            select(custody_events.c.event_id).where(custody_events.c.event_id.like("u%"))
+        ).all()
+    # The first chunk committed before the second could be taken in; nothing after it.
+    assert (status, applied, sorted(e for (e,) in stored)) == (
+        "failed",
+        5,
+        [f"u{i}" for i in range(5)],
+    )
+    assert not [t for t in threading.enumerate() if t.name == "feed-chunk-taker"]

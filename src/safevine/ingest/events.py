@@ -1,5 +1,6 @@
 """Ingesting a custody event feed (JSON Lines or CSV) in chunked transactions."""
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Literal
@@ -86,6 +87,7 @@ def ingest_events(
         # so SQLite's write lock is never held while a file is read. Either way a chunk
         # commits only once the next is read: the last one is judged in its transaction.
         overlap = connection.dialect.name == "postgresql"
+        beside = None if overlap else _TakenBesideCommit()
         try:
             # Inside: a source that fails before its first chunk is whole fails the batch.
             read = next(pending, None)
@@ -108,11 +110,16 @@ def ingest_events(
                     chunk,
                     _applying(summary, judge, field_name, ahead if overlap else None),
                     refused,
-                    then=_judging(judge, summary, ahead),
+                    then=_judging(judge, summary, ahead, beside),
                 )
                 read = ahead()
+                if beside is not None:
+                    beside.join()
                 chunk_done()
         except BaseException as caught:
+            if beside is not None:
+                # Nothing may still be taking a chunk in while the parser is closed.
+                beside.join(quietly=True)
             # A failure reading ahead comes out as itself, as it did before it was wrapped.
             error = caught.error if isinstance(caught, _ReadAheadError) else caught
             stopped(summary, error)
@@ -156,15 +163,59 @@ def _applying(
 
 
 def _judging(
-    judge: "_Judge", summary: IngestSummary, ahead: "_ReadAhead"
+    judge: "_Judge",
+    summary: IngestSummary,
+    ahead: "_ReadAhead",
+    beside: "_TakenBesideCommit | None" = None,
 ) -> Callable[[Connection], None]:
-    """The batch is judged in the transaction of its last chunk."""
+    """The batch is judged in the transaction of its last chunk. With `beside`, the next
+    chunk is taken in while this one's commits (see `_TakenBesideCommit`)."""
 
     def then(connection: Connection) -> None:
-        if ahead() is None:
+        following = ahead()
+        if following is None:
             judge.decide(connection, summary)
+        elif beside is not None:
+            beside.start(following)
 
     return then
+
+
+class _TakenBesideCommit:
+    """SQLite: the next chunk's parsed records are taken in (read from the parsing child
+    and decoded, `Pending.result`) by a thread while this chunk's transaction commits.
+    A commit writes every page the chunk changed to the log in one call into SQLite, with
+    the interpreter's lock let go, so the thread runs meanwhile; without it the writer
+    took the chunk in after its commit, one after the other. Nothing else runs in the
+    thread: the next chunk is read from the feed when it was before."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self, pending: Pending[CustodyEventInput]) -> None:
+        """Take `pending` in, once (a chunk applied again record by record starts nothing
+        more)."""
+        if self._thread is not None:
+            return
+
+        def take() -> None:
+            try:
+                pending.result()
+            except BaseException as error:  # given to the writer's thread at `join`
+                self._error = error
+
+        self._thread = threading.Thread(target=take, name="feed-chunk-taker", daemon=True)
+        self._thread.start()
+
+    def join(self, *, quietly: bool = False) -> None:
+        """Wait for the thread; raise what stopped it (unless `quietly`)."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+        error, self._error = self._error, None
+        if error is not None and not quietly:
+            raise error
 
 
 class _ReadAheadError(Exception):
