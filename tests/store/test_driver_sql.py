@@ -262,3 +262,20 @@ def test_a_naive_moment_is_refused_on_both_databases(engine: Engine) -> None:
         driver = Driver(connection)
         with pytest.raises(ValueError, match="naive"):
             driver.when(datetime(2026, 1, 1, 12))
+
+
+def test_new_ids_are_fresh_and_ascending_and_the_sequence_goes_on_after_them(
+    postgres_engine: Engine,
+) -> None:
+    with postgres_engine.begin() as connection:
+        driver = Driver(connection)
+        first = driver.new_ids(custody_events, 3)
+        second = driver.new_ids(custody_events, 10_000)
+        assert first == sorted(set(first)) and second == sorted(set(second))
+        assert len(second) == 10_000 and first[-1] < second[0]
+        # The next id the table's own default gives comes after every id taken.
+        [(after,)] = driver.rows(
+            "SELECT nextval(pg_get_serial_sequence(?, 'id'))", ["custody_events"]
+        )
+        assert after > second[-1]
+        assert driver.new_ids(custody_events, 0) == []

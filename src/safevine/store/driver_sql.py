@@ -133,13 +133,17 @@ class Driver:
         """`count` ids of `table`'s serial key, taken now (PostgreSQL only), so that rows
         can be written, and refer to each other, before the server has stored them."""
         assert self.postgresql, "SQLite takes the next rowid at the insert"
-        return [
+        # The sequence is named once (materialized): as an argument of `nextval` it was
+        # looked up in the catalog again for every id, five times the cost of taking them.
+        # Ascending, as the rows they go to are in arrival order.
+        return sorted(
             int(pk)
             for (pk,) in self.rows(
-                "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)",
+                "WITH q AS MATERIALIZED (SELECT pg_get_serial_sequence(?, 'id')::regclass AS s) "
+                "SELECT nextval(q.s) FROM q, generate_series(1, ?)",
                 (table.name, count),
             )
-        ]
+        )
 
     def insert(self, table: Table, columns: Sequence[str], rows: list[Row]) -> None:
         """Insert `rows` (tuples in the order of `columns`). PostgreSQL gets each column as
