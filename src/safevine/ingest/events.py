@@ -1,7 +1,8 @@
 """Ingesting a custody event feed (JSON Lines or CSV) in chunked transactions."""
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
@@ -10,7 +11,17 @@ from sqlalchemy import Connection, Engine
 from safevine.domain.batch_thresholds import EventStats, Thresholds, judge_events
 from safevine.domain.custody_event import CustodyEventInput, PersonFacts
 from safevine.domain.protection import Protection
-from safevine.ingest.batch_run import begin, chunks, finish, isolated, keep_rejects, now, stopped
+from safevine.ingest.batch_run import (
+    begin,
+    caused_by_record,
+    chunks,
+    finish,
+    isolated,
+    keep_rejects,
+    now,
+    stopped,
+)
+from safevine.ingest.chunk_halves import halves
 from safevine.ingest.collector import collections_between_chunks
 from safevine.ingest.event_record import asserted_protection
 from safevine.ingest.events_csv import column_of, csv_records, parse_csv_record
@@ -20,8 +31,8 @@ from safevine.ingest.parsed import Parsed, refused, with_overlong
 from safevine.ingest.source import CsvRow
 from safevine.ingest.summary import IngestSummary
 from safevine.store.bulk_writes import bulk_writes, statement_journals_in_memory
-from safevine.store.records.batches import Reject
-from safevine.store.records.events import record_events
+from safevine.store.records.batches import Reject, store_rejects
+from safevine.store.records.events import RecordedEvents, record_events
 from safevine.store.records.holds import confirm_batch, facility_context, hold_batch
 from safevine.store.records.persons import resolve_persons
 from safevine.store.records.protection import protect
@@ -40,6 +51,12 @@ EVENT_CHUNK_TEXT = 3 * 1024 * 1024
 # chunk is parsed while the server applies this one's writes, and a child would take the
 # server's core (measured: BENCHMARKS.md, event ingest).
 PARSE_IN_CHILD: bool | None = None
+# PostgreSQL: whether a chunk that can be split into two halves of disjoint people is
+# applied on two connections at once (`chunk_halves`, `_apply_halves`).
+SPLIT_CHUNKS = True
+# How long the second half's transaction waits for any lock before the chunk is applied
+# whole instead.
+HALF_LOCK_WAIT_MS = 5_000
 
 
 def ingest_events(
@@ -76,6 +93,7 @@ def ingest_events(
     with (
         ChunkParser(convert, second_process=_parse_in_child(engine)) as parser,
         engine.connect() as connection,
+        _second_connection(engine) as second,
         bulk_writes(connection),
         collections_between_chunks() as chunk_done,
     ):
@@ -104,14 +122,22 @@ def ingest_events(
                         in_memory = wanted
                         statement_journals_in_memory(connection, in_memory)
                 summary.total += len(chunk)
-                isolated(
-                    connection,
-                    summary,
-                    chunk,
-                    _applying(summary, judge, field_name, ahead if overlap else None),
-                    refused,
-                    then=_judging(judge, summary, ahead, beside),
-                )
+                parts = halves(chunk) if second is not None else None
+                if (
+                    parts is None
+                    or second is None
+                    or not _apply_halves(
+                        connection, second, summary, parts, judge, field_name, ahead
+                    )
+                ):
+                    isolated(
+                        connection,
+                        summary,
+                        chunk,
+                        _applying(summary, judge, field_name, ahead if overlap else None),
+                        refused,
+                        then=_judging(judge, summary, ahead, beside),
+                    )
                 read = ahead()
                 if beside is not None:
                     beside.join()
@@ -136,6 +162,17 @@ def ingest_events(
         finally:
             finish(engine, summary)
     return summary
+
+
+@contextmanager
+def _second_connection(engine: Engine) -> Iterator[Connection | None]:
+    """PostgreSQL (with `SPLIT_CHUNKS`): a second connection for the feed, on which half of
+    each chunk that can be split is applied (`_apply_halves`); elsewhere None."""
+    if engine.dialect.name != "postgresql" or not SPLIT_CHUNKS:
+        yield None
+        return
+    with engine.connect() as second:
+        yield second
 
 
 def _parse_in_child(engine: Engine) -> bool | None:
@@ -312,12 +349,20 @@ def _apply_chunk(
     so an attempt that fails (and is made again record by record) has counted nothing.
     `meanwhile`: see `record_events`."""
     at = now()
+    outcome = _record(connection, summary, chunk, at, meanwhile)
+    _settle(connection, summary, chunk, outcome, judge, field_name, at)
+
+
+def _record(
+    connection: Connection,
+    summary: IngestSummary,
+    chunk: list[Parsed[CustodyEventInput]],
+    at: datetime,
+    meanwhile: Callable[[], object] | None = None,
+) -> RecordedEvents:
+    """`record_events` for the chunk's readable records."""
     valid = [p for p in chunk if p.value is not None]
-    rejects = [Reject(p.line, p.field, p.reason, p.raw) for p in chunk if p.value is None]
-    protect_anyway = [
-        claim[0] for p in chunk if p.value is None and (claim := asserted_protection(p.record))
-    ]
-    outcome = record_events(
+    return record_events(
         connection,
         [p.value for p in valid if p.value is not None],
         contents=[p.content for p in valid],
@@ -328,6 +373,30 @@ def _apply_chunk(
         provisional=True,
         meanwhile=meanwhile,
     )
+
+
+def _settle(
+    connection: Connection,
+    summary: IngestSummary,
+    chunk: list[Parsed[CustodyEventInput]],
+    outcome: RecordedEvents,
+    judge: _Judge,
+    field_name: Callable[[str], str],
+    at: datetime,
+    shown: list[Reject] | None = None,
+    also_stored: Sequence[CustodyEventInput] | None = (),
+) -> None:
+    """What follows the records of `chunk` being recorded as `outcome`: the rejects kept
+    (a refused record asking for protection still protects), the judge and `summary` told.
+    With `shown`, the rejects are stored but go to `shown` instead of `summary`, for the
+    caller to add in line order with another half's. The judge also observes
+    `also_stored` (another half's events), or, if it is None, nothing now: the judge reads
+    facilities' populations as they are after the whole chunk's writes."""
+    valid = [p for p in chunk if p.value is not None]
+    rejects = [Reject(p.line, p.field, p.reason, p.raw) for p in chunk if p.value is None]
+    protect_anyway = [
+        claim[0] for p in chunk if p.value is None and (claim := asserted_protection(p.record))
+    ]
     for index, error in outcome.errors:
         record = valid[index]
         rejects.append(Reject(record.line, field_name(error.field), error.reason, record.raw))
@@ -336,11 +405,102 @@ def _apply_chunk(
             protect_anyway.append(record.value.person.a_number)
     _protect_rejected(connection, summary, protect_anyway)
     rejects.sort(key=lambda r: r.line)
-    keep_rejects(connection, summary, rejects)
+    if shown is None:
+        keep_rejects(connection, summary, rejects)
+    else:
+        assert summary.batch_id is not None
+        store_rejects(connection, summary.batch_id, summary.source, rejects)
+        shown += rejects
     assert summary.batch_id is not None
-    judge.observe(connection, summary.batch_id, [s.event for s in outcome.stored], at)
+    if also_stored is not None:
+        stored = [s.event for s in outcome.stored]
+        judge.observe(connection, summary.batch_id, [*stored, *also_stored], at)
     summary.applied += len(outcome.stored)
     summary.duplicates += outcome.duplicates
+
+
+def _apply_halves(
+    first: Connection,
+    second: Connection,
+    summary: IngestSummary,
+    parts: tuple[list[Parsed[CustodyEventInput]], list[Parsed[CustodyEventInput]]],
+    judge: _Judge,
+    field_name: Callable[[str], str],
+    ahead: "_ReadAhead",
+) -> bool:
+    """PostgreSQL: a chunk's two halves of disjoint people (`chunk_halves`), each in a
+    transaction of its own connection: the second half's records are recorded while the
+    server applies the first half's writes, and the next chunk is read while it applies
+    the second's. The second commits first; the first then settles its records, judges the
+    batch if the chunk was the last, and commits.
+
+    False, with nothing changed, if anything failed before the second half committed: the
+    caller applies the chunk whole, as always, which meets any record at fault (or any
+    other failure) again and deals with it then. A failure of the first half after the
+    second committed: that half alone is applied again as a whole chunk is."""
+    half, other = parts
+    at = now()
+    saved = summary.snapshot()
+    their_rejects: list[Reject] = []
+    mine, theirs = first.begin(), second.begin()
+    try:
+        # The halves share nothing either writes. Should either ever wait for a lock (the
+        # other's, which cannot be let go while this process waits, or another writer's),
+        # it gives up in time and the chunk is applied whole.
+        for connection in (first, second):
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(HALF_LOCK_WAIT_MS)}")
+        recorded: list[RecordedEvents] = []
+
+        def record_other() -> None:
+            recorded.append(_record(second, summary, other, at, meanwhile=ahead))
+
+        outcome = _record(first, summary, half, at, meanwhile=record_other)
+        if not recorded:  # the first half had nothing to write
+            record_other()
+        theirs_stored = [s.event for s in recorded[0].stored]
+        _settle(second, summary, other, recorded[0], judge, field_name, at, their_rejects, None)
+    except Exception:
+        summary.restore(saved)
+        theirs.rollback()
+        mine.rollback()
+        return False
+    try:
+        theirs.commit()
+    except BaseException:
+        summary.restore(saved)
+        mine.rollback()
+        raise
+    saved = summary.snapshot()
+    my_rejects: list[Reject] = []
+    try:
+        # Alone now: it waits for a lock as any chunk's transaction does.
+        first.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
+        _settle(first, summary, half, outcome, judge, field_name, at, my_rejects, theirs_stored)
+        _judging(judge, summary, ahead)(first)
+        mine.commit()
+    except Exception as error:
+        summary.restore(saved)
+        mine.rollback()
+        if not caused_by_record(error):
+            summary.add_rejects(their_rejects)
+            raise
+        shown = len(summary.rejects)
+        with first.begin():
+            assert summary.batch_id is not None
+            judge.observe(first, summary.batch_id, theirs_stored, at)
+        isolated(
+            first,
+            summary,
+            half,
+            _applying(summary, judge, field_name, None),
+            refused,
+            then=_judging(judge, summary, ahead),
+        )
+        summary.add_rejects(their_rejects)
+        summary.rejects[shown:] = sorted(summary.rejects[shown:], key=lambda r: r.line)
+        return True
+    summary.add_rejects(sorted(my_rejects + their_rejects, key=lambda r: r.line))
+    return True
 
 
 def _protect_rejected(connection: Connection, summary: IngestSummary, a_numbers: list[str]) -> None:
