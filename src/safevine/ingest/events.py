@@ -54,8 +54,8 @@ PARSE_IN_CHILD: bool | None = None
 # PostgreSQL: whether a chunk that can be split into two halves of disjoint people is
 # applied on two connections at once (`chunk_halves`, `_apply_halves`).
 SPLIT_CHUNKS = True
-# How long the second half's transaction waits for any lock before the chunk is applied
-# whole instead.
+# How long either half's transaction waits for a lock, while both are open, before the
+# chunk is applied whole instead.
 HALF_LOCK_WAIT_MS = 5_000
 
 
@@ -89,7 +89,8 @@ def ingest_events(
     units = with_overlong(records, lines)
     summary = begin(engine, "events", source, actor)
     judge = _Judge(thresholds or Thresholds.from_env())
-    # One connection for the whole feed, a transaction per chunk.
+    # One connection for the whole feed, a transaction per chunk (on PostgreSQL a second,
+    # for the second half of each chunk that can be split: `_apply_halves`).
     with (
         ChunkParser(convert, second_process=_parse_in_child(engine)) as parser,
         engine.connect() as connection,
