@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -303,14 +303,22 @@ def _booked_lines(count: int, prefix: str) -> list[bytes]:
     ]
 
 
+def _chunks_of_five_in_the_child(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[parse_process.Pending[Any]], Any]:
+    """Feeds in chunks of five, parsed in the child, with facility F1; `Pending.result` as
+    it is, for a test to wrap."""
+    monkeypatch.setattr(event_ingest, "EVENT_CHUNK", 5)
+    monkeypatch.setattr(event_ingest, "PARSE_IN_CHILD", True)
+    load_facilities(engine, "F1")
+    return parse_process.Pending.result
+
+
 def test_on_sqlite_each_later_chunk_is_taken_in_while_the_one_before_commits(
     sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(event_ingest, "EVENT_CHUNK", 5)
-    monkeypatch.setattr(event_ingest, "PARSE_IN_CHILD", True)
-    load_facilities(sqlite_engine, "F1")
+    result = _chunks_of_five_in_the_child(sqlite_engine, monkeypatch)
     takers: list[str] = []
-    result = parse_process.Pending.result
 
     def watched(pending: parse_process.Pending[Any]) -> Any:
         takers.append(threading.current_thread().name)
@@ -331,10 +339,7 @@ def test_on_sqlite_each_later_chunk_is_taken_in_while_the_one_before_commits(
 def test_a_chunk_that_cannot_be_taken_in_fails_the_feed_with_its_error(
     sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(event_ingest, "EVENT_CHUNK", 5)
-    monkeypatch.setattr(event_ingest, "PARSE_IN_CHILD", True)
-    load_facilities(sqlite_engine, "F1")
-    result = parse_process.Pending.result
+    result = _chunks_of_five_in_the_child(sqlite_engine, monkeypatch)
 
     def failing(pending: parse_process.Pending[Any]) -> Any:
         if threading.current_thread().name == "feed-chunk-taker":

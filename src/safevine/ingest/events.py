@@ -123,14 +123,12 @@ def ingest_events(
                         in_memory = wanted
                         statement_journals_in_memory(connection, in_memory)
                 summary.total += len(chunk)
-                parts = halves(chunk) if second is not None else None
-                if (
-                    parts is None
-                    or second is None
-                    or not _apply_halves(
-                        connection, second, summary, parts, judge, field_name, ahead
-                    )
-                ):
+                in_halves = (
+                    second is not None
+                    and (parts := halves(chunk)) is not None
+                    and _apply_halves(connection, second, summary, parts, judge, field_name, ahead)
+                )
+                if not in_halves:
                     isolated(
                         connection,
                         summary,
