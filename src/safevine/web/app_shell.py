@@ -12,9 +12,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
 from safevine.i18n import N_, negotiate, translations
-from safevine.web.observability import Metrics, Observe
-from safevine.web.security_headers import SecurityHeaders
-from safevine.web.server_errors import Answer, ServerErrors
+from safevine.web.observability import Metrics
+from safevine.web.safety_layer import Answer, SafetyLayer
 
 # What runs beside an app for its lifetime (the staff service's feed health clock).
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -40,13 +39,10 @@ def new_app(title: str, lifespan: Lifespan | None = None) -> FastAPI:
 
 
 def guard(app: FastAPI, metrics: Metrics, answer: Answer, https: bool) -> None:
-    """Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task and a wrapped response
-    per request). The last added is outermost: SecurityHeaders wraps Observe, which wraps
-    ServerErrors, so a failure's answer gets the headers and is counted. Middleware the
-    app adds before this call sits inside all three."""
-    app.add_middleware(ServerErrors, answer=answer)
-    app.add_middleware(Observe, metrics=metrics)
-    app.add_middleware(SecurityHeaders, https=https)
+    """The safety layer, outermost of the app's own middleware (pure ASGI, no
+    BaseHTTPMiddleware: that costs a task and a wrapped response per request). Middleware
+    the app adds before this call sits inside it."""
+    app.add_middleware(SafetyLayer, metrics=metrics, answer=answer, https=https)
 
 
 def include(app: FastAPI, routers: list[object]) -> None:

@@ -1,24 +1,20 @@
-"""Per-app metrics (Prometheus) and the request log. Labels carry routes, statuses, channels
-and states: never a name, A-number, address or search term."""
+"""Per-app metrics (Prometheus), and what the request log names a request by. Labels carry
+routes, statuses, channels and states: never a name, A-number, address or search term.
+The requests are counted and logged by `web.safety_layer`."""
 
 import itertools
-import logging
 import secrets
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from safevine.domain.notification_state import WAITING
 from safevine.store.public.tables import notifications, registrations
-
-log = logging.getLogger("safevine.web")
-
 
 class Metrics:
     """A process's own metrics. The staff service adds the outbox's counts
@@ -112,56 +108,5 @@ _SEQUENCE = itertools.count()
 REQUEST_ID = "safevine.request_id"
 
 
-class Observe:
-    """Pure ASGI middleware: counts each request by route and status, times searches and
-    writes the request log. The status is taken from `http.response.start`; a request that
-    raises before answering counts as a 500."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-        # The counter's child for each (route, method, status), as `labels()` would find
-        # it again on every request, at a dictionary lookup's cost.
-        self._counted: dict[tuple[str, str, int], Any] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = f"{_PROCESS}-{next(_SEQUENCE):08x}"
-        scope[REQUEST_ID] = request_id
-        started = time.perf_counter()
-        status = 500
-
-        async def send_observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_observed)
-        finally:
-            elapsed = time.perf_counter() - started
-            route = route_of(scope)
-            method = scope["method"]
-            key = (route, method, status)
-            counter = self._counted.get(key)
-            if counter is None:
-                counter = self._counted[key] = self.metrics.requests.labels(
-                    route, method, str(status)
-                )
-            counter.inc()
-            if route == "/api/v1/search" or (route == "/" and method == "POST"):
-                self.metrics.search_seconds.observe(elapsed)
-            if log.isEnabledFor(logging.INFO):
-                # The request id goes to the log only: a header that differs per response
-                # would tell two otherwise identical answers apart.
-                extra: dict[str, Any] = {
-                    "request_id": request_id,
-                    "route": route,
-                    "method": method,
-                    "status": status,
-                    "ms": round(elapsed * 1000, 1),
-                }
-                log.info("request", extra=extra)
+def new_request_id() -> str:
+    return f"{_PROCESS}-{next(_SEQUENCE):08x}"

@@ -1,6 +1,5 @@
-"""Headers on every response: no third-party anything, no referrer, no caching of people."""
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+"""Headers on every response: no third-party anything, no referrer, no caching of people.
+Set by `web.safety_layer`."""
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -23,7 +22,11 @@ _STATIC = (("Cache-Control", "public, max-age=3600"),)
 _DYNAMIC = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 
 
-def _raw(headers: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
+# As ASGI carries them.
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def _raw(headers: tuple[tuple[str, str], ...]) -> RawHeaders:
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
@@ -37,31 +40,12 @@ _OURS = frozenset(name for name, _ in _RAW_STATIC + _RAW_DYNAMIC)
 _HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 
 
-class SecurityHeaders:
-    """Pure ASGI middleware: sets the headers on `http.response.start`, replacing any the
-    app set under the same names, without wrapping the response in another one.
-
-    `https`: the public base URL is https, so browsers are told never to use plain http
-    here (a first visit over http could be read or rewritten on the way)."""
-
-    def __init__(self, app: ASGIApp, https: bool = False) -> None:
-        self.app = app
-        extra = _raw((_HSTS,)) if https else []
-        self._static = _RAW_STATIC + extra
-        self._dynamic = _RAW_DYNAMIC + extra
-        self._ours = _OURS | {name for name, _ in extra}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        ours = self._static if scope["path"].startswith(STATIC_PREFIX) else self._dynamic
-        replaced = self._ours
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                kept = [h for h in message.get("headers", ()) if h[0].lower() not in replaced]
-                message["headers"] = kept + ours
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def response_headers(https: bool) -> tuple[RawHeaders, RawHeaders, frozenset[bytes]]:
+    """The headers for static files, for everything else, and the names of all of them
+    (any header the app set under one of these names is replaced)."""
+    extra = _raw((_HSTS,)) if https else []
+    return (
+        _RAW_STATIC + extra,
+        _RAW_DYNAMIC + extra,
+        _OURS | {name for name, _ in extra},
+    )

@@ -9,8 +9,8 @@ SQLite about half of what a search cost the process (350 µs of CPU, then 150-18
 in-process). Everything else (another content type, a body that does not decode or
 validate, a client that went away, a mounted app, a size limit) goes to the route with
 the messages received so far replayed, so that every error is FastAPI's own, word for
-word. It sits inside the safety headers, the request log and the 500 handler, so an
-answer from here passes through them like any other.
+word. It sits inside the safety layer (headers, request log, 500 answer), so an answer
+from here passes through it like any other.
 """
 
 import json
