@@ -16,6 +16,7 @@ from starlette.types import Scope
 from safevine.domain.notification_state import WAITING
 from safevine.store.public.tables import notifications, registrations
 
+
 class Metrics:
     """A process's own metrics. The staff service adds the outbox's counts
     (`watch_outbox`); the public service serves its own on an internal port only."""

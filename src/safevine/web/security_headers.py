@@ -22,7 +22,7 @@ _STATIC = (("Cache-Control", "public, max-age=3600"),)
 _DYNAMIC = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 
 
-# As ASGI carries them.
+# Names and values as ASGI carries them.
 RawHeaders = list[tuple[bytes, bytes]]
 
 
