@@ -1,7 +1,8 @@
 """The search's awaited lookups on PostgreSQL answer exactly as the prepared ones do, on
 connections that keep the public walls, never sit in a transaction, stay within their
-number however many searches wait, survive the server closing them or a search being
-cancelled, and close with the engine."""
+number however many searches wait (those waiting together going in one round trip),
+survive the server closing them, a search being cancelled or another's error in the same
+batch, and close with the engine."""
 
 import asyncio
 import os
@@ -12,15 +13,27 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import (
+    Engine,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError
 
 from safevine.domain.names import fold_name
-from safevine.store.public import awaited_lookup, lookup
+from safevine.store.public import awaited_lookup, lookup, lookup_batch
 from safevine.store.public.awaited_lookup import AwaitedLookups
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.libpq_statement import LibpqStatement
-from safevine.store.public.prepared_lookup import PreparedLookups
+from safevine.store.public.lookup_batch import Outcome
+from safevine.store.public.prepared_lookup import PreparedLookups, PreparedStatement
 from tests.canaries import NEVER_EXISTED, NON_PUBLIC, PUBLIC, plant
 from tests.loops import run
 from tests.public_schema import drop_public_reads
@@ -118,21 +131,75 @@ def test_connections_keep_the_public_walls_and_no_transaction(public: Engine) ->
     assert "permission denied" in refused
 
 
-def test_many_waiting_searches_share_the_few_connections(public: Engine) -> None:
+def _recording_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch the lookups send, in order."""
+    sizes: list[int] = []
+    send = lookup_batch.send_batch
+
+    async def recording(connection: Any, lookups: list[Any], prepared: Any) -> Outcome:
+        sizes.append(len(lookups))
+        return await send(connection, lookups, prepared)
+
+    monkeypatch.setattr(awaited_lookup, "send_batch", recording)
+    return sizes
+
+
+def test_searches_waiting_together_go_in_one_round_trip(
+    public: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = _recording_batches(monkeypatch)
+    awaited = AwaitedLookups(public, connections=2)
+
+    async def many() -> list[list[Any]]:
+        hits = [awaited.by_a_number(PUBLIC.a_number, PUBLIC.country) for _ in range(30)]
+        misses = [awaited.by_a_number(NEVER_EXISTED.a_number, "MX") for _ in range(30)]
+        return await asyncio.gather(*hits, *misses)
+
+    answers = run(many())
+    alone = PreparedLookups(public).by_a_number(PUBLIC.a_number, PUBLIC.country)
+    assert answers == [alone] * 30 + [[]] * 30 and alone[0].given_name == PUBLIC.given
+    assert sizes == [lookup_batch.BATCH_MAX, 60 - lookup_batch.BATCH_MAX] or sizes == [60]
+    assert awaited.connections == 1
+
+
+def test_many_waiting_searches_share_the_few_connections(
+    public: Engine, postgres_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Searches arriving while a batch is on its way open connections up to the number and
+    no further, and those arriving while every connection is busy go together next."""
+    sizes = _recording_batches(monkeypatch)
     awaited = AwaitedLookups(public, connections=2)
     most = 0
 
-    async def one(index: int) -> int:
+    async def one() -> int:
         nonlocal most
         found = await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)
         most = max(most, awaited.connections)
         return len(found)
 
-    async def many() -> list[int]:
-        return await asyncio.gather(*(one(i) for i in range(40)))
+    async def until(condition: Any) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, "the lookups were not sent"
+            await asyncio.sleep(0.01)
 
-    assert run(many()) == [1] * 40
+    async def scenario(release: Any) -> list[int]:
+        first = asyncio.ensure_future(one())
+        await until(lambda: len(awaited._sending) == 1)  # sent, waiting for the lock
+        second = asyncio.ensure_future(one())
+        await until(lambda: len(awaited._sending) == 2)  # on a second connection
+        rest = [asyncio.ensure_future(one()) for _ in range(38)]
+        await asyncio.sleep(0.2)  # waiting for a connection to come free
+        release()
+        return await asyncio.wait_for(asyncio.gather(first, second, *rest), 30)
+
+    # The lookups' table locked, so that each batch stays on its way until released.
+    with postgres_engine.connect() as locker:
+        locker.execute(text("LOCK TABLE persons IN ACCESS EXCLUSIVE MODE"))
+        answers = run(scenario(locker.rollback))
+    assert answers == [1] * 40
     assert most == 2 and awaited.connections == 2
+    assert sizes == [1, 1, 38]
 
 
 def test_a_cancelled_search_leaves_no_busy_connection_behind(public: Engine) -> None:
@@ -207,6 +274,76 @@ def test_database_errors_are_sqlalchemy_errors_without_the_parameters(
         run(search())
     assert fold_name(PUBLIC.family) not in str(raised.value)
     assert awaited.connections == 1  # an answer with an error does not break the connection
+
+
+def test_one_lookups_error_leaves_the_others_in_its_batch_answered(
+    public: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server skips the rest of a pipeline after an error: those skipped are sent
+    again, and only the lookup that failed gets an error, without its parameters."""
+    sizes = _recording_batches(monkeypatch)
+    awaited = AwaitedLookups(public, connections=1)
+    failing = PreparedStatement(
+        select(
+            cast(literal_column("1") / cast(bindparam("divisor", type_=String), Integer), Integer)
+        ),
+        public.dialect,
+    )
+
+    async def batch() -> Any:
+        return await asyncio.gather(
+            awaited.by_a_number(PUBLIC.a_number, PUBLIC.country),
+            awaited._run(failing, {"divisor": "0"}),
+            awaited.by_a_number(NON_PUBLIC[0].a_number, NON_PUBLIC[0].country),
+            awaited.by_a_number(PUBLIC.a_number, PUBLIC.country),
+            awaited._run(failing, {"divisor": "1"}),
+            return_exceptions=True,
+        )
+
+    found, error, hidden, again, divided = run(batch())
+    alone = PreparedLookups(public).by_a_number(PUBLIC.a_number, PUBLIC.country)
+    assert found == again == alone and hidden == [] and divided == [(1,)]
+    assert isinstance(error, DBAPIError) and "division by zero" in str(error)
+    assert "parameters hidden" in str(error) and "'0'" not in str(error)
+    assert sizes == [5, 3] and awaited.connections == 1
+
+
+def test_a_failure_not_the_databases_fails_its_batch_and_ends_the_connection(
+    public: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows that cannot be read, say: each search of the batch fails with it (and is
+    answered by the safety layer's generic 500), never left waiting, and the connection,
+    its answers unread, is not used again."""
+    awaited = AwaitedLookups(public, connections=1)
+    send = lookup_batch.send_batch
+    calls = 0
+
+    async def unreadable_once(connection: Any, lookups: list[Any], prepared: Any) -> Outcome:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ValueError("unreadable rows")
+        return await send(connection, lookups, prepared)
+
+    monkeypatch.setattr(awaited_lookup, "send_batch", unreadable_once)
+
+    async def scenario() -> tuple[Any, ...]:
+        await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)
+        before = _pids(awaited)
+        failed = await asyncio.wait_for(
+            asyncio.gather(
+                awaited.by_a_number(PUBLIC.a_number, PUBLIC.country),
+                awaited.by_a_number(NEVER_EXISTED.a_number, "MX"),
+                return_exceptions=True,
+            ),
+            10,
+        )
+        after = await awaited.by_a_number(PUBLIC.a_number, PUBLIC.country)
+        return before, failed, after, _pids(awaited)
+
+    before, failed, after, pids = run(scenario())
+    assert [type(error) for error in failed] == [ValueError, ValueError]
+    assert len(after) == 1 and pids and not pids & before
 
 
 def test_only_for_postgresql(sqlite_engine: Engine) -> None:

@@ -7,13 +7,15 @@ each other at every step of the driver, about as much CPU again as the rest of a
 Here the same statements (compiled once, with the same bind and result processors) run on
 psycopg's asyncio connections, awaited by the search itself: no thread, and the loop
 serves other requests while the database answers. The lookups themselves go straight to
-the connection's libpq handle (`libpq_statement`), below psycopg's cursor.
+the connection's libpq handle (`libpq_statement`), below psycopg's cursor, and those
+waiting when a connection comes free go to the server together (`lookup_batch`).
 
 A few connections are held for the process, made as the engine makes its own: the same
 address and adapters, UTC sessions, the public role taken on connect unless the address
 logs in as it, autocommit (each statement its own snapshot, never idle in a transaction).
-A search waits its turn for a free one when all are busy. One the server closed is
-replaced and the lookup tried once more on a new one. Errors are raised as SQLAlchemy's,
+When all are busy, lookups wait their turn, first come first served, and go in the next
+batch. One the server closed is replaced, and the lookups it had not answered are tried
+once more on a new one. Errors are raised as SQLAlchemy's,
 with parameters hidden, and the engine's cursor-execute listeners hear of every statement.
 """
 
@@ -30,8 +32,9 @@ from sqlalchemy.exc import DBAPIError
 
 from safevine.store.engine import POSTGRES_SESSION
 from safevine.store.public.connection import SET_PUBLIC_ROLE, switches_role
-from safevine.store.public.libpq_statement import LibpqStatement, PreparedOn, fetch
+from safevine.store.public.libpq_statement import LibpqStatement, PreparedOn
 from safevine.store.public.lookup import BY_REFERENCE, SEARCHES, PublicPerson, name_values
+from safevine.store.public.lookup_batch import BATCH_MAX, Lookup, Outcome, send_batch
 from safevine.store.public.prepared_lookup import PreparedStatement
 
 # Statements kept in libpq's form, and so prepared on each connection, at most.
@@ -78,6 +81,11 @@ class AwaitedLookups:
         # connection given back (or None: go and open one), so a search arriving later
         # never takes it first, which had left the unlucky waiting for a second and more.
         self._waiting: deque[asyncio.Future[psycopg.AsyncConnection[Any] | None]] = deque()
+        # Lookups waiting to be sent, the task that sends them as connections come free,
+        # and the batches on their way (`lookup_batch`).
+        self._pending: deque[Lookup] = deque()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
         event.listen(engine, "engine_disposed", self._on_dispose)
 
     async def by_a_number(self, a_number: str, country: str) -> list[PublicPerson]:
@@ -123,57 +131,152 @@ class AwaitedLookups:
         self, statement: PreparedStatement, values: Mapping[str, Any]
     ) -> list[tuple[Any, ...]]:
         sql, parameters = statement.bind(values)
+        direct = self._direct(sql)
+        libpq_values = (
+            direct.values(parameters)
+            if direct is not None and isinstance(parameters, dict)
+            else None
+        )
+        if direct is None or libpq_values is None:
+            return await self._run_on_cursor(statement, sql, parameters)
+        dispatch = self._engine.dispatch
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(None, None, sql, parameters, None, False)
+        lookup = Lookup(direct, libpq_values, sql, parameters)
+        self._submit(lookup)
+        try:
+            fetched = await lookup.answer
+        except psycopg.Error as error:
+            raise statement.error(sql, parameters, error) from error
+        if dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(None, None, sql, parameters, None, False)
+        return statement.convert(fetched)
+
+    def _submit(self, lookup: Lookup, first: bool = False) -> None:
+        """Queue `lookup` for the next batch (`first`: ahead of the rest, as one sent
+        again has waited longest)."""
+        if first:
+            self._pending.appendleft(lookup)
+        else:
+            self._pending.append(lookup)
+        if self._dispatcher is None:
+            self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
+
+    async def _dispatch(self) -> None:
+        """Send what is waiting, all of it at once, on each connection that comes free."""
+        try:
+            # The searches started in this turn of the loop join the first batch.
+            await asyncio.sleep(0)
+            while self._pending:
+                try:
+                    connection = await self._take()
+                except Exception as error:
+                    # No connection can be made: every search waiting gets the error.
+                    pending, self._pending = list(self._pending), deque()
+                    for lookup in pending:
+                        lookup.settle(error=error)
+                    return
+                batch: list[Lookup] = []
+                while self._pending and len(batch) < BATCH_MAX:
+                    lookup = self._pending.popleft()
+                    if not lookup.answer.done():  # its search went away meanwhile
+                        batch.append(lookup)
+                if batch:
+                    task = asyncio.get_running_loop().create_task(self._send(connection, batch))
+                    self._sending.add(task)
+                    task.add_done_callback(self._sending.discard)
+                else:
+                    self._give(connection)
+        finally:
+            self._dispatcher = None
+
+    async def _send(self, connection: psycopg.AsyncConnection[Any], batch: list[Lookup]) -> None:
+        prepared = self._prepared[connection]
+        try:
+            if prepared.utf8:
+                outcome = await send_batch(connection, batch, prepared)
+            else:
+                outcome = await self._each_on_cursor(connection, batch)
+        except psycopg.Error as error:
+            # The connection failed (the server closed it since the last search: a
+            # restart, a terminated backend): the lookups not answered go once more on
+            # a new one; a second failure is the answer.
+            self._give(connection, broken=True)
+            for lookup in reversed(batch):
+                if lookup.answer.done():
+                    continue
+                if lookup.again:
+                    lookup.settle(error=error)
+                else:
+                    lookup.again = True
+                    self._submit(lookup, first=True)
+            return
+        except Exception as error:
+            # Not the database's (rows its loaders could not read): each search not yet
+            # answered fails with it, and the connection, its answers unread, goes.
+            self._give(connection, broken=True)
+            for lookup in batch:
+                lookup.settle(error=error)
+            return
+        except BaseException:
+            # Cancelled mid-batch (the loop is closing): the connection may be in the
+            # middle of an answer, so it is not used again.
+            self._give(connection, broken=True)
+            for lookup in batch:
+                lookup.answer.cancel()
+            raise
+        self._give(connection)
+        outcome.give()
+        for lookup in reversed(outcome.resend):
+            self._submit(lookup, first=True)
+
+    async def _each_on_cursor(
+        self, connection: psycopg.AsyncConnection[Any], batch: list[Lookup]
+    ) -> Outcome:
+        """A connection in another encoding than UTF-8 takes each lookup by its cursor."""
+        cursor = self._cursors[connection]
+        outcome = Outcome()
+        for lookup in batch:
+            try:
+                await cursor.execute(lookup.sql, lookup.parameters, prepare=True)
+                outcome.answers.append((lookup, await cursor.fetchall()))
+            except psycopg.Error as error:
+                if connection.broken or connection.closed:
+                    raise
+                outcome.answers.append((lookup, error))
+        return outcome
+
+    async def _run_on_cursor(
+        self, statement: PreparedStatement, sql: str, parameters: Any
+    ) -> list[tuple[Any, ...]]:
+        """A statement libpq is not given (a value of another kind, a statement past
+        `_DIRECT_KEPT`) by the connection's cursor, on a connection of its own."""
+        dispatch = self._engine.dispatch
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(None, None, sql, parameters, None, False)
         for attempt in range(2):
             connection = await self._take()
+            cursor = self._cursors[connection]
             try:
-                rows = await self._execute(connection, statement, sql, parameters)
-            except DBAPIError:
+                await cursor.execute(sql, parameters, prepare=True)
+                fetched = await cursor.fetchall()
+            except psycopg.Error as error:
                 broken = connection.broken or connection.closed
                 self._give(connection, broken=broken)
-                # The server closed it since the last search (a restart, a terminated
-                # backend): once more on a new one; a second failure is the answer.
+                # The server closed it since the last search: once more on a new one.
                 if broken and attempt == 0:
                     continue
-                raise
+                raise statement.error(sql, parameters, error) from error
             except BaseException:
                 # Cancelled mid-statement (the client went away): the connection may be in
                 # the middle of an answer, so it is not used again.
                 self._give(connection, broken=True)
                 raise
             self._give(connection)
-            return rows
+            if dispatch.after_cursor_execute:
+                dispatch.after_cursor_execute(None, cursor, sql, parameters, None, False)
+            return statement.convert(fetched)
         raise AssertionError("unreachable")
-
-    async def _execute(
-        self,
-        connection: psycopg.AsyncConnection[Any],
-        statement: PreparedStatement,
-        sql: str,
-        parameters: Any,
-    ) -> list[tuple[Any, ...]]:
-        dispatch = self._engine.dispatch
-        if dispatch.before_cursor_execute:
-            dispatch.before_cursor_execute(None, None, sql, parameters, None, False)
-        direct = self._direct(sql)
-        values = (
-            direct.values(parameters)
-            if direct is not None and isinstance(parameters, dict)
-            else None
-        )
-        cursor = None
-        try:
-            prepared = self._prepared[connection]
-            if direct is not None and values is not None and prepared.utf8:
-                fetched = await fetch(connection, direct, values, prepared)
-            else:
-                cursor = self._cursors[connection]
-                await cursor.execute(sql, parameters, prepare=True)
-                fetched = await cursor.fetchall()
-        except psycopg.Error as error:
-            raise statement.error(sql, parameters, error) from error
-        if dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(None, cursor, sql, parameters, None, False)
-        return statement.convert(fetched)
 
     def _direct(self, sql: str) -> LibpqStatement | None:
         """The statement in libpq's form; None for a new one once `_DIRECT_KEPT` are kept

@@ -1,11 +1,13 @@
-"""A search's statement run on the libpq connection under a psycopg `AsyncConnection`.
+"""A search's statement in the form of the libpq connection under a psycopg
+`AsyncConnection`, and what each such connection keeps for it.
 
 Through psycopg's cursor, a search's one statement cost the web process about as much CPU
 as the rest of the search together (converting the query, the cursor's prepared-statement
 bookkeeping and result machinery, a timer at every wait). The lookups are a few fixed
 statements with text parameters, so each is prepared once per connection under a name of
-its own, then sent and read through `psycopg.pq`, and its rows loaded by psycopg's own
-`Transformer` (the loaders the cursor would use): the same rows, with little Python.
+its own, then sent and read through `psycopg.pq` (`lookup_batch`), and its rows loaded
+by psycopg's own `Transformer` (the loaders the cursor would use): the same rows, with
+little Python.
 A statement with a parameter of another kind stays with the cursor.
 """
 
@@ -140,60 +142,7 @@ class PreparedOn:
         self.utf8 = connection.info.encoding == "utf-8"
 
 
-async def fetch(
-    connection: psycopg.AsyncConnection[Any],
-    statement: LibpqStatement,
-    values: list[bytes | None],
-    prepared: PreparedOn,
-) -> list[tuple[Any, ...]]:
-    """The statement's rows on `connection` (idle, in autocommit, used by nothing else
-    meanwhile). Raises psycopg's errors, as its cursor would."""
-    pgconn = connection.pgconn
-    for attempt in range(2):
-        if statement.name not in prepared.names:
-            pgconn.send_prepare(statement.name, statement.command)
-            _check(await _result(pgconn, prepared.readiness), pq.ExecStatus.COMMAND_OK, connection)
-            prepared.names.add(statement.name)
-        pgconn.send_query_prepared(statement.name, values)
-        result = await _result(pgconn, prepared.readiness)
-        if result.status == pq.ExecStatus.TUPLES_OK:
-            prepared.transformer.set_pgresult(result)
-            return prepared.transformer.load_rows(0, result.ntuples, tuple)
-        error = psycopg.errors.error_from_result(result, connection.info.encoding)
-        # Prepared statements gone from the session (DEALLOCATE ALL by a pooler, say):
-        # prepared again, once.
-        if isinstance(error, psycopg.errors.InvalidSqlStatementName) and attempt == 0:
-            prepared.names.clear()
-            continue
-        raise error
-    raise AssertionError("unreachable")
-
-
-def _check(
-    result: pq.abc.PGresult, wanted: pq.ExecStatus, connection: psycopg.AsyncConnection[Any]
-) -> None:
-    if result.status != wanted:
-        raise psycopg.errors.error_from_result(result, connection.info.encoding)
-
-
-async def _result(pgconn: pq.abc.PGconn, readiness: Readiness) -> pq.abc.PGresult:
-    """The result of the command just sent, once the server has answered it whole."""
-    while pgconn.flush():
-        await _writable(pgconn.socket)
-    while True:
-        pgconn.consume_input()
-        if not pgconn.is_busy():
-            break
-        await readiness.readable()
-    last = None
-    while (result := pgconn.get_result()) is not None:
-        last = result
-    if last is None:
-        raise psycopg.OperationalError("the server sent no result")
-    return last
-
-
-async def _writable(socket: int) -> None:
+async def writable(socket: int) -> None:
     """Until the socket takes more of a command too large for its buffer (rare)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
