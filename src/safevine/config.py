@@ -277,6 +277,11 @@ class Settings:
     # after its first URL): each person a replica finds is confirmed on the primary
     # (`store.public.replica_lookup`).
     search_replica_urls: tuple[str, ...] = ()
+    # On SQLite, public searches' lookups run in a lookup process beside each web process
+    # (`store.public.lookup_process`), off its serving thread. `safevine serve` does so
+    # unless SAFEVINE_SEARCH_LOOKUP_PROCESS is false; an app built from Settings() in a
+    # test or a script looks up in its own process.
+    search_lookup_process: bool = False
     retention_days: int = DEFAULT_RETENTION_DAYS
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     redis_url: str | None = None
@@ -374,6 +379,7 @@ class Settings:
             database_url=os.environ.get("SAFEVINE_DATABASE_URL") or cls.database_url,
             public_database_url=_public_urls()[0],
             search_replica_urls=_public_urls()[1],
+            search_lookup_process=_bool_env("SAFEVINE_SEARCH_LOOKUP_PROCESS", True),
             retention_days=_int_env("SAFEVINE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
             secret_key=_secret_key(),
             redis_url=os.environ.get("SAFEVINE_REDIS_URL") or None,

@@ -20,6 +20,7 @@ from safevine.i18n import N_, translations
 from safevine.store.public.awaited_lookup import AwaitedLookups
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.lookup import Lookups
+from safevine.store.public.lookup_process import ProcessLookups
 from safevine.store.public.prepared_lookup import PreparedLookups
 from safevine.store.public.replica_lookup import ReplicaLookups
 from safevine.web.app_shell import STATIC, error_headers, guard, include, language, new_app
@@ -64,12 +65,14 @@ def create_public_app(
         settings.search_crowd_delay,
         lambda key, refs: queue_crowd_alert(engine, settings, key, refs, datetime.now(UTC)),
     )
-    lookups: Lookups | AwaitedLookups | ReplicaLookups
+    lookups: Lookups | AwaitedLookups | ReplicaLookups | ProcessLookups
     if settings.search_replica_urls:
         replicas = [make_public_engine(url) for url in settings.search_replica_urls]
         lookups = ReplicaLookups(engine, replicas)
     elif engine.dialect.name == "postgresql":
         lookups = AwaitedLookups(engine)
+    elif settings.search_lookup_process and engine.url.database not in (None, "", ":memory:"):
+        lookups = ProcessLookups(engine)
     else:
         lookups = PreparedLookups(engine)
     searcher = Searcher(lookups, limiter, DelayBoard(engine), crowd)

@@ -10,6 +10,7 @@ from typing import Any
 from safevine.store.public.awaited_lookup import AwaitedLookups
 from safevine.store.public.feed_delays import FacilityDelay
 from safevine.store.public.lookup import Lookups, PublicPerson
+from safevine.store.public.lookup_process import ProcessLookups
 from safevine.store.public.replica_lookup import ReplicaLookups
 from safevine.web.public.feed_delays import DelayBoard, describe_delay
 from safevine.web.public.results import present
@@ -104,7 +105,7 @@ def run_search(
 
 
 async def run_awaited_search(
-    lookups: AwaitedLookups | ReplicaLookups,
+    lookups: AwaitedLookups | ReplicaLookups | ProcessLookups,
     limiter: RateLimiter | None,
     client: str,
     raw: Mapping[str, object],
@@ -145,11 +146,11 @@ class Searcher:
     """Runs searches for the app: on the serving thread when nothing in them blocks (a
     SQLite lookup, no limiter or one counting in memory), which saves handing each one to
     a thread and back; awaited there when the lookup is (PostgreSQL, with or without
-    replicas); otherwise on the lookup threads."""
+    replicas; SQLite's lookup process); otherwise on the lookup threads."""
 
     def __init__(
         self,
-        lookups: Lookups | AwaitedLookups | ReplicaLookups,
+        lookups: Lookups | AwaitedLookups | ReplicaLookups | ProcessLookups,
         limiter: RateLimiter | None,
         board: DelayBoard,
         crowd: CrowdAnswer | None = None,
@@ -161,7 +162,7 @@ class Searcher:
         self.inline = not lookups.blocks and (limiter is None or not limiter.blocks)
 
     async def search(self, client: str, raw: Mapping[str, object]) -> SearchOutcome:
-        if isinstance(self.lookups, AwaitedLookups | ReplicaLookups):
+        if isinstance(self.lookups, AwaitedLookups | ReplicaLookups | ProcessLookups):
             outcome = await run_awaited_search(self.lookups, self.limiter, client, raw, self.board)
         elif self.inline:
             outcome = run_search(self.lookups, self.limiter, client, raw, self.board)

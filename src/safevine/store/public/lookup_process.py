@@ -1,0 +1,283 @@
+"""SQLite's search lookups in a process beside the web process, awaited on the serving loop.
+
+A SQLite lookup runs in the process that asks, on its thread: over HTTP it cost the
+serving thread some 65-70 µs a search, half of all a search cost it (BENCHMARKS.md,
+search, twelfth session). PostgreSQL's lookups cost the web process only the sending and
+the reading, as its server does the work on the other core; here a lookup process
+(`lookup_worker`) plays the server's part. The lookups waiting while it works go to it
+together, as one batch, when it is done with the one before (as `lookup_batch` does for
+PostgreSQL), and their answers come back together: one write and one read on a pipe for
+all of them.
+
+The lookup process runs this process's own compiled statements on the same file, with the
+public grants and nothing more (`sqlite_grants`), each statement its own read of what is
+committed: a protection committed before a lookup begins is seen by it, as in the web
+process. One per web process (`SAFEVINE_SEARCH_LOOKUP_PROCESS`, on by default for
+`safevine serve`); it starts with the first search and ends with the engine (`dispose()`)
+or when this process ends (its stdin closes). One that
+ends or answers nonsense is replaced, and the lookups it had not answered are asked once
+more of a new one; a second failure is their answer (`LookupProcessError`, which names the
+type of the error only: its text may hold what was searched for).
+"""
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from safevine.store.public.lookup import SEARCHES, PublicPerson, name_values
+from safevine.store.public.lookup_wire import Answer, Ask, Batch, answers, frame, take_frame
+from safevine.store.public.lookup_worker import PATH_VARIABLE
+from safevine.store.public.prepared_lookup import PreparedStatement
+
+PYTHON = sys.executable
+# Lookups in one batch at most: a search that came early does not wait for hundreds.
+BATCH_MAX = 64
+
+
+class LookupProcessError(RuntimeError):
+    """A lookup the lookup process could not answer; the message names the error's type."""
+
+
+@dataclass(eq=False)
+class _Asked:
+    ask: Ask
+    sql: str
+    answer: asyncio.Future[list[tuple[Any, ...]]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    again: bool = False
+
+
+class _Worker:
+    """One lookup process and what it has sent back so far."""
+
+    def __init__(self, path: str) -> None:
+        # The process finds safevine where this one did, whatever set its path.
+        search_path = os.pathsep.join(p for p in sys.path if p)
+        self.process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed module
+            [PYTHON, "-m", "safevine.store.public.lookup_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": search_path, PATH_VARIABLE: path},
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin = self.process.stdin.fileno()
+        self.stdout = self.process.stdout.fileno()
+        os.set_blocking(self.stdout, False)
+        self.received = bytearray()
+        self.ended = False
+        # The statements it has been given, by number.
+        self.given: set[int] = set()
+        # Its answers are watched for as long as it runs, by the loop that last asked:
+        # a reader registered and taken off again for every batch cost a good part of one.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        # Ended with this object at the latest (and so as the web process ends).
+        self._finalizer = weakref.finalize(self, _end, self.process)
+
+    async def answer(self) -> bytes:
+        """The next frame the process sends."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._unwatch()
+            loop.add_reader(self.stdout, self._on_readable)
+            self._loop = loop
+        while True:
+            taken = take_frame(self.received)
+            if taken is not None:
+                return taken
+            if self.ended:
+                raise EOFError("the lookup process ended")
+            self._waiter = loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self.stdout, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.received += data
+        else:
+            self.ended = True
+            self._unwatch()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _unwatch(self) -> None:
+        if self._loop is not None:
+            # A loop already closed has let go of its readers.
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self.stdout)
+            self._loop = None
+
+    def end(self) -> None:
+        self._unwatch()
+        self._finalizer()
+
+
+def _end(process: "subprocess.Popen[bytes]") -> None:
+    process.kill()
+    with contextlib.suppress(Exception):
+        process.wait(5)
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            with contextlib.suppress(Exception):
+                pipe.close()
+
+
+class ProcessLookups:
+    """`lookup.by_a_number` and `lookup.by_name` on SQLite, as coroutines answered by a
+    lookup process."""
+
+    blocks = True
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name != "sqlite":
+            raise ValueError("a lookup process is for SQLite")
+        if not engine.url.database or engine.url.database == ":memory:":
+            raise ValueError("a lookup process needs a database file")
+        self._engine = engine
+        self._path = engine.url.database
+        searches = SEARCHES["sqlite"]
+        self._by_a_number = PreparedStatement(searches.by_a_number, engine.dialect)
+        self._by_name = PreparedStatement(searches.by_name, engine.dialect)
+        # Each statement's SQL by number, as the lookup processes are given them.
+        self._numbers: dict[str, int] = {}
+        self._worker: _Worker | None = None
+        self._pending: deque[_Asked] = deque()
+        self._runner: asyncio.Task[None] | None = None
+        self._ids = 0
+        event.listen(engine, "engine_disposed", self._on_dispose)
+
+    async def by_a_number(self, a_number: str, country: str) -> list[PublicPerson]:
+        """Public persons with this canonical A-number and country of birth (zero or one)."""
+        rows = await self._run(self._by_a_number, {"a_number": a_number, "country": country})
+        return [PublicPerson(*row) for row in rows]
+
+    async def by_name(
+        self,
+        given_key: str,
+        family_key: str,
+        country: str,
+        date_of_birth: date | None = None,
+    ) -> list[PublicPerson]:
+        """Public persons known by exactly this folded name (or alias) and country."""
+        values = name_values(given_key, family_key, country, date_of_birth)
+        return [PublicPerson(*row) for row in await self._run(self._by_name, values)]
+
+    @property
+    def running(self) -> bool:
+        """Whether a lookup process is running now."""
+        return self._worker is not None and self._worker.process.poll() is None
+
+    def close(self) -> None:
+        """End the lookup process; a later search starts another."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.end()
+
+    def _on_dispose(self, _engine: Engine) -> None:
+        self.close()
+
+    async def _run(
+        self, statement: PreparedStatement, values: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        sql, parameters = statement.bind(values)
+        assert isinstance(parameters, tuple)  # SQLite's are positional
+        dispatch = self._engine.dispatch
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(None, None, sql, parameters, None, False)
+        number = self._numbers.setdefault(sql, len(self._numbers))
+        self._ids += 1
+        asked = _Asked(Ask(self._ids, number, parameters), sql)
+        self._pending.append(asked)
+        if self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._send_waiting())
+        fetched = await asked.answer
+        if dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(None, None, sql, parameters, None, False)
+        return statement.convert(fetched)
+
+    async def _send_waiting(self) -> None:
+        """Send what is waiting, all of it at once, each time the process is free."""
+        try:
+            # The searches started in this turn of the loop join the first batch.
+            await asyncio.sleep(0)
+            while self._pending:
+                batch: list[_Asked] = []
+                while self._pending and len(batch) < BATCH_MAX:
+                    asked = self._pending.popleft()
+                    if not asked.answer.done():  # its search went away meanwhile
+                        batch.append(asked)
+                if batch:
+                    await self._send(batch)
+        finally:
+            self._runner = None
+
+    async def _send(self, batch: list[_Asked]) -> None:
+        try:
+            got = await self._exchange(batch)
+        except asyncio.CancelledError:
+            # Cancelled mid-answer (the loop is closing): what the process sends next
+            # would be this batch's answer, so it is not asked again.
+            self.close()
+            raise
+        except Exception as error:
+            # The process ended, could not start, or answered nonsense: replaced, and the
+            # lookups asked once more of the new one; a second failure is their answer.
+            self.close()
+            failure = LookupProcessError(type(error).__name__)
+            for asked in reversed(batch):
+                if asked.again:
+                    _settle(asked, error=failure)
+                else:
+                    asked.again = True
+                    self._pending.appendleft(asked)
+            return
+        by_id = {answer.id: answer for answer in got}
+        for asked in batch:
+            answer = by_id.get(asked.ask.id)
+            if answer is None:
+                _settle(asked, error=LookupProcessError("no answer"))
+            elif answer.error is not None:
+                _settle(asked, error=LookupProcessError(answer.error))
+            else:
+                _settle(asked, answer.rows)
+
+    async def _exchange(self, batch: list[_Asked]) -> list[Answer]:
+        worker = self._worker
+        if worker is None or worker.ended or worker.process.poll() is not None:
+            self.close()
+            worker = self._worker = _Worker(self._path)
+        new = {a.ask.statement: a.sql for a in batch if a.ask.statement not in worker.given}
+        data = memoryview(frame(Batch([asked.ask for asked in batch], new)))
+        while data:
+            data = data[os.write(worker.stdin, data) :]
+        worker.given.update(new)
+        return answers.decode(await worker.answer())
+
+
+def _settle(
+    asked: _Asked, rows: list[tuple[Any, ...]] | None = None, error: BaseException | None = None
+) -> None:
+    if asked.answer.done():
+        return
+    if error is not None:
+        asked.answer.set_exception(error)
+    else:
+        asked.answer.set_result(rows or [])

@@ -1,0 +1,217 @@
+"""SQLite's lookups in a lookup process answer exactly as they do in the web process, see
+a protection at once, go in batches, survive the process ending, name an error's type
+only, and end with the engine; the public app uses the process when told to, over HTTP."""
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from safevine.domain.names import fold_name
+from safevine.ingest.protections import ingest_protections
+from safevine.store.public import lookup_process
+from safevine.store.public.connection import make_public_engine
+from safevine.store.public.lookup_process import LookupProcessError, ProcessLookups
+from safevine.store.public.prepared_lookup import PreparedLookups
+from safevine.web.public_app import create_public_app
+from tests.builders import csv_lines
+from tests.canaries import NEVER_EXISTED, NON_PUBLIC, PUBLIC, plant
+from tests.loops import run
+from tests.public_schema import drop_public_reads
+from tests.web.conftest import settings_for
+from tests.web.test_prepared_lookup import _plant_namesakes, _searches
+
+NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def public(sqlite_engine: Engine) -> Iterator[Engine]:
+    plant(sqlite_engine)
+    _plant_namesakes(sqlite_engine)
+    public = make_public_engine(sqlite_engine.url.render_as_string(hide_password=False))
+    yield public
+    public.dispose()
+
+
+def _exchanges(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch sent to a lookup process, in order."""
+    sizes: list[int] = []
+    exchange = ProcessLookups._exchange
+
+    async def recording(self: ProcessLookups, batch: list[Any]) -> Any:
+        sizes.append(len(batch))
+        return await exchange(self, batch)
+
+    monkeypatch.setattr(ProcessLookups, "_exchange", recording)
+    return sizes
+
+
+def test_every_answer_is_the_answer_in_the_web_process(
+    public: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = _exchanges(monkeypatch)
+    prepared = PreparedLookups(public)
+    process = ProcessLookups(public)
+
+    async def one_by_one() -> list[Any]:
+        return [await getattr(process, how)(*arguments) for how, arguments in _searches()]
+
+    async def together() -> list[Any]:
+        return await asyncio.gather(
+            *(getattr(process, how)(*arguments) for how, arguments in _searches())
+        )
+
+    expected = [getattr(prepared, how)(*arguments) for how, arguments in _searches()]
+    assert run(one_by_one()) == expected
+    assert run(together()) == expected
+    assert any(len(found) == 4 for found in expected)  # the four public namesakes
+    assert any(found and found[0].status_since.tzinfo for found in expected)
+    searches = len(_searches())
+    assert sizes == [1] * searches + [searches]  # those waiting together in one batch
+    process.close()
+
+
+def test_a_protection_is_seen_by_the_next_lookup(public: Engine, sqlite_engine: Engine) -> None:
+    process = ProcessLookups(public)
+
+    async def search() -> list[Any]:
+        return await process.by_a_number(PUBLIC.a_number, PUBLIC.country)
+
+    assert len(run(search())) == 1
+    rows = [[PUBLIC.a_number, "protected", NOW.date().isoformat()]]
+    summary = ingest_protections(
+        sqlite_engine, csv_lines(["a_number", "status", "as_of"], *rows), source="urgent.csv"
+    )
+    assert summary.applied == 1
+    assert run(search()) == []
+    process.close()
+
+
+def test_a_lookup_process_that_ends_is_replaced(public: Engine) -> None:
+    process = ProcessLookups(public)
+
+    async def search() -> list[Any]:
+        return await process.by_a_number(PUBLIC.a_number, PUBLIC.country)
+
+    first = run(search())
+    worker = process._worker
+    assert worker is not None and process.running
+    worker.process.kill()
+    worker.process.wait(10)
+    again = run(search())
+    assert again == first and process._worker is not worker and process.running
+    process.close()
+
+
+def test_a_lookup_process_that_cannot_start_fails_each_search_with_a_type_only(
+    public: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lookup_process, "PYTHON", "/nonexistent/python")
+    process = ProcessLookups(public)
+
+    async def searches() -> Any:
+        return await asyncio.gather(
+            process.by_a_number(PUBLIC.a_number, PUBLIC.country),
+            process.by_name(fold_name(PUBLIC.given), fold_name(PUBLIC.family), "MX"),
+            return_exceptions=True,
+        )
+
+    failed = run(searches())
+    assert [type(error) for error in failed] == [LookupProcessError, LookupProcessError]
+    assert [str(error) for error in failed] == ["FileNotFoundError"] * 2
+
+
+def test_an_error_in_the_lookup_process_names_its_type_only(
+    public: Engine, sqlite_engine: Engine, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with sqlite_engine.begin() as connection:
+        drop_public_reads(connection)
+    process = ProcessLookups(public)
+
+    async def searches() -> Any:
+        return await asyncio.gather(
+            process.by_name(fold_name(PUBLIC.given), fold_name(PUBLIC.family), "MX"),
+            process.by_a_number(PUBLIC.a_number, PUBLIC.country),
+            return_exceptions=True,
+        )
+
+    failed = run(searches())
+    assert [type(error) for error in failed] == [LookupProcessError, LookupProcessError]
+    assert [str(error) for error in failed] == ["OperationalError"] * 2
+    assert process.running  # an answer with an error does not end the process
+    process.close()
+    printed = "".join(capfd.readouterr())
+    for canary in [PUBLIC, NEVER_EXISTED, *NON_PUBLIC]:
+        for identifier in canary.identifiers:
+            assert identifier not in printed
+
+
+def test_dispose_ends_the_lookup_process(public: Engine) -> None:
+    process = ProcessLookups(public)
+
+    async def search() -> list[Any]:
+        return await process.by_a_number(PUBLIC.a_number, PUBLIC.country)
+
+    run(search())
+    worker = process._worker
+    assert worker is not None
+    public.dispose()
+    assert worker.process.wait(10) is not None and not process.running
+    # A later search starts another.
+    assert len(run(search())) == 1
+    process.close()
+
+
+def test_only_for_sqlite(postgres_engine: Engine) -> None:
+    with pytest.raises(ValueError):
+        ProcessLookups(postgres_engine)
+
+
+def test_the_public_app_searches_through_its_lookup_process(
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    plant(sqlite_engine)
+    caplog.set_level(logging.DEBUG)
+    app = create_public_app(settings_for(sqlite_engine, search_lookup_process=True))
+    lookups = app.state.safevine.searcher.lookups
+    assert isinstance(lookups, ProcessLookups)
+    with TestClient(app) as client:
+        found = client.post("/api/v1/search", json=PUBLIC.by_a_number())
+        answers = [
+            client.post("/api/v1/search", json=body)
+            for canary in [NEVER_EXISTED, *NON_PUBLIC]
+            for body in (canary.by_a_number(), canary.by_name())
+        ]
+        worker = lookups._worker
+        assert worker is not None and lookups.running
+    app.state.safevine.public_engine.dispose()  # as the app's process ends
+    assert worker.process.wait(10) is not None and not lookups.running
+    assert worker.process.pid != os.getpid()
+    assert found.status_code == 200 and len(found.json()["results"]) == 1
+    assert {(a.status_code, a.content) for a in answers} == {(200, answers[0].content)}
+    assert answers[0].json() == {"results": []}
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for canary in NON_PUBLIC:
+        for identifier in canary.identifiers:
+            assert identifier not in logged
+
+
+def test_the_lookup_process_needs_no_sqlalchemy() -> None:
+    """It runs the web process's statements as given: all it imports is the driver, the
+    wire and the grants, so each web process's lookup process costs little memory."""
+    code = (
+        "import sys, safevine.store.public.lookup_worker; "
+        "print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'fastapi'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
