@@ -215,3 +215,25 @@ def test_the_lookup_process_needs_no_sqlalchemy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_lookups_waiting_when_the_process_is_ended_are_asked_again(public: Engine) -> None:
+    """Ended under a batch (the engine disposed of meanwhile): the batch is not left
+    waiting for an answer that cannot come."""
+    process = ProcessLookups(public)
+
+    async def scenario() -> list[Any]:
+        await process.by_a_number(PUBLIC.a_number, PUBLIC.country)  # started
+        waiting = asyncio.ensure_future(process.by_a_number(PUBLIC.a_number, PUBLIC.country))
+        for _ in range(100_000):  # until the batch waits for its answer
+            worker = process._worker
+            if worker is not None and worker._waiter is not None:
+                break
+            await asyncio.sleep(0)
+        else:
+            raise AssertionError("the batch was never sent")
+        process.close()
+        return await asyncio.wait_for(waiting, 10)
+
+    assert len(run(scenario())) == 1
+    process.close()

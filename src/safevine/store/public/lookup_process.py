@@ -128,6 +128,10 @@ class _Worker:
     def end(self) -> None:
         self._unwatch()
         self._finalizer()
+        # A batch waiting for its answer is told at once (it is asked again elsewhere).
+        self.ended = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 def _end(process: "subprocess.Popen[bytes]") -> None:
