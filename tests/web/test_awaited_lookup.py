@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from safevine.domain.names import fold_name
-from safevine.store.public import awaited_lookup, lookup, lookup_batch
+from safevine.store.public import awaited_lookup, lookup, lookup_batch, waiting_lookups
 from safevine.store.public.awaited_lookup import AwaitedLookups
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.libpq_statement import LibpqStatement
@@ -158,7 +158,7 @@ def test_searches_waiting_together_go_in_one_round_trip(
     answers = run(many())
     alone = PreparedLookups(public).by_a_number(PUBLIC.a_number, PUBLIC.country)
     assert answers == [alone] * 30 + [[]] * 30 and alone[0].given_name == PUBLIC.given
-    assert sizes == [lookup_batch.BATCH_MAX, 60 - lookup_batch.BATCH_MAX] or sizes == [60]
+    assert sizes == [waiting_lookups.BATCH_MAX, 60 - waiting_lookups.BATCH_MAX] or sizes == [60]
     assert awaited.connections == 1
 
 

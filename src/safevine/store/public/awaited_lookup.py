@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import date
 from typing import Any
 
 import psycopg
@@ -33,9 +32,10 @@ from sqlalchemy.exc import DBAPIError
 from safevine.store.engine import POSTGRES_SESSION
 from safevine.store.public.connection import SET_PUBLIC_ROLE, switches_role
 from safevine.store.public.libpq_statement import LibpqStatement, PreparedOn
-from safevine.store.public.lookup import BY_REFERENCE, SEARCHES, PublicPerson, name_values
-from safevine.store.public.lookup_batch import BATCH_MAX, Lookup, Outcome, send_batch
+from safevine.store.public.lookup import BY_REFERENCE, SEARCHES, PublicPerson
+from safevine.store.public.lookup_batch import Lookup, Outcome, send_batch
 from safevine.store.public.prepared_lookup import PreparedStatement
+from safevine.store.public.waiting_lookups import AwaitedSearches, take_batch
 
 # Statements kept in libpq's form, and so prepared on each connection, at most.
 _DIRECT_KEPT = 64
@@ -44,7 +44,7 @@ _DIRECT_KEPT = 64
 LOOKUP_CONNECTIONS = 4
 
 
-class AwaitedLookups:
+class AwaitedLookups(AwaitedSearches):
     """`lookup.by_a_number` and `lookup.by_name` on PostgreSQL, as coroutines."""
 
     # Each lookup waits on the network: awaited, never called as a blocking function.
@@ -87,22 +87,6 @@ class AwaitedLookups:
         self._dispatcher: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
         event.listen(engine, "engine_disposed", self._on_dispose)
-
-    async def by_a_number(self, a_number: str, country: str) -> list[PublicPerson]:
-        """Public persons with this canonical A-number and country of birth (zero or one)."""
-        rows = await self._run(self._by_a_number, {"a_number": a_number, "country": country})
-        return [PublicPerson(*row) for row in rows]
-
-    async def by_name(
-        self,
-        given_key: str,
-        family_key: str,
-        country: str,
-        date_of_birth: date | None = None,
-    ) -> list[PublicPerson]:
-        """Public persons known by exactly this folded name (or alias) and country."""
-        values = name_values(given_key, family_key, country, date_of_birth)
-        return [PublicPerson(*row) for row in await self._run(self._by_name, values)]
 
     async def by_reference(self, refs: Sequence[str]) -> list[PublicPerson]:
         """Public persons among these references, in no particular order."""
@@ -176,11 +160,7 @@ class AwaitedLookups:
                     for lookup in pending:
                         lookup.settle(error=error)
                     return
-                batch: list[Lookup] = []
-                while self._pending and len(batch) < BATCH_MAX:
-                    lookup = self._pending.popleft()
-                    if not lookup.answer.done():  # its search went away meanwhile
-                        batch.append(lookup)
+                batch = take_batch(self._pending)
                 if batch:
                     task = asyncio.get_running_loop().create_task(self._send(connection, batch))
                     self._sending.add(task)

@@ -13,7 +13,6 @@ protection committed before it began is seen by it. One lookup's error makes the
 skip the rest until the Sync: those are sent again, once, in the next batch.
 """
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,16 +20,11 @@ import psycopg
 from psycopg import pq
 
 from safevine.store.public.libpq_statement import LibpqStatement, PreparedOn, writable
-
-# Lookups in one batch at most: a search that came early does not wait for hundreds of
-# answers before its own is read.
-BATCH_MAX = 64
-
-Rows = list[tuple[Any, ...]]
+from safevine.store.public.waiting_lookups import Rows, Waiting
 
 
 @dataclass(eq=False)
-class Lookup:
+class Lookup(Waiting):
     """One search's statement, waiting to be sent or answered; `answer` gets its rows or
     psycopg's error."""
 
@@ -40,20 +34,6 @@ class Lookup:
     # libpq's form does not suit (another encoding).
     sql: str
     parameters: Any
-    answer: asyncio.Future[Rows] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    # Sent once already, and aborted by another's error or lost its prepared statement.
-    again: bool = False
-
-    def settle(self, rows: Rows | None = None, error: BaseException | None = None) -> None:
-        """Answer the search, unless it went away meanwhile."""
-        if self.answer.done():
-            return
-        if error is not None:
-            self.answer.set_exception(error)
-        else:
-            self.answer.set_result(rows if rows is not None else [])
 
 
 @dataclass

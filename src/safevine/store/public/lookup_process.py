@@ -27,20 +27,19 @@ import subprocess
 import sys
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event
 
-from safevine.store.public.lookup import SEARCHES, PublicPerson, name_values
+from safevine.store.public.lookup import SEARCHES
 from safevine.store.public.lookup_wire import Answer, Ask, Batch, answers, frame, take_frame
 from safevine.store.public.lookup_worker import PATH_VARIABLE
 from safevine.store.public.prepared_lookup import PreparedStatement
+from safevine.store.public.waiting_lookups import AwaitedSearches, Rows, Waiting, take_batch
 
 PYTHON = sys.executable
-# Lookups in one batch at most: a search that came early does not wait for hundreds.
-BATCH_MAX = 64
 
 
 class LookupProcessError(RuntimeError):
@@ -48,13 +47,9 @@ class LookupProcessError(RuntimeError):
 
 
 @dataclass(eq=False)
-class _Asked:
+class _Asked(Waiting):
     ask: Ask
     sql: str
-    answer: asyncio.Future[list[tuple[Any, ...]]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    again: bool = False
 
 
 class _Worker:
@@ -144,7 +139,7 @@ def _end(process: "subprocess.Popen[bytes]") -> None:
                 pipe.close()
 
 
-class ProcessLookups:
+class ProcessLookups(AwaitedSearches):
     """`lookup.by_a_number` and `lookup.by_name` on SQLite, as coroutines answered by a
     lookup process."""
 
@@ -168,22 +163,6 @@ class ProcessLookups:
         self._ids = 0
         event.listen(engine, "engine_disposed", self._on_dispose)
 
-    async def by_a_number(self, a_number: str, country: str) -> list[PublicPerson]:
-        """Public persons with this canonical A-number and country of birth (zero or one)."""
-        rows = await self._run(self._by_a_number, {"a_number": a_number, "country": country})
-        return [PublicPerson(*row) for row in rows]
-
-    async def by_name(
-        self,
-        given_key: str,
-        family_key: str,
-        country: str,
-        date_of_birth: date | None = None,
-    ) -> list[PublicPerson]:
-        """Public persons known by exactly this folded name (or alias) and country."""
-        values = name_values(given_key, family_key, country, date_of_birth)
-        return [PublicPerson(*row) for row in await self._run(self._by_name, values)]
-
     @property
     def running(self) -> bool:
         """Whether a lookup process is running now."""
@@ -198,9 +177,7 @@ class ProcessLookups:
     def _on_dispose(self, _engine: Engine) -> None:
         self.close()
 
-    async def _run(
-        self, statement: PreparedStatement, values: dict[str, Any]
-    ) -> list[tuple[Any, ...]]:
+    async def _run(self, statement: PreparedStatement, values: Mapping[str, Any]) -> Rows:
         sql, parameters = statement.bind(values)
         assert isinstance(parameters, tuple)  # SQLite's are positional
         dispatch = self._engine.dispatch
@@ -223,11 +200,7 @@ class ProcessLookups:
             # The searches started in this turn of the loop join the first batch.
             await asyncio.sleep(0)
             while self._pending:
-                batch: list[_Asked] = []
-                while self._pending and len(batch) < BATCH_MAX:
-                    asked = self._pending.popleft()
-                    if not asked.answer.done():  # its search went away meanwhile
-                        batch.append(asked)
+                batch = take_batch(self._pending)
                 if batch:
                     await self._send(batch)
         finally:
@@ -248,7 +221,7 @@ class ProcessLookups:
             failure = LookupProcessError(type(error).__name__)
             for asked in reversed(batch):
                 if asked.again:
-                    _settle(asked, error=failure)
+                    asked.settle(error=failure)
                 else:
                     asked.again = True
                     self._pending.appendleft(asked)
@@ -257,11 +230,11 @@ class ProcessLookups:
         for asked in batch:
             answer = by_id.get(asked.ask.id)
             if answer is None:
-                _settle(asked, error=LookupProcessError("no answer"))
+                asked.settle(error=LookupProcessError("no answer"))
             elif answer.error is not None:
-                _settle(asked, error=LookupProcessError(answer.error))
+                asked.settle(error=LookupProcessError(answer.error))
             else:
-                _settle(asked, answer.rows)
+                asked.settle(answer.rows)
 
     async def _exchange(self, batch: list[_Asked]) -> list[Answer]:
         worker = self._worker
@@ -274,14 +247,3 @@ class ProcessLookups:
             data = data[os.write(worker.stdin, data) :]
         worker.given.update(new)
         return answers.decode(await worker.answer())
-
-
-def _settle(
-    asked: _Asked, rows: list[tuple[Any, ...]] | None = None, error: BaseException | None = None
-) -> None:
-    if asked.answer.done():
-        return
-    if error is not None:
-        asked.answer.set_exception(error)
-    else:
-        asked.answer.set_result(rows or [])
