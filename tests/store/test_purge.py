@@ -279,6 +279,9 @@ def test_staff_see_that_a_person_was_purged(desk: Desk) -> None:  # noqa: F811
     refused = sam.post(f"/person/{person_id}/protect", data={"reason": "x", "csrf_token": token})
     assert refused.status_code == 410 and "were purged" in refused.text
     with desk.engine.connect() as connection:
-        assert connection.execute(
-            select(persons.c.protection).where(persons.c.id == person_id)
-        ).scalar_one() == "cleared"
+        assert (
+            connection.execute(
+                select(persons.c.protection).where(persons.c.id == person_id)
+            ).scalar_one()
+            == "cleared"
+        )

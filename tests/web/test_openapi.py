@@ -46,9 +46,7 @@ def test_no_input_causes_a_server_error(engine: Engine) -> None:
         assert {200, 422} <= statuses[f"POST /api/v1/staff/feeds/{feed}"], statuses
 
 
-def _fuzz(
-    app: FastAPI, headers: dict[str, str] | None, statuses: dict[str, set[int]]
-) -> list[str]:
+def _fuzz(app: FastAPI, headers: dict[str, str] | None, statuses: dict[str, set[int]]) -> list[str]:
     """Every operation of the app's schema, fuzzed; `headers` only for the staff app."""
     checked = []
     with background_server(app) as base:

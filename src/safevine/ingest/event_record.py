@@ -109,7 +109,7 @@ def parse_event(record: Mapping[str, Any]) -> CustodyEventInput:
     person = record.get("person")
     if not isinstance(person, Mapping):
         raise FieldError("person", "is required: an object with at least a_number")
-    details = _details(kind, record.get("details") or {})
+    details = parse_details(kind, record.get("details") or {})
     return CustodyEventInput(
         event_id=event_id,
         kind=kind,
@@ -130,7 +130,8 @@ def stored_content(event: CustodyEventInput) -> EventContent | None:
         return None
 
 
-def _details(kind: EventKind, details: Any) -> dict[str, Any]:
+def parse_details(kind: EventKind, details: Any) -> dict[str, Any]:
+    """A kind's details, checked; FieldError naming `details.<field>` otherwise."""
     if not isinstance(details, Mapping):
         raise FieldError("details", "must be an object")
     allowed = _DETAILS.get(kind, frozenset())

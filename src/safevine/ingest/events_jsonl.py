@@ -7,6 +7,7 @@ from itertools import chain
 from safevine.domain.custody_event import CustodyEventInput
 from safevine.domain.errors import FieldError
 from safevine.ingest.event_record import parse_event, protection_part, stored_content
+from safevine.ingest.events_jsonl_typed import typed_jsonl_record
 from safevine.ingest.parsed import Parsed, unreadable
 from safevine.ingest.source import UNDECODABLE, UnreadableSourceError, text_lines
 
@@ -57,10 +58,16 @@ def _non_blank(numbered: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]
 
 
 def parse_jsonl_record(numbered: tuple[int, str]) -> Parsed[CustodyEventInput]:
-    """One line of a JSON Lines feed as its event, or as a reject saying why."""
+    """One line of a JSON Lines feed as its event, or as a reject saying why. The usual
+    line is decoded by its types (`events_jsonl_typed`), any other by `read_jsonl_record`."""
     number, raw = numbered
     if UNDECODABLE in raw:
         return Parsed(number, raw, field="line", reason="is not valid UTF-8 text")
+    return typed_jsonl_record(number, raw) or read_jsonl_record(number, raw)
+
+
+def read_jsonl_record(number: int, raw: str) -> Parsed[CustodyEventInput]:
+    """The reference reader: any line, as its event or as a reject naming the field."""
     try:
         record = json.loads(raw)
     except json.JSONDecodeError as error:
