@@ -41,16 +41,19 @@ def public(sqlite_engine: Engine) -> Iterator[Engine]:
     public.dispose()
 
 
-def _exchanges(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The size of every batch sent to a lookup process, in order."""
+def _exchanges(monkeypatch: pytest.MonkeyPatch, unanswered: list[int] | None = None) -> list[int]:
+    """The size of every batch sent to a lookup process, in order (and in `unanswered`,
+    how many batches sent before it were still unanswered)."""
     sizes: list[int] = []
-    exchange = ProcessLookups._exchange
+    post = ProcessLookups._post
 
-    async def recording(self: ProcessLookups, batch: list[Any]) -> Any:
+    def recording(self: ProcessLookups, batch: list[Any]) -> None:
         sizes.append(len(batch))
-        return await exchange(self, batch)
+        if unanswered is not None:
+            unanswered.append(len(self._flight))
+        post(self, batch)
 
-    monkeypatch.setattr(ProcessLookups, "_exchange", recording)
+    monkeypatch.setattr(ProcessLookups, "_post", recording)
     return sizes
 
 
@@ -75,7 +78,61 @@ def test_every_answer_is_the_answer_in_the_web_process(
     assert any(len(found) == 4 for found in expected)  # the four public namesakes
     assert any(found and found[0].status_since.tzinfo for found in expected)
     searches = len(_searches())
-    assert sizes == [1] * searches + [searches]  # those waiting together in one batch
+    # Those waiting together go in batches of `BATCH`.
+    whole, rest = divmod(searches, lookup_process.BATCH)
+    assert searches > lookup_process.BATCH
+    assert sizes == [1] * searches + [lookup_process.BATCH] * whole + ([rest] if rest else [])
+    process.close()
+
+
+def test_a_batch_goes_while_the_one_before_is_answered(
+    public: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batches unanswered at a time, never more: the lookup process has the next to
+    run while this process answers the last."""
+    unanswered: list[int] = []
+    sizes = _exchanges(monkeypatch, unanswered)
+    prepared = PreparedLookups(public)
+    process = ProcessLookups(public)
+    many = _searches() * 4
+
+    async def together() -> list[Any]:
+        return await asyncio.gather(*(getattr(process, how)(*args) for how, args in many))
+
+    assert run(together()) == [getattr(prepared, how)(*args) for how, args in many]
+    assert sum(sizes) == len(many) and max(sizes) == lookup_process.BATCH
+    assert max(unanswered) == 1 == lookup_process.IN_FLIGHT - 1
+    process.close()
+
+
+def test_batches_in_flight_when_the_process_ends_are_all_asked_again(
+    public: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process killed with two batches unanswered: a new one answers every search of
+    both, in the order they were asked."""
+    process = ProcessLookups(public)
+    post = ProcessLookups._post
+    killed: list[int] = []
+
+    def killing(self: ProcessLookups, batch: list[Any]) -> None:
+        post(self, batch)
+        worker = self._worker
+        if not killed and len(self._flight) == 2 and worker is not None:
+            worker.process.kill()
+            worker.process.wait(10)
+            killed.append(worker.process.pid)
+
+    monkeypatch.setattr(ProcessLookups, "_post", killing)
+    prepared = PreparedLookups(public)
+    many = _searches() * 2
+
+    async def together() -> list[Any]:
+        searches = (getattr(process, how)(*args) for how, args in many)
+        return await asyncio.wait_for(asyncio.gather(*searches), 30)
+
+    assert run(together()) == [getattr(prepared, how)(*args) for how, args in many]
+    assert killed and process.running and process._worker is not None
+    assert process._worker.process.pid not in killed
     process.close()
 
 

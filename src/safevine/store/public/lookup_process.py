@@ -4,10 +4,9 @@ A SQLite lookup runs in the process that asks, on its thread: over HTTP it cost 
 serving thread some 65-70 µs a search, half of all a search cost it (BENCHMARKS.md,
 search, twelfth session). PostgreSQL's lookups cost the web process only the sending and
 the reading, as its server does the work on the other core; here a lookup process
-(`lookup_worker`) plays the server's part. The lookups waiting while it works go to it
-together, as one batch, when it is done with the one before (as `lookup_batch` does for
-PostgreSQL), and their answers come back together: one write and one read on a pipe for
-all of them.
+(`lookup_worker`) plays the server's part. The lookups waiting go to it in batches of a
+few, two batches at most unanswered at a time, and each batch's answers come back
+together: one write and one read on a pipe for each batch.
 
 The lookup process runs this process's own compiled statements on the same file, with the
 public grants and nothing more (`sqlite_grants`), each statement its own read of what is
@@ -40,6 +39,13 @@ from safevine.store.public.prepared_lookup import PreparedStatement
 from safevine.store.public.waiting_lookups import AwaitedSearches, Rows, Waiting, take_batch
 
 PYTHON = sys.executable
+# Lookups in one batch, and batches sent before the one before is answered. A loop that
+# takes in its searches together sends their lookups together, then answers the searches
+# together once the answers are back: with every waiting lookup in one batch, one at a
+# time, each process waited while the other worked (the web process was idle a quarter
+# of the time under load). Smaller batches, two in flight, keep both at work.
+BATCH = 8
+IN_FLIGHT = 2
 
 
 class LookupProcessError(RuntimeError):
@@ -159,7 +165,12 @@ class ProcessLookups(AwaitedSearches):
         self._numbers: dict[str, int] = {}
         self._worker: _Worker | None = None
         self._pending: deque[_Asked] = deque()
-        self._runner: asyncio.Task[None] | None = None
+        # Batches sent and not yet answered, with the process each went to, oldest first.
+        self._flight: deque[tuple[_Worker, list[_Asked]]] = deque()
+        self._sender: asyncio.Task[None] | None = None
+        self._receiver: asyncio.Task[None] | None = None
+        # Set when a batch in flight is answered, for a sender waiting for room.
+        self._room: asyncio.Future[None] | None = None
         self._ids = 0
         event.listen(engine, "engine_disposed", self._on_dispose)
 
@@ -187,45 +198,79 @@ class ProcessLookups(AwaitedSearches):
         self._ids += 1
         asked = _Asked(Ask(self._ids, number, parameters), sql)
         self._pending.append(asked)
-        if self._runner is None:
-            self._runner = asyncio.get_running_loop().create_task(self._send_waiting())
+        self._start_sending()
         fetched = await asked.answer
         if dispatch.after_cursor_execute:
             dispatch.after_cursor_execute(None, None, sql, parameters, None, False)
         return statement.convert(fetched)
 
+    def _start_sending(self) -> None:
+        if self._sender is None and self._pending:
+            self._sender = asyncio.get_running_loop().create_task(self._send_waiting())
+
     async def _send_waiting(self) -> None:
-        """Send what is waiting, all of it at once, each time the process is free."""
+        """Send what is waiting, `BATCH` at a time, while fewer than `IN_FLIGHT` batches
+        are unanswered."""
         try:
             # The searches started in this turn of the loop join the first batch.
             await asyncio.sleep(0)
             while self._pending:
-                batch = take_batch(self._pending)
+                if len(self._flight) >= IN_FLIGHT:
+                    self._room = asyncio.get_running_loop().create_future()
+                    try:
+                        await self._room
+                    finally:
+                        self._room = None
+                    continue
+                batch = take_batch(self._pending, BATCH)
                 if batch:
-                    await self._send(batch)
+                    self._post(batch)
         finally:
-            self._runner = None
+            self._sender = None
 
-    async def _send(self, batch: list[_Asked]) -> None:
+    def _post(self, batch: list[_Asked]) -> None:
+        worker = self._worker
         try:
-            got = await self._exchange(batch)
-        except asyncio.CancelledError:
-            # Cancelled mid-answer (the loop is closing): what the process sends next
-            # would be this batch's answer, so it is not asked again.
-            self.close()
-            raise
+            if worker is None or worker.ended or worker.process.poll() is not None:
+                self.close()
+                worker = self._worker = _Worker(self._path)
+            given = worker.given
+            new = {a.ask.statement: a.sql for a in batch if a.ask.statement not in given}
+            data = memoryview(frame(Batch([asked.ask for asked in batch], new)))
+            while data:
+                data = data[os.write(worker.stdin, data) :]
         except Exception as error:
-            # The process ended, could not start, or answered nonsense: replaced, and the
-            # lookups asked once more of the new one; a second failure is their answer.
-            self.close()
-            failure = LookupProcessError(type(error).__name__)
-            for asked in reversed(batch):
-                if asked.again:
-                    asked.settle(error=failure)
-                else:
-                    asked.again = True
-                    self._pending.appendleft(asked)
+            self._failed(worker, error, batch)
             return
+        given.update(new)
+        self._flight.append((worker, batch))
+        if self._receiver is None:
+            self._receiver = asyncio.get_running_loop().create_task(self._receive())
+
+    async def _receive(self) -> None:
+        """Answer the batches in flight, in the order they were sent, as the process does."""
+        try:
+            while self._flight:
+                worker, batch = self._flight[0]
+                try:
+                    got = answers.decode(await worker.answer())
+                except asyncio.CancelledError:
+                    # Cancelled mid-answer (the loop is closing): what the process sends
+                    # next would be this batch's answer, so nothing is asked again.
+                    self.close()
+                    raise
+                except Exception as error:
+                    self._failed(worker, error)
+                    continue
+                self._flight.popleft()
+                if self._room is not None and not self._room.done():
+                    self._room.set_result(None)
+                self._settle(batch, got)
+        finally:
+            self._receiver = None
+
+    @staticmethod
+    def _settle(batch: list[_Asked], got: list[Answer]) -> None:
         by_id = {answer.id: answer for answer in got}
         for asked in batch:
             answer = by_id.get(asked.ask.id)
@@ -236,14 +281,24 @@ class ProcessLookups(AwaitedSearches):
             else:
                 asked.settle(answer.rows)
 
-    async def _exchange(self, batch: list[_Asked]) -> list[Answer]:
-        worker = self._worker
-        if worker is None or worker.ended or worker.process.poll() is not None:
+    def _failed(self, worker: _Worker | None, error: Exception, *unsent: list[_Asked]) -> None:
+        """The process ended, could not start, or answered nonsense: it is replaced, and
+        the lookups it held (and `unsent`) are asked once more of the new one, in the
+        order they were asked; a second failure is their answer."""
+        if worker is not None and worker is self._worker:
             self.close()
-            worker = self._worker = _Worker(self._path)
-        new = {a.ask.statement: a.sql for a in batch if a.ask.statement not in worker.given}
-        data = memoryview(frame(Batch([asked.ask for asked in batch], new)))
-        while data:
-            data = data[os.write(worker.stdin, data) :]
-        worker.given.update(new)
-        return answers.decode(await worker.answer())
+        elif worker is not None:
+            worker.end()
+        lost = [batch for sent_to, batch in self._flight if sent_to is worker]
+        self._flight = deque(f for f in self._flight if f[0] is not worker)
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
+        failure = LookupProcessError(type(error).__name__)
+        for batch in reversed([*lost, *unsent]):
+            for asked in reversed(batch):
+                if asked.again:
+                    asked.settle(error=failure)
+                else:
+                    asked.again = True
+                    self._pending.appendleft(asked)
+        self._start_sending()
