@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from safevine.domain.names import fold_name
 from safevine.ingest.protections import ingest_protections
-from safevine.store.public import lookup_process
+from safevine.store.public import lookup_process, waiting_lookups
 from safevine.store.public.connection import make_public_engine
 from safevine.store.public.lookup_process import LookupProcessError, ProcessLookups
 from safevine.store.public.prepared_lookup import PreparedLookups
@@ -78,10 +78,10 @@ def test_every_answer_is_the_answer_in_the_web_process(
     assert any(len(found) == 4 for found in expected)  # the four public namesakes
     assert any(found and found[0].status_since.tzinfo for found in expected)
     searches = len(_searches())
-    # Those waiting together go in batches of `BATCH`.
-    whole, rest = divmod(searches, lookup_process.BATCH)
-    assert searches > lookup_process.BATCH
-    assert sizes == [1] * searches + [lookup_process.BATCH] * whole + ([rest] if rest else [])
+    # Those waiting together go in batches of `BATCH_MAX`.
+    whole, rest = divmod(searches, waiting_lookups.BATCH_MAX)
+    assert searches > waiting_lookups.BATCH_MAX
+    assert sizes == [1] * searches + [waiting_lookups.BATCH_MAX] * whole + ([rest] if rest else [])
     process.close()
 
 
@@ -100,7 +100,7 @@ def test_a_batch_goes_while_the_one_before_is_answered(
         return await asyncio.gather(*(getattr(process, how)(*args) for how, args in many))
 
     assert run(together()) == [getattr(prepared, how)(*args) for how, args in many]
-    assert sum(sizes) == len(many) and max(sizes) == lookup_process.BATCH
+    assert sum(sizes) == len(many) and max(sizes) == waiting_lookups.BATCH_MAX
     assert max(unanswered) == 1 == lookup_process.IN_FLIGHT - 1
     process.close()
 

@@ -39,12 +39,8 @@ from safevine.store.public.prepared_lookup import PreparedStatement
 from safevine.store.public.waiting_lookups import AwaitedSearches, Rows, Waiting, take_batch
 
 PYTHON = sys.executable
-# Lookups in one batch, and batches sent before the one before is answered. A loop that
-# takes in its searches together sends their lookups together, then answers the searches
-# together once the answers are back: with every waiting lookup in one batch, one at a
-# time, each process waited while the other worked (the web process was idle a quarter
-# of the time under load). Smaller batches, two in flight, keep both at work.
-BATCH = 8
+# Batches sent before the one before is answered: the lookup process runs the next while
+# this process answers the searches of the last (`waiting_lookups.BATCH_MAX`).
 IN_FLIGHT = 2
 
 
@@ -209,8 +205,8 @@ class ProcessLookups(AwaitedSearches):
             self._sender = asyncio.get_running_loop().create_task(self._send_waiting())
 
     async def _send_waiting(self) -> None:
-        """Send what is waiting, `BATCH` at a time, while fewer than `IN_FLIGHT` batches
-        are unanswered."""
+        """Send what is waiting, `BATCH_MAX` at a time, while fewer than `IN_FLIGHT`
+        batches are unanswered."""
         try:
             # The searches started in this turn of the loop join the first batch.
             await asyncio.sleep(0)
@@ -222,7 +218,7 @@ class ProcessLookups(AwaitedSearches):
                     finally:
                         self._room = None
                     continue
-                batch = take_batch(self._pending, BATCH)
+                batch = take_batch(self._pending)
                 if batch:
                     self._post(batch)
         finally:

@@ -12,9 +12,13 @@ from typing import Any, TypeVar
 from safevine.store.public.lookup import PublicPerson, name_values
 from safevine.store.public.prepared_lookup import PreparedStatement
 
-# Lookups in one batch at most: a search that came early does not wait for hundreds of
-# answers before its own is read.
-BATCH_MAX = 64
+# Lookups in one batch at most. Under load the serving loop takes its searches in
+# together and answers them together once their rows are back: with every waiting lookup
+# in one batch, the web process idled while the database (or the lookup process) ran it,
+# and the database idled while the web process answered. A few a batch, with a second
+# batch sent meanwhile (another connection, or `lookup_process.IN_FLIGHT`), keeps both
+# at work (BENCHMARKS.md, search, twelfth session).
+BATCH_MAX = 8
 
 Rows = list[tuple[Any, ...]]
 
