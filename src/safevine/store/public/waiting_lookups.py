@@ -17,7 +17,7 @@ from safevine.store.public.prepared_lookup import PreparedStatement
 # in one batch, the web process idled while the database (or the lookup process) ran it,
 # and the database idled while the web process answered. A few a batch, with a second
 # batch sent meanwhile (another connection, or `lookup_process.IN_FLIGHT`), keeps both
-# at work (BENCHMARKS.md, search, twelfth session).
+# at work (BENCHMARKS.md, search, thirteenth session).
 BATCH_MAX = 8
 
 Rows = list[tuple[Any, ...]]
