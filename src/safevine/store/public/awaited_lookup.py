@@ -8,7 +8,8 @@ Here the same statements (compiled once, with the same bind and result processor
 psycopg's asyncio connections, awaited by the search itself: no thread, and the loop
 serves other requests while the database answers. The lookups themselves go straight to
 the connection's libpq handle (`libpq_statement`), below psycopg's cursor, and those
-waiting when a connection comes free go to the server together (`lookup_batch`).
+waiting when a connection comes free go to the server together, a few at a time
+(`lookup_batch`).
 
 A few connections are held for the process, made as the engine makes its own: the same
 address and adapters, UTC sessions, the public role taken on connect unless the address
@@ -147,7 +148,8 @@ class AwaitedLookups(AwaitedSearches):
             self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
 
     async def _dispatch(self) -> None:
-        """Send what is waiting, all of it at once, on each connection that comes free."""
+        """Send what is waiting, `BATCH_MAX` at a time, on each connection that comes free
+        (a second batch on a second connection while the first is answered)."""
         try:
             # The searches started in this turn of the loop join the first batch.
             await asyncio.sleep(0)

@@ -1,4 +1,5 @@
-"""Lookups sent together: every search waiting for the database goes in one write.
+"""Lookups sent together: the searches waiting for the database go a few at a time (at
+most `waiting_lookups.BATCH_MAX`), each few in one write.
 
 One search at a time on a connection, a lookup cost the web process a write and a read on
 the socket, a wake-up of the loop and of the server's backend: most of a PostgreSQL
