@@ -95,7 +95,7 @@ def typed_jsonl_record(number: int, raw: str) -> Parsed[CustodyEventInput] | Non
 _REFUSED = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def _kept(raw: str, record: "_Event") -> bool:
+def _kept(raw: str, record: _Event) -> bool:
     """True when `fields.text` keeps each of the record's text values as it is: nothing
     to strip, nothing it refuses. A line with no escapes shows every value as it is, so
     the usual line is tested whole, in C, rather than value by value."""

@@ -46,11 +46,11 @@ class Waiting:
 W = TypeVar("W", bound=Waiting)
 
 
-def take_batch(pending: deque[W], most: int = BATCH_MAX) -> list[W]:
-    """Up to `most` of the lookups waiting, first come first; those whose search went away
-    meanwhile are dropped."""
+def take_batch(pending: deque[W]) -> list[W]:
+    """Up to `BATCH_MAX` of the lookups waiting, first come first; those whose search went
+    away meanwhile are dropped."""
     batch: list[W] = []
-    while pending and len(batch) < most:
+    while pending and len(batch) < BATCH_MAX:
         waiting = pending.popleft()
         if not waiting.answer.done():
             batch.append(waiting)
