@@ -42,6 +42,7 @@ from bench.dataset import (
     settle,
 )
 from bench.harness import Context, Result, Target, peak_rss_mb, percentile
+from bench.process_cpu import cpu_seconds
 from bench.sms_provider import SENDERS, SmsProviderProcess
 from bench.smtp_sink import SmtpSinkProcess
 from safevine.config import Settings
@@ -330,12 +331,6 @@ class Run:
     worker_cpu_ms: float
     sink_cpu_ms: float
     database_cpu_ms: float | None
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a live process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _database_cpu(engine: Engine) -> dict[int, float] | None:

@@ -40,6 +40,19 @@ def _databases() -> list[str]:
     return ["sqlite"]
 
 
+def _server_here() -> bool:
+    """The test server's processes are in this machine's /proc."""
+    from bench.process_cpu import server_processes
+
+    from safevine.store.engine import make_engine
+
+    engine = make_engine(POSTGRES_URL)
+    try:
+        return server_processes(engine) is not None
+    finally:
+        engine.dispose()
+
+
 def test_every_benchmark_runs_on_a_tiny_data_set(tmp_path: Path) -> None:
     if shutil.which("wrk") is None:
         if os.environ.get("SAFEVINE_REQUIRE_WRK") == "1":
@@ -80,6 +93,9 @@ def test_every_benchmark_runs_on_a_tiny_data_set(tmp_path: Path) -> None:
         assert events["notifications_queued"] > 0
         assert results["search"]["ratio"] > 0
         assert results["search"]["figures"]["workers_requests_per_s"] > 0
+        if kind == "postgresql" and _server_here():
+            # The server's share of the feed, from its processes on this machine.
+            assert events["server_cpu_s"] > 0
         if kind == "postgresql":
             replicas = results["search-replicas"]["figures"]
             assert replicas["replica_requests_per_s"] > 0 < replicas["primary_requests_per_s"]
