@@ -27,9 +27,8 @@ def server_processes(engine: Engine) -> dict[int, float] | None:
     if engine.dialect.name != "postgresql":
         return None
     with engine.connect() as connection:
-        pids = connection.execute(
-            text("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
-        ).scalars()
+        # This connection's own backend too: the pool hands it to what is timed next.
+        pids = connection.execute(text("SELECT pid FROM pg_stat_activity")).scalars()
         found = [int(pid) for pid in pids]
     taken: dict[int, float] = {}
     for pid in found:
@@ -50,8 +49,9 @@ def server_cpu_since(engine: Engine, before: dict[int, float] | None) -> float |
     after = server_processes(engine)
     if after is None:
         return None
-    # A pid whose time went back is another process now: all of its time is new.
-    return sum(
-        seconds - before[pid] if seconds >= before.get(pid, seconds + 1) else seconds
-        for pid, seconds in after.items()
-    )
+    total = 0.0
+    for pid, seconds in after.items():
+        earlier = before.get(pid)
+        # A pid not there before, or whose time went back (another process now): all new.
+        total += seconds if earlier is None or seconds < earlier else seconds - earlier
+    return total
