@@ -28,7 +28,7 @@ from typing import IO
 
 import aiosmtplib
 import httpx
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, func, select, update
 
 from bench.dataset import (
     START,
@@ -42,7 +42,7 @@ from bench.dataset import (
     settle,
 )
 from bench.harness import Context, Result, Target, peak_rss_mb, percentile
-from bench.process_cpu import cpu_seconds
+from bench.process_cpu import cpu_seconds, server_cpu_since, server_processes
 from bench.sms_provider import SENDERS, SmsProviderProcess
 from bench.smtp_sink import SmtpSinkProcess
 from safevine.config import Settings
@@ -333,28 +333,6 @@ class Run:
     database_cpu_ms: float | None
 
 
-def _database_cpu(engine: Engine) -> dict[int, float] | None:
-    """CPU seconds of each PostgreSQL server process connected to this database, when the
-    server runs on this machine (its processes are in /proc); None otherwise."""
-    if engine.dialect.name != "postgresql":
-        return None
-    with engine.connect() as connection:
-        pids = connection.execute(
-            text(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ).scalars()
-        local = [int(pid) for pid in pids if Path(f"/proc/{pid}/stat").exists()]
-    if not local:
-        return None
-    out = {}
-    for pid in local:
-        with contextlib.suppress(OSError):
-            out[pid] = cpu_seconds(pid)
-    return out
-
-
 def _throughput(
     engine: Engine,
     sink: SmtpSinkProcess,
@@ -373,17 +351,12 @@ def _throughput(
         startup = max(w.wait_ready() for w in workers)
         worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
         sink_cpu = cpu_seconds(sink.pid)
-        database_before = _database_cpu(engine) or {}
+        database_before = server_processes(engine, this_database=True)
         done = _wait_all_sent(engine, sink, target, workers, timeout=120 + messages / 50)
         worker_cpu = sum(cpu_seconds(w.pid) for w in workers) - worker_cpu
         sink_cpu = cpu_seconds(sink.pid) - sink_cpu
         # Server processes that connected meanwhile count from zero.
-        database_after = _database_cpu(engine)
-        database_cpu = (
-            None
-            if database_after is None
-            else sum(t - database_before.get(pid, 0.0) for pid, t in database_after.items())
-        )
+        database_cpu = server_cpu_since(engine, database_before, this_database=True)
         rss = [w.peak_rss_mb() for w in workers]
     finally:
         for worker in workers:

@@ -20,15 +20,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def server_processes(engine: Engine) -> dict[int, float] | None:
+# Every process of the server, this connection's own backend too: the pool hands it to
+# what is timed next.
+_EVERY = "SELECT pid FROM pg_stat_activity"
+# The other backends connected to this database.
+_THIS_DATABASE = _EVERY + " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+
+def server_processes(engine: Engine, this_database: bool = False) -> dict[int, float] | None:
     """CPU seconds so far of each process of the server `engine` reaches (every backend and
-    background process `pg_stat_activity` lists, whatever its database), when they are on
-    this machine; None on SQLite or for a server elsewhere."""
+    background process `pg_stat_activity` lists; with `this_database`, the other backends
+    connected to its database alone), when they are on this machine; None on SQLite or
+    for a server elsewhere."""
     if engine.dialect.name != "postgresql":
         return None
     with engine.connect() as connection:
-        # This connection's own backend too: the pool hands it to what is timed next.
-        pids = connection.execute(text("SELECT pid FROM pg_stat_activity")).scalars()
+        pids = connection.execute(text(_THIS_DATABASE if this_database else _EVERY)).scalars()
         found = [int(pid) for pid in pids]
     taken: dict[int, float] = {}
     for pid in found:
@@ -40,13 +47,16 @@ def server_processes(engine: Engine) -> dict[int, float] | None:
     return taken or None
 
 
-def server_cpu_since(engine: Engine, before: dict[int, float] | None) -> float | None:
-    """The server's CPU seconds since `before` (`server_processes` then): each process's
-    time since, or all of it for a process started since. A process that ended meanwhile
-    is missed, so pooled connections should outlive the stretch timed."""
+def server_cpu_since(
+    engine: Engine, before: dict[int, float] | None, this_database: bool = False
+) -> float | None:
+    """The server's CPU seconds since `before` (`server_processes` then, with the same
+    `this_database`): each process's time since, or all of it for a process started since.
+    A process that ended meanwhile is missed, so pooled connections should outlive the
+    stretch timed."""
     if before is None:
         return None
-    after = server_processes(engine)
+    after = server_processes(engine, this_database)
     if after is None:
         return None
     total = 0.0

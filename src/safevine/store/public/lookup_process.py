@@ -259,11 +259,15 @@ class ProcessLookups(AwaitedSearches):
                     self._failed(worker, error)
                     continue
                 self._flight.popleft()
-                if self._room is not None and not self._room.done():
-                    self._room.set_result(None)
+                self._make_room()
                 self._settle(batch, got)
         finally:
             self._receiver = None
+
+    def _make_room(self) -> None:
+        """Wake the sender if it waits for a batch in flight to end."""
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
 
     @staticmethod
     def _settle(batch: list[_Asked], got: list[Answer]) -> None:
@@ -287,8 +291,7 @@ class ProcessLookups(AwaitedSearches):
             worker.end()
         lost = [batch for sent_to, batch in self._flight if sent_to is worker]
         self._flight = deque(f for f in self._flight if f[0] is not worker)
-        if self._room is not None and not self._room.done():
-            self._room.set_result(None)
+        self._make_room()
         failure = LookupProcessError(type(error).__name__)
         for batch in reversed([*lost, *unsent]):
             for asked in reversed(batch):
