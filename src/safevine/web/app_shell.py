@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
 from safevine.i18n import N_, negotiate, translations
+from safevine.web.front_door import FrontDoorApp
 from safevine.web.observability import Metrics
 from safevine.web.safety_layer import Answer, SafetyLayer
 
@@ -23,8 +24,8 @@ _INVALID = N_("This value is not valid.")
 STATIC = Path(__file__).parent / "static"
 
 
-def new_app(title: str, lifespan: Lifespan | None = None) -> FastAPI:
-    return FastAPI(
+def new_app(title: str, lifespan: Lifespan | None = None) -> FrontDoorApp:
+    return FrontDoorApp(
         title=title,
         lifespan=lifespan,
         version="1",

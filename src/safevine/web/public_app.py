@@ -39,8 +39,9 @@ from safevine.web.public import (
 from safevine.web.public.feed_delays import DelayBoard
 from safevine.web.public.search import CrowdAnswer, Searcher
 from safevine.web.public.search_crowds import queue_crowd_alert
-from safevine.web.public.search_fast_path import SearchFastPath
+from safevine.web.public.search_fast_path import SearchFastPath, takes
 from safevine.web.rate_limits import RateLimiter
+from safevine.web.safety_layer import SafetyLayer
 from safevine.web.state import AppState
 
 _INVALID = N_("This value is not valid.")
@@ -82,6 +83,9 @@ def create_public_app(
     # are counted like any other.
     if search_fast_path:
         app.add_middleware(SearchFastPath, state=app.state.safevine)
+        # What it may answer goes to the safety layer past Starlette's outer layers, all
+        # pass-throughs for such a request (web.front_door).
+        app.take_straight(takes, SafetyLayer)
     guard(app, metrics, _server_error, https=settings.public_base_url.startswith("https://"))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     include(

@@ -58,7 +58,7 @@ class SearchFastPath:
         self.route = _route()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not _ours(scope):
+        if not takes(scope):
             await self.app(scope, receive, send)
             return
         received: list[Message] = []
@@ -91,7 +91,8 @@ class SearchFastPath:
         await response(scope, receive, send)
 
 
-def _ours(scope: Scope) -> bool:
+def takes(scope: Scope) -> bool:
+    """A request this layer may answer itself, if its body turns out to be one."""
     return (
         scope["type"] == "http"
         and scope["path"] == PATH
