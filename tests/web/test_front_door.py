@@ -158,6 +158,17 @@ def test_a_root_path_sends_every_search_the_whole_way(
     assert app._straight is None  # type: ignore[attr-defined]
 
 
+def test_a_root_path_set_after_the_start_sends_every_search_the_whole_way(
+    make_app: Callable[..., FastAPI], outer_calls: list[str]
+) -> None:
+    app = make_app()
+    _call(app, [SEARCH])
+    app.root_path = "/safevine"
+    outer_calls.clear()
+    _call(app, [SEARCH])
+    assert outer_calls == [PATH]
+
+
 def test_taking_straight_after_the_start_is_refused(make_app: Callable[..., FastAPI]) -> None:
     app = make_app()
     _call(app, [SEARCH])

@@ -70,12 +70,19 @@ class FrontDoorApp(FastAPI):
 
     def _passes_through(self) -> bool:
         """FastAPI's own call does nothing but hand on the request: no root path to set,
-        no telemetry to record."""
-        return not self.root_path and not self._native_telemetry.enabled()
+        no telemetry to record (a release without its own telemetry records none)."""
+        telemetry = getattr(self, "_native_telemetry", None)
+        return not self.root_path and (telemetry is None or not telemetry.enabled())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         straight = self._straight
-        if straight is not None and self._claims is not None and self._claims(scope):
+        # The root path is checked again here: it may be set after the stack was built.
+        if (
+            straight is not None
+            and not self.root_path
+            and self._claims is not None
+            and self._claims(scope)
+        ):
             scope["app"] = self  # as Starlette's call sets it, for `request.app`
             await straight(scope, receive, send)
             return
