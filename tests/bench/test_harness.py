@@ -96,6 +96,12 @@ def test_every_benchmark_runs_on_a_tiny_data_set(tmp_path: Path) -> None:
         if kind == "postgresql" and _server_here():
             # The server's share of the feed, from its processes on this machine.
             assert events["server_cpu_s"] > 0
+            assert events["all_cores_busy_ratio"] > 0
+        if kind == "sqlite":
+            # The feed's statements replayed alone (the replay checks what it stored).
+            assert events["statements_s"] > events["statements_commit_s"] > 0
+            assert events["statements_rows"] > events["applied"]
+            assert events["statements_ratio"] > 0
         if kind == "postgresql":
             replicas = results["search-replicas"]["figures"]
             assert replicas["replica_requests_per_s"] > 0 < replicas["primary_requests_per_s"]
