@@ -13,12 +13,10 @@ two halves of a chunk on two connections), and the server's own CPU time is meas
 directly (`process_cpu`).
 """
 
-import gc
 import shutil
 import sqlite3
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -27,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from safevine.ingest.collector import collections_between_chunks
 from safevine.ingest.events import ingest_events
 from safevine.store.engine import make_engine
 from safevine.store.public.tables import notifications
@@ -158,20 +157,20 @@ def _replay(path: Path, steps: Sequence[Step]) -> Floor:
     engine = make_engine(f"sqlite:///{path}")
     connection = sqlite3.connect(path)
     cursor = connection.cursor()
-    spent: defaultdict[str, float] = defaultdict(float)
-    gc.disable()
+    commit_seconds = 0.0
     try:
-        with checkpointing(engine):
+        with checkpointing(engine), collections_between_chunks():
             began, began_cpu = time.perf_counter(), time.process_time()
             for what, sql, parameters, failed in steps:
-                at = time.perf_counter()
                 try:
                     if what == "execute":
                         cursor.execute(sql, parameters).fetchall()
                     elif what == "executemany":
                         cursor.executemany(sql, parameters)
                     elif what == "commit":
+                        at = time.perf_counter()
                         connection.commit()
+                        commit_seconds += time.perf_counter() - at
                     else:
                         connection.rollback()
                 except sqlite3.Error:
@@ -180,11 +179,9 @@ def _replay(path: Path, steps: Sequence[Step]) -> Floor:
                 else:
                     if failed:
                         raise RuntimeError(f"a statement that failed in the feed did not: {sql}")
-                spent[what] += time.perf_counter() - at
             seconds = time.perf_counter() - began
             cpu_seconds = time.process_time() - began_cpu
     finally:
-        gc.enable()
         connection.close()
         engine.dispose()
     return Floor(
@@ -192,7 +189,7 @@ def _replay(path: Path, steps: Sequence[Step]) -> Floor:
         cpu_seconds,
         statements=sum(1 for step in steps if step[0] in ("execute", "executemany")),
         rows=sum(len(step[2]) for step in steps if step[0] == "executemany"),
-        commit_seconds=spent["commit"],
+        commit_seconds=commit_seconds,
     )
 
 
